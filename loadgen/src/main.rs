@@ -1,0 +1,2 @@
+//! Placeholder: the load generator binary arrives with its own issue.
+fn main() {}

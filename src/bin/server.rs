@@ -1,0 +1,2 @@
+//! The chat server binary.
+fn main() {}
