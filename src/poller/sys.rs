@@ -21,6 +21,7 @@ pub(crate) use syscall;
 
 /// Raises the soft open-files limit to the hard limit and returns the new
 /// soft limit.
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every Unix.
 pub fn raise_fd_limit() -> io::Result<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -42,6 +43,7 @@ pub fn raise_fd_limit() -> io::Result<u64> {
 }
 
 /// The current soft open-files limit.
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every Unix.
 pub fn fd_limit() -> io::Result<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
