@@ -25,7 +25,7 @@ impl Epoll {
         let fd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
         // SAFETY: epoll_create1 just returned this fd and nothing else owns it.
         let ep = unsafe { OwnedFd::from_raw_fd(fd) };
-        let waker = Arc::new(Waker::new()?);
+        let waker = Arc::new(Waker::eventfd()?);
         let ep = Epoll {
             ep,
             buf: Vec::new(),

@@ -64,13 +64,13 @@ pub enum Signal {
 fn termination_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it below.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t; these calls cannot fail for valid
-    // signal numbers.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-    }
+    // These cannot fail for a valid set and valid signal numbers.
+    // SAFETY: `set` is a valid, writable sigset_t.
+    unsafe { libc::sigemptyset(&mut set) };
+    // SAFETY: `set` is an initialised sigset_t; SIGINT is a valid signal.
+    unsafe { libc::sigaddset(&mut set, libc::SIGINT) };
+    // SAFETY: `set` is an initialised sigset_t; SIGTERM is a valid signal.
+    unsafe { libc::sigaddset(&mut set, libc::SIGTERM) };
     set
 }
 
