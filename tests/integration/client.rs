@@ -1,0 +1,279 @@
+//! The terminal client in pipe mode, driven against a small fake server.
+//!
+//! The fake server stands in for the real one so these tests pin down the
+//! client alone: it greets, echoes each line back as `echo: <line>`, and
+//! answers `/quit` with `* bye` before closing. Every wait is a read with a
+//! timeout, never a sleep.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// Long enough for a loaded CI machine; only a failing test waits this long.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the fake server does after its greeting.
+#[derive(Clone, Copy)]
+enum Script {
+    /// Echo each line; on `/quit`, say `* bye` and close.
+    Echo,
+    /// Close at once.
+    Close,
+}
+
+/// The listening fake server, and every line it has received, in order.
+struct FakeServer {
+    port: u16,
+    received: Receiver<String>,
+}
+
+impl FakeServer {
+    fn start(script: Script) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake server");
+        let port = listener.local_addr().expect("fake server address").port();
+        let (tx, received) = mpsc::channel();
+        thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("accept the client");
+            let mut out = &stream;
+            out.write_all(b"* welcome guest-1\n").expect("greet");
+            if let Script::Close = script {
+                return;
+            }
+            for line in BufReader::new(&stream).lines() {
+                let Ok(line) = line else { return };
+                let _ = tx.send(line.clone());
+                if line == "/quit" || line.starts_with("/quit ") {
+                    let _ = out.write_all(b"* bye\n");
+                    return;
+                }
+                if out.write_all(format!("echo: {line}\n").as_bytes()).is_err() {
+                    return;
+                }
+            }
+        });
+        FakeServer { port, received }
+    }
+
+    fn expect_received(&self, want: &str) {
+        match self.received.recv_timeout(TIMEOUT) {
+            Ok(line) => assert_eq!(line, want, "server received the wrong line"),
+            Err(err) => panic!("server never received {want:?}: {err}"),
+        }
+    }
+}
+
+/// The client binary with pipes on all three standard streams.
+struct Client {
+    stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+    stderr: JoinHandle<String>,
+    exit: Receiver<ExitStatus>,
+}
+
+impl Client {
+    fn spawn(port: u16, extra: &[&str]) -> Client {
+        let mut child = client_command(port, extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the client");
+        let stdout = child.stdout.take().expect("client stdout");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Client::watch(child, lines)
+    }
+
+    /// Takes over the child's stdin, stderr and exit status.
+    fn watch(mut child: Child, stdout: Receiver<String>) -> Client {
+        let stdin = child.stdin.take();
+        let mut stderr_pipe = child.stderr.take().expect("client stderr");
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text);
+            text
+        });
+        let (tx, exit) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(child.wait().expect("wait for the client"));
+        });
+        Client {
+            stdin,
+            stdout,
+            stderr,
+            exit,
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("client stdin still open");
+        stdin
+            .write_all(text.as_bytes())
+            .expect("write client stdin");
+        stdin.flush().expect("flush client stdin");
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn expect_line(&self, want: &str) {
+        match self.stdout.recv_timeout(TIMEOUT) {
+            Ok(line) => assert_eq!(line, want, "client printed the wrong line"),
+            Err(err) => panic!("client never printed {want:?}: {err}"),
+        }
+    }
+
+    /// The exit status and everything written to stderr.
+    fn finish(self) -> (ExitStatus, String) {
+        let status = self
+            .exit
+            .recv_timeout(TIMEOUT)
+            .expect("client did not exit in time");
+        let stderr = self.stderr.join().expect("stderr reader");
+        (status, stderr)
+    }
+}
+
+fn client_command(port: u16, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_client"));
+    cmd.arg("--port")
+        .arg(port.to_string())
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+#[test]
+fn server_lines_are_printed_and_typed_lines_sent() {
+    let server = FakeServer::start(Script::Echo);
+    let mut client = Client::spawn(server.port, &[]);
+    client.expect_line("* welcome guest-1");
+
+    client.send("hello there\n");
+    server.expect_received("hello there");
+    client.expect_line("echo: hello there");
+
+    client.send("second\n");
+    server.expect_received("second");
+    client.expect_line("echo: second");
+}
+
+#[test]
+fn nick_flag_sends_nick_before_anything_typed() {
+    let server = FakeServer::start(Script::Echo);
+    let mut client = Client::spawn(server.port, &["--nick", "alice"]);
+    server.expect_received("/nick alice");
+
+    client.send("hi\n");
+    server.expect_received("hi");
+    client.expect_line("* welcome guest-1");
+    client.expect_line("echo: /nick alice");
+    client.expect_line("echo: hi");
+}
+
+#[test]
+fn exits_zero_when_the_server_closes() {
+    let server = FakeServer::start(Script::Close);
+    // stdin stays open and the linger is long, so only the close can end it.
+    let client = Client::spawn(server.port, &["--linger", "600"]);
+    client.expect_line("* welcome guest-1");
+
+    let (status, stderr) = client.finish();
+    assert!(status.success(), "exit status {status}, stderr {stderr:?}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn quit_prints_bye_and_exits_zero_when_the_server_closes() {
+    let server = FakeServer::start(Script::Echo);
+    let mut client = Client::spawn(server.port, &["--linger", "600"]);
+    client.expect_line("* welcome guest-1");
+
+    client.send("/quit gone fishing\n");
+    server.expect_received("/quit gone fishing");
+    client.expect_line("* bye");
+
+    let (status, stderr) = client.finish();
+    assert!(status.success(), "exit status {status}, stderr {stderr:?}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn stdin_eof_keeps_printing_then_exits_zero_after_linger() {
+    let server = FakeServer::start(Script::Echo);
+    let mut client = Client::spawn(server.port, &["--linger", "0.2"]);
+    client.send("last words\n");
+    client.close_stdin();
+
+    // The echo comes back after input ended and must still be shown.
+    server.expect_received("last words");
+    client.expect_line("* welcome guest-1");
+    client.expect_line("echo: last words");
+
+    // The fake server never closes here, so the linger is what ends it.
+    let (status, stderr) = client.finish();
+    assert!(status.success(), "exit status {status}, stderr {stderr:?}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn connection_refused_is_one_line_on_stderr_and_exit_one() {
+    // A port that was just free: bound by us, then released.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("find a free port")
+        .port();
+    let mut client = Client::spawn(port, &[]);
+    client.close_stdin();
+    // Returns once the client has exited and closed its end of the pipe.
+    let printed = client.stdout.recv_timeout(TIMEOUT);
+    assert!(printed.is_err(), "no stdout expected, got {printed:?}");
+
+    let (status, stderr) = client.finish();
+    assert_eq!(status.code(), Some(1), "stderr {stderr:?}");
+    assert_eq!(stderr.lines().count(), 1, "stderr {stderr:?}");
+    assert!(stderr.contains("cannot connect"), "stderr {stderr:?}");
+    assert!(stderr.contains(&port.to_string()), "stderr {stderr:?}");
+    assert!(!stderr.contains("panicked"), "stderr {stderr:?}");
+}
+
+#[test]
+fn closed_stdout_is_a_quiet_exit_zero() {
+    let server = FakeServer::start(Script::Echo);
+    let mut child = client_command(server.port, &["--linger", "600"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the client");
+    // Nobody reads the client's output any more, as with `client | head -1`.
+    drop(child.stdout.take());
+    let (_, no_stdout) = mpsc::channel();
+    let mut client = Client::watch(child, no_stdout);
+
+    // Each echo gives the client another line to fail to print. One is not
+    // always enough: while a parallel test forks, the child briefly holds a
+    // copy of our read end too, and a write then still succeeds.
+    for _ in 0..100 {
+        if let Some(stdin) = client.stdin.as_mut() {
+            // The client may be gone already; the exit status says how.
+            let _ = stdin.write_all(b"anyone there?\n");
+            let _ = stdin.flush();
+        }
+        if let Ok(status) = client.exit.recv_timeout(TIMEOUT / 100) {
+            let stderr = client.stderr.join().expect("stderr reader");
+            assert!(status.success(), "exit status {status}, stderr {stderr:?}");
+            assert_eq!(stderr, "");
+            return;
+        }
+    }
+    panic!("client kept running with nobody reading its output");
+}
