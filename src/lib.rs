@@ -1,6 +1,26 @@
 //! shardchat: a sharded, edge-triggered epoll chat server.
 //!
-//! See README.md for the architecture and docs/protocol.md for the wire
-//! protocol.
+//! One acceptor thread hands connections round-robin to N shards; each shard
+//! runs its own event loop over the clients it owns. A chat line is
+//! formatted once into a shared chunk that every shard writes to its own
+//! clients. See README.md for the architecture and docs/protocol.md for the
+//! wire protocol.
 
+mod acceptor;
+pub mod client;
+pub mod codec;
+pub mod config;
+pub mod error;
+pub mod fanout;
+pub mod frame;
+pub mod outbound;
 pub mod poller;
+pub mod protocol;
+pub mod ratelimit;
+pub mod registry;
+pub mod server;
+pub mod shard;
+
+pub use config::Config;
+pub use error::Error;
+pub use server::{Server, ServerHandle, Summary};

@@ -1,2 +1,53 @@
-//! The chat server binary.
-fn main() {}
+//! The chat server binary: parses flags, binds, prints the listening line
+//! and runs until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+use std::thread;
+
+use clap::Parser;
+use shardchat::poller::sys;
+use shardchat::{Config, Server};
+
+fn main() -> ExitCode {
+    let config = Config::parse();
+    if let Err(e) = sys::raise_fd_limit() {
+        eprintln!("[Server] cannot raise the open-files limit: {e}");
+    }
+    // Blocked here, before any thread exists, so only the waiter below
+    // receives them.
+    if let Err(e) = sys::block_termination_signals() {
+        eprintln!("[Server] cannot set up signal handling: {e}");
+        return ExitCode::FAILURE;
+    }
+    let server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", server.listening_line());
+    let handle = server.handle();
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Ok(sig) = sys::wait_termination() {
+                println!("[Server] {sig:?} received, shutting down");
+                handle.shutdown();
+            }
+        })
+        .expect("spawning the signal thread");
+    match server.run() {
+        Ok(s) => {
+            println!(
+                "[Server] stopped ({} connections served, {} lines, {} slow consumers dropped)",
+                s.accepted, s.lines_in, s.slow_consumers
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

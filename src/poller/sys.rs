@@ -117,3 +117,16 @@ pub fn process_cpu_time() -> io::Result<std::time::Duration> {
         |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
     Ok(tv(usage.ru_utime) + tv(usage.ru_stime))
 }
+
+/// "Too many open files" for this process.
+pub const EMFILE: i32 = libc::EMFILE;
+/// "Too many open files" system-wide.
+pub const ENFILE: i32 = libc::ENFILE;
+
+/// Sets the accept backlog of a listening socket (std picks a small one).
+pub fn set_listen_backlog(fd: std::os::fd::RawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen takes no pointers; calling it again on a listening
+    // socket only changes the backlog.
+    syscall!(listen(fd, backlog))?;
+    Ok(())
+}

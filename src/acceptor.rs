@@ -1,0 +1,166 @@
+//! The acceptor thread: accepts connections and hands them round-robin to
+//! the shards.
+//!
+//! Running out of file descriptors must neither spin this loop nor leave
+//! connections hanging in the backlog: one descriptor is kept in reserve,
+//! released to accept and politely refuse a pending connection, then taken
+//! back.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::fanout::{ShardHandle, ShardMsg};
+use crate::frame::ClientId;
+use crate::poller::{sys, Events, Interest, Poller, Token};
+use crate::server::Shared;
+
+const LISTENER: Token = Token(0);
+/// How long to back off when descriptors run out and none is in reserve.
+const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(100);
+const FULL: &[u8] = b"! server full\n";
+
+pub(crate) struct Acceptor {
+    listener: TcpListener,
+    poller: Poller,
+    shards: Vec<ShardHandle>,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    next_shard: usize,
+    next_id: AtomicU64,
+    reserve: Option<File>,
+    backoff: Option<Duration>,
+    last_warning: Option<Instant>,
+}
+
+impl Acceptor {
+    pub(crate) fn new(
+        listener: TcpListener,
+        poller: Poller,
+        shards: Vec<ShardHandle>,
+        shared: Arc<Shared>,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<Acceptor> {
+        listener.set_nonblocking(true)?;
+        poller.register(listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
+        Ok(Acceptor {
+            listener,
+            poller,
+            shards,
+            shared,
+            stop,
+            next_shard: 0,
+            next_id: AtomicU64::new(1),
+            reserve: open_reserve(),
+            backoff: None,
+            last_warning: None,
+        })
+    }
+
+    /// Accepts until told to stop, then tells every shard to shut down.
+    pub(crate) fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(16);
+        let result = loop {
+            if let Err(e) = self.poller.wait(&mut events, self.backoff) {
+                break Err(e);
+            }
+            if self.stop.load(Ordering::Acquire) {
+                break Ok(());
+            }
+            // After a backoff, retry even without a new event: the backlog
+            // may still hold connections (edge-triggered: no new edge).
+            self.backoff = None;
+            self.accept_all();
+        };
+        for shard in &self.shards {
+            shard.send(ShardMsg::Shutdown);
+        }
+        result
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.hand_off(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_exhaustion(&e) => {
+                    self.warn(&e);
+                    if !self.shed_one() {
+                        self.backoff = Some(EXHAUSTED_BACKOFF);
+                        return;
+                    }
+                }
+                // The peer gave up before we accepted: nothing to do.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+                Err(e) => {
+                    self.warn(&e);
+                    self.backoff = Some(EXHAUSTED_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Frees the reserve descriptor to accept and refuse one connection.
+    /// Returns false if there was no reserve to use.
+    fn shed_one(&mut self) -> bool {
+        if self.reserve.take().is_none() {
+            self.reserve = open_reserve();
+            return false;
+        }
+        if let Ok((stream, _)) = self.listener.accept() {
+            refuse(stream);
+        }
+        self.reserve = open_reserve();
+        true
+    }
+
+    fn hand_off(&mut self, stream: TcpStream) {
+        if stream.set_nonblocking(true).is_err() {
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        let connected = self.shared.connected.fetch_add(1, Ordering::Relaxed);
+        if connected >= self.shared.max_clients {
+            self.shared.connected.fetch_sub(1, Ordering::Relaxed);
+            refuse(stream);
+            return;
+        }
+        let id = ClientId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let shard = &self.shards[self.next_shard];
+        self.next_shard = (self.next_shard + 1) % self.shards.len();
+        if !shard.send(ShardMsg::Connect { stream, id }) {
+            self.shared.connected.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Logs a resource problem at most once a second.
+    fn warn(&mut self, e: &io::Error) {
+        let now = Instant::now();
+        if self
+            .last_warning
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            self.last_warning = Some(now);
+            eprintln!("[Server] cannot accept: {e}; refusing new connections until it clears");
+        }
+    }
+}
+
+fn refuse(stream: TcpStream) {
+    let _ = stream.set_nonblocking(true);
+    let _ = (&stream).write(FULL);
+}
+
+fn is_exhaustion(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(sys::EMFILE | sys::ENFILE))
+}
+
+fn open_reserve() -> Option<File> {
+    File::open("/dev/null").ok()
+}

@@ -1,0 +1,150 @@
+//! Server configuration: the command-line flags and their defaults.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::poller::Backend;
+
+/// A sharded, edge-triggered epoll chat server.
+///
+/// Clients speak a line protocol over TCP (try `nc 127.0.0.1 9090`); every
+/// chat line reaches every other connected client.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "server", version)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+
+    /// TCP port to listen on (0 picks a free one and prints it).
+    #[arg(long, default_value_t = 9090)]
+    pub port: u16,
+
+    /// Worker threads (shards), each with its own event loop [default: the
+    /// number of CPUs].
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// Readiness backend.
+    #[arg(long, default_value_t = Backend::platform_default())]
+    pub backend: Backend,
+
+    /// Send join/leave notices only while at most this many clients would
+    /// receive them (announcing every join to everyone is O(n^2)).
+    #[arg(long, default_value_t = 1000)]
+    pub notice_limit: usize,
+
+    /// Longest accepted line, in bytes (without the newline).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub max_line: u32,
+
+    /// Lines per second each client may send (0 disables flood control).
+    #[arg(long, default_value_t = 1000)]
+    pub rate_limit: u32,
+
+    /// Lines a client may send in one burst [default: twice --rate-limit].
+    #[arg(long)]
+    pub rate_burst: Option<u32>,
+
+    /// Disconnect a client whose unsent output exceeds this (e.g. 1MiB,
+    /// 512KiB, 65536).
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    pub max_outbuf: usize,
+
+    /// Most clients connected at once [default: what the open-files limit
+    /// allows].
+    #[arg(long)]
+    pub max_clients: Option<usize>,
+
+    /// How long shutdown waits for clients to take their last lines
+    /// (e.g. 2s, 500ms).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Log every chat line (costs throughput).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config::parse_from(["server"])
+    }
+}
+
+impl Config {
+    /// The shard count after applying the default.
+    pub fn shard_count(&self) -> usize {
+        self.threads.unwrap_or_else(num_cpus::get).max(1)
+    }
+
+    /// The flood-control burst after applying the default.
+    pub fn burst(&self) -> u32 {
+        self.rate_burst.unwrap_or(self.rate_limit.saturating_mul(2))
+    }
+}
+
+/// Parses a byte size: a number with an optional K/KiB/M/MiB/G/GiB suffix
+/// (all binary multiples).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?}")),
+    };
+    n.checked_mul(mult)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("size out of range: {s:?}"))
+}
+
+/// Parses a duration: a number with a `ms`, `s` or `m` suffix.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("not a duration: {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        other => return Err(format!("unknown duration unit {other:?}")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = Config::default();
+        assert_eq!(c.port, 9090);
+        assert_eq!(c.notice_limit, 1000);
+        assert_eq!(c.max_line, 4096);
+        assert_eq!((c.rate_limit, c.burst()), (1000, 2000));
+        assert_eq!(c.max_outbuf, 1 << 20);
+    }
+}

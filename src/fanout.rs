@@ -1,0 +1,108 @@
+//! Cross-shard plumbing: the messages shards exchange, and coalesced
+//! wake-ups.
+//!
+//! Every shard has one mailbox (a crossbeam channel). A sender pushes a
+//! message and writes the receiver's waker only if the receiver said it was
+//! going to sleep, so a busy shard is never woken by a syscall and a burst
+//! of messages costs at most one wake-up.
+
+use std::net::TcpStream;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::frame::{Chunk, ClientId};
+use crate::poller::Waker;
+
+/// What a shard can be sent.
+#[derive(Debug)]
+pub enum ShardMsg {
+    /// A new connection for this shard to own.
+    Connect { stream: TcpStream, id: ClientId },
+    /// The chunks one peer produced in one loop pass, in its order.
+    Batch(Arc<[Arc<Chunk>]>),
+    /// Say goodbye to every client and stop.
+    Shutdown,
+}
+
+#[derive(Debug)]
+struct WakeState {
+    sleeping: AtomicBool,
+    waker: Arc<Waker>,
+}
+
+/// The sending side of a shard's mailbox; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ShardHandle {
+    tx: Sender<ShardMsg>,
+    wake: Arc<WakeState>,
+}
+
+/// The receiving side, owned by the shard's thread.
+#[derive(Debug)]
+pub struct Mailbox {
+    rx: Receiver<ShardMsg>,
+    wake: Arc<WakeState>,
+}
+
+/// Creates a mailbox whose sleeping owner is woken through `waker`.
+pub fn mailbox(waker: Arc<Waker>) -> (ShardHandle, Mailbox) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let wake = Arc::new(WakeState {
+        sleeping: AtomicBool::new(false),
+        waker,
+    });
+    (
+        ShardHandle {
+            tx,
+            wake: Arc::clone(&wake),
+        },
+        Mailbox { rx, wake },
+    )
+}
+
+impl ShardHandle {
+    /// Sends `msg`, waking the shard only if it is asleep. Returns false if
+    /// the shard has stopped (the message is dropped).
+    pub fn send(&self, msg: ShardMsg) -> bool {
+        if self.tx.send(msg).is_err() {
+            return false;
+        }
+        // Pairs with the fence in `Mailbox::may_sleep`: either the shard sees
+        // the message before sleeping, or we see it asleep and wake it.
+        fence(Ordering::SeqCst);
+        if self.wake.sleeping.load(Ordering::Relaxed)
+            && self.wake.sleeping.swap(false, Ordering::AcqRel)
+        {
+            // A failed wake-up leaves the shard to its next timeout; nothing
+            // better can be done from here.
+            let _ = self.wake.waker.wake();
+        }
+        true
+    }
+}
+
+impl Mailbox {
+    pub fn try_recv(&self) -> Option<ShardMsg> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Announces that the owner is about to block. Returns false if a
+    /// message is already waiting (then it must not block).
+    pub fn may_sleep(&self) -> bool {
+        self.wake.sleeping.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if self.rx.is_empty() {
+            true
+        } else {
+            self.wake.sleeping.store(false, Ordering::Relaxed);
+            false
+        }
+    }
+
+    /// Called after blocking: senders need not wake the owner now.
+    pub fn awake(&self) {
+        self.wake.sleeping.store(false, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,189 @@
+//! Frames: chat lines formatted once and shared, immutable, by every
+//! recipient on every shard.
+//!
+//! A shard collects the lines its clients produce during one loop pass into
+//! a [`ChunkBuilder`]; at the end of the pass it freezes them into one
+//! [`Chunk`] (one contiguous buffer), delivers it locally and hands the same
+//! `Arc<Chunk>` to every peer shard. A recipient that sent none of the
+//! chunk's lines gets the whole buffer in one write; the senders get the
+//! buffer minus their own lines.
+
+/// Globally unique id of a connection (never reused while the server runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientId(pub u64);
+
+impl ClientId {
+    /// The origin of lines the server itself produces (nobody is skipped).
+    pub const SERVER: ClientId = ClientId(0);
+}
+
+/// Where a chunk goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dest {
+    /// Every connected client (except each line's origin).
+    Everyone,
+}
+
+/// A run of consecutive lines from one origin inside a chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    origin: ClientId,
+    end: u32,
+}
+
+/// Formatted lines from one shard's loop pass, shared by all recipients.
+#[derive(Debug)]
+pub struct Chunk {
+    dest: Dest,
+    bytes: Box<[u8]>,
+    spans: Box<[Span]>,
+    /// The distinct origins in `spans`, sorted, for a quick "did this
+    /// recipient send any of it" check.
+    origins: Box<[ClientId]>,
+}
+
+impl Chunk {
+    pub fn dest(&self) -> Dest {
+        self.dest
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Number of lines in the chunk.
+    pub fn lines(&self) -> usize {
+        self.bytes.iter().filter(|&&b| b == b'\n').count()
+    }
+
+    /// Calls `f` with each byte range `recipient` should receive: the whole
+    /// chunk, or the chunk minus the lines `recipient` sent itself (the
+    /// sender gets no echo). Adjacent ranges are merged.
+    pub fn for_each_range(&self, recipient: ClientId, mut f: impl FnMut(usize, usize)) {
+        if self.origins.binary_search(&recipient).is_err() {
+            if !self.bytes.is_empty() {
+                f(0, self.bytes.len());
+            }
+            return;
+        }
+        let mut start = 0usize;
+        let mut run: Option<usize> = None;
+        for span in self.spans.iter() {
+            let end = span.end as usize;
+            if span.origin == recipient {
+                if let Some(s) = run.take() {
+                    f(s, start);
+                }
+            } else if run.is_none() {
+                run = Some(start);
+            }
+            start = end;
+        }
+        if let Some(s) = run {
+            f(s, start);
+        }
+    }
+}
+
+/// Accumulates one pass's lines for one destination.
+#[derive(Debug)]
+pub struct ChunkBuilder {
+    dest: Dest,
+    bytes: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+impl ChunkBuilder {
+    pub fn new(dest: Dest) -> ChunkBuilder {
+        ChunkBuilder {
+            dest,
+            bytes: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Appends one line from `origin`, formatted by `write` straight into
+    /// the shared buffer (no intermediate allocation).
+    pub fn push(&mut self, origin: ClientId, write: impl FnOnce(&mut Vec<u8>)) {
+        write(&mut self.bytes);
+        let end = u32::try_from(self.bytes.len()).expect("a chunk stays far below 4 GiB");
+        match self.spans.last_mut() {
+            Some(last) if last.origin == origin => last.end = end,
+            _ => self.spans.push(Span { origin, end }),
+        }
+    }
+
+    /// Bytes accumulated so far.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Freezes the accumulated lines into a chunk and starts afresh.
+    pub fn take(&mut self) -> Chunk {
+        let spans = std::mem::take(&mut self.spans);
+        let mut origins: Vec<ClientId> = spans.iter().map(|s| s.origin).collect();
+        origins.sort_unstable();
+        origins.dedup();
+        Chunk {
+            dest: self.dest,
+            bytes: std::mem::take(&mut self.bytes).into_boxed_slice(),
+            spans: spans.into_boxed_slice(),
+            origins: origins.into_boxed_slice(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ranges(chunk: &Chunk, who: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        chunk.for_each_range(ClientId(who), |s, e| {
+            out.push(String::from_utf8_lossy(&chunk.bytes()[s..e]).into_owned())
+        });
+        out
+    }
+
+    #[test]
+    fn recipients_get_everything_but_their_own_lines() {
+        let mut b = ChunkBuilder::new(Dest::Everyone);
+        for (origin, text) in [
+            (1, "a1\n"),
+            (1, "a2\n"),
+            (2, "b1\n"),
+            (3, "c1\n"),
+            (2, "b2\n"),
+        ] {
+            b.push(ClientId(origin), |v| v.extend_from_slice(text.as_bytes()));
+        }
+        let chunk = b.take();
+        assert!(b.is_empty());
+        assert_eq!(chunk.lines(), 5);
+        assert_eq!(ranges(&chunk, 9), vec!["a1\na2\nb1\nc1\nb2\n"]);
+        assert_eq!(ranges(&chunk, 1), vec!["b1\nc1\nb2\n"]);
+        assert_eq!(ranges(&chunk, 2), vec!["a1\na2\n", "c1\n"]);
+        assert_eq!(ranges(&chunk, 3), vec!["a1\na2\nb1\n", "b2\n"]);
+    }
+
+    #[test]
+    fn a_chunk_from_one_sender_gives_that_sender_nothing() {
+        let mut b = ChunkBuilder::new(Dest::Everyone);
+        b.push(ClientId(7), |v| v.extend_from_slice(b"x\n"));
+        let chunk = b.take();
+        assert!(ranges(&chunk, 7).is_empty());
+        assert_eq!(ranges(&chunk, 8), vec!["x\n"]);
+    }
+}

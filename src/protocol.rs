@@ -1,0 +1,226 @@
+//! The line protocol: parsing client commands and formatting server lines.
+//!
+//! Server lines start with `* ` (notices), `! ` (errors) or `[` (chat), and
+//! always end with `\n`. docs/protocol.md is the reference for users.
+
+use std::borrow::Cow;
+
+/// Longest nickname, in bytes (names are ASCII).
+pub const MAX_NICK: usize = 32;
+
+/// A parsed client line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// Chat text for the others (already sanitised, never empty).
+    Chat(Cow<'a, str>),
+    /// `/nick <name>`; `None` when the name is missing.
+    Nick(Option<&'a str>),
+    /// `/list`.
+    List,
+    /// `/quit [reason]`.
+    Quit(Option<Cow<'a, str>>),
+    /// `/help`.
+    Help,
+    /// Any other `/word`.
+    Unknown(&'a str),
+}
+
+/// Parses one line of UTF-8 text. Returns `None` for lines that carry
+/// nothing (empty, blank, or nothing left after removing control
+/// characters).
+pub fn parse(line: &str) -> Option<Command<'_>> {
+    let Some(rest) = line.strip_prefix('/') else {
+        let text = sanitize(line);
+        return if text.trim().is_empty() {
+            None
+        } else {
+            Some(Command::Chat(text))
+        };
+    };
+    let (word, arg) = match rest.split_once([' ', '\t']) {
+        Some((w, a)) => (w, a.trim()),
+        None => (rest, ""),
+    };
+    let arg = (!arg.is_empty()).then_some(arg);
+    let cmd = if word.eq_ignore_ascii_case("nick") {
+        Command::Nick(arg)
+    } else if word.eq_ignore_ascii_case("list") {
+        Command::List
+    } else if word.eq_ignore_ascii_case("quit") {
+        Command::Quit(arg.map(sanitize).filter(|r| !r.trim().is_empty()))
+    } else if word.eq_ignore_ascii_case("help") {
+        Command::Help
+    } else {
+        Command::Unknown(word)
+    };
+    Some(cmd)
+}
+
+/// Is `c` a character that must never reach another client's terminal:
+/// C0 controls other than tab, DEL, and the C1 controls (U+0080..U+009F,
+/// which some terminals treat like ESC sequences)?
+fn is_forbidden(c: char) -> bool {
+    (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c)
+}
+
+/// Removes control characters (see `is_forbidden`), borrowing when there
+/// are none.
+pub fn sanitize(text: &str) -> Cow<'_, str> {
+    if text.chars().any(is_forbidden) {
+        Cow::Owned(text.chars().filter(|&c| !is_forbidden(c)).collect())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Why a nickname was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NickError {
+    Empty,
+    TooLong,
+    BadChar,
+}
+
+/// Checks the nickname rules: 1-32 characters of `A-Z a-z 0-9 _ -`.
+pub fn validate_nick(name: &str) -> Result<(), NickError> {
+    if name.is_empty() {
+        return Err(NickError::Empty);
+    }
+    if name.len() > MAX_NICK {
+        return Err(NickError::TooLong);
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(NickError::BadChar);
+    }
+    Ok(())
+}
+
+/// Appends `[<nick>] <text>\n` to `out`: the one place a chat frame is
+/// formatted.
+pub fn write_chat(out: &mut Vec<u8>, nick: &str, text: &str) {
+    out.reserve(nick.len() + text.len() + 4);
+    out.push(b'[');
+    out.extend_from_slice(nick.as_bytes());
+    out.extend_from_slice(b"] ");
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'\n');
+}
+
+/// Appends a notice line `* <parts...>\n` to `out`.
+pub fn write_notice(out: &mut Vec<u8>, parts: &[&str]) {
+    out.extend_from_slice(b"* ");
+    for p in parts {
+        out.extend_from_slice(p.as_bytes());
+    }
+    out.push(b'\n');
+}
+
+/// A notice line as an owned buffer.
+pub fn notice(parts: &[&str]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 3);
+    write_notice(&mut v, parts);
+    v
+}
+
+/// An error line `! <parts...>\n`.
+pub fn error(parts: &[&str]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 3);
+    v.extend_from_slice(b"! ");
+    for p in parts {
+        v.extend_from_slice(p.as_bytes());
+    }
+    v.push(b'\n');
+    v
+}
+
+/// The `* left` notice, with an optional reason.
+pub fn write_left(out: &mut Vec<u8>, nick: &str, reason: Option<&str>) {
+    match reason {
+        Some(r) => write_notice(out, &[nick, " left (", r, ")"]),
+        None => write_notice(out, &[nick, " left"]),
+    }
+}
+
+/// `* <n> users: a, b, c` for nicks already sorted.
+pub fn list_reply(sorted: &[Box<str>]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(16 + sorted.iter().map(|n| n.len() + 2).sum::<usize>());
+    v.extend_from_slice(format!("* {} users: ", sorted.len()).as_bytes());
+    for (i, n) in sorted.iter().enumerate() {
+        if i > 0 {
+            v.extend_from_slice(b", ");
+        }
+        v.extend_from_slice(n.as_bytes());
+    }
+    v.push(b'\n');
+    v
+}
+
+/// The `/help` text.
+pub const HELP: &str = "\
+* commands:
+*   <text>            send a chat line to everyone else
+*   /nick <name>      change your nickname (1-32 of A-Z a-z 0-9 _ -)
+*   /list             list everyone online
+*   /quit [reason]    leave
+*   /help             this text
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_and_commands() {
+        assert_eq!(parse("hello"), Some(Command::Chat("hello".into())));
+        assert_eq!(parse(""), None);
+        assert_eq!(parse("   "), None);
+        assert_eq!(parse("\x1b"), None);
+        assert_eq!(parse("/nick bob"), Some(Command::Nick(Some("bob"))));
+        assert_eq!(parse("/NICK  bob "), Some(Command::Nick(Some("bob"))));
+        assert_eq!(parse("/nick"), Some(Command::Nick(None)));
+        assert_eq!(parse("/nick a b"), Some(Command::Nick(Some("a b"))));
+        assert_eq!(parse("/list"), Some(Command::List));
+        assert_eq!(parse("/quit"), Some(Command::Quit(None)));
+        assert_eq!(
+            parse("/quit gone home"),
+            Some(Command::Quit(Some("gone home".into())))
+        );
+        assert_eq!(parse("/help"), Some(Command::Help));
+        assert_eq!(parse("/dance now"), Some(Command::Unknown("dance")));
+        assert_eq!(parse("/"), Some(Command::Unknown("")));
+    }
+
+    #[test]
+    fn control_characters_are_removed() {
+        assert_eq!(sanitize("plain\ttext"), Cow::Borrowed("plain\ttext"));
+        assert_eq!(sanitize("a\x1b[31mb\x07c\x7fd\u{9b}e"), "a[31mbcde");
+        assert_eq!(sanitize("héllo ✓"), "héllo ✓");
+    }
+
+    #[test]
+    fn nick_rules() {
+        assert_eq!(validate_nick("bob_1-x"), Ok(()));
+        assert_eq!(validate_nick(""), Err(NickError::Empty));
+        assert_eq!(validate_nick(&"a".repeat(32)), Ok(()));
+        assert_eq!(validate_nick(&"a".repeat(33)), Err(NickError::TooLong));
+        assert_eq!(validate_nick("bö"), Err(NickError::BadChar));
+        assert_eq!(validate_nick("a b"), Err(NickError::BadChar));
+    }
+
+    #[test]
+    fn frame_formats() {
+        let mut v = Vec::new();
+        write_chat(&mut v, "bob", "hi there");
+        write_left(&mut v, "bob", Some("bye"));
+        write_left(&mut v, "eve", None);
+        assert_eq!(v, b"[bob] hi there\n* bob left (bye)\n* eve left\n");
+        assert_eq!(list_reply(&["a".into(), "b".into()]), b"* 2 users: a, b\n");
+        assert_eq!(
+            error(&["unknown command: /", "x"]),
+            b"! unknown command: /x\n"
+        );
+    }
+}

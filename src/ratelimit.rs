@@ -1,0 +1,102 @@
+//! Per-client flood control: a token bucket refilled from the shard's
+//! per-pass clock, with at most one warning per second.
+
+/// Milliseconds on the owning shard's clock.
+pub type Millis = u64;
+
+/// Token bucket state for one client (16 bytes).
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket {
+    tokens: f32,
+    last_refill: u32,
+    last_warning: u32,
+}
+
+/// The server-wide policy every bucket follows.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Lines per second; 0 disables flood control.
+    pub rate: u32,
+    pub burst: u32,
+}
+
+/// What to do with one line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Drop it and tell the client to slow down.
+    DropAndWarn,
+    /// Drop it silently (warned less than a second ago).
+    Drop,
+}
+
+impl Bucket {
+    pub fn new(policy: Policy, now: Millis) -> Bucket {
+        Bucket {
+            tokens: policy.burst as f32,
+            last_refill: now as u32,
+            last_warning: 0,
+        }
+    }
+
+    /// Takes one token for a line at time `now`.
+    pub fn take(&mut self, policy: Policy, now: Millis) -> Verdict {
+        if policy.rate == 0 {
+            return Verdict::Allow;
+        }
+        let now32 = now as u32;
+        let elapsed = now32.wrapping_sub(self.last_refill);
+        if elapsed > 0 {
+            let refill = elapsed as f32 * policy.rate as f32 / 1000.0;
+            self.tokens = (self.tokens + refill).min(policy.burst as f32);
+            self.last_refill = now32;
+        }
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Verdict::Allow;
+        }
+        if self.last_warning == 0 || now32.wrapping_sub(self.last_warning) >= 1000 {
+            self.last_warning = now32.max(1);
+            Verdict::DropAndWarn
+        } else {
+            Verdict::Drop
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_rate_then_one_warning_per_second() {
+        let p = Policy {
+            rate: 10,
+            burst: 20,
+        };
+        let mut b = Bucket::new(p, 1000);
+        for _ in 0..20 {
+            assert_eq!(b.take(p, 1000), Verdict::Allow);
+        }
+        assert_eq!(b.take(p, 1000), Verdict::DropAndWarn);
+        assert_eq!(b.take(p, 1500), Verdict::Allow, "half a second refills 5");
+        for _ in 0..4 {
+            assert_eq!(b.take(p, 1500), Verdict::Allow);
+        }
+        assert_eq!(b.take(p, 1500), Verdict::Drop, "warned under a second ago");
+        assert_eq!(b.take(p, 2000), Verdict::Allow);
+        for _ in 0..4 {
+            b.take(p, 2000);
+        }
+        assert_eq!(b.take(p, 2000), Verdict::DropAndWarn);
+    }
+
+    #[test]
+    fn rate_zero_disables() {
+        let p = Policy { rate: 0, burst: 0 };
+        let mut b = Bucket::new(p, 0);
+        for _ in 0..10_000 {
+            assert_eq!(b.take(p, 0), Verdict::Allow);
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The global nickname registry: uniqueness (ignoring case) and `/list`.
+//!
+//! Shared by all shards behind a `parking_lot` lock, and touched only on
+//! connect, `/nick`, `/list` and disconnect: never per chat line.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+
+use crate::frame::ClientId;
+
+/// Where a registered client lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub id: ClientId,
+    pub shard: u32,
+}
+
+#[derive(Debug)]
+struct Entry {
+    nick: Box<str>,
+    at: Location,
+}
+
+/// Nick -> client, for every connected client.
+#[derive(Debug, Default)]
+pub struct Registry {
+    by_key: RwLock<HashMap<Box<str>, Entry>>,
+    next_guest: AtomicU64,
+}
+
+/// Why a nick could not be claimed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClaimError {
+    Taken,
+}
+
+fn key(nick: &str) -> Box<str> {
+    nick.to_ascii_lowercase().into_boxed_str()
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Registers a new client under a fresh `guest-<n>` nick.
+    pub fn claim_guest(&self, at: Location) -> Box<str> {
+        let mut map = self.by_key.write();
+        loop {
+            let n = self.next_guest.fetch_add(1, Ordering::Relaxed) + 1;
+            let nick: Box<str> = format!("guest-{n}").into();
+            if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(key(&nick)) {
+                slot.insert(Entry { nick: nick.clone(), at });
+                return nick;
+            }
+        }
+    }
+
+    /// Moves `at` from `old` to `new` (already validated). Renaming to the
+    /// same name in another case is allowed.
+    pub fn rename(&self, old: &str, new: &str, at: Location) -> Result<(), ClaimError> {
+        let new_key = key(new);
+        let old_key = key(old);
+        let mut map = self.by_key.write();
+        if let Some(e) = map.get(&new_key) {
+            if e.at.id != at.id {
+                return Err(ClaimError::Taken);
+            }
+        }
+        if map.get(&old_key).is_some_and(|e| e.at.id == at.id) {
+            map.remove(&old_key);
+        }
+        map.insert(
+            new_key,
+            Entry {
+                nick: new.into(),
+                at,
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes `nick` if it still belongs to `id`.
+    pub fn release(&self, nick: &str, id: ClientId) {
+        let k = key(nick);
+        let mut map = self.by_key.write();
+        if map.get(&k).is_some_and(|e| e.at.id == id) {
+            map.remove(&k);
+        }
+    }
+
+    /// Finds a client by nick, ignoring case.
+    pub fn lookup(&self, nick: &str) -> Option<(Box<str>, Location)> {
+        self.by_key
+            .read()
+            .get(&key(nick))
+            .map(|e| (e.nick.clone(), e.at))
+    }
+
+    /// Every nick, sorted (case-insensitively, then exactly).
+    pub fn sorted_nicks(&self) -> Vec<Box<str>> {
+        let mut v: Vec<(&Box<str>, Box<str>)>;
+        let map = self.by_key.read();
+        v = map.iter().map(|(k, e)| (k, e.nick.clone())).collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.cmp(&b.1)));
+        v.into_iter().map(|(_, n)| n).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(id: u64) -> Location {
+        Location {
+            id: ClientId(id),
+            shard: 0,
+        }
+    }
+
+    #[test]
+    fn guests_are_unique_and_renames_ignore_case() {
+        let r = Registry::new();
+        let a = r.claim_guest(at(1));
+        let b = r.claim_guest(at(2));
+        assert_ne!(a, b);
+        r.rename(&a, "Bob", at(1)).unwrap();
+        assert_eq!(r.rename(&b, "bob", at(2)), Err(ClaimError::Taken));
+        assert_eq!(r.rename(&b, "BOB", at(2)), Err(ClaimError::Taken));
+        r.rename("Bob", "BOB", at(1)).unwrap();
+        assert_eq!(r.lookup("bob").unwrap().0.as_ref(), "BOB");
+        assert_eq!(r.sorted_nicks().len(), 2);
+        r.release("bob", ClientId(2));
+        assert_eq!(r.len(), 2, "release by a non-owner does nothing");
+        r.release("bob", ClientId(1));
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn a_guest_name_taken_by_someone_is_skipped() {
+        let r = Registry::new();
+        let first = r.claim_guest(at(1));
+        r.rename(&first, "guest-2", at(1)).unwrap();
+        let second = r.claim_guest(at(2));
+        assert_eq!(second.as_ref(), "guest-3");
+    }
+}

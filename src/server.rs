@@ -1,0 +1,210 @@
+//! Wiring: binds the listener, builds every shard and the acceptor, runs
+//! them on their threads and stops them on request.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use crate::acceptor::Acceptor;
+use crate::config::Config;
+use crate::error::{setup, Error};
+use crate::fanout::{self, ShardHandle};
+use crate::poller::{sys, Poller, Waker};
+use crate::registry::Registry;
+use crate::shard::{Shard, ShardStats};
+
+/// Descriptors kept back from `--max-clients` for pollers, wakers, the
+/// listener, the acceptor's reserve and stdio.
+const FD_HEADROOM: u64 = 64;
+
+/// State every shard and the acceptor share. Nothing here is touched per
+/// chat line.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    pub registry: Registry,
+    /// Connections accepted and not yet closed.
+    pub connected: AtomicUsize,
+    pub max_clients: usize,
+}
+
+/// A bound server, ready to [`run`](Server::run).
+pub struct Server {
+    listener: TcpListener,
+    addr: SocketAddr,
+    acceptor_poller: Poller,
+    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+}
+
+/// Stops a running server from another thread.
+#[derive(Clone, Debug)]
+pub struct ServerHandle {
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl ServerHandle {
+    /// Stops accepting, says goodbye to every client and makes
+    /// [`Server::run`] return once they are flushed or the shutdown
+    /// timeout passes.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+    }
+}
+
+/// What a finished run did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Summary {
+    pub accepted: u64,
+    pub lines_in: u64,
+    pub slow_consumers: u64,
+}
+
+impl Server {
+    /// Binds the listening socket. Nothing runs until [`run`](Server::run).
+    pub fn bind(config: Config) -> Result<Server, Error> {
+        if config.threads == Some(0) {
+            return Err(Error::Config("--threads must be at least 1".into()));
+        }
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+        // std's backlog is small; connection storms need a deeper queue (the
+        // kernel caps it at net.core.somaxconn).
+        let _ = sys::set_listen_backlog(listener.as_raw_fd(), 4096);
+        let addr = setup("the listener", listener.local_addr())?;
+        let acceptor_poller = setup("the acceptor's poller", Poller::new(config.backend))?;
+        let fd_limit = sys::fd_limit().unwrap_or(1024);
+        let max_clients = config.max_clients.unwrap_or_else(|| {
+            let budget = fd_limit.saturating_sub(FD_HEADROOM + 2 * config.shard_count() as u64);
+            usize::try_from(budget).unwrap_or(usize::MAX).max(1)
+        });
+        let shared = Arc::new(Shared {
+            config,
+            registry: Registry::new(),
+            connected: AtomicUsize::new(0),
+            max_clients,
+        });
+        Ok(Server {
+            listener,
+            addr,
+            acceptor_poller,
+            stop: Arc::new(AtomicBool::new(false)),
+            shared,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            stop: Arc::clone(&self.stop),
+            waker: self.acceptor_poller.waker(),
+        }
+    }
+
+    /// `[CHAT SERVER] Listening on <ip>:<port> (<N> threads, <backend>)`.
+    pub fn listening_line(&self) -> String {
+        let c = &self.shared.config;
+        format!(
+            "[CHAT SERVER] Listening on {} ({} threads, {})",
+            self.addr,
+            c.shard_count(),
+            c.backend
+        )
+    }
+
+    /// The most clients served at once.
+    pub fn max_clients(&self) -> usize {
+        self.shared.max_clients
+    }
+
+    /// Runs the acceptor and every shard until [`ServerHandle::shutdown`].
+    pub fn run(self) -> Result<Summary, Error> {
+        let n = self.shared.config.shard_count();
+        // Build every shard before spawning any.
+        let mut shards = Vec::with_capacity(n);
+        let mut handles: Vec<ShardHandle> = Vec::with_capacity(n);
+        for i in 0..n {
+            let poller = setup("a shard's poller", Poller::new(self.shared.config.backend))?;
+            let (handle, mailbox) = fanout::mailbox(poller.waker());
+            handles.push(handle);
+            shards.push(Shard::new(
+                i as u32,
+                poller,
+                mailbox,
+                Arc::clone(&self.shared),
+            ));
+        }
+        for (i, shard) in shards.iter_mut().enumerate() {
+            let peers = handles
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, h)| h.clone())
+                .collect();
+            shard.set_peers(peers);
+        }
+        let acceptor = setup(
+            "the acceptor",
+            Acceptor::new(
+                self.listener,
+                self.acceptor_poller,
+                handles,
+                Arc::clone(&self.shared),
+                self.stop,
+            ),
+        )?;
+
+        thread::scope(|scope| {
+            let mut workers = Vec::with_capacity(n);
+            for (i, shard) in shards.into_iter().enumerate() {
+                let t = thread::Builder::new()
+                    .name(format!("shard-{i}"))
+                    .spawn_scoped(scope, move || shard.run());
+                workers.push(setup("a shard thread", t)?);
+            }
+            let acceptor = thread::Builder::new()
+                .name("acceptor".into())
+                .spawn_scoped(scope, move || acceptor.run());
+            let acceptor = setup("the acceptor thread", acceptor)?;
+            let mut summary = Summary::default();
+            let mut failure = None;
+            for w in workers {
+                match w.join().expect("a shard thread panicked") {
+                    Ok(s) => summary.add(s),
+                    Err(e) => {
+                        failure = Some(Error::Setup {
+                            what: "a shard's event loop",
+                            source: e,
+                        })
+                    }
+                }
+            }
+            if let Err(e) = acceptor.join().expect("the acceptor thread panicked") {
+                failure.get_or_insert(Error::Setup {
+                    what: "the acceptor's event loop",
+                    source: e,
+                });
+            }
+            match failure {
+                Some(e) => Err(e),
+                None => Ok(summary),
+            }
+        })
+    }
+}
+
+impl Summary {
+    fn add(&mut self, s: ShardStats) {
+        self.accepted += s.accepted;
+        self.lines_in += s.lines_in;
+        self.slow_consumers += s.slow_consumers;
+    }
+}
