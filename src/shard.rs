@@ -393,7 +393,11 @@ impl Shard {
     fn drain_mailbox(&mut self) {
         while let Some(msg) = self.mailbox.try_recv() {
             match msg {
-                ShardMsg::Connect { stream, id } => self.add_client(stream, id),
+                ShardMsg::Connect { stream, id } => {
+                    // Lines from before the client arrived are not its to see.
+                    self.deliver();
+                    self.add_client(stream, id);
+                }
                 ShardMsg::Batch(chunks) => self.pass.extend(chunks.iter().cloned()),
                 ShardMsg::Shutdown => self.begin_stopping(),
             }

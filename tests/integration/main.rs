@@ -1,0 +1,21 @@
+//! Integration tests: the real server binary over real sockets.
+//!
+//! Server tests are written once and run against every poller backend
+//! (see `both_backends!`).
+
+/// Runs each named `fn(Backend)` test once per backend, as
+/// `epoll::<name>` and `poll::<name>`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod epoll {
+            $(#[test] fn $name() { super::$name(crate::util::Backend::Epoll) })*
+        }
+        mod poll {
+            $(#[test] fn $name() { super::$name(crate::util::Backend::Poll) })*
+        }
+    };
+}
+
+mod client;
+mod protocol;
+mod util;

@@ -1,0 +1,149 @@
+//! The wire protocol's exact lines: welcome, chat, notices, commands.
+
+use crate::util::{server, Backend};
+
+fn welcome_and_broadcast_to_all_others(b: Backend) {
+    let s = server(b, &["--threads", "2"]);
+    let (mut a, na) = s.connect();
+    assert!(na.starts_with("guest-"), "generated nick: {na}");
+    let (mut bb, nb) = s.connect();
+    a.expect(&format!("* {nb} joined"));
+    let (mut c, nc) = s.connect();
+    a.expect(&format!("* {nc} joined"));
+    bb.expect(&format!("* {nc} joined"));
+
+    a.send("hello everyone");
+    bb.expect(&format!("[{na}] hello everyone"));
+    c.expect(&format!("[{na}] hello everyone"));
+    // No echo: the sender's next line is someone else's.
+    bb.send("marker");
+    a.expect(&format!("[{nb}] marker"));
+    c.expect(&format!("[{nb}] marker"));
+}
+
+fn crlf_and_empty_lines(b: Backend) {
+    let s = server(b, &["--notice-limit", "0"]);
+    let (mut a, na) = s.connect();
+    let (mut bb, _) = s.connect();
+    a.send_raw(b"\r\n\n   \nwith crlf\r\n");
+    bb.expect(&format!("[{na}] with crlf"));
+}
+
+fn join_and_leave_notices(b: Backend) {
+    let s = server(b, &[]);
+    let (mut a, _) = s.connect();
+    let (mut bb, nb) = s.connect();
+    a.expect(&format!("* {nb} joined"));
+    bb.send("/quit off to lunch");
+    bb.expect("* bye");
+    bb.expect_closed();
+    a.expect(&format!("* {nb} left (off to lunch)"));
+    let (c, nc) = s.connect();
+    a.expect(&format!("* {nc} joined"));
+    drop(c);
+    a.expect(&format!("* {nc} left"));
+}
+
+fn notice_limit_silences_crowds(b: Backend) {
+    let s = server(b, &["--notice-limit", "1"]);
+    let (mut a, na) = s.connect();
+    let (mut bb, nb) = s.connect(); // 1 receiver: announced
+    a.expect(&format!("* {nb} joined"));
+    let (_c, _) = s.connect(); // 2 receivers: silent
+    bb.send("marker");
+    a.expect(&format!("[{nb}] marker"));
+    a.send("/list");
+    let list = a.line();
+    assert!(list.starts_with("* 3 users: "), "/list stays exact: {list}");
+    let _ = na;
+}
+
+fn nick_rules(b: Backend) {
+    let s = server(b, &[]);
+    let (mut a, na) = s.connect();
+    let (mut o, _) = s.connect();
+    a.line(); // o joined
+    a.send("/nick Alice");
+    a.expect("* you are now Alice");
+    o.expect(&format!("* {na} is now Alice"));
+    o.send("/nick alice");
+    o.expect("! nick taken: alice");
+    o.send("/nick ALICE");
+    o.expect("! nick taken: ALICE");
+    o.send("/nick");
+    o.expect("! usage: /nick <name>");
+    o.send("/nick bad name");
+    o.expect("! invalid nick: use 1-32 characters of A-Z a-z 0-9 _ -");
+    o.send("/nick bäd");
+    o.expect("! invalid nick: use 1-32 characters of A-Z a-z 0-9 _ -");
+    o.send(&format!("/nick {}", "x".repeat(33)));
+    o.expect("! invalid nick: at most 32 characters");
+    o.send(&format!("/nick {}", "x".repeat(32)));
+    o.expect(&format!("* you are now {}", "x".repeat(32)));
+    a.line(); // o's rename
+    a.send("/nick Alice");
+    a.expect("! you are already Alice");
+    a.send("/nick ALICE");
+    a.expect("* you are now ALICE");
+    // After a rename, the old name is free for others.
+    o.line(); // Alice is now ALICE
+    o.send("/nick Alice2");
+    o.expect("* you are now Alice2");
+    a.line();
+    let (mut c, _) = s.connect();
+    c.send(&format!("/nick {na}"));
+    c.expect(&format!("* you are now {na}"));
+}
+
+fn list_is_sorted(b: Backend) {
+    let s = server(b, &["--notice-limit", "0"]);
+    let mut a = s.connect_as("zed");
+    let _b = s.connect_as("Bob");
+    let _c = s.connect_as("amy");
+    a.send("/list");
+    // Renames are announced to everyone first.
+    let before = a.read_until("* 3 users: amy, Bob, zed");
+    assert!(before.iter().all(|l| l.contains(" is now ")), "{before:?}");
+}
+
+fn quit_says_bye_and_closes(b: Backend) {
+    let s = server(b, &[]);
+    let (mut a, _) = s.connect();
+    let (mut bb, nb) = s.connect();
+    a.line();
+    bb.send("/quit");
+    bb.expect("* bye");
+    bb.expect_closed();
+    a.expect(&format!("* {nb} left"));
+}
+
+fn help_and_unknown_commands(b: Backend) {
+    let s = server(b, &[]);
+    let (mut a, _) = s.connect();
+    a.send("/help");
+    a.send("/dance wildly");
+    let mut help = Vec::new();
+    loop {
+        let l = a.line();
+        if l.starts_with("! ") {
+            assert_eq!(l, "! unknown command: /dance");
+            break;
+        }
+        assert!(l.starts_with("* "), "help lines are notices: {l:?}");
+        help.push(l);
+    }
+    for cmd in ["/nick", "/list", "/quit", "/help"] {
+        assert!(help.iter().any(|l| l.contains(cmd)), "/help mentions {cmd}");
+    }
+}
+
+both_backends!(
+    welcome_and_broadcast_to_all_others,
+    crlf_and_empty_lines,
+    join_and_leave_notices,
+    notice_limit_silences_crowds,
+    nick_rules,
+    list_is_sorted,
+    quit_says_bye_and_closes,
+    help_and_unknown_commands,
+);

@@ -1,0 +1,262 @@
+//! Shared helpers: start the real server binary on a free port, connect
+//! line-oriented clients, read with timeouts (never sleep to synchronise).
+
+#![allow(dead_code)] // each test module uses its own subset
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use shardchat::poller::Backend;
+
+/// Long enough for a loaded CI machine; only a failing test waits this long.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running server process, killed on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    child: Option<Child>,
+    /// Every stdout line after the listening line, as printed.
+    log: Receiver<String>,
+}
+
+/// Starts `server --bind 127.0.0.1 --port 0 --backend <b>` plus `args`.
+pub fn server(backend: Backend, args: &[&str]) -> TestServer {
+    server_with(backend, args, Command::new(env!("CARGO_BIN_EXE_server")))
+}
+
+/// Starts the server through a wrapper command (e.g. `sh -c 'ulimit ...'`),
+/// given as a `Command` whose remaining arguments are the server's.
+pub fn server_with(backend: Backend, args: &[&str], mut cmd: Command) -> TestServer {
+    cmd.args([
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--backend",
+        backend.name(),
+    ])
+    .args(args)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().expect("start the server binary");
+    let stdout = child.stdout.take().expect("server stdout");
+    let (first, log) = drain_lines(stdout);
+    let first = first
+        .recv_timeout(TIMEOUT)
+        .expect("the server printed its listening line");
+    let addr = parse_listening_line(&first, backend);
+    TestServer {
+        addr,
+        child: Some(child),
+        log,
+    }
+}
+
+/// Reads stdout on a thread (so the server never blocks on a full pipe);
+/// the first line goes to one channel, the rest to another.
+fn drain_lines(stdout: ChildStdout) -> (Receiver<String>, Receiver<String>) {
+    let (first_tx, first_rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(l)) = lines.next() {
+            let _ = first_tx.send(l);
+        }
+        for l in lines.map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    (first_rx, rx)
+}
+
+fn parse_listening_line(line: &str, backend: Backend) -> SocketAddr {
+    let rest = line
+        .strip_prefix("[CHAT SERVER] Listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+    let (addr, tail) = rest.split_once(' ').expect("address then details");
+    assert!(
+        tail.ends_with(&format!(", {})", backend.name())),
+        "backend named in {line:?}"
+    );
+    addr.parse().expect("a socket address")
+}
+
+impl TestServer {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Connects and reads the welcome line; returns the client and its nick.
+    pub fn connect(&self) -> (Conn, String) {
+        let mut c = Conn::open(self.addr);
+        let welcome = c.line();
+        let nick = welcome
+            .strip_prefix("* welcome ")
+            .unwrap_or_else(|| panic!("expected a welcome line, got {welcome:?}"))
+            .split(' ')
+            .next()
+            .expect("a nick")
+            .to_string();
+        (c, nick)
+    }
+
+    /// Connects and renames to `nick`, reading the confirmation.
+    pub fn connect_as(&self, nick: &str) -> Conn {
+        let (mut c, _) = self.connect();
+        c.send(&format!("/nick {nick}"));
+        c.expect(&format!("* you are now {nick}"));
+        c
+    }
+
+    /// Waits for a stdout line containing `needle`.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("server never logged {needle:?}"),
+            }
+        }
+    }
+
+    /// Sends a signal (by name, e.g. "TERM") with kill(1).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status();
+        assert!(ok.expect("run kill").success(), "kill -{name}");
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            // Polling a child's exit has no blocking-with-timeout form in std.
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resident memory of the server process, in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc status");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status");
+        kb * 1024
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A line-oriented test client with a read timeout.
+pub struct Conn {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).expect("connect to the server");
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("set a read timeout");
+        let reader = BufReader::new(stream.try_clone().expect("clone the stream"));
+        Conn { stream, reader }
+    }
+
+    /// Sends `text` plus a newline.
+    pub fn send(&mut self, text: &str) {
+        self.send_raw(format!("{text}\n").as_bytes());
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send to the server");
+    }
+
+    /// Reads one line (without its newline); panics on timeout or EOF.
+    pub fn line(&mut self) -> String {
+        match self.try_line() {
+            Some(l) => l,
+            None => panic!("connection closed while a line was expected"),
+        }
+    }
+
+    /// Reads one line, or `None` at EOF (or reset); panics on timeout.
+    pub fn try_line(&mut self) -> Option<String> {
+        let mut buf = Vec::new();
+        match self.reader.read_until(b'\n', &mut buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                assert_eq!(
+                    buf.pop(),
+                    Some(b'\n'),
+                    "server lines end with a newline: {buf:?}"
+                );
+                Some(String::from_utf8(buf).expect("server lines are UTF-8"))
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                panic!("no line from the server within {TIMEOUT:?}")
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Reads one line and checks it.
+    pub fn expect(&mut self, want: &str) {
+        assert_eq!(self.line(), want);
+    }
+
+    /// Reads lines until one equals `want`; returns those before it.
+    pub fn read_until(&mut self, want: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let l = self.line();
+            if l == want {
+                return seen;
+            }
+            seen.push(l);
+        }
+    }
+
+    /// Expects the server to close the connection (after any lines
+    /// listed in `want` first).
+    pub fn expect_closed(&mut self) {
+        if let Some(l) = self.try_line() {
+            panic!("expected the connection to close, got {l:?}");
+        }
+    }
+
+    /// Reads and discards everything until EOF; returns the byte count.
+    pub fn drain_to_eof(&mut self) -> usize {
+        let mut n = 0;
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) | Err(_) => return n,
+                Ok(k) => n += k,
+            }
+        }
+    }
+}
