@@ -1,0 +1,349 @@
+//! Command-line flags, and their check into a [`Config`] the run can trust.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use shardchat::poller::Backend;
+
+use crate::payload;
+
+/// Load generator and latency meter for a shardchat server.
+///
+/// Opens `--clients` connections, has `--senders` of them send chat lines
+/// at `--rate` lines/s in total, and measures every delivery to every other
+/// client against the line's intended send time.
+#[derive(Debug, Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Overlay the latency-by-percentile curves of several .hgrm files.
+    Plot(PlotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// The .hgrm files; each curve is labelled with its file name.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Where to write the SVG.
+    #[arg(short, long, default_value = "compare.svg")]
+    pub output: PathBuf,
+    /// Chart title.
+    #[arg(long, default_value = "Latency by percentile")]
+    pub title: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Server address(es), HOST:PORT. Comma-separated; one for now.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:9090")]
+    pub addr: Vec<String>,
+    /// Connections to open and hold.
+    #[arg(long, default_value_t = 1000)]
+    pub clients: usize,
+    /// How many of the clients send; every client receives.
+    #[arg(long, default_value_t = 10)]
+    pub senders: usize,
+    /// Total lines per second over all senders (open loop).
+    #[arg(long, default_value_t = 500.0)]
+    pub rate: f64,
+    /// Payload bytes per chat line, newline not counted.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// How long to send (or, with --idle, to hold): 30s, 500ms, 2m, 1h.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Event-loop threads (default: one per CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// New connections per second over all threads; 0 for no limit.
+    #[arg(long, default_value_t = 5000)]
+    pub connect_rate: u64,
+    /// Give up on a connection with no `* welcome` after this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Local source addresses to spread connections over, e.g.
+    /// 127.0.0.1,127.0.0.2: each has its own ephemeral ports.
+    #[arg(long, value_delimiter = ',')]
+    pub source_ips: Vec<IpAddr>,
+    /// Closed loop: each sender keeps at most --window lines in flight, to
+    /// find saturation throughput. --rate is ignored.
+    #[arg(long, conflicts_with = "idle")]
+    pub max: bool,
+    /// Lines in flight per sender with --max (a line is done when every
+    /// other client has it).
+    #[arg(long, default_value_t = 32)]
+    pub window: u64,
+    /// Only hold the connections for --duration (no chat lines).
+    #[arg(long)]
+    pub idle: bool,
+    /// The server's pid, to read its CPU time and VmRSS from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Directory for <label>.json, <label>.hgrm and <label>.svg.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Base name of the output files (default: made from the flags).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Poller backend for the event loops: epoll or poll (default: the
+    /// SHARDCHAT_BACKEND environment variable, else the platform's best).
+    #[arg(long)]
+    pub backend: Option<Backend>,
+    /// After sending stops, wait at most this long for deliveries in flight.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+}
+
+/// How senders pace their lines.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Mode {
+    /// Fixed total rate, latency from intended send times.
+    Open { rate: f64 },
+    /// Bounded lines in flight per sender.
+    Closed { window: u64 },
+    /// No chat lines at all.
+    Idle,
+}
+
+/// Checked settings for one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    pub addrs: Vec<SocketAddr>,
+    pub clients: usize,
+    pub senders: usize,
+    pub mode: Mode,
+    pub size: usize,
+    #[serde(serialize_with = "as_secs")]
+    pub duration: Duration,
+    pub threads: usize,
+    pub connect_rate: u64,
+    #[serde(serialize_with = "as_secs")]
+    pub connect_timeout: Duration,
+    pub source_ips: Vec<IpAddr>,
+    pub server_pid: Option<u32>,
+    pub out: PathBuf,
+    pub label: String,
+    #[serde(serialize_with = "as_name")]
+    pub backend: Backend,
+    #[serde(serialize_with = "as_secs")]
+    pub drain_timeout: Duration,
+}
+
+/// The server takes lines of up to 4096 bytes including the newline.
+pub const MAX_SIZE: usize = 4095;
+
+impl RunArgs {
+    pub fn into_config(self) -> Result<Config> {
+        let addrs = resolve(&self.addr)?;
+        if addrs.len() > 1 {
+            // Several servers need a rule for who receives what across them;
+            // until that exists, refuse rather than report wrong losses.
+            bail!("--addr: more than one server is not supported yet");
+        }
+        let mode = if self.idle {
+            Mode::Idle
+        } else if self.max {
+            if self.window == 0 {
+                bail!("--window must be at least 1");
+            }
+            Mode::Closed {
+                window: self.window,
+            }
+        } else {
+            if !(self.rate.is_finite() && self.rate > 0.0) {
+                bail!("--rate must be a positive number of lines per second");
+            }
+            Mode::Open { rate: self.rate }
+        };
+        let senders = if mode == Mode::Idle { 0 } else { self.senders };
+        if self.clients == 0 {
+            bail!("--clients must be at least 1");
+        }
+        if mode != Mode::Idle {
+            if self.clients < 2 {
+                bail!("--clients must be at least 2: a sender's lines go to the other clients");
+            }
+            if senders == 0 || senders > self.clients {
+                bail!(
+                    "--senders must be between 1 and --clients ({})",
+                    self.clients
+                );
+            }
+            if senders as u64 > payload::MAX_SENDER + 1 {
+                bail!("--senders: at most {}", payload::MAX_SENDER + 1);
+            }
+        }
+        if !(payload::MIN_SIZE..=MAX_SIZE).contains(&self.size) {
+            bail!(
+                "--size must be between {} (the payload header) and {MAX_SIZE} (the server's line limit)",
+                payload::MIN_SIZE
+            );
+        }
+        if self.duration.is_zero() {
+            bail!("--duration must be more than zero");
+        }
+        let threads = self
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if threads == 0 {
+            bail!("--threads must be at least 1");
+        }
+        let threads = threads.min(self.clients);
+        let label = match self.label {
+            Some(label) => {
+                if label.is_empty() || label.contains('/') {
+                    bail!("--label must be a non-empty file name");
+                }
+                label
+            }
+            None => default_label(mode, self.clients, senders, self.size, self.duration),
+        };
+        Ok(Config {
+            addrs,
+            clients: self.clients,
+            senders,
+            mode,
+            size: self.size,
+            duration: self.duration,
+            threads,
+            connect_rate: self.connect_rate,
+            connect_timeout: self.connect_timeout,
+            source_ips: self.source_ips,
+            server_pid: self.server_pid,
+            out: self.out,
+            label,
+            backend: self.backend.unwrap_or_else(Backend::from_env_or_default),
+            drain_timeout: self.drain_timeout,
+        })
+    }
+}
+
+fn resolve(addrs: &[String]) -> Result<Vec<SocketAddr>> {
+    let mut out = Vec::new();
+    for addr in addrs {
+        let first = addr
+            .to_socket_addrs()
+            .with_context(|| format!("--addr {addr:?}: expected HOST:PORT"))?
+            .next()
+            .with_context(|| format!("--addr {addr:?}: no address found"))?;
+        out.push(first);
+    }
+    if out.is_empty() {
+        bail!("--addr: give at least one HOST:PORT");
+    }
+    Ok(out)
+}
+
+fn default_label(mode: Mode, clients: usize, senders: usize, size: usize, d: Duration) -> String {
+    let secs = format_secs(d);
+    match mode {
+        Mode::Open { rate } => format!("c{clients}-s{senders}-r{rate}-b{size}-{secs}"),
+        Mode::Closed { window } => format!("max-c{clients}-s{senders}-w{window}-b{size}-{secs}"),
+        Mode::Idle => format!("idle-c{clients}-{secs}"),
+    }
+}
+
+fn format_secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with a unit, like 30s or 500ms"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("{s:?}: unknown unit {other:?} (ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn as_name<S: serde::Serializer>(b: &Backend, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(b.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Config> {
+        let cli = Cli::try_parse_from(std::iter::once("loadgen").chain(args.iter().copied()))?;
+        cli.run.into_config()
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn defaults_make_a_valid_run() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.addrs, ["127.0.0.1:9090".parse().unwrap()]);
+        assert_eq!(c.mode, Mode::Open { rate: 500.0 });
+        assert_eq!(c.label, "c1000-s10-r500-b64-30s");
+        assert_eq!(c.out, PathBuf::from("results"));
+    }
+
+    #[test]
+    fn modes_and_checks() {
+        let c = config(&["--max", "--clients", "10", "--senders", "2"]).unwrap();
+        assert_eq!(c.mode, Mode::Closed { window: 32 });
+        let c = config(&["--idle", "--clients", "5", "--duration", "1s"]).unwrap();
+        assert_eq!((c.mode, c.senders), (Mode::Idle, 0));
+        assert_eq!(c.label, "idle-c5-1s");
+        assert!(config(&["--idle", "--max"]).is_err());
+        assert!(config(&["--senders", "0"]).is_err());
+        assert!(config(&["--clients", "5", "--senders", "6"]).is_err());
+        assert!(config(&["--size", "10"]).is_err());
+        assert!(config(&["--size", "5000"]).is_err());
+        assert!(config(&["--addr", "127.0.0.1:1,127.0.0.1:2"]).is_err());
+        assert!(config(&["--label", "a/b"]).is_err());
+    }
+
+    #[test]
+    fn plot_is_a_subcommand() {
+        let cli = Cli::try_parse_from(["loadgen", "plot", "a.hgrm", "b.hgrm"]).unwrap();
+        let Some(Command::Plot(p)) = cli.command else {
+            panic!("expected plot");
+        };
+        assert_eq!(p.files.len(), 2);
+        assert!(Cli::try_parse_from(["loadgen", "plot"]).is_err());
+    }
+}

@@ -1,0 +1,455 @@
+//! The coordinator: builds the event-loop threads, walks the run through
+//! its phases (connect, settle, send, drain), and turns what the threads
+//! measured into a [`Summary`].
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use hdrhistogram::Histogram;
+use shardchat::poller::sys::{process_cpu_time, raise_fd_limit};
+use shardchat::poller::Poller;
+
+use crate::cli::{Config, Mode};
+use crate::latency::{self, Percentiles};
+use crate::machine::{self, Machine};
+use crate::procfs::{self, ProcSample};
+use crate::progress::Progress;
+use crate::report::{
+    ConnectFigures, DeliveryFigures, LoadgenFigures, ServerFigures, ServerNotices, Summary,
+    Throughput, Verdict, DELIVERY_RULE,
+};
+use crate::shared::{Phase, Shared};
+use crate::worker::{Worker, WorkerReport};
+
+/// File descriptors a run needs besides one per client: a poller and its
+/// waker per thread, stdio, output files, and slack for the libraries.
+const FD_OVERHEAD: u64 = 32;
+/// Pause after the last welcome before sending, so the server has every
+/// client in its broadcast set and the join notices have drained.
+const SETTLE: Duration = Duration::from_millis(300);
+/// The drain ends early when no delivery arrived for this long.
+const DRAIN_QUIET: Duration = Duration::from_secs(2);
+/// Loadgen busy fraction above which its own CPU may limit the figures.
+const SATURATED_BUSY: f64 = 0.9;
+/// Send lag (p99) above which senders could not keep their schedule.
+const SATURATED_LAG_MS: f64 = 10.0;
+const POLL: Duration = Duration::from_millis(20);
+
+/// A finished run: its figures and the merged latency histogram (µs).
+pub struct Outcome {
+    pub summary: Summary,
+    pub histogram: Histogram<u64>,
+}
+
+pub fn run(cfg: Config) -> Result<Outcome> {
+    let limit = raise_fd_limit().context("reading the open-files limit")?;
+    let needed = cfg.clients as u64 + 2 * cfg.threads as u64 + FD_OVERHEAD;
+    if needed > limit {
+        bail!(
+            "--clients {} needs about {needed} file descriptors, but this process may open \
+             at most {limit} (its hard RLIMIT_NOFILE); use at most --clients {}, raise the \
+             hard limit, or split the load over several loadgen processes",
+            cfg.clients,
+            limit.saturating_sub(2 * cfg.threads as u64 + FD_OVERHEAD)
+        );
+    }
+    let started_unix_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let server_before = cfg.server_pid.map(server_sample).transpose()?;
+
+    let cfg = Arc::new(cfg);
+    let pollers = (0..cfg.threads)
+        .map(|_| Poller::new(cfg.backend))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("creating pollers")?;
+    let wakers = pollers.iter().map(Poller::waker).collect();
+    let shared = Arc::new(Shared::new(cfg.senders, wakers));
+    let workers: Vec<Worker> = pollers
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| Worker::new(i, p, Arc::clone(&cfg), Arc::clone(&shared)))
+        .collect();
+
+    let (reports, phases) = thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .into_iter()
+            .map(|w| {
+                let name = format!("loadgen-{}", w.index());
+                thread::Builder::new()
+                    .name(name)
+                    .spawn_scoped(scope, move || w.run())
+            })
+            .collect::<std::io::Result<_>>()?;
+        // Whatever happens to the coordinator, the workers must be told to
+        // stop or the scope would never end.
+        let phases = coordinate(&cfg, &shared);
+        shared.stop();
+        let mut reports = Vec::new();
+        for h in handles {
+            let report = h
+                .join()
+                .map_err(|_| anyhow!("an event-loop thread panicked"))?
+                .context("event loop failed")?;
+            reports.push(report);
+        }
+        Ok::<_, anyhow::Error>((reports, phases?))
+    })?;
+    Ok(summarize(
+        &cfg,
+        &shared,
+        &reports,
+        &phases,
+        server_before,
+        started_unix_s,
+    ))
+}
+
+fn server_sample(pid: u32) -> Result<ProcSample> {
+    procfs::sample(pid).with_context(|| format!("--server-pid {pid}: reading /proc/{pid}"))
+}
+
+/// When things happened, as the coordinator saw them.
+struct Phases {
+    connect_elapsed: Duration,
+    start_ns: u64,
+    end_ns: u64,
+    /// When the drain (or the idle hold) ended.
+    done_ns: u64,
+    cpu_start: Duration,
+    cpu_end: Duration,
+    /// The server after every welcome and the settle pause.
+    server_connected: Option<ProcSample>,
+    /// The server when the drain (or hold) ended.
+    server_end: Option<ProcSample>,
+}
+
+fn coordinate(cfg: &Config, shared: &Shared) -> Result<Phases> {
+    let mut progress = Progress::new();
+    let total = cfg.clients as u64;
+    let t0 = Instant::now();
+    loop {
+        let ok = shared.welcomed.load(Ordering::Relaxed);
+        let failed = shared.connect_failed.load(Ordering::Relaxed);
+        progress.bar(
+            "connecting",
+            ok + failed,
+            total,
+            &format!(
+                "{ok}/{total} welcomed, {failed} failed, {:.1} s",
+                t0.elapsed().as_secs_f64()
+            ),
+        );
+        if ok + failed >= total {
+            break;
+        }
+        if shared.phase() == Phase::Stop {
+            bail!("stopped while connecting");
+        }
+        thread::sleep(POLL);
+    }
+    let connect_elapsed = t0.elapsed();
+    let welcomed = shared.welcomed.load(Ordering::Relaxed);
+    progress.finish(&format!(
+        "connected {welcomed}/{total} in {:.2} s ({} failed)",
+        connect_elapsed.as_secs_f64(),
+        total - welcomed
+    ));
+    if welcomed == 0 {
+        bail!(
+            "no client got a welcome from {} (is the server running?)",
+            cfg.addrs[0]
+        );
+    }
+    if cfg.mode != Mode::Idle && welcomed < 2 {
+        bail!("only {welcomed} client got a welcome: nobody to deliver to");
+    }
+
+    thread::sleep(SETTLE);
+    let server_connected = cfg.server_pid.map(server_sample).transpose()?;
+    let cpu_start = process_cpu_time()?;
+    let start_ns = shared.now_ns() + 1_000_000;
+    let end_ns = start_ns + cfg.duration.as_nanos() as u64;
+    shared.start(start_ns, end_ns);
+
+    let label = if cfg.mode == Mode::Idle {
+        "holding"
+    } else {
+        "sending"
+    };
+    loop {
+        let now = shared.now_ns();
+        if now >= end_ns || shared.phase() == Phase::Stop {
+            break;
+        }
+        let secs = now.saturating_sub(start_ns) / 1_000_000_000;
+        progress.bar(
+            label,
+            now.saturating_sub(start_ns),
+            end_ns - start_ns,
+            &format!(
+                "{secs}/{} s, {} sent, {} delivered",
+                cfg.duration.as_secs(),
+                shared.total_sent(),
+                shared.delivered_total.load(Ordering::Relaxed)
+            ),
+        );
+        thread::sleep(POLL.min(Duration::from_nanos(end_ns - now)));
+    }
+    progress.finish(&format!("{label} done: {} lines sent", shared.total_sent()));
+
+    if cfg.mode != Mode::Idle {
+        drain(cfg, shared, &mut progress);
+    }
+    if shared.phase() == Phase::Stop {
+        bail!("an event-loop thread stopped the run");
+    }
+    let done_ns = shared.now_ns();
+    let cpu_end = process_cpu_time()?;
+    let server_end = cfg.server_pid.map(server_sample).transpose()?;
+    Ok(Phases {
+        connect_elapsed,
+        start_ns,
+        end_ns,
+        done_ns,
+        cpu_start,
+        cpu_end,
+        server_connected,
+        server_end,
+    })
+}
+
+/// Waits for the deliveries still in flight: until every expected one has
+/// arrived, none arrived for [`DRAIN_QUIET`], or `--drain-timeout`.
+fn drain(cfg: &Config, shared: &Shared, progress: &mut Progress) {
+    let t0 = Instant::now();
+    let mut last = shared.delivered_total.load(Ordering::Relaxed);
+    let mut last_change = Instant::now();
+    loop {
+        let welcomed = shared.welcomed.load(Ordering::Relaxed);
+        let gone = shared.disconnected.load(Ordering::Relaxed);
+        // An upper bound: a disconnected sender's lines may never come.
+        let target = shared.total_sent() * welcomed.saturating_sub(gone).saturating_sub(1);
+        let got = shared.delivered_total.load(Ordering::Relaxed);
+        if got != last {
+            last = got;
+            last_change = Instant::now();
+        }
+        progress.bar(
+            "draining",
+            got,
+            target,
+            &format!("{got}/{target} delivered"),
+        );
+        if got >= target
+            || last_change.elapsed() >= DRAIN_QUIET
+            || t0.elapsed() >= cfg.drain_timeout
+            || shared.phase() == Phase::Stop
+        {
+            break;
+        }
+        thread::sleep(POLL);
+    }
+    progress.finish(&format!("drained in {:.2} s", t0.elapsed().as_secs_f64()));
+}
+
+fn summarize(
+    cfg: &Config,
+    shared: &Shared,
+    reports: &[WorkerReport],
+    phases: &Phases,
+    server_before: Option<ProcSample>,
+    started_unix_s: u64,
+) -> Outcome {
+    let sum = |f: fn(&WorkerReport) -> u64| reports.iter().map(f).sum::<u64>();
+    let welcomed = shared.welcomed.load(Ordering::Relaxed);
+    let disconnected: Vec<usize> = reports
+        .iter()
+        .flat_map(|r| r.disconnected.iter().copied())
+        .collect();
+    let mut failures = BTreeMap::new();
+    for r in reports {
+        for (why, n) in &r.connect_failures {
+            *failures.entry((*why).to_owned()).or_insert(0) += n;
+        }
+    }
+    let connect = ConnectFigures {
+        requested: cfg.clients as u64,
+        connected: welcomed,
+        failed: cfg.clients as u64 - welcomed,
+        failures,
+        elapsed_s: phases.connect_elapsed.as_secs_f64(),
+        time_ms: Percentiles::of(&latency::merge(reports.iter().map(|r| &r.connect))),
+    };
+
+    let survivors = welcomed - disconnected.len() as u64;
+    let mut sent = 0;
+    let mut expected = 0;
+    let mut received = 0;
+    for s in 0..cfg.senders {
+        let sent_s = shared.sent[s].load(Ordering::Relaxed);
+        sent += sent_s;
+        if disconnected.contains(&s) {
+            continue;
+        }
+        expected += sent_s * expected_receivers(survivors);
+        received += reports.iter().map(|r| r.received_from[s]).sum::<u64>();
+    }
+    let delivery = (cfg.mode != Mode::Idle).then(|| DeliveryFigures {
+        rule: DELIVERY_RULE,
+        sent,
+        expected,
+        received,
+        lost: expected.saturating_sub(received),
+        duplicates: sum(|r| r.duplicates),
+        reordered: sum(|r| r.reordered),
+        echoes: sum(|r| r.echoes),
+        foreign: sum(|r| r.foreign),
+        malformed: sum(|r| r.malformed),
+        overlong: sum(|r| r.overlong),
+        disconnected_clients: disconnected.len() as u64,
+        latency_out_of_range: sum(|r| r.out_of_range),
+        write_blocked: sum(|r| r.write_blocked),
+    });
+
+    let hist = latency::merge(reports.iter().map(|r| &r.latency));
+    let all_delivered = shared.delivered_total.load(Ordering::Relaxed);
+    let ns = |a: u64, b: u64| b.saturating_sub(a) as f64 / 1e9;
+    let window_s = ns(phases.start_ns, phases.end_ns);
+    let last_delivery = reports
+        .iter()
+        .map(|r| r.last_delivery_ns)
+        .max()
+        .unwrap_or(0);
+    let throughput = (cfg.mode != Mode::Idle).then(|| Throughput {
+        send_window_s: window_s,
+        drain_s: ns(phases.end_ns, last_delivery.max(phases.end_ns)),
+        sent_lines_per_s: sent as f64 / window_s,
+        offered_deliveries_per_s: expected as f64 / window_s,
+        deliveries_per_s: all_delivered as f64
+            / ns(phases.start_ns, last_delivery.max(phases.end_ns)),
+    });
+    let send_lag = latency::merge(reports.iter().map(|r| &r.send_lag));
+    let send_lag_ms = matches!(cfg.mode, Mode::Open { .. }).then(|| Percentiles::of(&send_lag));
+
+    let server = match (
+        cfg.server_pid,
+        server_before,
+        phases.server_connected,
+        phases.server_end,
+    ) {
+        (Some(pid), Some(before), Some(connected), Some(end)) => {
+            let cpu_s = end.cpu.saturating_sub(connected.cpu).as_secs_f64();
+            Some(ServerFigures {
+                pid,
+                cpu_s,
+                cpu_s_per_million_deliveries: (all_delivered > 0)
+                    .then(|| cpu_s / (all_delivered as f64 / 1e6)),
+                rss_before_connect_bytes: before.rss,
+                rss_after_connect_bytes: connected.rss,
+                rss_end_bytes: end.rss,
+                bytes_per_connection: (welcomed > 0)
+                    .then(|| (connected.rss as f64 - before.rss as f64) / welcomed as f64),
+            })
+        }
+        _ => None,
+    };
+
+    let cpu_s = phases
+        .cpu_end
+        .saturating_sub(phases.cpu_start)
+        .as_secs_f64();
+    let wall_s = ns(phases.start_ns, phases.done_ns).max(1e-9);
+    let busy_fraction = cpu_s / (wall_s * cfg.threads as f64);
+    let lag_p99 = send_lag_ms.as_ref().map_or(0.0, |p| p.p99);
+    let loadgen = LoadgenFigures {
+        threads: cfg.threads,
+        cpu_s,
+        busy_fraction,
+        saturated: busy_fraction >= SATURATED_BUSY || lag_p99 >= SATURATED_LAG_MS,
+    };
+
+    let notices = ServerNotices {
+        errors: sum(|r| r.server_errors),
+        slow_down: sum(|r| r.slow_down),
+        samples: reports
+            .iter()
+            .flat_map(|r| r.error_samples.iter().cloned())
+            .take(5)
+            .collect(),
+    };
+    let verdict = verdict(&connect, delivery.as_ref(), &notices);
+
+    let summary = Summary {
+        label: cfg.label.clone(),
+        loadgen_version: env!("CARGO_PKG_VERSION"),
+        git_revision: machine::git_revision(),
+        started_unix_s,
+        config: cfg.clone(),
+        machine: Machine::detect(),
+        connect,
+        delivery,
+        latency_ms: (cfg.mode != Mode::Idle).then(|| Percentiles::of(&hist)),
+        throughput,
+        send_lag_ms,
+        server_notices: notices,
+        server,
+        loadgen,
+        verdict,
+        histogram_v2_deflate_base64: (cfg.mode != Mode::Idle).then(|| latency::to_base64(&hist)),
+    };
+    Outcome {
+        summary,
+        histogram: hist,
+    }
+}
+
+/// How many clients should receive each line of a sender that stayed
+/// connected: everyone else who did. This is the one place that knows the
+/// audience of a line; rooms will narrow it to the sender's room.
+fn expected_receivers(survivors: u64) -> u64 {
+    survivors.saturating_sub(1)
+}
+
+fn verdict(
+    connect: &ConnectFigures,
+    delivery: Option<&DeliveryFigures>,
+    notices: &ServerNotices,
+) -> Verdict {
+    let mut problems = Vec::new();
+    if connect.failed > 0 {
+        problems.push(format!(
+            "{} of {} connections failed",
+            connect.failed, connect.requested
+        ));
+    }
+    if let Some(d) = delivery {
+        if d.lost > 0 {
+            problems.push(format!("{} of {} deliveries lost", d.lost, d.expected));
+        }
+        if d.reordered > 0 {
+            problems.push(format!("{} deliveries out of order", d.reordered));
+        }
+        if d.duplicates > 0 {
+            problems.push(format!("{} duplicate deliveries", d.duplicates));
+        }
+        if d.malformed > 0 {
+            problems.push(format!("{} malformed payloads", d.malformed));
+        }
+    }
+    if notices.slow_down > 0 {
+        problems.push(format!(
+            "the server rate-limited senders ({} '! slow down'): this run is invalid; \
+             start the server with --rate-limit 0",
+            notices.slow_down
+        ));
+    }
+    Verdict {
+        ok: problems.is_empty(),
+        problems,
+    }
+}

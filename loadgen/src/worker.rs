@@ -1,0 +1,589 @@
+//! One event-loop thread: it opens its share of the clients at the paced
+//! connect rate, sends its senders' lines on schedule, reads every delivery
+//! and records its latency, all on one [`Poller`].
+//!
+//! Correct under edge-triggered epoll and level-triggered poll(2) alike:
+//! every read drains to `WouldBlock`, write interest is asked for only while
+//! bytes wait, and events for unknown or closed clients are ignored.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, Read};
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use shardchat::poller::{Event, Events, Poller, Token, WAKE_TOKEN};
+
+use crate::cli::{Config, Mode};
+use crate::client::{Client, CloseReason, State};
+use crate::latency;
+use crate::order::{Arrival, OrderCheck};
+use crate::outbound::Flush;
+use crate::payload::{self, PayloadError, Stamp};
+use crate::protocol::{self, ServerLine};
+use crate::shared::{Phase, Shared};
+
+/// Connections one thread keeps in flight (connecting or awaiting their
+/// welcome), so a burst never overruns the server's accept backlog.
+const MAX_PENDING: usize = 512;
+/// Longest sleep in `wait`, so timeouts and phase changes are seen even if a
+/// wake-up were lost.
+const TICK: Duration = Duration::from_millis(50);
+/// EMFILE on Linux: std has no stable `ErrorKind` for it.
+const EMFILE: i32 = 24;
+/// How many distinct `! ` lines to keep as examples.
+const ERROR_SAMPLES: usize = 5;
+
+/// What a thread measured; merged by the coordinator.
+#[derive(Debug)]
+pub struct WorkerReport {
+    pub latency: Histogram<u64>,
+    pub connect: Histogram<u64>,
+    pub send_lag: Histogram<u64>,
+    /// Latencies outside the histogram's bounds (clamped, still counted).
+    pub out_of_range: u64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    /// Chat lines that were not loadgen payloads (other users).
+    pub foreign: u64,
+    /// Loadgen payloads that failed to decode.
+    pub malformed: u64,
+    /// A sender's own line came back to it (the server should not echo).
+    pub echoes: u64,
+    pub overlong: u64,
+    pub server_errors: u64,
+    pub slow_down: u64,
+    pub error_samples: Vec<String>,
+    pub connect_failures: BTreeMap<&'static str, u64>,
+    /// Times a sender's socket was full.
+    pub write_blocked: u64,
+    pub last_delivery_ns: u64,
+    /// Client ids the server closed after their welcome.
+    pub disconnected: Vec<usize>,
+    /// Distinct deliveries from each sender to clients still connected.
+    pub received_from: Vec<u64>,
+}
+
+pub struct Worker {
+    index: usize,
+    poller: Poller,
+    events: Events,
+    state: Loop,
+}
+
+/// Everything but the poller and its event buffer, so handlers can borrow
+/// both halves at once.
+struct Loop {
+    index: usize,
+    cfg: Arc<Config>,
+    shared: Arc<Shared>,
+    clients: Vec<Client>,
+    scratch: Vec<u8>,
+    /// Next client (position in `clients`) to open.
+    next_open: usize,
+    /// Clients opened so far, in order, for timeouts.
+    pending: VecDeque<usize>,
+    in_flight: usize,
+    connect_began_ns: Option<u64>,
+    /// Positions of the senders among `clients`.
+    senders: Vec<usize>,
+    /// Workers that own senders (woken when closed-loop windows move).
+    sender_workers: Vec<usize>,
+    /// Deliveries not yet published, per sender.
+    delta: Vec<u64>,
+    delta_total: u64,
+    report: WorkerReport,
+}
+
+impl Worker {
+    /// Builds the worker for clients `index, index + threads, ...`. The
+    /// poller is made by the caller first so its waker can be shared.
+    pub fn new(index: usize, poller: Poller, cfg: Arc<Config>, shared: Arc<Shared>) -> Worker {
+        let clients: Vec<Client> = (index..cfg.clients)
+            .step_by(cfg.threads)
+            .map(|id| Client::new(id, id < cfg.senders))
+            .collect();
+        let senders = clients
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.sender.is_some())
+            .map(|(i, _)| i)
+            .collect();
+        let sender_workers = (0..cfg.threads.min(cfg.senders)).collect();
+        let report = WorkerReport {
+            latency: latency::new_histogram(),
+            connect: latency::new_histogram(),
+            send_lag: latency::new_histogram(),
+            out_of_range: 0,
+            duplicates: 0,
+            reordered: 0,
+            foreign: 0,
+            malformed: 0,
+            echoes: 0,
+            overlong: 0,
+            server_errors: 0,
+            slow_down: 0,
+            error_samples: Vec::new(),
+            connect_failures: BTreeMap::new(),
+            write_blocked: 0,
+            last_delivery_ns: 0,
+            disconnected: Vec::new(),
+            received_from: vec![0; cfg.senders],
+        };
+        Worker {
+            index,
+            poller,
+            events: Events::with_capacity(1024),
+            state: Loop {
+                index,
+                delta: vec![0; cfg.senders],
+                cfg,
+                shared,
+                clients,
+                scratch: vec![0; 64 * 1024],
+                next_open: 0,
+                pending: VecDeque::new(),
+                in_flight: 0,
+                connect_began_ns: None,
+                senders,
+                sender_workers,
+                delta_total: 0,
+                report,
+            },
+        }
+    }
+
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Runs until the coordinator says stop.
+    pub fn run(mut self) -> io::Result<WorkerReport> {
+        loop {
+            let phase = self.state.shared.phase();
+            if phase == Phase::Stop {
+                break;
+            }
+            let now_ns = self.state.shared.now_ns();
+            let mut next_ns = now_ns + TICK.as_nanos() as u64;
+            // Opening and timing out continue into the run: a client that
+            // never got its welcome is still a failure to count.
+            if self.state.next_open < self.state.clients.len() || self.state.in_flight > 0 {
+                next_ns = next_ns.min(self.state.connect_step(&self.poller, now_ns));
+            }
+            if phase == Phase::Running {
+                next_ns = next_ns.min(self.state.send_step(&self.poller, now_ns));
+            }
+            self.state.publish();
+            let timeout = Duration::from_nanos(next_ns.saturating_sub(self.state.shared.now_ns()));
+            self.poller.wait(&mut self.events, Some(timeout))?;
+            for ev in self.events.iter() {
+                self.state.handle(&self.poller, ev);
+            }
+        }
+        Ok(self.state.finish())
+    }
+}
+
+impl Loop {
+    /// Opens clients as the pace allows and fails the ones past their
+    /// timeout. Returns when it next needs to run.
+    fn connect_step(&mut self, poller: &Poller, now_ns: u64) -> u64 {
+        let began = *self.connect_began_ns.get_or_insert(now_ns);
+        let threads = self.cfg.threads as u64;
+        let mut next_ns = u64::MAX;
+        while self.next_open < self.clients.len() && self.in_flight < MAX_PENDING {
+            // This thread's k-th connect is due at k * threads / rate; a
+            // rate of 0 means no pacing.
+            let k = self.next_open as u64;
+            let offset = (k * threads * 1_000_000_000).checked_div(self.cfg.connect_rate);
+            if let Some(offset) = offset {
+                let due = began + offset;
+                if due > now_ns {
+                    next_ns = due;
+                    break;
+                }
+            }
+            let pos = self.next_open;
+            self.next_open += 1;
+            self.open(poller, pos, now_ns);
+        }
+        let timeout_ns = self.cfg.connect_timeout.as_nanos() as u64;
+        while let Some(&pos) = self.pending.front() {
+            let c = &mut self.clients[pos];
+            if !c.is_pending() {
+                self.pending.pop_front();
+                continue;
+            }
+            let deadline = c.connect_ns + timeout_ns;
+            if deadline > now_ns {
+                next_ns = next_ns.min(deadline);
+                break;
+            }
+            self.pending.pop_front();
+            self.fail(pos, CloseReason::ConnectTimeout);
+        }
+        next_ns
+    }
+
+    fn open(&mut self, poller: &Poller, pos: usize, now_ns: u64) {
+        let cfg = &self.cfg;
+        let id = self.clients[pos].id;
+        let addr = cfg.addrs[id % cfg.addrs.len()];
+        let source: Option<IpAddr> =
+            (!cfg.source_ips.is_empty()).then(|| cfg.source_ips[id % cfg.source_ips.len()]);
+        let c = &mut self.clients[pos];
+        c.connect_ns = now_ns;
+        self.in_flight += 1;
+        match c.open(poller, Token(pos), addr, source) {
+            Ok(()) => self.pending.push_back(pos),
+            Err(e) => {
+                self.note_connect_error(&e);
+                self.fail(pos, CloseReason::ConnectFailed);
+            }
+        }
+    }
+
+    fn note_connect_error(&mut self, e: &io::Error) {
+        // Kept per kind, not per message, so a failed run says why at once
+        // (fd limit, no ports left, refused) without a line per client.
+        let kind: &'static str = match e.kind() {
+            io::ErrorKind::ConnectionRefused => "connection refused",
+            io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable => {
+                "no local address/port available (try --source-ips)"
+            }
+            io::ErrorKind::TimedOut => "timed out",
+            _ if e.raw_os_error() == Some(EMFILE) => "too many open files",
+            _ => "other connect error",
+        };
+        *self.report.connect_failures.entry(kind).or_default() += 1;
+    }
+
+    /// Closes a client that never got its welcome.
+    fn fail(&mut self, pos: usize, reason: CloseReason) {
+        let c = &mut self.clients[pos];
+        if c.is_pending() || c.state == State::Waiting {
+            self.in_flight -= 1;
+        }
+        c.close(reason);
+        if reason != CloseReason::ConnectFailed {
+            *self
+                .report
+                .connect_failures
+                .entry(reason.name())
+                .or_default() += 1;
+        }
+        self.shared.connect_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Queues every line that is due and flushes. Returns when the next one
+    /// is due.
+    fn send_step(&mut self, poller: &Poller, now_ns: u64) -> u64 {
+        let (start_ns, end_ns) = self.shared.window();
+        if now_ns < start_ns {
+            return start_ns;
+        }
+        if now_ns >= end_ns {
+            return u64::MAX;
+        }
+        let mut next_ns = u64::MAX;
+        for i in 0..self.senders.len() {
+            let pos = self.senders[i];
+            let c = &mut self.clients[pos];
+            if c.state != State::Ready {
+                continue;
+            }
+            let Some(s) = c.sender.as_mut() else {
+                continue;
+            };
+            let before = s.seq;
+            match self.cfg.mode {
+                Mode::Open { rate } => {
+                    let senders = self.cfg.senders as f64;
+                    // Sender i's k-th line is due at (k * senders + i) / rate
+                    // after the start: evenly interleaved over all senders.
+                    let due = |seq: u64| {
+                        start_ns + ((seq as f64 * senders + f64::from(s.index)) * 1e9 / rate) as u64
+                    };
+                    if s.seq == 0 {
+                        s.due_ns = due(0);
+                    }
+                    while s.due_ns <= now_ns && s.due_ns < end_ns {
+                        let stamp = Stamp {
+                            sender: s.index,
+                            seq: s.seq,
+                            intended_ns: s.due_ns,
+                        };
+                        let buf = c.out.buf();
+                        payload::encode_into(buf, stamp, self.cfg.size);
+                        buf.push(b'\n');
+                        latency::record_clamped(
+                            &mut self.report.send_lag,
+                            (now_ns - s.due_ns) / 1000,
+                        );
+                        s.seq += 1;
+                        s.due_ns = due(s.seq);
+                    }
+                    if s.due_ns < end_ns {
+                        next_ns = next_ns.min(s.due_ns);
+                    }
+                }
+                Mode::Closed { window } => {
+                    let welcomed = self.shared.welcomed.load(Ordering::Relaxed);
+                    let gone = self.shared.disconnected.load(Ordering::Relaxed);
+                    let receivers = welcomed.saturating_sub(gone).saturating_sub(1).max(1);
+                    let delivered = self.shared.delivered[s.index as usize].load(Ordering::Relaxed);
+                    let done = delivered / receivers;
+                    while s.seq.saturating_sub(done) < window {
+                        let stamp = Stamp {
+                            sender: s.index,
+                            seq: s.seq,
+                            intended_ns: now_ns,
+                        };
+                        let buf = c.out.buf();
+                        payload::encode_into(buf, stamp, self.cfg.size);
+                        buf.push(b'\n');
+                        s.seq += 1;
+                    }
+                }
+                Mode::Idle => {}
+            }
+            if s.seq != before {
+                self.shared.sent[s.index as usize].store(s.seq, Ordering::Relaxed);
+                self.flush(poller, pos);
+            }
+        }
+        next_ns
+    }
+
+    fn flush(&mut self, poller: &Poller, pos: usize) {
+        let c = &mut self.clients[pos];
+        let Some(stream) = &c.stream else {
+            return;
+        };
+        match c.out.flush(stream) {
+            Ok(Flush::Done) => {}
+            Ok(Flush::Blocked) => self.report.write_blocked += 1,
+            Err(_) => {
+                self.server_closed(pos);
+                return;
+            }
+        }
+        if self.clients[pos].sync_interest(poller, Token(pos)).is_err() {
+            self.server_closed(pos);
+        }
+    }
+
+    /// Publishes this pass's deliveries; in closed loop, wakes the threads
+    /// whose senders may now send more.
+    fn publish(&mut self) {
+        if self.delta_total == 0 {
+            return;
+        }
+        for (s, d) in self.delta.iter_mut().enumerate() {
+            if *d > 0 {
+                self.shared.delivered[s].fetch_add(*d, Ordering::Relaxed);
+                *d = 0;
+            }
+        }
+        self.shared
+            .delivered_total
+            .fetch_add(self.delta_total, Ordering::Relaxed);
+        self.delta_total = 0;
+        if matches!(self.cfg.mode, Mode::Closed { .. }) {
+            for &w in &self.sender_workers {
+                if w != self.index {
+                    self.shared.wake(w);
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, poller: &Poller, ev: &Event) {
+        if ev.token == WAKE_TOKEN {
+            return;
+        }
+        let pos = ev.token.0;
+        let Some(c) = self.clients.get_mut(pos) else {
+            return; // Spurious: not a token we gave out.
+        };
+        match c.state {
+            State::Waiting | State::Closed(_) => return,
+            State::Connecting => match c.finish_connect() {
+                Ok(true) => {
+                    if c.sync_interest(poller, Token(pos)).is_err() {
+                        self.fail(pos, CloseReason::ConnectFailed);
+                        return;
+                    }
+                }
+                Ok(false) => return,
+                Err(e) => {
+                    self.note_connect_error(&e);
+                    self.fail(pos, CloseReason::ConnectFailed);
+                    return;
+                }
+            },
+            State::AwaitWelcome | State::Ready => {}
+        }
+        // Read on any event, not only `readable`: a hang-up is learnt from
+        // the read, and a spurious event costs one WouldBlock.
+        if !self.read(pos) {
+            return;
+        }
+        if ev.writable && !self.clients[pos].out.is_empty() {
+            self.flush(poller, pos);
+        }
+    }
+
+    /// Drains the socket. Returns false if the client is now closed.
+    fn read(&mut self, pos: usize) -> bool {
+        loop {
+            let c = &mut self.clients[pos];
+            let Some(mut stream) = c.stream.as_ref() else {
+                return false;
+            };
+            let n = match stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    self.server_closed(pos);
+                    return false;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.server_closed(pos);
+                    return false;
+                }
+            };
+            let now_ns = self.shared.now_ns();
+            let mut welcomed = false;
+            let Client {
+                state,
+                lines,
+                checks,
+                sender,
+                ..
+            } = c;
+            let own = sender.as_ref().map(|s| s.index);
+            let ctx = &mut LineCtx {
+                report: &mut self.report,
+                delta: &mut self.delta,
+                delta_total: &mut self.delta_total,
+                senders: self.cfg.senders,
+                now_ns,
+            };
+            let overlong = lines.feed(&self.scratch[..n], |line| match protocol::classify(line) {
+                ServerLine::Welcome if *state == State::AwaitWelcome => {
+                    *state = State::Ready;
+                    *checks = vec![OrderCheck::default(); ctx.senders];
+                    welcomed = true;
+                }
+                ServerLine::Chat { text } => ctx.chat(text, checks, own),
+                ServerLine::Error(text) => ctx.error(text),
+                ServerLine::Welcome | ServerLine::Notice | ServerLine::Other => {}
+            });
+            self.report.overlong += overlong;
+            if welcomed {
+                let c = &self.clients[pos];
+                let us = now_ns.saturating_sub(c.connect_ns) / 1000;
+                latency::record_clamped(&mut self.report.connect, us);
+                self.in_flight -= 1;
+                self.shared.welcomed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn server_closed(&mut self, pos: usize) {
+        let c = &mut self.clients[pos];
+        match c.state {
+            State::Ready => {
+                c.close(CloseReason::ServerClosed);
+                self.report.disconnected.push(c.id);
+                self.shared.disconnected.fetch_add(1, Ordering::Relaxed);
+            }
+            State::Connecting | State::AwaitWelcome => {
+                self.fail(pos, CloseReason::ClosedBeforeWelcome);
+            }
+            State::Waiting | State::Closed(_) => {}
+        }
+    }
+
+    fn finish(mut self) -> WorkerReport {
+        self.publish();
+        for c in &mut self.clients {
+            if c.state == State::Ready {
+                for (s, check) in c.checks.iter().enumerate() {
+                    self.report.received_from[s] += check.received();
+                }
+            }
+            // Close before the report leaves, so the sockets are gone when
+            // the coordinator samples the server.
+            c.stream = None;
+        }
+        self.report
+    }
+}
+
+/// What a line handler may touch while the client's buffers are borrowed.
+struct LineCtx<'a> {
+    report: &'a mut WorkerReport,
+    delta: &'a mut [u64],
+    delta_total: &'a mut u64,
+    senders: usize,
+    now_ns: u64,
+}
+
+impl LineCtx<'_> {
+    fn chat(&mut self, text: &[u8], checks: &mut [OrderCheck], own: Option<u32>) {
+        let stamp = match payload::decode(text) {
+            Ok(stamp) => stamp,
+            Err(PayloadError::Foreign) => {
+                self.report.foreign += 1;
+                return;
+            }
+            Err(_) => {
+                self.report.malformed += 1;
+                return;
+            }
+        };
+        let s = stamp.sender as usize;
+        if s >= self.senders || checks.len() != self.senders {
+            self.report.malformed += 1;
+            return;
+        }
+        if own == Some(stamp.sender) {
+            self.report.echoes += 1;
+            return;
+        }
+        match checks[s].arrive(stamp.seq) {
+            Arrival::Duplicate => {
+                self.report.duplicates += 1;
+                return;
+            }
+            Arrival::Late => self.report.reordered += 1,
+            Arrival::InOrder => {}
+        }
+        self.delta[s] += 1;
+        *self.delta_total += 1;
+        self.report.last_delivery_ns = self.report.last_delivery_ns.max(self.now_ns);
+        let us = self.now_ns.saturating_sub(stamp.intended_ns) / 1000;
+        if !latency::record_clamped(&mut self.report.latency, us) {
+            self.report.out_of_range += 1;
+        }
+    }
+
+    fn error(&mut self, text: &[u8]) {
+        self.report.server_errors += 1;
+        if text == protocol::SLOW_DOWN {
+            self.report.slow_down += 1;
+        }
+        let text = String::from_utf8_lossy(text).into_owned();
+        if self.report.error_samples.len() < ERROR_SAMPLES
+            && !self.report.error_samples.contains(&text)
+        {
+            self.report.error_samples.push(text);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Integration tests of the loadgen binary: against a fake broadcast server
+//! (the loadgen's own checks) and against the real server (a short run with
+//! zero loss and reorders, and well-formed output files).
+
+mod util;
+
+use std::path::Path;
+
+use util::{check_hgrm, f64_at, loadgen, read_json, u64_at, FakeServer, Fault, Server, TempDir};
+
+/// Runs the loadgen against `addr` with its files under `dir` as `label`,
+/// plus the whitespace-separated `flags`.
+fn run_at(addr: &str, dir: &Path, label: &str, flags: &str) -> std::process::Output {
+    let mut args = vec!["--addr", addr, "--label", label, "--threads", "2"];
+    args.extend(["--out", dir.to_str().unwrap()]);
+    args.extend(flags.split_whitespace());
+    loadgen(&args)
+}
+
+#[test]
+fn clean_run_against_a_fake_server() {
+    let server = FakeServer::start(Fault::None);
+    let dir = TempDir::new("fake-clean");
+    let flags = "--clients 30 --senders 3 --rate 300 --duration 1s";
+    let run = run_at(&server.addr.to_string(), dir.path(), "fake", flags);
+    assert!(run.status.success(), "exit {:?}", run.status);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("result:     OK"), "{stdout}");
+
+    let json = read_json(&dir.path().join("fake.json"));
+    let sent = u64_at(&json, "/delivery/sent");
+    assert!((250..=320).contains(&sent), "sent {sent}");
+    assert_eq!(u64_at(&json, "/delivery/expected"), sent * 29);
+    assert_eq!(u64_at(&json, "/delivery/received"), sent * 29);
+    assert_eq!(u64_at(&json, "/delivery/lost"), 0);
+    assert_eq!(u64_at(&json, "/delivery/reordered"), 0);
+    assert_eq!(u64_at(&json, "/connect/connected"), 30);
+    assert_eq!(json["verdict"]["ok"], true);
+    assert_eq!(check_hgrm(&dir.path().join("fake.hgrm")), sent * 29);
+    assert!(dir.path().join("fake.svg").exists());
+}
+
+#[test]
+fn loss_is_detected_and_fails_the_run() {
+    let server = FakeServer::start(Fault::DropEvery(10));
+    let dir = TempDir::new("fake-lossy");
+    let flags = "--clients 10 --senders 2 --rate 200 --duration 1s";
+    let run = run_at(&server.addr.to_string(), dir.path(), "lossy", flags);
+    assert_eq!(run.status.code(), Some(1));
+    let json = read_json(&dir.path().join("lossy.json"));
+    let sent = u64_at(&json, "/delivery/sent");
+    // Every tenth line reaches nobody: its 9 receivers each miss it.
+    assert_eq!(
+        u64_at(&json, "/delivery/lost"),
+        sent / 10 * 9,
+        "sent {sent}"
+    );
+    assert_eq!(u64_at(&json, "/delivery/reordered"), 0);
+    assert_eq!(json["verdict"]["ok"], false);
+}
+
+#[test]
+fn closed_loop_and_idle_modes_run() {
+    let server = FakeServer::start(Fault::None);
+    let addr = server.addr.to_string();
+    let dir = TempDir::new("fake-modes");
+    let flags = "--max --window 4 --clients 8 --senders 2 --duration 500ms";
+    assert!(run_at(&addr, dir.path(), "max", flags).status.success());
+    let json = read_json(&dir.path().join("max.json"));
+    assert!(u64_at(&json, "/delivery/sent") > 0);
+    assert_eq!(u64_at(&json, "/delivery/lost"), 0);
+
+    // Any live pid will do to exercise the /proc figures.
+    let flags = format!(
+        "--idle --clients 20 --duration 300ms --server-pid {}",
+        std::process::id()
+    );
+    assert!(run_at(&addr, dir.path(), "idle", &flags).status.success());
+    let json = read_json(&dir.path().join("idle.json"));
+    assert_eq!(u64_at(&json, "/connect/connected"), 20);
+    assert!(json["delivery"].is_null());
+    assert!(f64_at(&json, "/server/rss_end_bytes") > 0.0);
+    assert!(!dir.path().join("idle.hgrm").exists());
+}
+
+#[test]
+fn refuses_more_clients_than_the_fd_limit() {
+    let run = loadgen(&["--clients", "10000000", "--addr", "127.0.0.1:9"]);
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("file descriptors"), "{stderr}");
+}
+
+#[test]
+fn connect_failures_are_reported() {
+    // Nothing listens on a port just bound and released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = TempDir::new("refused");
+    let addr = format!("127.0.0.1:{port}");
+    let run = run_at(&addr, dir.path(), "refused", "--clients 5 --senders 1");
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("no client got a welcome"), "{stderr}");
+}
+
+#[test]
+fn plot_overlays_hgrm_files() {
+    let server = FakeServer::start(Fault::None);
+    let addr = server.addr.to_string();
+    let dir = TempDir::new("plot");
+    for label in ["a", "b"] {
+        let flags = "--clients 5 --senders 1 --rate 100 --duration 300ms";
+        assert!(run_at(&addr, dir.path(), label, flags).status.success());
+    }
+    let a = dir.path().join("a.hgrm");
+    let b = dir.path().join("b.hgrm");
+    let svg = dir.path().join("cmp").join("both.svg");
+    let files = [&a, &b, &svg].map(|p| p.to_str().unwrap());
+    let run = loadgen(&["plot", files[0], files[1], "-o", files[2]]);
+    assert!(run.status.success());
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("a (max") && text.contains("b (max"));
+}
+
+/// The short end-to-end run `cargo test` must include: the real server
+/// (built if missing), 200 clients for 5 s, zero loss and reorders, and a
+/// well-formed .json and .hgrm.
+#[test]
+fn short_run_against_the_real_server() {
+    let server = Server::start(&["--threads", "2", "--rate-limit", "0"]);
+    let dir = TempDir::new("real");
+    let flags = format!(
+        "--clients 200 --senders 10 --rate 200 --size 64 --duration 5s --server-pid {}",
+        server.pid()
+    );
+    let run = run_at(&server.addr.to_string(), dir.path(), "short", &flags);
+    assert!(run.status.success(), "exit {:?}", run.status);
+
+    let json = read_json(&dir.path().join("short.json"));
+    assert_eq!(u64_at(&json, "/connect/connected"), 200);
+    assert_eq!(u64_at(&json, "/connect/failed"), 0);
+    let sent = u64_at(&json, "/delivery/sent");
+    assert!((900..=1000).contains(&sent), "sent {sent}");
+    assert_eq!(u64_at(&json, "/delivery/expected"), sent * 199);
+    assert_eq!(u64_at(&json, "/delivery/lost"), 0);
+    assert_eq!(u64_at(&json, "/delivery/reordered"), 0);
+    assert_eq!(u64_at(&json, "/delivery/duplicates"), 0);
+    assert_eq!(u64_at(&json, "/delivery/disconnected_clients"), 0);
+    assert_eq!(u64_at(&json, "/server_notices/slow_down"), 0);
+    assert_eq!(json["verdict"]["ok"], true);
+    for key in ["p50", "p90", "p99", "p99_9", "p99_99", "max"] {
+        assert!(f64_at(&json, &format!("/latency_ms/{key}")) > 0.0, "{key}");
+    }
+    assert!(f64_at(&json, "/server/cpu_s") >= 0.0);
+    assert!(json["machine"]["cpu_model"].is_string());
+    assert!(json["histogram_v2_deflate_base64"]
+        .as_str()
+        .is_some_and(|h| h.starts_with("HISTF")));
+    assert_eq!(check_hgrm(&dir.path().join("short.hgrm")), sent * 199);
+    assert!(dir.path().join("short.svg").exists());
+}
