@@ -7,6 +7,8 @@ use crate::codec::LineReader;
 use crate::frame::ClientId;
 use crate::outbound::Outbound;
 use crate::ratelimit::Bucket;
+use crate::rooms::Room;
+use std::sync::Arc;
 
 /// One connected client. Holds no buffer while idle: the line reader and the
 /// outbound queue allocate only while they hold bytes.
@@ -18,6 +20,10 @@ pub struct Client {
     pub reader: LineReader,
     pub out: Outbound,
     pub bucket: Bucket,
+    /// The room it is in; `None` only while it is leaving.
+    pub room: Option<Arc<Room>>,
+    /// Its index in the shard's member list of that room.
+    pub room_slot: usize,
     /// Set once the client is leaving (after `/quit` or at shutdown): its
     /// last lines are being flushed and it is closed by this deadline.
     pub closing: Option<Instant>,
@@ -39,6 +45,8 @@ impl Client {
             reader: LineReader::new(),
             out: Outbound::default(),
             bucket,
+            room: None,
+            room_slot: 0,
             closing: None,
             write_interest: false,
             in_ready: false,

@@ -22,8 +22,19 @@ pub enum ShardMsg {
     Connect { stream: TcpStream, id: ClientId },
     /// The chunks one peer produced in one loop pass, in its order.
     Batch(Arc<[Arc<Chunk>]>),
+    /// Private lines for clients of this shard, from one peer's pass.
+    Direct(Vec<Direct>),
     /// Say goodbye to every client and stop.
     Shutdown,
+}
+
+/// A line for one client: its slot on the shard, and its id to make sure
+/// the slot still holds the same connection.
+#[derive(Debug)]
+pub struct Direct {
+    pub key: usize,
+    pub id: ClientId,
+    pub line: Vec<u8>,
 }
 
 #[derive(Debug)]

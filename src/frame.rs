@@ -6,7 +6,10 @@
 //! [`Chunk`] (one contiguous buffer), delivers it locally and hands the same
 //! `Arc<Chunk>` to every peer shard. A recipient that sent none of the
 //! chunk's lines gets the whole buffer in one write; the senders get the
-//! buffer minus their own lines.
+//! buffer minus their own lines. A chunk carries its room, and only that
+//! room's members receive it.
+
+use crate::rooms::RoomId;
 
 /// Globally unique id of a connection (never reused while the server runs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -15,13 +18,6 @@ pub struct ClientId(pub u64);
 impl ClientId {
     /// The origin of lines the server itself produces (nobody is skipped).
     pub const SERVER: ClientId = ClientId(0);
-}
-
-/// Where a chunk goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dest {
-    /// Every connected client (except each line's origin).
-    Everyone,
 }
 
 /// A run of consecutive lines from one origin inside a chunk.
@@ -34,7 +30,8 @@ struct Span {
 /// Formatted lines from one shard's loop pass, shared by all recipients.
 #[derive(Debug)]
 pub struct Chunk {
-    dest: Dest,
+    /// The room whose members receive it (except each line's origin).
+    room: RoomId,
     bytes: Box<[u8]>,
     spans: Box<[Span]>,
     /// The distinct origins in `spans`, sorted, for a quick "did this
@@ -43,8 +40,8 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    pub fn dest(&self) -> Dest {
-        self.dest
+    pub fn room(&self) -> RoomId {
+        self.room
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -93,18 +90,18 @@ impl Chunk {
     }
 }
 
-/// Accumulates one pass's lines for one destination.
+/// Accumulates one pass's lines for one room.
 #[derive(Debug)]
 pub struct ChunkBuilder {
-    dest: Dest,
+    room: RoomId,
     bytes: Vec<u8>,
     spans: Vec<Span>,
 }
 
 impl ChunkBuilder {
-    pub fn new(dest: Dest) -> ChunkBuilder {
+    pub fn new(room: RoomId) -> ChunkBuilder {
         ChunkBuilder {
-            dest,
+            room,
             bytes: Vec::new(),
             spans: Vec::new(),
         }
@@ -137,7 +134,7 @@ impl ChunkBuilder {
         origins.sort_unstable();
         origins.dedup();
         Chunk {
-            dest: self.dest,
+            room: self.room,
             bytes: std::mem::take(&mut self.bytes).into_boxed_slice(),
             spans: spans.into_boxed_slice(),
             origins: origins.into_boxed_slice(),
@@ -159,7 +156,7 @@ mod tests {
 
     #[test]
     fn recipients_get_everything_but_their_own_lines() {
-        let mut b = ChunkBuilder::new(Dest::Everyone);
+        let mut b = ChunkBuilder::new(RoomId(1));
         for (origin, text) in [
             (1, "a1\n"),
             (1, "a2\n"),
@@ -180,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_chunk_from_one_sender_gives_that_sender_nothing() {
-        let mut b = ChunkBuilder::new(Dest::Everyone);
+        let mut b = ChunkBuilder::new(RoomId(1));
         b.push(ClientId(7), |v| v.extend_from_slice(b"x\n"));
         let chunk = b.take();
         assert!(ranges(&chunk, 7).is_empty());

@@ -9,6 +9,7 @@
 mod acceptor;
 pub mod client;
 pub mod codec;
+mod commands;
 pub mod config;
 pub mod error;
 pub mod fanout;
@@ -18,6 +19,7 @@ pub mod poller;
 pub mod protocol;
 pub mod ratelimit;
 pub mod registry;
+pub mod rooms;
 pub mod server;
 pub mod shard;
 

@@ -220,7 +220,8 @@ fn write_all_vectored<W: Write>(mut w: W, mut iov: &mut [IoSlice<'_>]) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{ChunkBuilder, Dest};
+    use crate::frame::ChunkBuilder;
+    use crate::rooms::RoomId;
 
     /// A writer that takes at most `room` bytes, then says WouldBlock.
     struct Limited {
@@ -245,7 +246,7 @@ mod tests {
     }
 
     fn chunk(lines: &[(u64, &str)]) -> Arc<Chunk> {
-        let mut b = ChunkBuilder::new(Dest::Everyone);
+        let mut b = ChunkBuilder::new(RoomId(1));
         for (o, l) in lines {
             b.push(ClientId(*o), |v| v.extend_from_slice(l.as_bytes()));
         }

@@ -15,8 +15,18 @@ pub enum Command<'a> {
     Chat(Cow<'a, str>),
     /// `/nick <name>`; `None` when the name is missing.
     Nick(Option<&'a str>),
-    /// `/list`.
+    /// `/list`: the members of your room.
     List,
+    /// `/who`: everyone online.
+    Who,
+    /// `/rooms`.
+    Rooms,
+    /// `/join <#room>`; `None` when the name is missing.
+    Join(Option<&'a str>),
+    /// `/msg <nick> <text>`; `None` when either is missing.
+    Msg(Option<(&'a str, Cow<'a, str>)>),
+    /// `/me <action>`; `None` when the action is missing.
+    Me(Option<Cow<'a, str>>),
     /// `/quit [reason]`.
     Quit(Option<Cow<'a, str>>),
     /// `/help`.
@@ -46,6 +56,20 @@ pub fn parse(line: &str) -> Option<Command<'_>> {
         Command::Nick(arg)
     } else if word.eq_ignore_ascii_case("list") {
         Command::List
+    } else if word.eq_ignore_ascii_case("who") {
+        Command::Who
+    } else if word.eq_ignore_ascii_case("rooms") {
+        Command::Rooms
+    } else if word.eq_ignore_ascii_case("join") {
+        Command::Join(arg)
+    } else if word.eq_ignore_ascii_case("msg") {
+        Command::Msg(arg.and_then(|a| {
+            let (to, text) = a.split_once([' ', '\t'])?;
+            let text = sanitize(text.trim());
+            (!text.trim().is_empty()).then_some((to, text))
+        }))
+    } else if word.eq_ignore_ascii_case("me") {
+        Command::Me(arg.map(sanitize).filter(|a| !a.trim().is_empty()))
     } else if word.eq_ignore_ascii_case("quit") {
         Command::Quit(arg.map(sanitize).filter(|r| !r.trim().is_empty()))
     } else if word.eq_ignore_ascii_case("help") {
@@ -136,34 +160,69 @@ pub fn error(parts: &[&str]) -> Vec<u8> {
     v
 }
 
-/// The `* left` notice, with an optional reason.
-pub fn write_left(out: &mut Vec<u8>, nick: &str, reason: Option<&str>) {
+/// `* <nick> left #<room>`, with an optional ` (<reason>)`.
+pub fn write_left(out: &mut Vec<u8>, nick: &str, room: &str, reason: Option<&str>) {
     match reason {
-        Some(r) => write_notice(out, &[nick, " left (", r, ")"]),
-        None => write_notice(out, &[nick, " left"]),
+        Some(r) => write_notice(out, &[nick, " left #", room, " (", r, ")"]),
+        None => write_notice(out, &[nick, " left #", room]),
     }
 }
 
-/// `* <n> users: a, b, c` for nicks already sorted.
-pub fn list_reply(sorted: &[Box<str>]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(16 + sorted.iter().map(|n| n.len() + 2).sum::<usize>());
-    v.extend_from_slice(format!("* {} users: ", sorted.len()).as_bytes());
-    for (i, n) in sorted.iter().enumerate() {
+/// `[<from> -> <to>] <text>`: a private message, as both ends see it.
+pub fn private_line(from: &str, to: &str, text: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(from.len() + to.len() + text.len() + 8);
+    v.push(b'[');
+    v.extend_from_slice(from.as_bytes());
+    v.extend_from_slice(b" -> ");
+    v.extend_from_slice(to.as_bytes());
+    v.extend_from_slice(b"] ");
+    v.extend_from_slice(text.as_bytes());
+    v.push(b'\n');
+    v
+}
+
+/// `* <n> users <scope>: a, b, c` for nicks already sorted; `scope` is
+/// `in #<room>` or `online`.
+pub fn users_reply(scope: &str, sorted: &[Box<str>]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(32 + sorted.iter().map(|n| n.len() + 2).sum::<usize>());
+    v.extend_from_slice(format!("* {} users {scope}: ", sorted.len()).as_bytes());
+    join_into(&mut v, sorted.iter().map(|n| n.as_ref()));
+    v.push(b'\n');
+    v
+}
+
+/// `* <n> rooms: #a (3), #b (1)` for rooms already sorted by name.
+pub fn rooms_reply(rooms: &[(Box<str>, usize)]) -> Vec<u8> {
+    let mut v = format!("* {} rooms: ", rooms.len()).into_bytes();
+    let items: Vec<String> = rooms
+        .iter()
+        .map(|(name, n)| format!("#{name} ({n})"))
+        .collect();
+    join_into(&mut v, items.iter().map(String::as_str));
+    v.push(b'\n');
+    v
+}
+
+fn join_into<'a>(v: &mut Vec<u8>, items: impl Iterator<Item = &'a str>) {
+    for (i, item) in items.enumerate() {
         if i > 0 {
             v.extend_from_slice(b", ");
         }
-        v.extend_from_slice(n.as_bytes());
+        v.extend_from_slice(item.as_bytes());
     }
-    v.push(b'\n');
-    v
 }
 
 /// The `/help` text.
 pub const HELP: &str = "\
 * commands:
-*   <text>            send a chat line to everyone else
+*   <text>            send a chat line to the others in your room
+*   /me <action>      send an action to your room: * <you> <action>
+*   /join #<room>     move to another room (created if needed)
+*   /msg <nick> <text> send a private message
 *   /nick <name>      change your nickname (1-32 of A-Z a-z 0-9 _ -)
-*   /list             list everyone online
+*   /list             list the members of your room
+*   /who              list everyone online
+*   /rooms            list the rooms
 *   /quit [reason]    leave
 *   /help             this text
 ";
@@ -189,6 +248,19 @@ mod tests {
             Some(Command::Quit(Some("gone home".into())))
         );
         assert_eq!(parse("/help"), Some(Command::Help));
+        assert_eq!(parse("/who"), Some(Command::Who));
+        assert_eq!(parse("/rooms"), Some(Command::Rooms));
+        assert_eq!(parse("/join #rust"), Some(Command::Join(Some("#rust"))));
+        assert_eq!(parse("/join"), Some(Command::Join(None)));
+        assert_eq!(
+            parse("/msg bob hi there"),
+            Some(Command::Msg(Some(("bob", "hi there".into()))))
+        );
+        assert_eq!(parse("/msg bob"), Some(Command::Msg(None)));
+        assert_eq!(parse("/msg bob \x1b"), Some(Command::Msg(None)));
+        assert_eq!(parse("/msg"), Some(Command::Msg(None)));
+        assert_eq!(parse("/me waves"), Some(Command::Me(Some("waves".into()))));
+        assert_eq!(parse("/me"), Some(Command::Me(None)));
         assert_eq!(parse("/dance now"), Some(Command::Unknown("dance")));
         assert_eq!(parse("/"), Some(Command::Unknown("")));
     }
@@ -214,10 +286,22 @@ mod tests {
     fn frame_formats() {
         let mut v = Vec::new();
         write_chat(&mut v, "bob", "hi there");
-        write_left(&mut v, "bob", Some("bye"));
-        write_left(&mut v, "eve", None);
-        assert_eq!(v, b"[bob] hi there\n* bob left (bye)\n* eve left\n");
-        assert_eq!(list_reply(&["a".into(), "b".into()]), b"* 2 users: a, b\n");
+        write_left(&mut v, "bob", "lobby", Some("bye"));
+        write_left(&mut v, "eve", "rust", None);
+        assert_eq!(
+            v,
+            b"[bob] hi there\n* bob left #lobby (bye)\n* eve left #rust\n"
+        );
+        assert_eq!(
+            users_reply("in #x", &["a".into(), "b".into()]),
+            b"* 2 users in #x: a, b\n"
+        );
+        assert_eq!(users_reply("online", &[]), b"* 0 users online: \n");
+        assert_eq!(
+            rooms_reply(&[("a".into(), 3), ("B".into(), 1)]),
+            b"* 2 rooms: #a (3), #B (1)\n"
+        );
+        assert_eq!(private_line("ann", "bob", "psst"), b"[ann -> bob] psst\n");
         assert_eq!(
             error(&["unknown command: /", "x"]),
             b"! unknown command: /x\n"

@@ -9,18 +9,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::RwLock;
 
 use crate::frame::ClientId;
+use crate::rooms::RoomId;
 
 /// Where a registered client lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Location {
     pub id: ClientId,
     pub shard: u32,
+    /// The client's slot in its shard.
+    pub key: u32,
 }
 
 #[derive(Debug)]
 struct Entry {
     nick: Box<str>,
     at: Location,
+    room: RoomId,
 }
 
 /// Nick -> client, for every connected client.
@@ -46,13 +50,17 @@ impl Registry {
     }
 
     /// Registers a new client under a fresh `guest-<n>` nick.
-    pub fn claim_guest(&self, at: Location) -> Box<str> {
+    pub fn claim_guest(&self, at: Location, room: RoomId) -> Box<str> {
         let mut map = self.by_key.write();
         loop {
             let n = self.next_guest.fetch_add(1, Ordering::Relaxed) + 1;
             let nick: Box<str> = format!("guest-{n}").into();
             if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(key(&nick)) {
-                slot.insert(Entry { nick: nick.clone(), at });
+                slot.insert(Entry {
+                    nick: nick.clone(),
+                    at,
+                    room,
+                });
                 return nick;
             }
         }
@@ -69,17 +77,34 @@ impl Registry {
                 return Err(ClaimError::Taken);
             }
         }
-        if map.get(&old_key).is_some_and(|e| e.at.id == at.id) {
-            map.remove(&old_key);
-        }
+        let room = match map.get(&old_key) {
+            Some(e) if e.at.id == at.id => map.remove(&old_key).map(|e| e.room),
+            _ => None,
+        };
+        let room = room.unwrap_or(RoomId(0));
         map.insert(
             new_key,
             Entry {
                 nick: new.into(),
                 at,
+                room,
             },
         );
         Ok(())
+    }
+
+    /// Records that `nick` (owned by `id`) is now in `room`.
+    pub fn set_room(&self, nick: &str, id: ClientId, room: RoomId) {
+        if let Some(e) = self.by_key.write().get_mut(&key(nick)) {
+            if e.at.id == id {
+                e.room = room;
+            }
+        }
+    }
+
+    /// The nicks of everyone in `room`, sorted like [`sorted_nicks`](Self::sorted_nicks).
+    pub fn members_of(&self, room: RoomId) -> Vec<Box<str>> {
+        self.sorted_where(|e| e.room == room)
     }
 
     /// Removes `nick` if it still belongs to `id`.
@@ -101,9 +126,16 @@ impl Registry {
 
     /// Every nick, sorted (case-insensitively, then exactly).
     pub fn sorted_nicks(&self) -> Vec<Box<str>> {
-        let mut v: Vec<(&Box<str>, Box<str>)>;
+        self.sorted_where(|_| true)
+    }
+
+    fn sorted_where(&self, keep: impl Fn(&Entry) -> bool) -> Vec<Box<str>> {
         let map = self.by_key.read();
-        v = map.iter().map(|(k, e)| (k, e.nick.clone())).collect();
+        let mut v: Vec<(&Box<str>, Box<str>)> = map
+            .iter()
+            .filter(|(_, e)| keep(e))
+            .map(|(k, e)| (k, e.nick.clone()))
+            .collect();
         v.sort_unstable_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.cmp(&b.1)));
         v.into_iter().map(|(_, n)| n).collect()
     }
@@ -125,14 +157,15 @@ mod tests {
         Location {
             id: ClientId(id),
             shard: 0,
+            key: 0,
         }
     }
 
     #[test]
     fn guests_are_unique_and_renames_ignore_case() {
         let r = Registry::new();
-        let a = r.claim_guest(at(1));
-        let b = r.claim_guest(at(2));
+        let a = r.claim_guest(at(1), RoomId(1));
+        let b = r.claim_guest(at(2), RoomId(1));
         assert_ne!(a, b);
         r.rename(&a, "Bob", at(1)).unwrap();
         assert_eq!(r.rename(&b, "bob", at(2)), Err(ClaimError::Taken));
@@ -140,6 +173,9 @@ mod tests {
         r.rename("Bob", "BOB", at(1)).unwrap();
         assert_eq!(r.lookup("bob").unwrap().0.as_ref(), "BOB");
         assert_eq!(r.sorted_nicks().len(), 2);
+        r.set_room("bob", ClientId(1), RoomId(7));
+        assert_eq!(r.members_of(RoomId(7)), vec!["BOB".into()]);
+        assert_eq!(r.members_of(RoomId(1)), vec![b.clone()]);
         r.release("bob", ClientId(2));
         assert_eq!(r.len(), 2, "release by a non-owner does nothing");
         r.release("bob", ClientId(1));
@@ -149,9 +185,9 @@ mod tests {
     #[test]
     fn a_guest_name_taken_by_someone_is_skipped() {
         let r = Registry::new();
-        let first = r.claim_guest(at(1));
+        let first = r.claim_guest(at(1), RoomId(1));
         r.rename(&first, "guest-2", at(1)).unwrap();
-        let second = r.claim_guest(at(2));
+        let second = r.claim_guest(at(2), RoomId(1));
         assert_eq!(second.as_ref(), "guest-3");
     }
 }

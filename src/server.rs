@@ -13,6 +13,7 @@ use crate::error::{setup, Error};
 use crate::fanout::{self, ShardHandle};
 use crate::poller::{sys, Poller, Waker};
 use crate::registry::Registry;
+use crate::rooms::Rooms;
 use crate::shard::{Shard, ShardStats};
 
 /// Descriptors kept back from `--max-clients` for pollers, wakers, the
@@ -25,6 +26,7 @@ const FD_HEADROOM: u64 = 64;
 pub struct Shared {
     pub config: Config,
     pub registry: Registry,
+    pub rooms: Rooms,
     /// Connections accepted and not yet closed.
     pub connected: AtomicUsize,
     pub max_clients: usize,
@@ -83,6 +85,7 @@ impl Server {
             usize::try_from(budget).unwrap_or(usize::MAX).max(1)
         });
         let shared = Arc::new(Shared {
+            rooms: Rooms::new(config.shard_count()),
             config,
             registry: Registry::new(),
             connected: AtomicUsize::new(0),
@@ -142,14 +145,8 @@ impl Server {
                 Arc::clone(&self.shared),
             ));
         }
-        for (i, shard) in shards.iter_mut().enumerate() {
-            let peers = handles
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, h)| h.clone())
-                .collect();
-            shard.set_peers(peers);
+        for shard in &mut shards {
+            shard.set_peers(&handles);
         }
         let acceptor = setup(
             "the acceptor",

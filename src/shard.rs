@@ -1,14 +1,18 @@
 //! A shard: one thread, one edge-triggered event loop, and the clients it
 //! owns outright.
 //!
-//! One loop pass: wait for readiness; read from ready clients (lines become
-//! frames in this pass's chunk, replies go to the sender's own queue); take
-//! peers' batches from the mailbox; deliver the pass's chunks to every local
-//! client (one vectored write each) and send the local chunk to every peer
-//! as one batch; flush replies; close whoever has to go. The busier the
-//! shard, the more lines each pass gathers, so writes batch themselves.
+//! One loop pass: wait for readiness; read from ready clients (chat lines
+//! become frames in this pass's chunk for the sender's room, replies go to
+//! the sender's own queue); take peers' batches from the mailbox; deliver
+//! each room's chunks to the shard's members of that room (one vectored
+//! write per client) and send the pass's chunks, as one batch, to each peer
+//! shard that has members in their rooms; flush replies; close whoever has
+//! to go. The busier the shard, the more lines each pass gathers, so writes
+//! batch themselves.
 
+use std::collections::HashMap;
 use std::io::{self, Read};
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,20 +21,18 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::client::Client;
-use crate::codec::Line;
-use crate::fanout::{Mailbox, ShardHandle, ShardMsg};
-use crate::frame::{Chunk, ChunkBuilder, ClientId, Dest};
+use crate::fanout::{Direct, Mailbox, ShardHandle, ShardMsg};
+use crate::frame::{Chunk, ChunkBuilder, ClientId};
 use crate::outbound::Flushed;
 use crate::poller::{Event, Events, Interest, Poller, Token, WAKE_TOKEN};
-use crate::protocol::{self, Command, NickError};
-use crate::ratelimit::{Bucket, Policy, Verdict};
-use crate::registry::{ClaimError, Location};
+use crate::protocol;
+use crate::ratelimit::{Bucket, Policy};
+use crate::registry::Location;
+use crate::rooms::{Room, RoomId, LOBBY};
 use crate::server::Shared;
 
 /// Bytes read from one client per pass before others get their turn.
 const READ_BUDGET: usize = 64 * 1024;
-/// How long a client that sent `/quit` gets to take its last lines.
-const QUIT_LINGER: Duration = Duration::from_secs(2);
 /// Poll interval while clients are closing.
 const CLOSING_TICK: Duration = Duration::from_millis(50);
 
@@ -42,15 +44,30 @@ pub struct ShardStats {
     pub slow_consumers: u64,
 }
 
+/// This shard's members of one room.
+#[derive(Debug)]
+struct LocalRoom {
+    members: Vec<usize>,
+}
+
+/// A peer shard and what this pass has for it.
+struct Peer {
+    index: usize,
+    handle: ShardHandle,
+    direct: Vec<Direct>,
+}
+
 /// One worker thread's state.
 pub struct Shard {
-    index: u32,
+    pub(crate) index: u32,
     poller: Poller,
     mailbox: Mailbox,
-    peers: Vec<ShardHandle>,
-    shared: Arc<Shared>,
-    policy: Policy,
-    clients: Slab<Client>,
+    peers: Vec<Peer>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) policy: Policy,
+    pub(crate) clients: Slab<Client>,
+    /// Room -> this shard's members of it.
+    rooms: HashMap<RoomId, LocalRoom>,
     /// Clients with input left after their read budget.
     ready: Vec<usize>,
     /// Clients with replies to flush at the end of the pass.
@@ -59,15 +76,16 @@ pub struct Shard {
     doomed: Vec<(usize, Option<&'static str>)>,
     /// Clients saying goodbye: flushing their last lines until a deadline.
     lingering: Vec<usize>,
-    /// Lines this pass produced, for everyone.
-    local: ChunkBuilder,
+    /// This pass's lines, one builder per room that has any.
+    outgoing: Vec<(Arc<Room>, ChunkBuilder)>,
+    outgoing_index: HashMap<RoomId, usize>,
     /// Chunks to deliver at the end of this pass (local and peers').
     pass: Vec<Arc<Chunk>>,
     rbuf: Box<[u8]>,
     epoch: Instant,
-    now: Instant,
+    pub(crate) now: Instant,
     stopping: Option<Instant>,
-    stats: ShardStats,
+    pub(crate) stats: ShardStats,
 }
 
 impl Shard {
@@ -86,11 +104,13 @@ impl Shard {
             shared,
             policy,
             clients: Slab::new(),
+            rooms: HashMap::new(),
             ready: Vec::new(),
             dirty: Vec::new(),
             doomed: Vec::new(),
             lingering: Vec::new(),
-            local: ChunkBuilder::new(Dest::Everyone),
+            outgoing: Vec::new(),
+            outgoing_index: HashMap::new(),
             pass: Vec::new(),
             rbuf: vec![0; READ_BUDGET].into_boxed_slice(),
             epoch: now,
@@ -100,9 +120,18 @@ impl Shard {
         }
     }
 
-    /// Gives the shard the handles of every other shard.
-    pub(crate) fn set_peers(&mut self, peers: Vec<ShardHandle>) {
-        self.peers = peers;
+    /// Gives the shard the handles of every shard (its own is skipped).
+    pub(crate) fn set_peers(&mut self, all: &[ShardHandle]) {
+        self.peers = all
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != self.index as usize)
+            .map(|(index, h)| Peer {
+                index,
+                handle: h.clone(),
+                direct: Vec::new(),
+            })
+            .collect();
     }
 
     /// Runs the loop until shutdown completes.
@@ -140,7 +169,7 @@ impl Shard {
     }
 
     fn next_timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.local.is_empty() || !self.doomed.is_empty() {
+        if !self.ready.is_empty() || !self.outgoing.is_empty() || !self.doomed.is_empty() {
             return Some(Duration::ZERO);
         }
         if !self.lingering.is_empty() {
@@ -174,7 +203,7 @@ impl Shard {
         }
         let n = match (&c.stream).read(&mut self.rbuf[..]) {
             Ok(0) => {
-                self.doom(key, None);
+                self.doomed.push((key, None));
                 return;
             }
             Ok(n) => n,
@@ -184,7 +213,7 @@ impl Shard {
                 return;
             }
             Err(e) => {
-                self.doom(key, Some(close_reason(&e)));
+                self.doomed.push((key, Some(close_reason(&e))));
                 return;
             }
         };
@@ -212,176 +241,8 @@ impl Shard {
         }
     }
 
-    /// Handles one framed line; returns false to stop reading this client.
-    fn on_line(&mut self, key: usize, line: Line<'_>) -> bool {
-        let now_ms = self.now_ms();
-        let Some(c) = self.clients.get_mut(key) else {
-            return false;
-        };
-        if c.closing.is_some() {
-            return false;
-        }
-        let bytes = match line {
-            Line::Complete([]) => return true,
-            Line::Complete(b) => b,
-            Line::TooLong => {
-                let max = self.shared.config.max_line.to_string();
-                self.reply(
-                    key,
-                    protocol::error(&["line too long (max ", &max, " bytes)"]),
-                );
-                return true;
-            }
-        };
-        self.stats.lines_in += 1;
-        match c.bucket.take(self.policy, now_ms) {
-            Verdict::Allow => {}
-            Verdict::DropAndWarn => {
-                self.reply(key, protocol::error(&["slow down"]));
-                return true;
-            }
-            Verdict::Drop => return true,
-        }
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            self.reply(key, protocol::error(&["invalid UTF-8"]));
-            return true;
-        };
-        match protocol::parse(text) {
-            None => true,
-            Some(Command::Chat(text)) => {
-                let c = &self.clients[key];
-                if self.shared.config.verbose {
-                    println!("[{}] {}", c.nick, text);
-                }
-                let nick = &c.nick;
-                self.local
-                    .push(c.id, |buf| protocol::write_chat(buf, nick, &text));
-                true
-            }
-            Some(Command::Nick(name)) => {
-                self.change_nick(key, name);
-                true
-            }
-            Some(Command::List) => {
-                let nicks = self.shared.registry.sorted_nicks();
-                self.reply(key, protocol::list_reply(&nicks));
-                true
-            }
-            Some(Command::Help) => {
-                self.reply(key, protocol::HELP.as_bytes().to_vec());
-                true
-            }
-            Some(Command::Unknown(word)) => {
-                self.reply(
-                    key,
-                    protocol::error(&["unknown command: /", &protocol::sanitize(word)]),
-                );
-                true
-            }
-            Some(Command::Quit(reason)) => {
-                self.quit(key, reason.as_deref());
-                false
-            }
-        }
-    }
-
-    fn change_nick(&mut self, key: usize, name: Option<&str>) {
-        let Some(name) = name else {
-            self.reply(key, protocol::error(&["usage: /nick <name>"]));
-            return;
-        };
-        if let Err(e) = protocol::validate_nick(name) {
-            let why = match e {
-                NickError::Empty | NickError::BadChar => {
-                    "invalid nick: use 1-32 characters of A-Z a-z 0-9 _ -"
-                }
-                NickError::TooLong => "invalid nick: at most 32 characters",
-            };
-            self.reply(key, protocol::error(&[why]));
-            return;
-        }
-        let c = &self.clients[key];
-        if *c.nick == *name {
-            self.reply(key, protocol::error(&["you are already ", name]));
-            return;
-        }
-        let at = Location {
-            id: c.id,
-            shard: self.index,
-        };
-        match self.shared.registry.rename(&c.nick, name, at) {
-            Err(ClaimError::Taken) => self.reply(key, protocol::error(&["nick taken: ", name])),
-            Ok(()) => {
-                let c = &mut self.clients[key];
-                let old = std::mem::replace(&mut c.nick, name.into());
-                println!("[Server] {old} is now {name}");
-                self.local.push(c.id, |buf| {
-                    protocol::write_notice(buf, &[&old, " is now ", name])
-                });
-                self.reply(key, protocol::notice(&["you are now ", name]));
-            }
-        }
-    }
-
-    /// `/quit`: say goodbye, tell the others now, close once flushed.
-    fn quit(&mut self, key: usize, reason: Option<&str>) {
-        self.reply(key, protocol::notice(&["bye"]));
-        self.announce_leave(key, reason);
-        self.linger(key, self.now + QUIT_LINGER);
-    }
-
-    fn linger(&mut self, key: usize, deadline: Instant) {
-        let c = &mut self.clients[key];
-        if c.closing.is_none() {
-            self.lingering.push(key);
-        }
-        c.closing = Some(deadline);
-    }
-
-    /// Closes lingering clients whose deadline passed.
-    fn reap_lingering(&mut self) {
-        let now = self.now;
-        let mut i = 0;
-        while i < self.lingering.len() {
-            let key = self.lingering[i];
-            match self.clients.get(key).and_then(|c| c.closing) {
-                Some(deadline) if now < deadline => i += 1,
-                Some(_) => {
-                    self.close(key, None);
-                    self.lingering.swap_remove(i);
-                }
-                None => {
-                    self.lingering.swap_remove(i);
-                }
-            }
-        }
-    }
-
-    /// Releases the nick and tells the others (within the notice limit).
-    fn announce_leave(&mut self, key: usize, reason: Option<&str>) {
-        let c = &self.clients[key];
-        self.shared.registry.release(&c.nick, c.id);
-        match reason {
-            Some(r) => println!("[Server] Client left ({}: {r})", c.nick),
-            None => println!("[Server] Client left ({})", c.nick),
-        }
-        if self.notices_allowed() {
-            let nick = &c.nick;
-            self.local
-                .push(c.id, |buf| protocol::write_left(buf, nick, reason));
-        }
-    }
-
-    /// Join/leave notices go out only while few enough would receive them.
-    fn notices_allowed(&self) -> bool {
-        self.shared
-            .connected
-            .load(Ordering::Relaxed)
-            .saturating_sub(1)
-            <= self.shared.config.notice_limit
-    }
-
-    fn reply(&mut self, key: usize, line: Vec<u8>) {
+    /// Queues a line for one client, flushed at the end of the pass.
+    pub(crate) fn reply(&mut self, key: usize, line: Vec<u8>) {
         let c = &mut self.clients[key];
         c.out.push_owned(line);
         if !c.dirty {
@@ -390,28 +251,79 @@ impl Shard {
         }
     }
 
+    /// Appends a line from `origin` to this pass's chunk for `room`.
+    pub(crate) fn publish(
+        &mut self,
+        room: &Arc<Room>,
+        origin: ClientId,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let i = *self.outgoing_index.entry(room.id()).or_insert_with(|| {
+            self.outgoing
+                .push((Arc::clone(room), ChunkBuilder::new(room.id())));
+            self.outgoing.len() - 1
+        });
+        self.outgoing[i].1.push(origin, write);
+    }
+
+    /// Sends a private line to the client at `to`, wherever it lives.
+    pub(crate) fn send_direct(&mut self, to: Location, line: Vec<u8>) {
+        if to.shard == self.index {
+            self.deliver_direct(Direct {
+                key: to.key as usize,
+                id: to.id,
+                line,
+            });
+        } else if let Some(peer) = self.peers.iter_mut().find(|p| p.index == to.shard as usize) {
+            peer.direct.push(Direct {
+                key: to.key as usize,
+                id: to.id,
+                line,
+            });
+        }
+    }
+
+    fn deliver_direct(&mut self, d: Direct) {
+        // The recipient may have left (or its slot been reused) meanwhile.
+        if self
+            .clients
+            .get(d.key)
+            .is_some_and(|c| c.id == d.id && c.closing.is_none())
+        {
+            self.reply(d.key, d.line);
+        }
+    }
+
     fn drain_mailbox(&mut self) {
         while let Some(msg) = self.mailbox.try_recv() {
             match msg {
-                ShardMsg::Connect { stream, id } => {
-                    // Lines from before the client arrived are not its to see.
-                    self.deliver();
-                    self.add_client(stream, id);
+                ShardMsg::Connect { stream, id } => self.add_client(stream, id),
+                ShardMsg::Batch(chunks) => {
+                    let rooms = &self.rooms;
+                    self.pass.extend(
+                        chunks
+                            .iter()
+                            .filter(|c| rooms.contains_key(&c.room()))
+                            .cloned(),
+                    );
                 }
-                ShardMsg::Batch(chunks) => self.pass.extend(chunks.iter().cloned()),
+                ShardMsg::Direct(lines) => {
+                    for d in lines {
+                        self.deliver_direct(d);
+                    }
+                }
                 ShardMsg::Shutdown => self.begin_stopping(),
             }
         }
     }
 
-    fn add_client(&mut self, stream: std::net::TcpStream, id: ClientId) {
+    fn add_client(&mut self, stream: TcpStream, id: ClientId) {
         if self.stopping.is_some() {
             self.shared.connected.fetch_sub(1, Ordering::Relaxed);
             return;
         }
         let bucket = Bucket::new(self.policy, self.now_ms());
-        let entry = self.clients.vacant_entry();
-        let key = entry.key();
+        let key = self.clients.vacant_key();
         if let Err(e) = self
             .poller
             .register(stream.as_raw_fd(), Token(key), Interest::READABLE)
@@ -420,56 +332,149 @@ impl Shard {
             self.shared.connected.fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        let nick = self.shared.registry.claim_guest(Location {
+        let at = Location {
             id,
             shard: self.index,
-        });
-        entry.insert(Client::new(stream, id, nick, bucket));
-        self.stats.accepted += 1;
-        let nick = self.clients[key].nick.clone();
+            key: key as u32,
+        };
+        let nick = self.shared.registry.claim_guest(at, RoomId(0));
         println!("[Server] New client joined ({nick})");
-        self.reply(key, protocol::notice(&["welcome ", &nick]));
-        if self.notices_allowed() {
-            self.local
-                .push(id, |buf| protocol::write_notice(buf, &[&nick, " joined"]));
+        self.reply_to_new(key, Client::new(stream, id, nick, bucket));
+        self.stats.accepted += 1;
+        self.join_room(key, LOBBY);
+    }
+
+    fn reply_to_new(&mut self, key: usize, client: Client) {
+        let welcome = protocol::notice(&["welcome ", &client.nick]);
+        let got = self.clients.insert(client);
+        debug_assert_eq!(got, key);
+        self.reply(key, welcome);
+    }
+
+    /// Moves a client into room `name`, telling it and the room. Lines this
+    /// shard gathered before the move are delivered first, so a client sees
+    /// exactly the lines of the rooms it is in while it is in them.
+    pub(crate) fn join_room(&mut self, key: usize, name: &str) {
+        self.deliver();
+        let index = self.index as usize;
+        let rooms = &self.rooms;
+        let (room, n) = self
+            .shared
+            .rooms
+            .join(name, index, |r| !rooms.contains_key(&r.id()));
+        let local = self.rooms.entry(room.id()).or_insert_with(|| LocalRoom {
+            members: Vec::new(),
+        });
+        let c = &mut self.clients[key];
+        c.room_slot = local.members.len();
+        local.members.push(key);
+        c.room = Some(Arc::clone(&room));
+        let (id, nick) = (c.id, c.nick.clone());
+        self.shared.registry.set_room(&nick, id, room.id());
+        let count = n.to_string();
+        self.reply(
+            key,
+            protocol::notice(&["you joined #", room.name(), " (", &count, " users)"]),
+        );
+        if n <= self.shared.config.notice_limit {
+            self.publish(&room, id, |buf| {
+                protocol::write_notice(buf, &[&nick, " joined #", room.name()])
+            });
         }
     }
 
-    /// Delivers this pass's chunks to every local client and the local
-    /// chunk to every peer (one batch per peer per pass).
-    fn deliver(&mut self) {
-        if !self.local.is_empty() {
-            let chunk = Arc::new(self.local.take());
-            if !self.peers.is_empty() {
-                let batch: Arc<[Arc<Chunk>]> = Arc::from([Arc::clone(&chunk)]);
-                for peer in &self.peers {
-                    peer.send(ShardMsg::Batch(Arc::clone(&batch)));
-                }
-            }
-            self.pass.push(chunk);
+    /// Takes a client out of its room, telling the room (within the notice
+    /// limit) with `* <nick> left #<room>[ (<reason>)]` if `announce`.
+    pub(crate) fn leave_room(&mut self, key: usize, announce: bool, reason: Option<&str>) {
+        let c = &mut self.clients[key];
+        let Some(room) = c.room.take() else { return };
+        let (id, slot) = (c.id, c.room_slot);
+        if announce && room.members() <= self.shared.config.notice_limit {
+            let nick = c.nick.clone();
+            self.publish(&room, id, |buf| {
+                protocol::write_left(buf, &nick, room.name(), reason)
+            });
         }
+        let local = self
+            .rooms
+            .get_mut(&room.id())
+            .expect("a member's room is indexed");
+        local.members.swap_remove(slot);
+        if let Some(&moved) = local.members.get(slot) {
+            self.clients[moved].room_slot = slot;
+        }
+        let last = local.members.is_empty();
+        if last {
+            self.rooms.remove(&room.id());
+        }
+        self.shared.rooms.leave(&room, self.index as usize, last);
+    }
+
+    /// Delivers this pass's chunks: to peers with members in their rooms
+    /// (one batch per peer), and to this shard's members of each room.
+    pub(crate) fn deliver(&mut self) {
+        self.send_to_peers();
         if self.pass.is_empty() {
             return;
         }
+        // Group by room, keeping each source's order within a room.
+        self.pass.sort_by_key(|c| c.room());
         let max_outbuf = self.shared.config.max_outbuf;
-        for (key, c) in self.clients.iter_mut() {
-            if c.closing.is_some() {
+        for group in self.pass.chunk_by(|a, b| a.room() == b.room()) {
+            let Some(local) = self.rooms.get(&group[0].room()) else {
                 continue;
-            }
-            match c.out.deliver(&c.stream, &self.pass, c.id) {
-                Ok(Flushed::All) => {}
-                Ok(Flushed::Blocked) if c.out.pending() > max_outbuf => {
-                    self.doomed.push((key, Some("slow consumer")));
-                }
-                Ok(Flushed::Blocked) => {
-                    if !c.dirty && !c.write_interest {
-                        set_write_interest(&self.poller, key, c, true);
+            };
+            for &key in &local.members {
+                let c = &mut self.clients[key];
+                match c.out.deliver(&c.stream, group, c.id) {
+                    Ok(Flushed::All) => {}
+                    Ok(Flushed::Blocked) if c.out.pending() > max_outbuf => {
+                        self.doomed.push((key, Some("slow consumer")));
                     }
+                    Ok(Flushed::Blocked) => {
+                        if !c.dirty && !c.write_interest {
+                            set_write_interest(&self.poller, key, c, true);
+                        }
+                    }
+                    Err(e) => self.doomed.push((key, Some(close_reason(&e)))),
                 }
-                Err(e) => self.doomed.push((key, Some(close_reason(&e)))),
             }
         }
         self.pass.clear();
+    }
+
+    /// Freezes this pass's local chunks and sends them on: one batch per
+    /// peer that has members in any of their rooms, and none to the rest.
+    fn send_to_peers(&mut self) {
+        if !self.outgoing.is_empty() {
+            self.outgoing_index.clear();
+            let mut batch: Option<Arc<[Arc<Chunk>]>> = None;
+            let frozen: Vec<(Arc<Room>, Arc<Chunk>)> = self
+                .outgoing
+                .drain(..)
+                .map(|(room, mut b)| (room, Arc::new(b.take())))
+                .collect();
+            for peer in &mut self.peers {
+                if frozen.iter().any(|(room, _)| room.on_shard(peer.index)) {
+                    let batch = batch
+                        .get_or_insert_with(|| frozen.iter().map(|(_, c)| Arc::clone(c)).collect());
+                    peer.handle.send(ShardMsg::Batch(Arc::clone(batch)));
+                }
+            }
+            let rooms = &self.rooms;
+            self.pass.extend(
+                frozen
+                    .into_iter()
+                    .filter(|(r, _)| rooms.contains_key(&r.id()))
+                    .map(|(_, c)| c),
+            );
+        }
+        for peer in &mut self.peers {
+            if !peer.direct.is_empty() {
+                peer.handle
+                    .send(ShardMsg::Direct(std::mem::take(&mut peer.direct)));
+            }
+        }
     }
 
     fn flush_dirty(&mut self) {
@@ -505,32 +510,71 @@ impl Shard {
         }
     }
 
-    fn doom(&mut self, key: usize, reason: Option<&'static str>) {
-        self.doomed.push((key, reason));
-    }
-
     fn close_doomed(&mut self) {
         for (key, reason) in std::mem::take(&mut self.doomed) {
             self.close(key, reason);
         }
     }
 
+    /// Tells the room a client is leaving and frees its nick; it stays
+    /// connected (closing) until its last lines are flushed or `deadline`.
+    pub(crate) fn say_goodbye(
+        &mut self,
+        key: usize,
+        announce: bool,
+        reason: Option<&str>,
+        deadline: Instant,
+    ) {
+        let c = &mut self.clients[key];
+        if c.closing.is_some() {
+            return;
+        }
+        c.closing = Some(deadline);
+        self.lingering.push(key);
+        let (nick, id) = (c.nick.clone(), c.id);
+        self.shared.registry.release(&nick, id);
+        match reason {
+            Some(r) => println!("[Server] Client left ({nick}: {r})"),
+            None => println!("[Server] Client left ({nick})"),
+        }
+        self.leave_room(key, announce, reason);
+    }
+
     /// Removes a client now. Others hear about it unless it already said
     /// goodbye (`/quit`, shutdown).
     fn close(&mut self, key: usize, reason: Option<&str>) {
-        if !self.clients.contains(key) {
+        let Some(c) = self.clients.get(key) else {
             return; // doomed twice in one pass
-        }
-        if self.clients[key].closing.is_none() {
+        };
+        if c.closing.is_none() {
             if reason == Some("slow consumer") {
                 self.stats.slow_consumers += 1;
             }
-            self.announce_leave(key, reason);
+            self.say_goodbye(key, true, reason, self.now);
         }
         let c = self.clients.remove(key);
         // Deregister before the fd closes: poll(2) keeps fds it was given.
         let _ = self.poller.deregister(c.stream.as_raw_fd());
         self.shared.connected.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Closes lingering clients whose deadline passed.
+    fn reap_lingering(&mut self) {
+        let now = self.now;
+        let mut i = 0;
+        while i < self.lingering.len() {
+            let key = self.lingering[i];
+            match self.clients.get(key).and_then(|c| c.closing) {
+                Some(deadline) if now < deadline => i += 1,
+                Some(_) => {
+                    self.close(key, None);
+                    self.lingering.swap_remove(i);
+                }
+                None => {
+                    self.lingering.swap_remove(i);
+                }
+            }
+        }
     }
 
     fn begin_stopping(&mut self) {
@@ -542,13 +586,11 @@ impl Shard {
         let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.reply(key, protocol::notice(&["server shutting down"]));
-            let c = &self.clients[key];
-            self.shared.registry.release(&c.nick, c.id);
-            self.linger(key, deadline);
+            self.say_goodbye(key, false, Some("server shutting down"), deadline);
         }
     }
 
-    fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         self.now.duration_since(self.epoch).as_millis() as u64
     }
 }

@@ -18,4 +18,5 @@ macro_rules! both_backends {
 
 mod client;
 mod protocol;
+mod rooms;
 mod util;

@@ -7,10 +7,10 @@ fn welcome_and_broadcast_to_all_others(b: Backend) {
     let (mut a, na) = s.connect();
     assert!(na.starts_with("guest-"), "generated nick: {na}");
     let (mut bb, nb) = s.connect();
-    a.expect(&format!("* {nb} joined"));
+    a.expect(&format!("* {nb} joined #lobby"));
     let (mut c, nc) = s.connect();
-    a.expect(&format!("* {nc} joined"));
-    bb.expect(&format!("* {nc} joined"));
+    a.expect(&format!("* {nc} joined #lobby"));
+    bb.expect(&format!("* {nc} joined #lobby"));
 
     a.send("hello everyone");
     bb.expect(&format!("[{na}] hello everyone"));
@@ -33,28 +33,31 @@ fn join_and_leave_notices(b: Backend) {
     let s = server(b, &[]);
     let (mut a, _) = s.connect();
     let (mut bb, nb) = s.connect();
-    a.expect(&format!("* {nb} joined"));
+    a.expect(&format!("* {nb} joined #lobby"));
     bb.send("/quit off to lunch");
     bb.expect("* bye");
     bb.expect_closed();
-    a.expect(&format!("* {nb} left (off to lunch)"));
+    a.expect(&format!("* {nb} left #lobby (off to lunch)"));
     let (c, nc) = s.connect();
-    a.expect(&format!("* {nc} joined"));
+    a.expect(&format!("* {nc} joined #lobby"));
     drop(c);
-    a.expect(&format!("* {nc} left"));
+    a.expect(&format!("* {nc} left #lobby"));
 }
 
 fn notice_limit_silences_crowds(b: Backend) {
-    let s = server(b, &["--notice-limit", "1"]);
+    let s = server(b, &["--notice-limit", "2"]);
     let (mut a, na) = s.connect();
-    let (mut bb, nb) = s.connect(); // 1 receiver: announced
-    a.expect(&format!("* {nb} joined"));
-    let (_c, _) = s.connect(); // 2 receivers: silent
+    let (mut bb, nb) = s.connect(); // a room of 2: announced
+    a.expect(&format!("* {nb} joined #lobby"));
+    let (_c, _) = s.connect(); // a room of 3: silent
     bb.send("marker");
     a.expect(&format!("[{nb}] marker"));
     a.send("/list");
     let list = a.line();
-    assert!(list.starts_with("* 3 users: "), "/list stays exact: {list}");
+    assert!(
+        list.starts_with("* 3 users in #lobby: "),
+        "/list stays exact: {list}"
+    );
     let _ = na;
 }
 
@@ -102,7 +105,7 @@ fn list_is_sorted(b: Backend) {
     let _c = s.connect_as("amy");
     a.send("/list");
     // Renames are announced to everyone first.
-    let before = a.read_until("* 3 users: amy, Bob, zed");
+    let before = a.read_until("* 3 users in #lobby: amy, Bob, zed");
     assert!(before.iter().all(|l| l.contains(" is now ")), "{before:?}");
 }
 
@@ -114,7 +117,7 @@ fn quit_says_bye_and_closes(b: Backend) {
     bb.send("/quit");
     bb.expect("* bye");
     bb.expect_closed();
-    a.expect(&format!("* {nb} left"));
+    a.expect(&format!("* {nb} left #lobby"));
 }
 
 fn help_and_unknown_commands(b: Backend) {
@@ -132,7 +135,9 @@ fn help_and_unknown_commands(b: Backend) {
         assert!(l.starts_with("* "), "help lines are notices: {l:?}");
         help.push(l);
     }
-    for cmd in ["/nick", "/list", "/quit", "/help"] {
+    for cmd in [
+        "/nick", "/list", "/quit", "/help", "/join", "/msg", "/me", "/who", "/rooms",
+    ] {
         assert!(help.iter().any(|l| l.contains(cmd)), "/help mentions {cmd}");
     }
 }

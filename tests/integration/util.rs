@@ -15,6 +15,13 @@ pub use shardchat::poller::Backend;
 /// Long enough for a loaded CI machine; only a failing test waits this long.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Serialises tests that need thousands of descriptors in this process,
+/// so that two of them never run at once.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A running server process, killed on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -91,7 +98,8 @@ impl TestServer {
         self.child.as_ref().expect("running").id()
     }
 
-    /// Connects and reads the welcome line; returns the client and its nick.
+    /// Connects and reads the welcome lines (`* welcome <nick>`, then
+    /// `* you joined #lobby (<n> users)`); returns the client and its nick.
     pub fn connect(&self) -> (Conn, String) {
         let mut c = Conn::open(self.addr);
         let welcome = c.line();
@@ -102,7 +110,29 @@ impl TestServer {
             .next()
             .expect("a nick")
             .to_string();
+        let joined = c.line();
+        assert!(
+            joined.starts_with("* you joined #lobby ("),
+            "second line: {joined:?}"
+        );
         (c, nick)
+    }
+
+    /// Connects one client per name, in order, each renamed; every client
+    /// reads the renames of those after it, so all start with nothing
+    /// unread (needs `--notice-limit 0`, or the joins would be unread).
+    pub fn named(&self, names: &[&str]) -> Vec<Conn> {
+        let mut conns: Vec<Conn> = Vec::new();
+        for name in names {
+            let (mut c, guest) = self.connect();
+            c.send(&format!("/nick {name}"));
+            c.expect(&format!("* you are now {name}"));
+            for earlier in conns.iter_mut() {
+                earlier.expect(&format!("* {guest} is now {name}"));
+            }
+            conns.push(c);
+        }
+        conns
     }
 
     /// Connects and renames to `nick`, reading the confirmation.
@@ -170,9 +200,9 @@ impl Drop for TestServer {
     }
 }
 
-/// A line-oriented test client with a read timeout.
+/// A line-oriented test client with a read timeout. One descriptor per
+/// client (tests open thousands).
 pub struct Conn {
-    pub stream: TcpStream,
     reader: BufReader<TcpStream>,
 }
 
@@ -182,8 +212,14 @@ impl Conn {
         stream
             .set_read_timeout(Some(TIMEOUT))
             .expect("set a read timeout");
-        let reader = BufReader::new(stream.try_clone().expect("clone the stream"));
-        Conn { stream, reader }
+        Conn {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// The socket itself.
+    pub fn stream(&self) -> &TcpStream {
+        self.reader.get_ref()
     }
 
     /// Sends `text` plus a newline.
@@ -192,7 +228,7 @@ impl Conn {
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send to the server");
+        self.stream().write_all(bytes).expect("send to the server");
     }
 
     /// Reads one line (without its newline); panics on timeout or EOF.

@@ -1,0 +1,205 @@
+//! What a shard does with each line a client sends: chat, actions and
+//! commands, with their replies.
+
+use std::time::Duration;
+
+use crate::codec::Line;
+use crate::protocol::{self, Command, NickError};
+use crate::ratelimit::Verdict;
+use crate::registry::{ClaimError, Location};
+use crate::rooms::{parse_room_name, RoomNameError};
+use crate::shard::Shard;
+
+/// How long a client that sent `/quit` gets to take its last lines.
+const QUIT_LINGER: Duration = Duration::from_secs(2);
+
+impl Shard {
+    /// Handles one framed line; returns false to stop reading this client.
+    pub(crate) fn on_line(&mut self, key: usize, line: Line<'_>) -> bool {
+        let now_ms = self.now_ms();
+        let Some(c) = self.clients.get_mut(key) else {
+            return false;
+        };
+        if c.closing.is_some() {
+            return false;
+        }
+        let bytes = match line {
+            Line::Complete([]) => return true,
+            Line::Complete(b) => b,
+            Line::TooLong => {
+                let max = self.shared.config.max_line.to_string();
+                self.reply(
+                    key,
+                    protocol::error(&["line too long (max ", &max, " bytes)"]),
+                );
+                return true;
+            }
+        };
+        self.stats.lines_in += 1;
+        match c.bucket.take(self.policy, now_ms) {
+            Verdict::Allow => {}
+            Verdict::DropAndWarn => {
+                self.reply(key, protocol::error(&["slow down"]));
+                return true;
+            }
+            Verdict::Drop => return true,
+        }
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            self.reply(key, protocol::error(&["invalid UTF-8"]));
+            return true;
+        };
+        match protocol::parse(text) {
+            None => {}
+            Some(Command::Chat(text)) => {
+                self.chat(key, |buf, nick| protocol::write_chat(buf, nick, &text))
+            }
+            Some(Command::Me(Some(action))) => self.chat(key, |buf, nick| {
+                protocol::write_notice(buf, &[nick, " ", &action])
+            }),
+            Some(Command::Me(None)) => self.reply(key, protocol::error(&["usage: /me <action>"])),
+            Some(Command::Nick(name)) => self.change_nick(key, name),
+            Some(Command::Join(name)) => self.join(key, name),
+            Some(Command::Msg(Some((to, text)))) => self.private_message(key, to, &text),
+            Some(Command::Msg(None)) => {
+                self.reply(key, protocol::error(&["usage: /msg <nick> <text>"]))
+            }
+            Some(Command::List) => {
+                let room = self.clients[key]
+                    .room
+                    .clone()
+                    .expect("an open client is in a room");
+                let nicks = self.shared.registry.members_of(room.id());
+                self.reply(
+                    key,
+                    protocol::users_reply(&format!("in #{}", room.name()), &nicks),
+                );
+            }
+            Some(Command::Who) => {
+                let nicks = self.shared.registry.sorted_nicks();
+                self.reply(key, protocol::users_reply("online", &nicks));
+            }
+            Some(Command::Rooms) => {
+                let rooms = self.shared.rooms.list();
+                self.reply(key, protocol::rooms_reply(&rooms));
+            }
+            Some(Command::Help) => self.reply(key, protocol::HELP.as_bytes().to_vec()),
+            Some(Command::Unknown(word)) => self.reply(
+                key,
+                protocol::error(&["unknown command: /", &protocol::sanitize(word)]),
+            ),
+            Some(Command::Quit(reason)) => {
+                self.reply(key, protocol::notice(&["bye"]));
+                let deadline = self.now + QUIT_LINGER;
+                self.say_goodbye(key, true, reason.as_deref(), deadline);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A line for the sender's room, formatted once by `write`.
+    fn chat(&mut self, key: usize, write: impl FnOnce(&mut Vec<u8>, &str)) {
+        let c = &self.clients[key];
+        let room = c.room.clone().expect("an open client is in a room");
+        let (id, nick) = (c.id, c.nick.clone());
+        if self.shared.config.verbose {
+            let mut line = Vec::new();
+            write(&mut line, &nick);
+            print!("{}", String::from_utf8_lossy(&line));
+            self.publish(&room, id, |buf| buf.extend_from_slice(&line));
+        } else {
+            self.publish(&room, id, |buf| write(buf, &nick));
+        }
+    }
+
+    fn change_nick(&mut self, key: usize, name: Option<&str>) {
+        let Some(name) = name else {
+            self.reply(key, protocol::error(&["usage: /nick <name>"]));
+            return;
+        };
+        if let Err(e) = protocol::validate_nick(name) {
+            let why = match e {
+                NickError::Empty | NickError::BadChar => {
+                    "invalid nick: use 1-32 characters of A-Z a-z 0-9 _ -"
+                }
+                NickError::TooLong => "invalid nick: at most 32 characters",
+            };
+            self.reply(key, protocol::error(&[why]));
+            return;
+        }
+        let c = &self.clients[key];
+        if *c.nick == *name {
+            self.reply(key, protocol::error(&["you are already ", name]));
+            return;
+        }
+        let at = Location {
+            id: c.id,
+            shard: self.index,
+            key: key as u32,
+        };
+        match self.shared.registry.rename(&c.nick, name, at) {
+            Err(ClaimError::Taken) => self.reply(key, protocol::error(&["nick taken: ", name])),
+            Ok(()) => {
+                let c = &mut self.clients[key];
+                let old = std::mem::replace(&mut c.nick, name.into());
+                let (id, room) = (c.id, c.room.clone().expect("an open client is in a room"));
+                println!("[Server] {old} is now {name}");
+                self.publish(&room, id, |buf| {
+                    protocol::write_notice(buf, &[&old, " is now ", name])
+                });
+                self.reply(key, protocol::notice(&["you are now ", name]));
+            }
+        }
+    }
+
+    fn join(&mut self, key: usize, arg: Option<&str>) {
+        let Some(arg) = arg else {
+            self.reply(key, protocol::error(&["usage: /join #<room>"]));
+            return;
+        };
+        let name = match parse_room_name(arg) {
+            Ok(name) => name,
+            Err(e) => {
+                let why = match e {
+                    RoomNameError::MissingHash => {
+                        "invalid room name: rooms start with #, as in /join #lobby"
+                    }
+                    RoomNameError::TooLong => "invalid room name: at most 32 characters after #",
+                    RoomNameError::Empty | RoomNameError::BadChar => {
+                        "invalid room name: use # and 1-32 characters of A-Z a-z 0-9 _ -"
+                    }
+                };
+                self.reply(key, protocol::error(&[why]));
+                return;
+            }
+        };
+        let current = self.clients[key]
+            .room
+            .as_ref()
+            .expect("an open client is in a room");
+        if current.name().eq_ignore_ascii_case(name) {
+            let already = format!("you are already in #{}", current.name());
+            self.reply(key, protocol::error(&[&already]));
+            return;
+        }
+        self.leave_room(key, true, None);
+        self.join_room(key, name);
+    }
+
+    fn private_message(&mut self, key: usize, to: &str, text: &str) {
+        // The registry is read once per private message.
+        let Some((to_nick, at)) = self.shared.registry.lookup(to) else {
+            self.reply(
+                key,
+                protocol::error(&["no such user: ", &protocol::sanitize(to)]),
+            );
+            return;
+        };
+        let c = &self.clients[key];
+        let line = protocol::private_line(&c.nick, &to_nick, text);
+        if at.id != c.id {
+            self.send_direct(at, line.clone());
+        }
+        self.reply(key, line);
+    }
+}

@@ -1,0 +1,215 @@
+//! The global room directory: which rooms exist, how many members each has,
+//! and which shards hold members of each.
+//!
+//! A room exists while it has members. The directory's lock is taken only
+//! when someone joins or leaves a room and for `/rooms`; the per-room set of
+//! shards with members is a bitset of atomics that a shard reads without a
+//! lock on the message path, to send a room's lines only to shards that
+//! have someone to deliver them to.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// Longest room name after the `#`, in bytes.
+pub const MAX_ROOM: usize = 32;
+
+/// The room every client starts in.
+pub const LOBBY: &str = "lobby";
+
+/// Identifies one incarnation of a room: a room that empties and is
+/// created again gets a new id, so stale lines never reach the new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RoomId(pub u32);
+
+/// One room, shared by every shard with members in it.
+#[derive(Debug)]
+pub struct Room {
+    id: RoomId,
+    /// The name as first spelled, without `#`.
+    name: Box<str>,
+    members: AtomicUsize,
+    /// Bit `i` is set while shard `i` has members here.
+    shards: Box<[AtomicU64]>,
+}
+
+impl Room {
+    pub fn id(&self) -> RoomId {
+        self.id
+    }
+
+    /// The name without the leading `#`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Members across all shards.
+    pub fn members(&self) -> usize {
+        self.members.load(Ordering::Relaxed)
+    }
+
+    /// Whether shard `index` currently has members here (lock-free).
+    pub fn on_shard(&self, index: usize) -> bool {
+        self.shards[index / 64].load(Ordering::Acquire) & (1 << (index % 64)) != 0
+    }
+
+    fn set_shard(&self, index: usize, present: bool) {
+        let bit = 1u64 << (index % 64);
+        if present {
+            self.shards[index / 64].fetch_or(bit, Ordering::Release);
+        } else {
+            self.shards[index / 64].fetch_and(!bit, Ordering::Release);
+        }
+    }
+}
+
+/// Why a room name was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RoomNameError {
+    MissingHash,
+    Empty,
+    TooLong,
+    BadChar,
+}
+
+/// Checks `#<1-32 of A-Z a-z 0-9 _ ->` and returns the name without `#`.
+pub fn parse_room_name(arg: &str) -> Result<&str, RoomNameError> {
+    let name = arg.strip_prefix('#').ok_or(RoomNameError::MissingHash)?;
+    if name.is_empty() {
+        return Err(RoomNameError::Empty);
+    }
+    if name.len() > MAX_ROOM {
+        return Err(RoomNameError::TooLong);
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(RoomNameError::BadChar);
+    }
+    Ok(name)
+}
+
+/// Every room, by lower-cased name.
+#[derive(Debug)]
+pub struct Rooms {
+    by_key: Mutex<HashMap<Box<str>, Arc<Room>>>,
+    next_id: AtomicU32,
+    shard_words: usize,
+}
+
+impl Rooms {
+    pub fn new(shards: usize) -> Rooms {
+        Rooms {
+            by_key: Mutex::new(HashMap::new()),
+            next_id: AtomicU32::new(1),
+            shard_words: shards.div_ceil(64).max(1),
+        }
+    }
+
+    /// Adds a member on `shard` to room `name` (created if needed).
+    /// `first_on_shard` says whether the shard had no member there before.
+    /// Returns the room and its member count after joining.
+    pub fn join(
+        &self,
+        name: &str,
+        shard: usize,
+        first_on_shard: impl FnOnce(&Room) -> bool,
+    ) -> (Arc<Room>, usize) {
+        let mut map = self.by_key.lock();
+        let room = map
+            .entry(name.to_ascii_lowercase().into_boxed_str())
+            .or_insert_with(|| {
+                let id = RoomId(self.next_id.fetch_add(1, Ordering::Relaxed));
+                let shards = (0..self.shard_words).map(|_| AtomicU64::new(0)).collect();
+                Arc::new(Room {
+                    id,
+                    name: name.into(),
+                    members: AtomicUsize::new(0),
+                    shards,
+                })
+            });
+        let n = room.members.fetch_add(1, Ordering::Relaxed) + 1;
+        if first_on_shard(room) {
+            room.set_shard(shard, true);
+        }
+        (Arc::clone(room), n)
+    }
+
+    /// Removes a member on `shard` from `room`; `last_on_shard` says whether
+    /// it was the shard's last member there. The room disappears with its
+    /// last member.
+    pub fn leave(&self, room: &Room, shard: usize, last_on_shard: bool) {
+        let mut map = self.by_key.lock();
+        if last_on_shard {
+            room.set_shard(shard, false);
+        }
+        if room.members.fetch_sub(1, Ordering::Relaxed) == 1 {
+            let key = room.name.to_ascii_lowercase();
+            if map.get(key.as_str()).is_some_and(|r| r.id == room.id) {
+                map.remove(key.as_str());
+            }
+        }
+    }
+
+    /// Finds a room by name, ignoring case.
+    pub fn get(&self, name: &str) -> Option<Arc<Room>> {
+        self.by_key
+            .lock()
+            .get(name.to_ascii_lowercase().as_str())
+            .cloned()
+    }
+
+    /// `(name, members)` for every room, sorted by name ignoring case.
+    pub fn list(&self) -> Vec<(Box<str>, usize)> {
+        let map = self.by_key.lock();
+        let mut v: Vec<(&Box<str>, Box<str>, usize)> = map
+            .iter()
+            .map(|(k, r)| (k, r.name.clone(), r.members()))
+            .collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v.into_iter().map(|(_, n, m)| (n, m)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names() {
+        assert_eq!(parse_room_name("#rust-lang_2"), Ok("rust-lang_2"));
+        assert_eq!(parse_room_name("rust"), Err(RoomNameError::MissingHash));
+        assert_eq!(parse_room_name("#"), Err(RoomNameError::Empty));
+        assert_eq!(
+            parse_room_name(&format!("#{}", "a".repeat(32))).map(str::len),
+            Ok(32)
+        );
+        assert_eq!(
+            parse_room_name(&format!("#{}", "a".repeat(33))),
+            Err(RoomNameError::TooLong)
+        );
+        assert_eq!(parse_room_name("#a b"), Err(RoomNameError::BadChar));
+        assert_eq!(parse_room_name("#é"), Err(RoomNameError::BadChar));
+    }
+
+    #[test]
+    fn rooms_live_while_they_have_members() {
+        let rooms = Rooms::new(70);
+        let (a, n) = rooms.join("Rust", 3, |_| true);
+        assert_eq!(n, 1);
+        assert!(a.on_shard(3) && !a.on_shard(4));
+        let (b, n) = rooms.join("rust", 66, |_| true);
+        assert_eq!((n, b.id(), b.name()), (2, a.id(), "Rust"));
+        assert!(b.on_shard(66));
+        assert_eq!(rooms.list(), vec![("Rust".into(), 2)]);
+        rooms.leave(&a, 3, true);
+        assert!(!a.on_shard(3));
+        rooms.leave(&a, 66, true);
+        assert!(rooms.get("rust").is_none());
+        let (c, _) = rooms.join("rust", 0, |_| true);
+        assert_ne!(c.id(), a.id(), "a re-created room is a new incarnation");
+    }
+}
