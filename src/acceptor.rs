@@ -1,5 +1,5 @@
-//! The acceptor thread: accepts connections and hands them round-robin to
-//! the shards.
+//! The acceptor thread: accepts connections on the plain and TLS ports and
+//! hands them round-robin to the shards.
 //!
 //! Running out of file descriptors must neither spin this loop nor leave
 //! connections hanging in the backlog: one descriptor is kept in reserve,
@@ -19,13 +19,18 @@ use crate::frame::ClientId;
 use crate::poller::{sys, Events, Interest, Poller, Token};
 use crate::server::Shared;
 
-const LISTENER: Token = Token(0);
 /// How long to back off when descriptors run out and none is in reserve.
 const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(100);
 const FULL: &[u8] = b"! server full\n";
 
+/// A listening socket and whether it speaks TLS.
+pub(crate) struct Listener {
+    pub socket: TcpListener,
+    pub tls: bool,
+}
+
 pub(crate) struct Acceptor {
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     poller: Poller,
     shards: Vec<ShardHandle>,
     shared: Arc<Shared>,
@@ -39,16 +44,18 @@ pub(crate) struct Acceptor {
 
 impl Acceptor {
     pub(crate) fn new(
-        listener: TcpListener,
+        listeners: Vec<Listener>,
         poller: Poller,
         shards: Vec<ShardHandle>,
         shared: Arc<Shared>,
         stop: Arc<AtomicBool>,
     ) -> io::Result<Acceptor> {
-        listener.set_nonblocking(true)?;
-        poller.register(listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
+        for (i, l) in listeners.iter().enumerate() {
+            l.socket.set_nonblocking(true)?;
+            poller.register(l.socket.as_raw_fd(), Token(i), Interest::READABLE)?;
+        }
         Ok(Acceptor {
-            listener,
+            listeners,
             poller,
             shards,
             shared,
@@ -71,10 +78,13 @@ impl Acceptor {
             if self.stop.load(Ordering::Acquire) {
                 break Ok(());
             }
-            // After a backoff, retry even without a new event: the backlog
-            // may still hold connections (edge-triggered: no new edge).
+            // After a backoff, retry every listener even without a new
+            // event: a backlog may still hold connections (edge-triggered:
+            // no new edge comes for them).
             self.backoff = None;
-            self.accept_all();
+            for i in 0..self.listeners.len() {
+                self.accept_all(i);
+            }
         };
         for shard in &self.shards {
             shard.send(ShardMsg::Shutdown);
@@ -82,15 +92,15 @@ impl Acceptor {
         result
     }
 
-    fn accept_all(&mut self) {
+    fn accept_all(&mut self, i: usize) {
         loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => self.hand_off(stream),
+            match self.listeners[i].socket.accept() {
+                Ok((stream, _)) => self.hand_off(stream, self.listeners[i].tls),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_exhaustion(&e) => {
                     self.warn(&e);
-                    if !self.shed_one() {
+                    if !self.shed_one(i) {
                         self.backoff = Some(EXHAUSTED_BACKOFF);
                         return;
                     }
@@ -108,19 +118,22 @@ impl Acceptor {
 
     /// Frees the reserve descriptor to accept and refuse one connection.
     /// Returns false if there was no reserve to use.
-    fn shed_one(&mut self) -> bool {
+    fn shed_one(&mut self, i: usize) -> bool {
         if self.reserve.take().is_none() {
             self.reserve = open_reserve();
             return false;
         }
-        if let Ok((stream, _)) = self.listener.accept() {
-            refuse(stream);
+        if let Ok((stream, _)) = self.listeners[i].socket.accept() {
+            // A TLS peer cannot read a plain line; it just sees the close.
+            if !self.listeners[i].tls {
+                refuse(&stream);
+            }
         }
         self.reserve = open_reserve();
         true
     }
 
-    fn hand_off(&mut self, stream: TcpStream) {
+    fn hand_off(&mut self, stream: TcpStream, tls: bool) {
         if stream.set_nonblocking(true).is_err() {
             return;
         }
@@ -128,13 +141,15 @@ impl Acceptor {
         let connected = self.shared.connected.fetch_add(1, Ordering::Relaxed);
         if connected >= self.shared.max_clients {
             self.shared.connected.fetch_sub(1, Ordering::Relaxed);
-            refuse(stream);
+            if !tls {
+                refuse(&stream);
+            }
             return;
         }
         let id = ClientId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let shard = &self.shards[self.next_shard];
         self.next_shard = (self.next_shard + 1) % self.shards.len();
-        if !shard.send(ShardMsg::Connect { stream, id }) {
+        if !shard.send(ShardMsg::Connect { stream, id, tls }) {
             self.shared.connected.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -152,9 +167,9 @@ impl Acceptor {
     }
 }
 
-fn refuse(stream: TcpStream) {
+fn refuse(stream: &TcpStream) {
     let _ = stream.set_nonblocking(true);
-    let _ = (&stream).write(FULL);
+    let _ = (&*stream).write(FULL);
 }
 
 fn is_exhaustion(e: &io::Error) -> bool {

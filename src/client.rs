@@ -1,6 +1,5 @@
 //! Per-connection state, owned by exactly one shard.
 
-use std::net::TcpStream;
 use std::time::Instant;
 
 use crate::codec::LineReader;
@@ -8,15 +7,19 @@ use crate::frame::ClientId;
 use crate::outbound::Outbound;
 use crate::ratelimit::Bucket;
 use crate::rooms::Room;
+use crate::transport::Transport;
 use std::sync::Arc;
 
 /// One connected client. Holds no buffer while idle: the line reader and the
 /// outbound queue allocate only while they hold bytes.
 #[derive(Debug)]
 pub struct Client {
-    pub stream: TcpStream,
+    pub transport: Transport,
     pub id: ClientId,
+    /// Empty until registered.
     pub nick: Box<str>,
+    /// Named, welcomed and in a room (TLS clients: after the handshake).
+    pub registered: bool,
     pub reader: LineReader,
     pub out: Outbound,
     pub bucket: Bucket,
@@ -37,11 +40,12 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(stream: TcpStream, id: ClientId, nick: Box<str>, bucket: Bucket) -> Client {
+    pub fn new(transport: Transport, id: ClientId, bucket: Bucket) -> Client {
         Client {
-            stream,
+            transport,
             id,
-            nick,
+            nick: Box::from(""),
+            registered: false,
             reader: LineReader::new(),
             out: Outbound::default(),
             bucket,

@@ -63,6 +63,32 @@ pub struct Config {
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// Also serve TLS on this port (needs --tls-cert and --tls-key, or
+    /// --tls-self-signed).
+    #[arg(long)]
+    pub tls_port: Option<u16>,
+
+    /// PEM certificate chain for TLS (leaf first).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key for TLS (RSA, ECDSA or Ed25519).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Generate an in-memory certificate for the bind address and
+    /// localhost at start (for trying TLS out).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+
+    /// Serve only TLS (no plain-text port).
+    #[arg(long, requires = "tls_port")]
+    pub no_plain: bool,
+
+    /// Close TLS connections whose handshake has not finished by then.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
     /// Log every chat line (costs throughput).
     #[arg(short, long)]
     pub verbose: bool,

@@ -16,6 +16,8 @@ pub enum Error {
     },
     /// The configuration is unusable.
     Config(String),
+    /// The TLS certificate or key is unusable (the message names the file).
+    Tls(String),
 }
 
 impl fmt::Display for Error {
@@ -24,6 +26,7 @@ impl fmt::Display for Error {
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             Error::Setup { what, source } => write!(f, "cannot set up {what}: {source}"),
             Error::Config(msg) => write!(f, "bad configuration: {msg}"),
+            Error::Tls(msg) => write!(f, "TLS: {msg}"),
         }
     }
 }
@@ -32,7 +35,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Bind { source, .. } | Error::Setup { source, .. } => Some(source),
-            Error::Config(_) => None,
+            Error::Config(_) | Error::Tls(_) => None,
         }
     }
 }

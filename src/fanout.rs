@@ -19,7 +19,11 @@ use crate::poller::Waker;
 #[derive(Debug)]
 pub enum ShardMsg {
     /// A new connection for this shard to own.
-    Connect { stream: TcpStream, id: ClientId },
+    Connect {
+        stream: TcpStream,
+        id: ClientId,
+        tls: bool,
+    },
     /// The chunks one peer produced in one loop pass, in its order.
     Batch(Arc<[Arc<Chunk>]>),
     /// Private lines for clients of this shard, from one peer's pass.

@@ -22,6 +22,8 @@ pub mod registry;
 pub mod rooms;
 pub mod server;
 pub mod shard;
+pub mod tls;
+pub mod transport;
 
 pub use config::Config;
 pub use error::Error;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use crate::acceptor::Acceptor;
+use crate::acceptor::{Acceptor, Listener};
 use crate::config::Config;
 use crate::error::{setup, Error};
 use crate::fanout::{self, ShardHandle};
@@ -15,6 +15,7 @@ use crate::poller::{sys, Poller, Waker};
 use crate::registry::Registry;
 use crate::rooms::Rooms;
 use crate::shard::{Shard, ShardStats};
+use crate::tls;
 
 /// Descriptors kept back from `--max-clients` for pollers, wakers, the
 /// listener, the acceptor's reserve and stdio.
@@ -30,12 +31,16 @@ pub struct Shared {
     /// Connections accepted and not yet closed.
     pub connected: AtomicUsize,
     pub max_clients: usize,
+    /// The TLS configuration every TLS connection shares.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
-    listener: TcpListener,
-    addr: SocketAddr,
+    listeners: Vec<Listener>,
+    plain_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
+    fingerprint: Option<String>,
     acceptor_poller: Poller,
     stop: Arc<AtomicBool>,
     shared: Arc<Shared>,
@@ -64,45 +69,82 @@ pub struct Summary {
     pub accepted: u64,
     pub lines_in: u64,
     pub slow_consumers: u64,
+    pub handshake_timeouts: u64,
 }
 
 impl Server {
-    /// Binds the listening socket. Nothing runs until [`run`](Server::run).
+    /// Binds the listening sockets and loads TLS material. Nothing runs
+    /// until [`run`](Server::run).
     pub fn bind(config: Config) -> Result<Server, Error> {
         if config.threads == Some(0) {
             return Err(Error::Config("--threads must be at least 1".into()));
         }
-        let addr = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
-        // std's backlog is small; connection storms need a deeper queue (the
-        // kernel caps it at net.core.somaxconn).
-        let _ = sys::set_listen_backlog(listener.as_raw_fd(), 4096);
-        let addr = setup("the listener", listener.local_addr())?;
+        let identity = match (
+            &config.tls_port,
+            config.tls_self_signed,
+            &config.tls_cert,
+            &config.tls_key,
+        ) {
+            (None, false, None, None) => None,
+            (None, _, _, _) => return Err(Error::Config("TLS options need --tls-port".into())),
+            (Some(_), true, _, _) => Some(tls::self_signed(config.bind)?),
+            (Some(_), false, Some(cert), Some(key)) => Some(tls::load(cert, key)?),
+            (Some(_), false, _, _) => {
+                return Err(Error::Config(
+                    "--tls-port needs --tls-cert and --tls-key, or --tls-self-signed".into(),
+                ))
+            }
+        };
+        let mut listeners = Vec::new();
+        let mut plain_addr = None;
+        if !config.no_plain {
+            let (socket, addr) = listen(SocketAddr::new(config.bind, config.port))?;
+            plain_addr = Some(addr);
+            listeners.push(Listener { socket, tls: false });
+        }
+        let mut tls_addr = None;
+        if let Some(port) = config.tls_port {
+            let (socket, addr) = listen(SocketAddr::new(config.bind, port))?;
+            tls_addr = Some(addr);
+            listeners.push(Listener { socket, tls: true });
+        }
         let acceptor_poller = setup("the acceptor's poller", Poller::new(config.backend))?;
         let fd_limit = sys::fd_limit().unwrap_or(1024);
         let max_clients = config.max_clients.unwrap_or_else(|| {
             let budget = fd_limit.saturating_sub(FD_HEADROOM + 2 * config.shard_count() as u64);
             usize::try_from(budget).unwrap_or(usize::MAX).max(1)
         });
+        let fingerprint = identity.as_ref().map(|i| i.fingerprint.clone());
         let shared = Arc::new(Shared {
             rooms: Rooms::new(config.shard_count()),
             config,
             registry: Registry::new(),
             connected: AtomicUsize::new(0),
             max_clients,
+            tls: identity.map(|i| i.config),
         });
         Ok(Server {
-            listener,
-            addr,
+            listeners,
+            plain_addr,
+            tls_addr,
+            fingerprint,
             acceptor_poller,
             stop: Arc::new(AtomicBool::new(false)),
             shared,
         })
     }
 
-    /// The address actually bound (useful with port 0).
+    /// The plain-text address actually bound (useful with port 0), or the
+    /// TLS one with `--no-plain`.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.plain_addr
+            .or(self.tls_addr)
+            .expect("at least one listener")
+    }
+
+    /// The TLS address actually bound, if TLS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -112,15 +154,29 @@ impl Server {
         }
     }
 
-    /// `[CHAT SERVER] Listening on <ip>:<port> (<N> threads, <backend>)`.
-    pub fn listening_line(&self) -> String {
+    /// What the server prints at start: `[CHAT SERVER] Listening on
+    /// <ip>:<port> (<N> threads, <backend>)`, then with TLS
+    /// `[CHAT SERVER] TLS on <ip>:<port>` and the certificate's
+    /// fingerprint. With `--no-plain` the TLS line comes first and carries
+    /// the thread count and backend.
+    pub fn banner(&self) -> Vec<String> {
         let c = &self.shared.config;
-        format!(
-            "[CHAT SERVER] Listening on {} ({} threads, {})",
-            self.addr,
-            c.shard_count(),
-            c.backend
-        )
+        let details = format!("({} threads, {})", c.shard_count(), c.backend);
+        let mut lines = Vec::new();
+        match (self.plain_addr, self.tls_addr) {
+            (Some(plain), tls) => {
+                lines.push(format!("[CHAT SERVER] Listening on {plain} {details}"));
+                if let Some(tls) = tls {
+                    lines.push(format!("[CHAT SERVER] TLS on {tls}"));
+                }
+            }
+            (None, Some(tls)) => lines.push(format!("[CHAT SERVER] TLS on {tls} {details}")),
+            (None, None) => {}
+        }
+        if let Some(fp) = &self.fingerprint {
+            lines.push(format!("[CHAT SERVER] TLS certificate SHA-256 {fp}"));
+        }
+        lines
     }
 
     /// The most clients served at once.
@@ -151,7 +207,7 @@ impl Server {
         let acceptor = setup(
             "the acceptor",
             Acceptor::new(
-                self.listener,
+                self.listeners,
                 self.acceptor_poller,
                 handles,
                 Arc::clone(&self.shared),
@@ -203,5 +259,16 @@ impl Summary {
         self.accepted += s.accepted;
         self.lines_in += s.lines_in;
         self.slow_consumers += s.slow_consumers;
+        self.handshake_timeouts += s.handshake_timeouts;
     }
+}
+
+/// Binds `addr` with a deep accept backlog.
+fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
+    let socket = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+    // std's backlog is small; connection storms need a deeper queue (the
+    // kernel caps it at net.core.somaxconn).
+    let _ = sys::set_listen_backlog(socket.as_raw_fd(), 4096);
+    let addr = setup("the listener", socket.local_addr())?;
+    Ok((socket, addr))
 }

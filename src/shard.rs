@@ -11,9 +11,8 @@
 //! batch themselves.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +29,7 @@ use crate::ratelimit::{Bucket, Policy};
 use crate::registry::Location;
 use crate::rooms::{Room, RoomId, LOBBY};
 use crate::server::Shared;
+use crate::transport::Transport;
 
 /// Bytes read from one client per pass before others get their turn.
 const READ_BUDGET: usize = 64 * 1024;
@@ -42,6 +42,7 @@ pub struct ShardStats {
     pub accepted: u64,
     pub lines_in: u64,
     pub slow_consumers: u64,
+    pub handshake_timeouts: u64,
 }
 
 /// This shard's members of one room.
@@ -76,6 +77,8 @@ pub struct Shard {
     doomed: Vec<(usize, Option<&'static str>)>,
     /// Clients saying goodbye: flushing their last lines until a deadline.
     lingering: Vec<usize>,
+    /// TLS clients still in their handshake, with its deadline.
+    handshakes: Vec<(usize, ClientId, Instant)>,
     /// This pass's lines, one builder per room that has any.
     outgoing: Vec<(Arc<Room>, ChunkBuilder)>,
     outgoing_index: HashMap<RoomId, usize>,
@@ -109,6 +112,7 @@ impl Shard {
             dirty: Vec::new(),
             doomed: Vec::new(),
             lingering: Vec::new(),
+            handshakes: Vec::new(),
             outgoing: Vec::new(),
             outgoing_index: HashMap::new(),
             pass: Vec::new(),
@@ -162,6 +166,9 @@ impl Shard {
             self.flush_dirty();
             self.close_doomed();
             self.reap_lingering();
+            if !self.handshakes.is_empty() {
+                self.reap_handshakes();
+            }
             if self.stopping.is_some() && self.clients.is_empty() {
                 return Ok(self.stats);
             }
@@ -172,7 +179,7 @@ impl Shard {
         if !self.ready.is_empty() || !self.outgoing.is_empty() || !self.doomed.is_empty() {
             return Some(Duration::ZERO);
         }
-        if !self.lingering.is_empty() {
+        if !self.lingering.is_empty() || !self.handshakes.is_empty() {
             return Some(CLOSING_TICK);
         }
         None
@@ -194,41 +201,60 @@ impl Shard {
         }
     }
 
+    /// Reads what a client sent, up to the read budget, and handles each
+    /// line. A TLS client is registered once its handshake completes.
     fn read_client(&mut self, key: usize) {
-        let Some(c) = self.clients.get_mut(key) else {
-            return;
-        };
-        if c.closing.is_some() {
-            return;
-        }
-        let n = match (&c.stream).read(&mut self.rbuf[..]) {
-            Ok(0) => {
-                self.doomed.push((key, None));
+        let mut total = 0;
+        loop {
+            let Some(c) = self.clients.get_mut(key) else {
+                return;
+            };
+            if c.closing.is_some() {
                 return;
             }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            let result = c.transport.read(&mut self.rbuf[..]);
+            if !c.registered && !c.transport.is_handshaking() {
+                self.register(key);
+            }
+            let c = &mut self.clients[key];
+            if c.transport.has_pending() && !c.write_interest {
+                set_write_interest(&self.poller, key, c, true);
+            }
+            let n = match result {
+                Ok(0) => {
+                    self.doomed.push((key, None));
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.mark_ready(key);
+                    return;
+                }
+                Err(e) => {
+                    self.doomed.push((key, Some(close_reason(&e))));
+                    return;
+                }
+            };
+            let more = c.transport.may_have_more(n, self.rbuf.len());
+            let mut reader = std::mem::take(&mut c.reader);
+            let rbuf = std::mem::take(&mut self.rbuf);
+            let max = self.shared.config.max_line as usize;
+            reader.feed(&rbuf[..n], max, |line| self.on_line(key, line));
+            self.rbuf = rbuf;
+            if let Some(c) = self.clients.get_mut(key) {
+                c.reader = reader;
+            }
+            total += n;
+            if !more {
+                return;
+            }
+            if total >= READ_BUDGET {
+                // More may be waiting; serve others first (edge-triggered:
+                // no new event will say so).
                 self.mark_ready(key);
                 return;
             }
-            Err(e) => {
-                self.doomed.push((key, Some(close_reason(&e))));
-                return;
-            }
-        };
-        if n == self.rbuf.len() {
-            // More may be waiting; serve others first (edge-triggered: no
-            // new event will say so).
-            self.mark_ready(key);
-        }
-        let mut reader = std::mem::take(&mut self.clients[key].reader);
-        let rbuf = std::mem::take(&mut self.rbuf);
-        let max = self.shared.config.max_line as usize;
-        reader.feed(&rbuf[..n], max, |line| self.on_line(key, line));
-        self.rbuf = rbuf;
-        if let Some(c) = self.clients.get_mut(key) {
-            c.reader = reader;
         }
     }
 
@@ -297,7 +323,7 @@ impl Shard {
     fn drain_mailbox(&mut self) {
         while let Some(msg) = self.mailbox.try_recv() {
             match msg {
-                ShardMsg::Connect { stream, id } => self.add_client(stream, id),
+                ShardMsg::Connect { stream, id, tls } => self.add_client(stream, id, tls),
                 ShardMsg::Batch(chunks) => {
                     let rooms = &self.rooms;
                     self.pass.extend(
@@ -317,38 +343,78 @@ impl Shard {
         }
     }
 
-    fn add_client(&mut self, stream: TcpStream, id: ClientId) {
+    fn add_client(&mut self, stream: TcpStream, id: ClientId, tls: bool) {
         if self.stopping.is_some() {
             self.shared.connected.fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        let bucket = Bucket::new(self.policy, self.now_ms());
+        let transport = match (&self.shared.tls, tls) {
+            (Some(config), true) => match Transport::tls(stream, config) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("[Server] cannot start TLS: {e}");
+                    self.shared.connected.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+            _ => Transport::Plain(stream),
+        };
         let key = self.clients.vacant_key();
         if let Err(e) = self
             .poller
-            .register(stream.as_raw_fd(), Token(key), Interest::READABLE)
+            .register(transport.raw_fd(), Token(key), Interest::READABLE)
         {
             eprintln!("[Server] cannot watch a new connection: {e}");
             self.shared.connected.fetch_sub(1, Ordering::Relaxed);
             return;
         }
+        let bucket = Bucket::new(self.policy, self.now_ms());
+        let handshaking = transport.is_handshaking();
+        self.clients.insert(Client::new(transport, id, bucket));
+        self.stats.accepted += 1;
+        if handshaking {
+            self.handshakes
+                .push((key, id, self.now + self.shared.config.handshake_timeout));
+        } else {
+            self.register(key);
+        }
+    }
+
+    /// Names a connected client, welcomes it and puts it in the lobby.
+    fn register(&mut self, key: usize) {
+        let c = &mut self.clients[key];
         let at = Location {
-            id,
+            id: c.id,
             shard: self.index,
             key: key as u32,
         };
         let nick = self.shared.registry.claim_guest(at, RoomId(0));
         println!("[Server] New client joined ({nick})");
-        self.reply_to_new(key, Client::new(stream, id, nick, bucket));
-        self.stats.accepted += 1;
+        c.nick = nick;
+        c.registered = true;
+        let welcome = protocol::notice(&["welcome ", &c.nick]);
+        self.reply(key, welcome);
         self.join_room(key, LOBBY);
     }
 
-    fn reply_to_new(&mut self, key: usize, client: Client) {
-        let welcome = protocol::notice(&["welcome ", &client.nick]);
-        let got = self.clients.insert(client);
-        debug_assert_eq!(got, key);
-        self.reply(key, welcome);
+    /// Closes TLS clients whose handshake did not finish in time.
+    fn reap_handshakes(&mut self) {
+        let now = self.now;
+        let clients = &self.clients;
+        let mut expired = Vec::new();
+        self.handshakes.retain(|&(key, id, deadline)| {
+            let pending = clients
+                .get(key)
+                .is_some_and(|c| c.id == id && !c.registered);
+            if pending && now >= deadline {
+                expired.push(key);
+            }
+            pending && now < deadline
+        });
+        for key in expired {
+            self.stats.handshake_timeouts += 1;
+            self.close(key, None);
+        }
     }
 
     /// Moves a client into room `name`, telling it and the room. Lines this
@@ -426,12 +492,12 @@ impl Shard {
             };
             for &key in &local.members {
                 let c = &mut self.clients[key];
-                match c.out.deliver(&c.stream, group, c.id) {
-                    Ok(Flushed::All) => {}
-                    Ok(Flushed::Blocked) if c.out.pending() > max_outbuf => {
+                match c.out.deliver(c.transport.writer(), group, c.id) {
+                    Ok(Flushed::All) if !c.transport.has_pending() => {}
+                    Ok(_) if c.out.pending() + c.transport.buffered() > max_outbuf => {
                         self.doomed.push((key, Some("slow consumer")));
                     }
-                    Ok(Flushed::Blocked) => {
+                    Ok(_) => {
                         if !c.dirty && !c.write_interest {
                             set_write_interest(&self.poller, key, c, true);
                         }
@@ -489,8 +555,12 @@ impl Shard {
     /// Writes a client's queue; keeps write interest while anything is left.
     fn flush_client(&mut self, key: usize) {
         let c = &mut self.clients[key];
-        match c.out.flush(&c.stream) {
-            Ok(Flushed::All) => {
+        let result = c
+            .transport
+            .flush_pending()
+            .and_then(|()| c.out.flush(c.transport.writer()));
+        match result {
+            Ok(Flushed::All) if !c.transport.has_pending() => {
                 if c.write_interest {
                     set_write_interest(&self.poller, key, c, false);
                 }
@@ -498,10 +568,10 @@ impl Shard {
                     self.doomed.push((key, None));
                 }
             }
-            Ok(Flushed::Blocked) if c.out.pending() > self.shared.config.max_outbuf => {
+            Ok(_) if c.out.pending() + c.transport.buffered() > self.shared.config.max_outbuf => {
                 self.doomed.push((key, Some("slow consumer")));
             }
-            Ok(Flushed::Blocked) => {
+            Ok(_) => {
                 if !c.write_interest {
                     set_write_interest(&self.poller, key, c, true);
                 }
@@ -531,6 +601,9 @@ impl Shard {
         }
         c.closing = Some(deadline);
         self.lingering.push(key);
+        if !c.registered {
+            return; // a TLS handshake that never finished: nobody knew it
+        }
         let (nick, id) = (c.nick.clone(), c.id);
         self.shared.registry.release(&nick, id);
         match reason {
@@ -546,7 +619,7 @@ impl Shard {
         let Some(c) = self.clients.get(key) else {
             return; // doomed twice in one pass
         };
-        if c.closing.is_none() {
+        if c.closing.is_none() && c.registered {
             if reason == Some("slow consumer") {
                 self.stats.slow_consumers += 1;
             }
@@ -554,7 +627,7 @@ impl Shard {
         }
         let c = self.clients.remove(key);
         // Deregister before the fd closes: poll(2) keeps fds it was given.
-        let _ = self.poller.deregister(c.stream.as_raw_fd());
+        let _ = self.poller.deregister(c.transport.raw_fd());
         self.shared.connected.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -602,7 +675,7 @@ fn set_write_interest(poller: &Poller, key: usize, c: &mut Client, want: bool) {
         Interest::READABLE
     };
     if poller
-        .reregister(c.stream.as_raw_fd(), Token(key), interest)
+        .reregister(c.transport.raw_fd(), Token(key), interest)
         .is_ok()
     {
         c.write_interest = want;

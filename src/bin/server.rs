@@ -26,7 +26,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", server.listening_line());
+    for line in server.banner() {
+        println!("{line}");
+    }
     let handle = server.handle();
     thread::Builder::new()
         .name("signals".into())

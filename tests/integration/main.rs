@@ -19,4 +19,5 @@ macro_rules! both_backends {
 mod client;
 mod protocol;
 mod rooms;
+mod tls;
 mod util;

@@ -25,6 +25,8 @@ pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
 /// A running server process, killed on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The TLS address, when started with `--tls-port`.
+    pub tls_addr: Option<SocketAddr>,
     child: Option<Child>,
     /// Every stdout line after the listening line, as printed.
     log: Receiver<String>,
@@ -57,8 +59,18 @@ pub fn server_with(backend: Backend, args: &[&str], mut cmd: Command) -> TestSer
         .recv_timeout(TIMEOUT)
         .expect("the server printed its listening line");
     let addr = parse_listening_line(&first, backend);
+    let tls_addr = args.contains(&"--tls-port").then(|| {
+        let line = log
+            .recv_timeout(TIMEOUT)
+            .expect("the server printed its TLS line");
+        let addr = line
+            .strip_prefix("[CHAT SERVER] TLS on ")
+            .unwrap_or_else(|| panic!("TLS line: {line:?}"));
+        addr.parse().expect("a socket address")
+    });
     TestServer {
         addr,
+        tls_addr,
         child: Some(child),
         log,
     }

@@ -1,0 +1,382 @@
+//! TLS: TLS and plain clients in one chat, a real OpenSSL client, and every
+//! bad input on the TLS port.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+use crate::util::{server, Backend, TIMEOUT};
+
+/// A certificate and key written to a fresh directory.
+struct CertFiles {
+    dir: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    der: CertificateDer<'static>,
+}
+
+impl Drop for CertFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "shardchat-tls-{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    dir
+}
+
+/// Writes a certificate for localhost/127.0.0.1, valid `from`..`until`
+/// (years), signed by its own key or, with `mismatched`, paired with a key
+/// that is not its own.
+fn cert_files(tag: &str, from: i32, until: i32, mismatched: bool) -> CertFiles {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("params");
+    params.not_before = rcgen::date_time_ymd(from, 1, 1);
+    params.not_after = rcgen::date_time_ymd(until, 1, 1);
+    let cert = params.self_signed(&key).expect("a certificate");
+    let dir = temp_dir(tag);
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).expect("write the certificate");
+    let key_pem = if mismatched {
+        rcgen::KeyPair::generate()
+            .expect("another key")
+            .serialize_pem()
+    } else {
+        key.serialize_pem()
+    };
+    std::fs::write(&key_path, key_pem).expect("write the key");
+    CertFiles {
+        dir,
+        cert: cert_path,
+        key: key_path,
+        der: cert.der().clone(),
+    }
+}
+
+fn valid_cert(tag: &str) -> CertFiles {
+    cert_files(tag, 2020, 2090, false)
+}
+
+/// A blocking TLS test client that trusts `root`.
+struct TlsConn {
+    reader: BufReader<StreamOwned<ClientConnection, TcpStream>>,
+}
+
+impl TlsConn {
+    fn open(addr: SocketAddr, root: &CertificateDer<'static>) -> TlsConn {
+        let mut roots = RootCertStore::empty();
+        roots.add(root.clone()).expect("trust the test certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let conn = ClientConnection::new(
+            Arc::new(config),
+            ServerName::try_from("localhost").expect("a name"),
+        )
+        .expect("a TLS client");
+        let sock = TcpStream::connect(addr).expect("connect to the TLS port");
+        sock.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
+        TlsConn {
+            reader: BufReader::new(StreamOwned::new(conn, sock)),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        let s = self.reader.get_mut();
+        s.write_all(format!("{line}\n").as_bytes())
+            .expect("send over TLS");
+        s.flush().expect("flush TLS");
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        let n = self.reader.read_line(&mut l).expect("a line over TLS");
+        assert!(n > 0, "the server closed the TLS connection");
+        assert_eq!(l.pop(), Some('\n'));
+        l
+    }
+
+    /// Reads the welcome and lobby lines; returns the nick.
+    fn welcome(&mut self) -> String {
+        let w = self.line();
+        let nick = w
+            .strip_prefix("* welcome ")
+            .expect("a welcome line")
+            .to_string();
+        assert!(self.line().starts_with("* you joined #lobby ("));
+        nick
+    }
+}
+
+fn tls_server(b: Backend, certs: &CertFiles, extra: &[&str]) -> crate::util::TestServer {
+    let (cert, key) = (
+        certs.cert.to_str().expect("utf-8 path"),
+        certs.key.to_str().expect("utf-8 path"),
+    );
+    let mut args = vec!["--tls-port", "0", "--tls-cert", cert, "--tls-key", key];
+    args.extend_from_slice(extra);
+    server(b, &args)
+}
+
+/// Reads from a raw socket until EOF or error; true if the server closed
+/// it within the timeout.
+fn closed_by_server(mut sock: TcpStream) -> bool {
+    sock.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
+    let mut buf = [0u8; 4096];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true, // reset
+        }
+    }
+}
+
+fn tls_and_plain_clients_chat_both_ways(b: Backend) {
+    let certs = valid_cert("chat");
+    let s = tls_server(b, &certs, &["--threads", "2"]);
+    let mut t = TlsConn::open(s.tls_addr.expect("TLS port"), &certs.der);
+    let nt = t.welcome();
+    let (mut p, np) = s.connect();
+    t.expect_line(&format!("* {np} joined #lobby"));
+    t.send("from tls");
+    p.expect(&format!("[{nt}] from tls"));
+    p.send("from plain");
+    t.expect_line(&format!("[{np}] from plain"));
+}
+
+impl TlsConn {
+    fn expect_line(&mut self, want: &str) {
+        assert_eq!(self.line(), want);
+    }
+}
+
+fn openssl_s_client_joins_and_chats(b: Backend) {
+    let s = server(b, &["--tls-port", "0", "--tls-self-signed"]);
+    let tls = s.tls_addr.expect("TLS port");
+    let (mut p, np) = s.connect();
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &tls.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run openssl s_client");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line)
+        .expect("openssl prints the welcome");
+    let nick = line
+        .trim_end()
+        .strip_prefix("* welcome ")
+        .expect("a welcome line")
+        .to_string();
+    p.expect(&format!("* {nick} joined #lobby"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"hello from openssl\n")
+        .expect("type into openssl");
+    stdin.flush().expect("flush");
+    p.expect(&format!("[{nick}] hello from openssl"));
+    p.send("hello back");
+    let mut seen = Vec::new();
+    loop {
+        let mut l = String::new();
+        assert!(
+            out.read_line(&mut l).expect("read openssl output") > 0,
+            "openssl saw: {seen:?}"
+        );
+        if l.trim_end() == format!("[{np}] hello back") {
+            break;
+        }
+        seen.push(l);
+    }
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn plain_text_and_garbage_on_the_tls_port_are_closed(b: Backend) {
+    let certs = valid_cert("garbage");
+    let s = tls_server(b, &certs, &[]);
+    let tls = s.tls_addr.expect("TLS port");
+    let mut plain = TcpStream::connect(tls).expect("connect");
+    plain
+        .write_all(b"hello, is this chat?\n")
+        .expect("send plain text");
+    assert!(
+        closed_by_server(plain),
+        "plain text on the TLS port is closed"
+    );
+    let mut junk = TcpStream::connect(tls).expect("connect");
+    junk.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8])
+        .expect("send junk");
+    junk.write_all(&[0u8; 4096]).expect("send junk");
+    assert!(closed_by_server(junk), "garbage is closed");
+    // The server is fine and nobody heard of them.
+    let mut t = TlsConn::open(tls, &certs.der);
+    t.welcome();
+    t.send("/who");
+    let who = t.line();
+    assert!(who.starts_with("* 1 users online: "), "{who}");
+}
+
+fn a_handshake_that_never_completes_is_closed(b: Backend) {
+    let certs = valid_cert("stall");
+    let s = tls_server(b, &certs, &["--handshake-timeout", "300ms"]);
+    let tls = s.tls_addr.expect("TLS port");
+    let silent = TcpStream::connect(tls).expect("connect");
+    assert!(
+        closed_by_server(silent),
+        "an idle handshake is closed after --handshake-timeout"
+    );
+    // Half a ClientHello, then silence.
+    let mut half = TcpStream::connect(tls).expect("connect");
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00])
+        .expect("send a partial record");
+    assert!(closed_by_server(half), "a stalled handshake is closed");
+}
+
+fn a_client_closing_mid_handshake_is_forgotten(b: Backend) {
+    let certs = valid_cert("midway");
+    let s = tls_server(b, &certs, &[]);
+    let tls = s.tls_addr.expect("TLS port");
+    for _ in 0..20 {
+        let mut c = TcpStream::connect(tls).expect("connect");
+        c.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+            .expect("partial hello");
+        drop(c);
+    }
+    let (mut p, _) = s.connect();
+    p.send("/who");
+    let who = p.line();
+    assert!(who.starts_with("* 1 users online: "), "{who}");
+    let mut t = TlsConn::open(tls, &certs.der);
+    t.welcome();
+}
+
+fn bad_certificate_files_stop_the_server_with_a_clear_error(b: Backend) {
+    let expired = cert_files("expired", 2000, 2001, false);
+    let mismatched = cert_files("mismatched", 2020, 2090, false);
+    let wrong_key = cert_files("wrongkey", 2020, 2090, true);
+    let missing = Path::new("/nonexistent/shardchat/cert.pem");
+    let cases: [(&Path, &Path, &str); 3] = [
+        (&expired.cert, &expired.key, "expired"),
+        (&mismatched.cert, &wrong_key.key, "do not go together"),
+        (missing, &expired.key, "cannot read"),
+    ];
+    for (cert, key, why) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--backend",
+                b.name(),
+                "--tls-port",
+                "0",
+            ])
+            .arg("--tls-cert")
+            .arg(cert)
+            .arg("--tls-key")
+            .arg(key)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the server");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "exit non-zero for {why}");
+        assert!(
+            stderr.contains(&cert.display().to_string()),
+            "names the file: {stderr}"
+        );
+        assert!(stderr.contains(why), "says why ({why}): {stderr}");
+        assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    }
+}
+
+fn a_tls_slow_consumer_is_dropped_without_stalling_others(b: Backend) {
+    let certs = valid_cert("slow");
+    let s = tls_server(
+        b,
+        &certs,
+        &[
+            "--max-outbuf",
+            "256KiB",
+            "--rate-limit",
+            "0",
+            "--notice-limit",
+            "10",
+        ],
+    );
+    let tls = s.tls_addr.expect("TLS port");
+    let mut silent = TlsConn::open(tls, &certs.der);
+    let ns = silent.welcome();
+    let (mut reader, _) = s.connect();
+    let (mut sender, nsend) = s.connect();
+    reader.expect(&format!("* {nsend} joined #lobby"));
+    let line = "x".repeat(4000);
+    // Far more than the silent client's socket buffers and limit hold.
+    let total = 3000;
+    let writer = std::thread::spawn(move || {
+        for i in 0..total {
+            sender.send(&format!("{i} {line}"));
+        }
+        sender
+    });
+    let mut next = 0;
+    let mut saw_drop = false;
+    while next < total {
+        let l = reader.line();
+        if l == format!("* {ns} left #lobby (slow consumer)") {
+            saw_drop = true;
+            continue;
+        }
+        let text = l
+            .strip_prefix(&format!("[{nsend}] "))
+            .unwrap_or_else(|| panic!("unexpected {l:.80}"));
+        assert!(
+            text.starts_with(&format!("{next} ")),
+            "in order, none lost: {text:.20}"
+        );
+        next += 1;
+    }
+    let _sender = writer.join().expect("the writer");
+    if !saw_drop {
+        reader.expect(&format!("* {ns} left #lobby (slow consumer)"));
+    }
+}
+
+both_backends!(
+    tls_and_plain_clients_chat_both_ways,
+    openssl_s_client_joins_and_chats,
+    plain_text_and_garbage_on_the_tls_port_are_closed,
+    a_handshake_that_never_completes_is_closed,
+    a_client_closing_mid_handshake_is_forgotten,
+    bad_certificate_files_stop_the_server_with_a_clear_error,
+    a_tls_slow_consumer_is_dropped_without_stalling_others,
+);
