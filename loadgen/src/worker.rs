@@ -31,6 +31,8 @@ const MAX_PENDING: usize = 512;
 /// Longest sleep in `wait`, so timeouts and phase changes are seen even if a
 /// wake-up were lost.
 const TICK: Duration = Duration::from_millis(50);
+/// Events handled between looks at the send schedule within one pass.
+const SEND_CHECK_EVERY: usize = 64;
 /// EMFILE on Linux: std has no stable `ErrorKind` for it.
 const EMFILE: i32 = 24;
 /// How many distinct `! ` lines to keep as examples.
@@ -173,14 +175,23 @@ impl Worker {
             if self.state.next_open < self.state.clients.len() || self.state.in_flight > 0 {
                 next_ns = next_ns.min(self.state.connect_step(&self.poller, now_ns));
             }
+            let mut next_send = u64::MAX;
             if phase == Phase::Running {
-                next_ns = next_ns.min(self.state.send_step(&self.poller, now_ns));
+                next_send = self.state.send_step(&self.poller, now_ns);
+                next_ns = next_ns.min(next_send);
             }
             self.state.publish();
             let timeout = Duration::from_nanos(next_ns.saturating_sub(self.state.shared.now_ns()));
             self.poller.wait(&mut self.events, Some(timeout))?;
-            for ev in self.events.iter() {
+            for (i, ev) in self.events.iter().enumerate() {
                 self.state.handle(&self.poller, ev);
+                // A long pass of reads must not hold back lines falling due.
+                if i % SEND_CHECK_EVERY == SEND_CHECK_EVERY - 1 && next_send != u64::MAX {
+                    let now_ns = self.state.shared.now_ns();
+                    if now_ns >= next_send {
+                        next_send = self.state.send_step(&self.poller, now_ns);
+                    }
+                }
             }
         }
         Ok(self.state.finish())
