@@ -259,8 +259,11 @@ fn drain(cfg: &Config, shared: &Shared, progress: &mut Progress) {
             target,
             &format!("{got}/{target} delivered"),
         );
-        if got >= target
-            || last_change.elapsed() >= DRAIN_QUIET
+        // Open-loop senders held up at the end may still owe lines.
+        let scheduled = !matches!(cfg.mode, Mode::Open { .. })
+            || shared.senders_finished.load(Ordering::Relaxed)
+                >= shared.senders_ready.load(Ordering::Relaxed);
+        if (scheduled && (got >= target || last_change.elapsed() >= DRAIN_QUIET))
             || t0.elapsed() >= cfg.drain_timeout
             || shared.phase() == Phase::Stop
         {

@@ -23,6 +23,7 @@ use crate::order::{Arrival, OrderCheck};
 use crate::outbound::Flush;
 use crate::payload::{self, PayloadError, Stamp};
 use crate::protocol::{self, ServerLine};
+use crate::schedule::OpenSchedule;
 use crate::shared::{Phase, Shared};
 
 /// Connections one thread keeps in flight (connecting or awaiting their
@@ -296,9 +297,8 @@ impl Loop {
         if now_ns < start_ns {
             return start_ns;
         }
-        if now_ns >= end_ns {
-            return u64::MAX;
-        }
+        // Open-loop lines due before the end still go out if this thread
+        // was held up past it: the schedule, not the thread, sets the load.
         let mut next_ns = u64::MAX;
         for i in 0..self.senders.len() {
             let pos = self.senders[i];
@@ -312,12 +312,12 @@ impl Loop {
             let before = s.seq;
             match self.cfg.mode {
                 Mode::Open { rate } => {
-                    let senders = self.cfg.senders as f64;
-                    // Sender i's k-th line is due at (k * senders + i) / rate
-                    // after the start: evenly interleaved over all senders.
-                    let due = |seq: u64| {
-                        start_ns + ((seq as f64 * senders + f64::from(s.index)) * 1e9 / rate) as u64
+                    let schedule = OpenSchedule {
+                        start_ns,
+                        senders: self.cfg.senders as u32,
+                        rate,
                     };
+                    let due = |seq: u64| schedule.due_ns(s.index, seq);
                     if s.seq == 0 {
                         s.due_ns = due(0);
                     }
@@ -339,6 +339,9 @@ impl Loop {
                     }
                     if s.due_ns < end_ns {
                         next_ns = next_ns.min(s.due_ns);
+                    } else if !s.finished {
+                        s.finished = true;
+                        self.shared.senders_finished.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 Mode::Closed { window } => {
@@ -347,7 +350,7 @@ impl Loop {
                     let receivers = welcomed.saturating_sub(gone).saturating_sub(1).max(1);
                     let delivered = self.shared.delivered[s.index as usize].load(Ordering::Relaxed);
                     let done = delivered / receivers;
-                    while s.seq.saturating_sub(done) < window {
+                    while now_ns < end_ns && s.seq.saturating_sub(done) < window {
                         let stamp = Stamp {
                             sender: s.index,
                             seq: s.seq,
@@ -502,6 +505,9 @@ impl Loop {
                 latency::record_clamped(&mut self.report.connect, us);
                 self.in_flight -= 1;
                 self.shared.welcomed.fetch_add(1, Ordering::Relaxed);
+                if c.sender.is_some() {
+                    self.shared.senders_ready.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -510,6 +516,10 @@ impl Loop {
         let c = &mut self.clients[pos];
         match c.state {
             State::Ready => {
+                if let Some(s) = c.sender.as_mut().filter(|s| !s.finished) {
+                    s.finished = true;
+                    self.shared.senders_finished.fetch_add(1, Ordering::Relaxed);
+                }
                 c.close(CloseReason::ServerClosed);
                 self.report.disconnected.push(c.id);
                 self.shared.disconnected.fetch_add(1, Ordering::Relaxed);
