@@ -142,8 +142,8 @@ pub struct Config {
     pub drain_timeout: Duration,
 }
 
-/// The server takes lines of up to 4096 bytes including the newline.
-pub const MAX_SIZE: usize = 4095;
+/// The server's default longest line, newline not counted.
+pub const MAX_SIZE: usize = 4096;
 
 impl RunArgs {
     pub fn into_config(self) -> Result<Config> {
@@ -332,7 +332,8 @@ mod tests {
         assert!(config(&["--senders", "0"]).is_err());
         assert!(config(&["--clients", "5", "--senders", "6"]).is_err());
         assert!(config(&["--size", "10"]).is_err());
-        assert!(config(&["--size", "5000"]).is_err());
+        assert!(config(&["--size", "4097"]).is_err());
+        assert!(config(&["--size", "4096"]).is_ok());
         assert!(config(&["--addr", "127.0.0.1:1,127.0.0.1:2"]).is_err());
         assert!(config(&["--label", "a/b"]).is_err());
     }

@@ -60,6 +60,8 @@ pub struct SenderState {
     pub seq: u64,
     /// Intended send time of line `seq`, epoch ns (open loop).
     pub due_ns: u64,
+    /// Every line of its schedule is queued, or it is gone.
+    pub finished: bool,
 }
 
 #[derive(Debug)]
@@ -92,6 +94,7 @@ impl Client {
                 index: id as u32,
                 seq: 0,
                 due_ns: 0,
+                finished: false,
             }),
             registered: None,
         }

@@ -24,6 +24,7 @@ mod progress;
 mod protocol;
 mod report;
 mod run;
+mod schedule;
 mod shared;
 mod worker;
 

@@ -142,7 +142,7 @@ mod tests {
             seq: 0x12_3456_789a,
             intended_ns: 0xfedc_ba98_7654,
         };
-        for size in [MIN_SIZE, MIN_SIZE + 1, 64, 4095] {
+        for size in [MIN_SIZE, MIN_SIZE + 1, 64, 4096] {
             let bytes = encoded(stamp, size);
             assert_eq!(bytes.len(), size);
             assert_eq!(decode(&bytes), Ok(stamp));

@@ -1,4 +1,5 @@
-//! The server's CPU time and resident memory, read from /proc/<pid>.
+//! The server's CPU time and resident memory, read from /proc/<pid>, and
+//! how busy the whole machine was, from /proc/stat.
 
 use std::fs;
 use std::io;
@@ -46,6 +47,60 @@ fn parse_rss(status: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Cumulative CPU time of the whole machine, in ticks of all cores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineCpu {
+    busy: u64,
+    total: u64,
+}
+
+impl MachineCpu {
+    pub fn sample() -> io::Result<MachineCpu> {
+        let stat = fs::read_to_string("/proc/stat")?;
+        parse_machine(&stat).ok_or_else(|| bad("/proc/stat".to_owned()))
+    }
+
+    /// Fraction of all cores' time spent busy between `self` and `later`:
+    /// with the loadgen and server sharing a machine, near 1.0 means any of
+    /// the figures may be CPU-starved.
+    pub fn busy_fraction(self, later: MachineCpu) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        let busy = later.busy.checked_sub(self.busy)?;
+        (total > 0).then(|| busy as f64 / total as f64)
+    }
+}
+
+/// The `cpu` line: user nice system idle iowait irq softirq steal ...
+/// (guest time is already inside user and nice).
+fn parse_machine(stat: &str) -> Option<MachineCpu> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    if ticks.len() < 5 {
+        return None;
+    }
+    let total: u64 = ticks.iter().sum();
+    let idle = ticks[3] + ticks[4];
+    Some(MachineCpu {
+        busy: total - idle,
+        total,
+    })
+}
+
+/// The 1-minute load average.
+pub fn load_average() -> Option<f64> {
+    fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +115,15 @@ mod tests {
     fn parses_vmrss() {
         let status = "Name:\tserver\nVmPeak:\t  9000 kB\nVmRSS:\t    2048 kB\n";
         assert_eq!(parse_rss(status), Some(2048 * 1024));
+    }
+
+    #[test]
+    fn parses_machine_cpu() {
+        let a = parse_machine("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4 5\n").unwrap();
+        let b = parse_machine("cpu  200 0 100 850 50 0 0 0 0 0\n").unwrap();
+        assert_eq!(a.busy_fraction(b), Some(0.75));
+        assert_eq!(b.busy_fraction(a), None);
+        assert!(MachineCpu::sample().is_ok());
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub struct Summary {
     pub server_notices: ServerNotices,
     pub server: Option<ServerFigures>,
     pub loadgen: LoadgenFigures,
+    pub host: HostFigures,
     pub verdict: Verdict,
     /// The merged latency histogram (µs), V2-deflate, base64.
     pub histogram_v2_deflate_base64: Option<String>,
@@ -117,6 +118,17 @@ pub struct LoadgenFigures {
     pub busy_fraction: f64,
     /// The loadgen itself may have limited the figures.
     pub saturated: bool,
+    /// Why it counts as saturated, if it does.
+    pub saturated_because: Vec<String>,
+}
+
+/// The machine as a whole over the send window and drain: other work on it
+/// shows up here.
+#[derive(Debug, Serialize)]
+pub struct HostFigures {
+    pub cpu_busy_fraction: Option<f64>,
+    pub load_average_start: Option<f64>,
+    pub load_average_end: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -218,16 +230,25 @@ impl Summary {
         let l = &self.loadgen;
         let _ = writeln!(
             o,
-            "loadgen:    cpu {:.2} s, {:.0}% of {} threads{}",
+            "loadgen:    cpu {:.2} s, {:.0}% of {} threads",
             l.cpu_s,
             l.busy_fraction * 100.0,
             l.threads,
-            if l.saturated {
-                " - SATURATED: the loadgen may be the bottleneck"
-            } else {
-                ""
-            }
         );
+        for why in &l.saturated_because {
+            let _ = writeln!(o, "            SATURATED: {why}");
+        }
+        let h = &self.host;
+        if let Some(busy) = h.cpu_busy_fraction {
+            let load = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+            let _ = writeln!(
+                o,
+                "host:       CPUs {:.0}% busy, load average {} -> {}",
+                busy * 100.0,
+                load(h.load_average_start),
+                load(h.load_average_end)
+            );
+        }
         if self.verdict.ok {
             let _ = writeln!(o, "result:     OK");
         } else {

@@ -16,11 +16,11 @@ use shardchat::poller::Poller;
 use crate::cli::{Config, Mode};
 use crate::latency::{self, Percentiles};
 use crate::machine::{self, Machine};
-use crate::procfs::{self, ProcSample};
+use crate::procfs::{self, MachineCpu, ProcSample};
 use crate::progress::Progress;
 use crate::report::{
-    ConnectFigures, DeliveryFigures, LoadgenFigures, ServerFigures, ServerNotices, Summary,
-    Throughput, Verdict, DELIVERY_RULE,
+    ConnectFigures, DeliveryFigures, HostFigures, LoadgenFigures, ServerFigures, ServerNotices,
+    Summary, Throughput, Verdict, DELIVERY_RULE,
 };
 use crate::shared::{Phase, Shared};
 use crate::worker::{Worker, WorkerReport};
@@ -37,6 +37,8 @@ const DRAIN_QUIET: Duration = Duration::from_secs(2);
 const SATURATED_BUSY: f64 = 0.9;
 /// Send lag (p99) above which senders could not keep their schedule.
 const SATURATED_LAG_MS: f64 = 10.0;
+/// Machine-wide CPU use above which every figure may be CPU-starved.
+const SATURATED_HOST: f64 = 0.95;
 const POLL: Duration = Duration::from_millis(20);
 
 /// A finished run: its figures and the merged latency histogram (µs).
@@ -122,6 +124,10 @@ struct Phases {
     done_ns: u64,
     cpu_start: Duration,
     cpu_end: Duration,
+    host_start: Option<MachineCpu>,
+    host_end: Option<MachineCpu>,
+    load_start: Option<f64>,
+    load_end: Option<f64>,
     /// The server after every welcome and the settle pause.
     server_connected: Option<ProcSample>,
     /// The server when the drain (or hold) ended.
@@ -172,6 +178,8 @@ fn coordinate(cfg: &Config, shared: &Shared) -> Result<Phases> {
     thread::sleep(SETTLE);
     let server_connected = cfg.server_pid.map(server_sample).transpose()?;
     let cpu_start = process_cpu_time()?;
+    let host_start = MachineCpu::sample().ok();
+    let load_start = procfs::load_average();
     let start_ns = shared.now_ns() + 1_000_000;
     let end_ns = start_ns + cfg.duration.as_nanos() as u64;
     shared.start(start_ns, end_ns);
@@ -210,6 +218,8 @@ fn coordinate(cfg: &Config, shared: &Shared) -> Result<Phases> {
     }
     let done_ns = shared.now_ns();
     let cpu_end = process_cpu_time()?;
+    let host_end = MachineCpu::sample().ok();
+    let load_end = procfs::load_average();
     let server_end = cfg.server_pid.map(server_sample).transpose()?;
     Ok(Phases {
         connect_elapsed,
@@ -218,6 +228,10 @@ fn coordinate(cfg: &Config, shared: &Shared) -> Result<Phases> {
         done_ns,
         cpu_start,
         cpu_end,
+        host_start,
+        host_end,
+        load_start,
+        load_end,
         server_connected,
         server_end,
     })
@@ -245,8 +259,11 @@ fn drain(cfg: &Config, shared: &Shared, progress: &mut Progress) {
             target,
             &format!("{got}/{target} delivered"),
         );
-        if got >= target
-            || last_change.elapsed() >= DRAIN_QUIET
+        // Open-loop senders held up at the end may still owe lines.
+        let scheduled = !matches!(cfg.mode, Mode::Open { .. })
+            || shared.senders_finished.load(Ordering::Relaxed)
+                >= shared.senders_ready.load(Ordering::Relaxed);
+        if (scheduled && (got >= target || last_change.elapsed() >= DRAIN_QUIET))
             || t0.elapsed() >= cfg.drain_timeout
             || shared.phase() == Phase::Stop
         {
@@ -365,12 +382,42 @@ fn summarize(
         .as_secs_f64();
     let wall_s = ns(phases.start_ns, phases.done_ns).max(1e-9);
     let busy_fraction = cpu_s / (wall_s * cfg.threads as f64);
-    let lag_p99 = send_lag_ms.as_ref().map_or(0.0, |p| p.p99);
+    let host_busy = match (phases.host_start, phases.host_end) {
+        (Some(a), Some(b)) => a.busy_fraction(b),
+        _ => None,
+    };
+    let mut saturated_because = Vec::new();
+    if busy_fraction >= SATURATED_BUSY {
+        saturated_because.push(format!(
+            "its threads were {:.0}% busy; add --threads or give it its own machine",
+            busy_fraction * 100.0
+        ));
+    }
+    if let Some(lag) = send_lag_ms.as_ref().filter(|p| p.p99 >= SATURATED_LAG_MS) {
+        saturated_because.push(format!(
+            "senders fell behind their schedule (p99 {:.1} ms): its threads did not get \
+             the CPU when lines were due",
+            lag.p99
+        ));
+    }
+    if let Some(busy) = host_busy.filter(|&b| b >= SATURATED_HOST) {
+        saturated_because.push(format!(
+            "the machine's CPUs were {:.0}% busy: the loadgen, the server and anything \
+             else running were competing for them",
+            busy * 100.0
+        ));
+    }
     let loadgen = LoadgenFigures {
         threads: cfg.threads,
         cpu_s,
         busy_fraction,
-        saturated: busy_fraction >= SATURATED_BUSY || lag_p99 >= SATURATED_LAG_MS,
+        saturated: !saturated_because.is_empty(),
+        saturated_because,
+    };
+    let host = HostFigures {
+        cpu_busy_fraction: host_busy,
+        load_average_start: phases.load_start,
+        load_average_end: phases.load_end,
     };
 
     let notices = ServerNotices {
@@ -399,6 +446,7 @@ fn summarize(
         server_notices: notices,
         server,
         loadgen,
+        host,
         verdict,
         histogram_v2_deflate_base64: (cfg.mode != Mode::Idle).then(|| latency::to_base64(&hist)),
     };

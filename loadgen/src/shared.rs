@@ -38,6 +38,11 @@ pub struct Shared {
     pub connect_failed: AtomicU64,
     /// Connections the server closed after their welcome.
     pub disconnected: AtomicU64,
+    /// Welcomed senders, and those of them whose schedule is done (or who
+    /// were disconnected): the drain waits for the two to meet, so a thread
+    /// held up at the end still gets its last lines counted.
+    pub senders_ready: AtomicU64,
+    pub senders_finished: AtomicU64,
     /// Lines sent, per sender (read for the drain target and by closed-loop
     /// senders on other threads).
     pub sent: Vec<AtomicU64>,
@@ -58,6 +63,8 @@ impl Shared {
             welcomed: AtomicU64::new(0),
             connect_failed: AtomicU64::new(0),
             disconnected: AtomicU64::new(0),
+            senders_ready: AtomicU64::new(0),
+            senders_finished: AtomicU64::new(0),
             sent: (0..senders).map(|_| AtomicU64::new(0)).collect(),
             delivered: (0..senders).map(|_| AtomicU64::new(0)).collect(),
             delivered_total: AtomicU64::new(0),

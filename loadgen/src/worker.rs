@@ -23,6 +23,7 @@ use crate::order::{Arrival, OrderCheck};
 use crate::outbound::Flush;
 use crate::payload::{self, PayloadError, Stamp};
 use crate::protocol::{self, ServerLine};
+use crate::schedule::OpenSchedule;
 use crate::shared::{Phase, Shared};
 
 /// Connections one thread keeps in flight (connecting or awaiting their
@@ -31,6 +32,8 @@ const MAX_PENDING: usize = 512;
 /// Longest sleep in `wait`, so timeouts and phase changes are seen even if a
 /// wake-up were lost.
 const TICK: Duration = Duration::from_millis(50);
+/// Events handled between looks at the send schedule within one pass.
+const SEND_CHECK_EVERY: usize = 64;
 /// EMFILE on Linux: std has no stable `ErrorKind` for it.
 const EMFILE: i32 = 24;
 /// How many distinct `! ` lines to keep as examples.
@@ -173,14 +176,23 @@ impl Worker {
             if self.state.next_open < self.state.clients.len() || self.state.in_flight > 0 {
                 next_ns = next_ns.min(self.state.connect_step(&self.poller, now_ns));
             }
+            let mut next_send = u64::MAX;
             if phase == Phase::Running {
-                next_ns = next_ns.min(self.state.send_step(&self.poller, now_ns));
+                next_send = self.state.send_step(&self.poller, now_ns);
+                next_ns = next_ns.min(next_send);
             }
             self.state.publish();
             let timeout = Duration::from_nanos(next_ns.saturating_sub(self.state.shared.now_ns()));
             self.poller.wait(&mut self.events, Some(timeout))?;
-            for ev in self.events.iter() {
+            for (i, ev) in self.events.iter().enumerate() {
                 self.state.handle(&self.poller, ev);
+                // A long pass of reads must not hold back lines falling due.
+                if i % SEND_CHECK_EVERY == SEND_CHECK_EVERY - 1 && next_send != u64::MAX {
+                    let now_ns = self.state.shared.now_ns();
+                    if now_ns >= next_send {
+                        next_send = self.state.send_step(&self.poller, now_ns);
+                    }
+                }
             }
         }
         Ok(self.state.finish())
@@ -285,9 +297,8 @@ impl Loop {
         if now_ns < start_ns {
             return start_ns;
         }
-        if now_ns >= end_ns {
-            return u64::MAX;
-        }
+        // Open-loop lines due before the end still go out if this thread
+        // was held up past it: the schedule, not the thread, sets the load.
         let mut next_ns = u64::MAX;
         for i in 0..self.senders.len() {
             let pos = self.senders[i];
@@ -301,12 +312,12 @@ impl Loop {
             let before = s.seq;
             match self.cfg.mode {
                 Mode::Open { rate } => {
-                    let senders = self.cfg.senders as f64;
-                    // Sender i's k-th line is due at (k * senders + i) / rate
-                    // after the start: evenly interleaved over all senders.
-                    let due = |seq: u64| {
-                        start_ns + ((seq as f64 * senders + f64::from(s.index)) * 1e9 / rate) as u64
+                    let schedule = OpenSchedule {
+                        start_ns,
+                        senders: self.cfg.senders as u32,
+                        rate,
                     };
+                    let due = |seq: u64| schedule.due_ns(s.index, seq);
                     if s.seq == 0 {
                         s.due_ns = due(0);
                     }
@@ -328,6 +339,9 @@ impl Loop {
                     }
                     if s.due_ns < end_ns {
                         next_ns = next_ns.min(s.due_ns);
+                    } else if !s.finished {
+                        s.finished = true;
+                        self.shared.senders_finished.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 Mode::Closed { window } => {
@@ -336,7 +350,7 @@ impl Loop {
                     let receivers = welcomed.saturating_sub(gone).saturating_sub(1).max(1);
                     let delivered = self.shared.delivered[s.index as usize].load(Ordering::Relaxed);
                     let done = delivered / receivers;
-                    while s.seq.saturating_sub(done) < window {
+                    while now_ns < end_ns && s.seq.saturating_sub(done) < window {
                         let stamp = Stamp {
                             sender: s.index,
                             seq: s.seq,
@@ -491,6 +505,9 @@ impl Loop {
                 latency::record_clamped(&mut self.report.connect, us);
                 self.in_flight -= 1;
                 self.shared.welcomed.fetch_add(1, Ordering::Relaxed);
+                if c.sender.is_some() {
+                    self.shared.senders_ready.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -499,6 +516,10 @@ impl Loop {
         let c = &mut self.clients[pos];
         match c.state {
             State::Ready => {
+                if let Some(s) = c.sender.as_mut().filter(|s| !s.finished) {
+                    s.finished = true;
+                    self.shared.senders_finished.fetch_add(1, Ordering::Relaxed);
+                }
                 c.close(CloseReason::ServerClosed);
                 self.report.disconnected.push(c.id);
                 self.shared.disconnected.fetch_add(1, Ordering::Relaxed);

@@ -177,7 +177,7 @@ impl FakeServer {
                         }
                         let k = lines.fetch_add(1, Ordering::Relaxed) + 1;
                         if let Fault::DropEvery(every) = fault {
-                            if k % every == 0 {
+                            if k.is_multiple_of(every) {
                                 continue;
                             }
                         }

@@ -284,7 +284,7 @@ fn join_leave_storm(b: Backend) {
     let mut hoppers = crowd(&s, 6);
     let hopper_nicks: Vec<String> = hoppers.iter().map(|(_, n)| n.clone()).collect();
     let room_of = |i: usize| {
-        if i % ROOMS == 0 {
+        if i.is_multiple_of(ROOMS) {
             "lobby".to_string()
         } else {
             format!("r{}", i % ROOMS)
