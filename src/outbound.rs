@@ -15,6 +15,10 @@ use crate::frame::{Chunk, ClientId};
 
 /// At most this many slices go into one `writev` (IOV_MAX is 1024).
 const MAX_IOV: usize = 128;
+/// Pieces the direct path writes in one go: one per chunk it delivers in
+/// the common case. Kept small because the arrays are filled on every
+/// delivery; a pass with more pieces for one client takes the queue path.
+const DIRECT_IOV: usize = 16;
 
 #[derive(Debug)]
 enum Data {
@@ -104,12 +108,12 @@ impl Outbound {
             self.queue_all(chunks, to);
             return Ok(Flushed::Blocked);
         }
-        let mut ranges = [(0usize, 0usize, 0usize); MAX_IOV];
+        let mut ranges = [(0usize, 0usize, 0usize); DIRECT_IOV];
         let mut count = 0;
         let mut overflow = false;
         for (i, chunk) in chunks.iter().enumerate() {
             chunk.for_each_range(to, |s, e| {
-                if count < MAX_IOV {
+                if count < DIRECT_IOV {
                     ranges[count] = (i, s, e);
                     count += 1;
                 } else {
@@ -118,14 +122,14 @@ impl Outbound {
             });
         }
         if overflow {
-            // Rare (a pass with more than MAX_IOV pieces for one client):
+            // Rare (a pass with more than DIRECT_IOV pieces for one client):
             // queue everything and let flush write it in order.
             self.queue_all(chunks, to);
             return self.flush(w);
         }
         let ranges = &ranges[..count];
         let written = {
-            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut iov = [IoSlice::new(&[]); DIRECT_IOV];
             for (slot, &(i, s, e)) in iov.iter_mut().zip(ranges) {
                 *slot = IoSlice::new(&chunks[i].bytes()[s..e]);
             }
