@@ -192,8 +192,9 @@ impl RunArgs {
                 payload::MIN_SIZE
             );
         }
-        if self.duration.is_zero() {
-            bail!("--duration must be more than zero");
+        // Payload send times hold 78 hours; a day is plenty for any run.
+        if self.duration.is_zero() || self.duration > Duration::from_secs(24 * 3600) {
+            bail!("--duration must be more than zero and at most 24h");
         }
         let threads = self
             .threads
@@ -336,6 +337,7 @@ mod tests {
         assert!(config(&["--size", "4096"]).is_ok());
         assert!(config(&["--addr", "127.0.0.1:1,127.0.0.1:2"]).is_err());
         assert!(config(&["--label", "a/b"]).is_err());
+        assert!(config(&["--duration", "25h"]).is_err());
     }
 
     #[test]

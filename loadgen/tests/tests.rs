@@ -41,6 +41,19 @@ fn clean_run_against_a_fake_server() {
 }
 
 #[test]
+fn runs_under_the_poll_backend() {
+    let server = FakeServer::start(Fault::None);
+    let dir = TempDir::new("fake-poll");
+    let flags = "--backend poll --clients 12 --senders 2 --rate 100 --duration 500ms";
+    let run = run_at(&server.addr.to_string(), dir.path(), "poll", flags);
+    assert!(run.status.success(), "exit {:?}", run.status);
+    let json = read_json(&dir.path().join("poll.json"));
+    assert_eq!(json["config"]["backend"], "poll");
+    assert_eq!(u64_at(&json, "/delivery/sent"), 50);
+    assert_eq!(u64_at(&json, "/delivery/received"), 50 * 11);
+}
+
+#[test]
 fn loss_is_detected_and_fails_the_run() {
     let server = FakeServer::start(Fault::DropEvery(10));
     let dir = TempDir::new("fake-lossy");
