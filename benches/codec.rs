@@ -9,8 +9,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shardchat::codec::{Line, LineReader};
 use shardchat::frame::{ChunkBuilder, ClientId};
-use shardchat::rooms::RoomId;
 use shardchat::protocol;
+use shardchat::rooms::RoomId;
 
 /// The shard's read buffer size: one full read.
 const READ_BUF: usize = 64 * 1024;

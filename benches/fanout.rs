@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use shardchat::frame::{Chunk, ChunkBuilder, ClientId};
-use shardchat::rooms::RoomId;
 use shardchat::outbound::{Flushed, Outbound};
 use shardchat::protocol;
+use shardchat::rooms::RoomId;
 
 const RECIPIENTS: [u64; 2] = [1_000, 10_000];
 
