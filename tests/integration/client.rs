@@ -2,8 +2,9 @@
 //!
 //! The fake server stands in for the real one so these tests pin down the
 //! client alone: it greets, echoes each line back as `echo: <line>`, and
-//! answers `/quit` with `* bye` before closing. Every wait is a read with a
-//! timeout, never a sleep.
+//! answers `/quit` with `* bye` before closing. The TLS tests use the real
+//! server instead, since what they pin down is the handshake with it. Every
+//! wait is a read with a timeout, never a sleep.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -11,6 +12,8 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
+
+use crate::util::{server, tls_server, valid_cert, Backend, TestServer};
 
 /// Long enough for a loaded CI machine; only a failing test waits this long.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -123,6 +126,24 @@ impl Client {
 
     fn close_stdin(&mut self) {
         self.stdin = None;
+    }
+
+    fn line(&self) -> String {
+        match self.stdout.recv_timeout(TIMEOUT) {
+            Ok(line) => line,
+            Err(err) => panic!("client printed no line: {err}"),
+        }
+    }
+
+    /// Reads the server's welcome and lobby lines; returns the nick.
+    fn welcome(&self) -> String {
+        let welcome = self.line();
+        let nick = welcome
+            .strip_prefix("* welcome ")
+            .unwrap_or_else(|| panic!("expected a welcome line, got {welcome:?}"));
+        let joined = self.line();
+        assert!(joined.starts_with("* you joined #lobby ("), "{joined:?}");
+        nick.to_string()
     }
 
     fn expect_line(&self, want: &str) {
@@ -276,4 +297,118 @@ fn closed_stdout_is_a_quiet_exit_zero() {
         }
     }
     panic!("client kept running with nobody reading its output");
+}
+
+fn tls_port(s: &TestServer) -> u16 {
+    s.tls_addr.expect("the server has a TLS port").port()
+}
+
+/// Sends `/quit`, reads the goodbye and checks the exit; returns stderr.
+fn quit_cleanly(mut client: Client) -> String {
+    client.send("/quit\n");
+    client.expect_line("* bye");
+    let (status, stderr) = client.finish();
+    assert!(status.success(), "exit status {status}, stderr {stderr:?}");
+    stderr
+}
+
+/// Asserts exit status 1 with one line on stderr containing each of `want`.
+fn assert_fails_with(client: Client, want: &[&str]) {
+    let (status, stderr) = client.finish();
+    assert_eq!(status.code(), Some(1), "stderr {stderr:?}");
+    assert_eq!(stderr.lines().count(), 1, "stderr {stderr:?}");
+    for w in want {
+        assert!(stderr.contains(w), "{w:?} missing from stderr {stderr:?}");
+    }
+    assert!(!stderr.contains("panicked"), "stderr {stderr:?}");
+}
+
+#[test]
+fn tls_with_ca_file_chats_with_a_plain_client_both_ways() {
+    let certs = valid_cert("client-ca");
+    let s = tls_server(Backend::from_env_or_default(), &certs, &[]);
+    let ca = certs.cert.to_str().expect("utf-8 path");
+    let mut client = Client::spawn(tls_port(&s), &["--tls", "--ca", ca, "--linger", "600"]);
+    let nick = client.welcome();
+
+    let (mut plain, plain_nick) = s.connect();
+    client.expect_line(&format!("* {plain_nick} joined #lobby"));
+    client.send("over tls\n");
+    plain.expect(&format!("[{nick}] over tls"));
+    plain.send("over plain");
+    client.expect_line(&format!("[{plain_nick}] over plain"));
+
+    // The server hangs up without close_notify; that is still a clean end.
+    assert_eq!(quit_cleanly(client), "");
+}
+
+#[test]
+fn insecure_works_against_a_self_signed_server_and_warns() {
+    let s = server(
+        Backend::from_env_or_default(),
+        &["--tls-port", "0", "--tls-self-signed"],
+    );
+    // No --tls: --insecure implies it.
+    let mut client = Client::spawn(tls_port(&s), &["--insecure", "--linger", "600"]);
+    let nick = client.welcome();
+    let (mut plain, plain_nick) = s.connect();
+    client.expect_line(&format!("* {plain_nick} joined #lobby"));
+    client.send("unverified\n");
+    plain.expect(&format!("[{nick}] unverified"));
+
+    let stderr = quit_cleanly(client);
+    assert_eq!(stderr.lines().count(), 1, "one warning line: {stderr:?}");
+    assert!(stderr.contains("WARNING"), "stderr {stderr:?}");
+    assert!(stderr.contains("not verified"), "stderr {stderr:?}");
+}
+
+#[test]
+fn an_untrusted_certificate_fails_the_handshake_with_exit_one() {
+    let s = server(
+        Backend::from_env_or_default(),
+        &["--tls-port", "0", "--tls-self-signed"],
+    );
+    let port = tls_port(&s);
+    let other = valid_cert("client-wrong-ca");
+    let other_ca = other.cert.to_str().expect("utf-8 path");
+    // The system's roots, then a CA that did not sign this server (which
+    // has the same subject name as the server's, so rustls finds it and
+    // the signature is what fails).
+    let cases: [(&[&str], &str); 2] = [
+        (&["--tls"], "invalid peer certificate: UnknownIssuer"),
+        (
+            &["--ca", other_ca],
+            "invalid peer certificate: BadSignature",
+        ),
+    ];
+    for (extra, why) in cases {
+        let mut client = Client::spawn(port, extra);
+        client.close_stdin();
+        let printed = client.stdout.recv_timeout(TIMEOUT);
+        assert!(printed.is_err(), "no stdout expected, got {printed:?}");
+        assert_fails_with(
+            client,
+            &[&format!("TLS handshake with 127.0.0.1:{port} failed"), why],
+        );
+    }
+}
+
+#[test]
+fn a_missing_ca_file_exits_one_naming_the_file() {
+    let missing = "/nonexistent/shardchat/ca.pem";
+    // The file is read before connecting, so no server is needed.
+    let mut client = Client::spawn(9, &["--ca", missing]);
+    client.close_stdin();
+    assert_fails_with(client, &[missing, "cannot read"]);
+}
+
+#[test]
+fn ca_and_insecure_together_are_refused() {
+    let certs = valid_cert("client-both");
+    let ca = certs.cert.to_str().expect("utf-8 path");
+    let mut client = Client::spawn(9, &["--ca", ca, "--insecure"]);
+    client.close_stdin();
+    let (status, stderr) = client.finish();
+    assert_eq!(status.code(), Some(2), "a usage error: {stderr:?}");
+    assert!(stderr.contains("cannot be used with"), "stderr {stderr:?}");
 }

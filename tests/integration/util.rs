@@ -1,14 +1,18 @@
 //! Shared helpers: start the real server binary on a free port, connect
-//! line-oriented clients, read with timeouts (never sleep to synchronise).
+//! line-oriented clients, read with timeouts (never sleep to synchronise),
+//! and write certificate files for TLS.
 
 #![allow(dead_code)] // each test module uses its own subset
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use rustls::pki_types::CertificateDer;
 
 pub use shardchat::poller::Backend;
 
@@ -307,4 +311,76 @@ impl Conn {
             }
         }
     }
+}
+
+/// A certificate and key written to a fresh directory.
+pub struct CertFiles {
+    dir: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub der: CertificateDer<'static>,
+}
+
+impl Drop for CertFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "shardchat-tls-{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    dir
+}
+
+/// Writes a certificate for localhost/127.0.0.1, valid `from`..`until`
+/// (years), signed by its own key or, with `mismatched`, paired with a key
+/// that is not its own.
+pub fn cert_files(tag: &str, from: i32, until: i32, mismatched: bool) -> CertFiles {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("params");
+    params.not_before = rcgen::date_time_ymd(from, 1, 1);
+    params.not_after = rcgen::date_time_ymd(until, 1, 1);
+    let cert = params.self_signed(&key).expect("a certificate");
+    let dir = temp_dir(tag);
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).expect("write the certificate");
+    let key_pem = if mismatched {
+        rcgen::KeyPair::generate()
+            .expect("another key")
+            .serialize_pem()
+    } else {
+        key.serialize_pem()
+    };
+    std::fs::write(&key_path, key_pem).expect("write the key");
+    CertFiles {
+        dir,
+        cert: cert_path,
+        key: key_path,
+        der: cert.der().clone(),
+    }
+}
+
+/// A certificate valid from 2020 to 2090, with its own key.
+pub fn valid_cert(tag: &str) -> CertFiles {
+    cert_files(tag, 2020, 2090, false)
+}
+
+/// Starts the server with a TLS port serving `certs`, plus `extra`.
+pub fn tls_server(b: Backend, certs: &CertFiles, extra: &[&str]) -> TestServer {
+    let (cert, key) = (
+        certs.cert.to_str().expect("utf-8 path"),
+        certs.key.to_str().expect("utf-8 path"),
+    );
+    let mut args = vec!["--tls-port", "0", "--tls-cert", cert, "--tls-key", key];
+    args.extend_from_slice(extra);
+    server(b, &args)
 }

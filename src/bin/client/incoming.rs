@@ -1,10 +1,10 @@
 //! The socket reader thread: every server line goes to a sink as it arrives.
 
 use std::io::{self, BufRead, BufReader, Read};
-use std::net::TcpStream;
 use std::sync::mpsc::Sender;
 use std::thread;
 
+use crate::link::Reader;
 use crate::session::Event;
 use crate::wire::{strip_eol, MAX_LINE};
 
@@ -20,7 +20,7 @@ pub trait Sink: Send + 'static {
 }
 
 /// Starts the thread; it reports exactly one event, when it stops.
-pub fn spawn(stream: TcpStream, mut sink: impl Sink, events: Sender<Event>) {
+pub fn spawn(stream: Reader, mut sink: impl Sink, events: Sender<Event>) {
     thread::spawn(move || {
         let event = pump(stream, &mut sink);
         if matches!(event, Event::ServerClosed | Event::ServerFailed(_)) {
@@ -31,7 +31,7 @@ pub fn spawn(stream: TcpStream, mut sink: impl Sink, events: Sender<Event>) {
     });
 }
 
-fn pump(stream: TcpStream, sink: &mut impl Sink) -> Event {
+fn pump(stream: Reader, sink: &mut impl Sink) -> Event {
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
     loop {

@@ -1,7 +1,6 @@
 //! Terminal mode: a line editor with history, server lines printed above it.
 
 use std::io;
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use rustyline::{DefaultEditor, ExternalPrinter};
 
 use crate::display::{colour, sanitise};
 use crate::incoming::{self, Sink};
+use crate::link::Link;
 use crate::session;
 use crate::wire::{is_quit, send_line};
 
@@ -32,14 +32,14 @@ impl Prompt {
         Ok(Prompt { editor, printer })
     }
 
-    pub fn run(mut self, stream: TcpStream, linger: Duration) -> anyhow::Result<()> {
+    pub fn run(mut self, link: Link, linger: Duration) -> anyhow::Result<()> {
         let (tx, events) = mpsc::channel();
         let prompting = Arc::new(AtomicBool::new(true));
         let sink = AbovePrompt {
             printer: self.printer,
             prompting: Arc::clone(&prompting),
         };
-        let reading = stream.try_clone().context("cloning the socket")?;
+        let reading = link.reader().context("cloning the socket")?;
         incoming::spawn(reading, sink, tx);
 
         loop {
@@ -57,7 +57,7 @@ impl Prompt {
                 Ok(line) => {
                     // History is a convenience; a full or refused entry is no reason to stop.
                     let _ = self.editor.add_history_entry(line.as_str());
-                    if send_line(&stream, line.as_bytes()).is_err() || is_quit(line.as_bytes()) {
+                    if send_line(&link, line.as_bytes()).is_err() || is_quit(line.as_bytes()) {
                         break;
                     }
                 }

@@ -1,7 +1,6 @@
 //! Pipe mode: stdin lines out, server lines to stdout, for scripts and tests.
 
 use std::io::{self, BufRead, Write};
-use std::net::TcpStream;
 use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::Duration;
@@ -10,6 +9,7 @@ use anyhow::Context;
 
 use crate::display::sanitise;
 use crate::incoming::{self, Sink};
+use crate::link::Link;
 use crate::session::{self, Event};
 use crate::wire::{is_quit, send_line, strip_eol};
 
@@ -33,9 +33,9 @@ impl Sink for Stdout {
     }
 }
 
-pub fn run(stream: TcpStream, linger: Duration, stdout_is_tty: bool) -> anyhow::Result<()> {
+pub fn run(link: Link, linger: Duration, stdout_is_tty: bool) -> anyhow::Result<()> {
     let (tx, events) = mpsc::channel();
-    let reading = stream.try_clone().context("cloning the socket")?;
+    let reading = link.reader().context("cloning the socket")?;
     incoming::spawn(
         reading,
         Stdout {
@@ -43,7 +43,7 @@ pub fn run(stream: TcpStream, linger: Duration, stdout_is_tty: bool) -> anyhow::
         },
         tx.clone(),
     );
-    thread::spawn(move || forward_stdin(&stream, &tx));
+    thread::spawn(move || forward_stdin(&link, &tx));
 
     // Until input ends only the server side can end the session.
     if let Ok(event) = events.recv() {
@@ -54,7 +54,7 @@ pub fn run(stream: TcpStream, linger: Duration, stdout_is_tty: bool) -> anyhow::
     session::linger(&events, linger)
 }
 
-fn forward_stdin(stream: &TcpStream, events: &Sender<Event>) {
+fn forward_stdin(link: &Link, events: &Sender<Event>) {
     let mut stdin = io::stdin().lock();
     let mut buf = Vec::new();
     loop {
@@ -70,7 +70,7 @@ fn forward_stdin(stream: &TcpStream, events: &Sender<Event>) {
         let line = strip_eol(&buf);
         // A failed send means the connection is gone; the socket thread
         // reports how it went.
-        if send_line(stream, line).is_err() || is_quit(line) {
+        if send_line(link, line).is_err() || is_quit(line) {
             break;
         }
     }

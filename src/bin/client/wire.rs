@@ -1,7 +1,8 @@
 //! Line helpers shared by both input modes: framing what is sent and read.
 
-use std::io::{self, Write};
-use std::net::TcpStream;
+use std::io;
+
+use crate::link::Link;
 
 /// The longest server line kept whole; a longer one is shown in pieces so a
 /// server that never sends a newline cannot make the client grow without end.
@@ -9,11 +10,11 @@ pub const MAX_LINE: u64 = 64 * 1024;
 
 /// Sends one line with its terminator in a single write, so a line is never
 /// split around one from another thread.
-pub fn send_line(mut stream: &TcpStream, line: &[u8]) -> io::Result<()> {
+pub fn send_line(link: &Link, line: &[u8]) -> io::Result<()> {
     let mut buf = Vec::with_capacity(line.len() + 1);
     buf.extend_from_slice(line);
     buf.push(b'\n');
-    stream.write_all(&buf)
+    link.send(&buf)
 }
 
 /// The line without its `\n` or `\r\n`.
