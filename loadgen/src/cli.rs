@@ -46,9 +46,14 @@ pub struct PlotArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Server address(es), HOST:PORT. Comma-separated; one for now.
+    /// Server address(es), HOST:PORT. Comma-separated: clients are spread
+    /// over them round-robin, and all of them are taken to be one chat.
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:9090")]
     pub addr: Vec<String>,
+    /// Rooms to spread the clients over: client i joins #lg-{i % R}. With 1
+    /// (the default) everyone stays in #lobby.
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
     /// Connections to open and hold.
     #[arg(long, default_value_t = 1000)]
     pub clients: usize,
@@ -123,6 +128,7 @@ pub enum Mode {
 pub struct Config {
     pub addrs: Vec<SocketAddr>,
     pub clients: usize,
+    pub rooms: usize,
     pub senders: usize,
     pub mode: Mode,
     pub size: usize,
@@ -148,11 +154,6 @@ pub const MAX_SIZE: usize = 4096;
 impl RunArgs {
     pub fn into_config(self) -> Result<Config> {
         let addrs = resolve(&self.addr)?;
-        if addrs.len() > 1 {
-            // Several servers need a rule for who receives what across them;
-            // until that exists, refuse rather than report wrong losses.
-            bail!("--addr: more than one server is not supported yet");
-        }
         let mode = if self.idle {
             Mode::Idle
         } else if self.max {
@@ -186,6 +187,9 @@ impl RunArgs {
                 bail!("--senders: at most {}", payload::MAX_SENDER + 1);
             }
         }
+        if self.rooms == 0 || self.rooms > self.clients {
+            bail!("--rooms must be between 1 and --clients ({})", self.clients);
+        }
         if !(payload::MIN_SIZE..=MAX_SIZE).contains(&self.size) {
             bail!(
                 "--size must be between {} (the payload header) and {MAX_SIZE} (the server's line limit)",
@@ -203,18 +207,15 @@ impl RunArgs {
             bail!("--threads must be at least 1");
         }
         let threads = threads.min(self.clients);
-        let label = match self.label {
-            Some(label) => {
-                if label.is_empty() || label.contains('/') {
-                    bail!("--label must be a non-empty file name");
-                }
-                label
+        if let Some(label) = &self.label {
+            if label.is_empty() || label.contains('/') {
+                bail!("--label must be a non-empty file name");
             }
-            None => default_label(mode, self.clients, senders, self.size, self.duration),
-        };
-        Ok(Config {
+        }
+        let mut cfg = Config {
             addrs,
             clients: self.clients,
+            rooms: self.rooms,
             senders,
             mode,
             size: self.size,
@@ -225,11 +226,59 @@ impl RunArgs {
             source_ips: self.source_ips,
             server_pid: self.server_pid,
             out: self.out,
-            label,
+            label: self.label.unwrap_or_default(),
             backend: self.backend.unwrap_or_else(Backend::from_env_or_default),
             drain_timeout: self.drain_timeout,
-        })
+        };
+        if let Some(room) = cfg.sender_rooms().find(|&r| cfg.receivers_in(r) == 0) {
+            bail!(
+                "room {} has a sender but nobody to receive its lines: use fewer --rooms \
+                 or more --clients",
+                room_name(room)
+            );
+        }
+        if cfg.label.is_empty() {
+            cfg.label = default_label(&cfg);
+        }
+        Ok(cfg)
     }
+}
+
+impl Config {
+    /// The room client `id` is in (an index; see [`room_name`]).
+    pub fn room_of(&self, id: usize) -> usize {
+        id % self.rooms
+    }
+
+    /// Whether client `id` receives chat lines.
+    pub fn receives(&self, _id: usize) -> bool {
+        true
+    }
+
+    /// Rooms that hold at least one sender.
+    pub fn sender_rooms(&self) -> impl Iterator<Item = usize> {
+        0..self.rooms.min(self.senders)
+    }
+
+    /// How many receivers a full run expects per line of a sender in
+    /// `room`.
+    pub fn receivers_in(&self, room: usize) -> u64 {
+        let members = (room..self.clients)
+            .step_by(self.rooms)
+            .filter(|&id| self.receives(id))
+            .count() as u64;
+        crate::run::expected_receivers(members)
+    }
+}
+
+/// The server-side name of room `room`; `None` for the lobby (one room).
+pub fn join_room(rooms: usize, room: usize) -> Option<String> {
+    (rooms > 1).then(|| room_name(room))
+}
+
+/// `#lg-<room>`.
+pub fn room_name(room: usize) -> String {
+    format!("#lg-{room}")
 }
 
 fn resolve(addrs: &[String]) -> Result<Vec<SocketAddr>> {
@@ -248,13 +297,18 @@ fn resolve(addrs: &[String]) -> Result<Vec<SocketAddr>> {
     Ok(out)
 }
 
-fn default_label(mode: Mode, clients: usize, senders: usize, size: usize, d: Duration) -> String {
-    let secs = format_secs(d);
-    match mode {
+fn default_label(cfg: &Config) -> String {
+    let secs = format_secs(cfg.duration);
+    let (clients, senders, size) = (cfg.clients, cfg.senders, cfg.size);
+    let mut label = match cfg.mode {
         Mode::Open { rate } => format!("c{clients}-s{senders}-r{rate}-b{size}-{secs}"),
         Mode::Closed { window } => format!("max-c{clients}-s{senders}-w{window}-b{size}-{secs}"),
         Mode::Idle => format!("idle-c{clients}-{secs}"),
+    };
+    if cfg.rooms > 1 {
+        label.push_str(&format!("-rooms{}", cfg.rooms));
     }
+    label
 }
 
 fn format_secs(d: Duration) -> String {
@@ -335,9 +389,33 @@ mod tests {
         assert!(config(&["--size", "10"]).is_err());
         assert!(config(&["--size", "4097"]).is_err());
         assert!(config(&["--size", "4096"]).is_ok());
-        assert!(config(&["--addr", "127.0.0.1:1,127.0.0.1:2"]).is_err());
+        let c = config(&["--addr", "127.0.0.1:1,127.0.0.1:2"]).unwrap();
+        assert_eq!(c.addrs.len(), 2);
+        assert!(config(&["--clients", "4", "--rooms", "5"]).is_err());
+        assert!(config(&["--rooms", "0"]).is_err());
         assert!(config(&["--label", "a/b"]).is_err());
         assert!(config(&["--duration", "25h"]).is_err());
+    }
+
+    #[test]
+    fn rooms_spread_clients_and_need_receivers() {
+        let c = config(&["--clients", "10", "--senders", "3", "--rooms", "4"]).unwrap();
+        let rooms: Vec<usize> = (0..10).map(|id| c.room_of(id)).collect();
+        assert_eq!(rooms, [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]);
+        assert_eq!(c.sender_rooms().collect::<Vec<_>>(), [0, 1, 2]);
+        // Rooms 0 and 1 have three members, room 2 two: the others receive.
+        assert_eq!(
+            c.sender_rooms()
+                .map(|r| c.receivers_in(r))
+                .collect::<Vec<_>>(),
+            [2, 2, 1]
+        );
+        assert_eq!(join_room(1, 0), None);
+        assert_eq!(join_room(4, 3).as_deref(), Some("#lg-3"));
+        // Four clients in four rooms: each sender would talk to itself.
+        assert!(config(&["--clients", "4", "--senders", "2", "--rooms", "4"]).is_err());
+        // Idle runs have no senders, so any spread is fine.
+        assert!(config(&["--idle", "--clients", "4", "--rooms", "4"]).is_ok());
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub enum State {
     Connecting,
     /// Connected, no `* welcome` yet.
     AwaitWelcome,
-    /// Welcomed: counted as a receiver.
+    /// Welcomed, `/join` sent, its confirmation not seen yet.
+    Joining,
+    /// Welcomed and in its room: counted as a receiver.
     Ready,
     /// Gone; the reason says whether it counts against the run.
     Closed(CloseReason),
@@ -32,9 +34,9 @@ pub enum State {
 pub enum CloseReason {
     /// The connect itself failed.
     ConnectFailed,
-    /// No welcome within `--connect-timeout`.
+    /// Not ready (welcomed and joined) within `--connect-timeout`.
     ConnectTimeout,
-    /// The server closed the connection before its welcome.
+    /// The server closed the connection before it was ready.
     ClosedBeforeWelcome,
     /// The server closed a welcomed connection (e.g. as a slow consumer).
     ServerClosed,
@@ -44,8 +46,8 @@ impl CloseReason {
     pub fn name(self) -> &'static str {
         match self {
             CloseReason::ConnectFailed => "connect failed",
-            CloseReason::ConnectTimeout => "no welcome before --connect-timeout",
-            CloseReason::ClosedBeforeWelcome => "closed by the server before welcome",
+            CloseReason::ConnectTimeout => "not ready (welcome, join) before --connect-timeout",
+            CloseReason::ClosedBeforeWelcome => "closed by the server before it was ready",
             CloseReason::ServerClosed => "closed by the server",
         }
     }
@@ -68,6 +70,8 @@ pub struct SenderState {
 pub struct Client {
     /// Index over all the run's clients; clients `0..senders` are senders.
     pub id: usize,
+    /// The room it joins (see `Config::room_of`).
+    pub room: usize,
     pub stream: Option<TcpStream>,
     pub state: State,
     /// When the connect started, epoch ns.
@@ -81,9 +85,10 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(id: usize, is_sender: bool) -> Client {
+    pub fn new(id: usize, room: usize, is_sender: bool) -> Client {
         Client {
             id,
+            room,
             stream: None,
             state: State::Waiting,
             connect_ns: 0,
@@ -182,7 +187,10 @@ impl Client {
     }
 
     pub fn is_pending(&self) -> bool {
-        matches!(self.state, State::Connecting | State::AwaitWelcome)
+        matches!(
+            self.state,
+            State::Connecting | State::AwaitWelcome | State::Joining
+        )
     }
 }
 

@@ -59,6 +59,8 @@ pub struct DeliveryFigures {
     pub reordered: u64,
     /// A sender received its own line back.
     pub echoes: u64,
+    /// Payloads received from a sender in another room (a routing error).
+    pub misrouted: u64,
     /// Chat lines that were not loadgen payloads.
     pub foreign: u64,
     pub malformed: u64,
@@ -72,8 +74,8 @@ pub struct DeliveryFigures {
 }
 
 pub const DELIVERY_RULE: &str = "every line a sender sends is expected once by every other client \
-     that got its welcome and was still connected at the end (clients - 1 for a full run); \
-     senders the server disconnected are left out";
+     of its room that got ready (welcomed and joined) and was still connected at the end \
+     (clients - 1 for a full run in one room); senders the server disconnected are left out";
 
 #[derive(Debug, Serialize)]
 pub struct Throughput {
@@ -150,8 +152,10 @@ impl Summary {
         let _ = writeln!(o, "== loadgen {} ==", self.label);
         let _ = writeln!(
             o,
-            "{} clients, {} senders, {} B payloads, {:.1} s, {}; {} threads ({})",
+            "{} clients in {} room{}, {} senders, {} B payloads, {:.1} s, {}; {} threads ({})",
             c.clients,
+            c.rooms,
+            if c.rooms == 1 { "" } else { "s" },
             c.senders,
             c.size,
             c.duration.as_secs_f64(),
@@ -185,8 +189,8 @@ impl Summary {
         if let Some(d) = &self.delivery {
             let _ = writeln!(
                 o,
-                "delivery:   expected {} received {} lost {} duplicates {} reordered {}",
-                d.expected, d.received, d.lost, d.duplicates, d.reordered
+                "delivery:   expected {} received {} lost {} duplicates {} reordered {} misrouted {}",
+                d.expected, d.received, d.lost, d.duplicates, d.reordered, d.misrouted
             );
             let _ = writeln!(o, "            (expected: {})", DELIVERY_RULE);
             if d.disconnected_clients > 0 {

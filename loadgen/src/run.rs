@@ -70,7 +70,7 @@ pub fn run(cfg: Config) -> Result<Outcome> {
         .collect::<std::io::Result<Vec<_>>>()
         .context("creating pollers")?;
     let wakers = pollers.iter().map(Poller::waker).collect();
-    let shared = Arc::new(Shared::new(cfg.senders, wakers));
+    let shared = Arc::new(Shared::new(cfg.senders, cfg.rooms, wakers));
     let workers: Vec<Worker> = pollers
         .into_iter()
         .enumerate()
@@ -166,9 +166,10 @@ fn coordinate(cfg: &Config, shared: &Shared) -> Result<Phases> {
         total - welcomed
     ));
     if welcomed == 0 {
+        let addrs: Vec<String> = cfg.addrs.iter().map(ToString::to_string).collect();
         bail!(
             "no client got a welcome from {} (is the server running?)",
-            cfg.addrs[0]
+            addrs.join(", ")
         );
     }
     if cfg.mode != Mode::Idle && welcomed < 2 {
@@ -244,10 +245,13 @@ fn drain(cfg: &Config, shared: &Shared, progress: &mut Progress) {
     let mut last = shared.delivered_total.load(Ordering::Relaxed);
     let mut last_change = Instant::now();
     loop {
-        let welcomed = shared.welcomed.load(Ordering::Relaxed);
-        let gone = shared.disconnected.load(Ordering::Relaxed);
         // An upper bound: a disconnected sender's lines may never come.
-        let target = shared.total_sent() * welcomed.saturating_sub(gone).saturating_sub(1);
+        let target = (0..cfg.senders)
+            .map(|s| {
+                let receivers = shared.room_receivers(cfg.room_of(s));
+                shared.sent[s].load(Ordering::Relaxed) * expected_receivers(receivers)
+            })
+            .sum::<u64>();
         let got = shared.delivered_total.load(Ordering::Relaxed);
         if got != last {
             last = got;
@@ -303,7 +307,6 @@ fn summarize(
         time_ms: Percentiles::of(&latency::merge(reports.iter().map(|r| &r.connect))),
     };
 
-    let survivors = welcomed - disconnected.len() as u64;
     let mut sent = 0;
     let mut expected = 0;
     let mut received = 0;
@@ -313,7 +316,7 @@ fn summarize(
         if disconnected.contains(&s) {
             continue;
         }
-        expected += sent_s * expected_receivers(survivors);
+        expected += sent_s * expected_receivers(shared.room_receivers(cfg.room_of(s)));
         received += reports.iter().map(|r| r.received_from[s]).sum::<u64>();
     }
     let delivery = (cfg.mode != Mode::Idle).then(|| DeliveryFigures {
@@ -325,6 +328,7 @@ fn summarize(
         duplicates: sum(|r| r.duplicates),
         reordered: sum(|r| r.reordered),
         echoes: sum(|r| r.echoes),
+        misrouted: sum(|r| r.misrouted),
         foreign: sum(|r| r.foreign),
         malformed: sum(|r| r.malformed),
         overlong: sum(|r| r.overlong),
@@ -457,10 +461,11 @@ fn summarize(
 }
 
 /// How many clients should receive each line of a sender that stayed
-/// connected: everyone else who did. This is the one place that knows the
-/// audience of a line; rooms will narrow it to the sender's room.
-fn expected_receivers(survivors: u64) -> u64 {
-    survivors.saturating_sub(1)
+/// connected, given the receivers of its room that got ready and stayed
+/// connected (the sender among them): every other member of the room. This
+/// is the one place that knows the audience of a line.
+pub fn expected_receivers(room_receivers: u64) -> u64 {
+    room_receivers.saturating_sub(1)
 }
 
 fn verdict(
@@ -484,6 +489,12 @@ fn verdict(
         }
         if d.duplicates > 0 {
             problems.push(format!("{} duplicate deliveries", d.duplicates));
+        }
+        if d.misrouted > 0 {
+            problems.push(format!(
+                "{} deliveries crossed rooms (from a sender in another room)",
+                d.misrouted
+            ));
         }
         if d.malformed > 0 {
             problems.push(format!("{} malformed payloads", d.malformed));

@@ -32,7 +32,7 @@ pub struct Shared {
     /// Send window in epoch nanoseconds, set before entering `Running`.
     start_ns: AtomicU64,
     end_ns: AtomicU64,
-    /// Connections that got their welcome.
+    /// Connections that got ready: welcomed and, with rooms, joined.
     pub welcomed: AtomicU64,
     /// Connections that failed or timed out before their welcome.
     pub connect_failed: AtomicU64,
@@ -50,11 +50,15 @@ pub struct Shared {
     pub delivered: Vec<AtomicU64>,
     /// Distinct deliveries over all senders.
     pub delivered_total: AtomicU64,
+    /// Per room: receivers that got ready, and those of them the server
+    /// closed later. Their difference is who a room's lines should reach.
+    pub room_ready: Vec<AtomicU64>,
+    pub room_gone: Vec<AtomicU64>,
     wakers: Vec<Arc<Waker>>,
 }
 
 impl Shared {
-    pub fn new(senders: usize, wakers: Vec<Arc<Waker>>) -> Shared {
+    pub fn new(senders: usize, rooms: usize, wakers: Vec<Arc<Waker>>) -> Shared {
         Shared {
             epoch: Instant::now(),
             phase: AtomicU8::new(Phase::Connecting as u8),
@@ -68,6 +72,8 @@ impl Shared {
             sent: (0..senders).map(|_| AtomicU64::new(0)).collect(),
             delivered: (0..senders).map(|_| AtomicU64::new(0)).collect(),
             delivered_total: AtomicU64::new(0),
+            room_ready: (0..rooms).map(|_| AtomicU64::new(0)).collect(),
+            room_gone: (0..rooms).map(|_| AtomicU64::new(0)).collect(),
             wakers,
         }
     }
@@ -120,6 +126,12 @@ impl Shared {
 
     pub fn wake(&self, worker: usize) {
         let _ = self.wakers[worker].wake();
+    }
+
+    /// Receivers in `room` that got ready and are still connected.
+    pub fn room_receivers(&self, room: usize) -> u64 {
+        let ready = self.room_ready[room].load(Ordering::Relaxed);
+        ready.saturating_sub(self.room_gone[room].load(Ordering::Relaxed))
     }
 
     pub fn total_sent(&self) -> u64 {

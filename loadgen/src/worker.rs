@@ -16,13 +16,14 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use shardchat::poller::{Event, Events, Poller, Token, WAKE_TOKEN};
 
-use crate::cli::{Config, Mode};
+use crate::cli::{self, Config, Mode};
 use crate::client::{Client, CloseReason, State};
 use crate::latency;
 use crate::order::{Arrival, OrderCheck};
 use crate::outbound::Flush;
 use crate::payload::{self, PayloadError, Stamp};
 use crate::protocol::{self, ServerLine};
+use crate::run;
 use crate::schedule::OpenSchedule;
 use crate::shared::{Phase, Shared};
 
@@ -55,6 +56,8 @@ pub struct WorkerReport {
     pub malformed: u64,
     /// A sender's own line came back to it (the server should not echo).
     pub echoes: u64,
+    /// Payloads from a sender in another room.
+    pub misrouted: u64,
     pub overlong: u64,
     pub server_errors: u64,
     pub slow_down: u64,
@@ -106,7 +109,7 @@ impl Worker {
     pub fn new(index: usize, poller: Poller, cfg: Arc<Config>, shared: Arc<Shared>) -> Worker {
         let clients: Vec<Client> = (index..cfg.clients)
             .step_by(cfg.threads)
-            .map(|id| Client::new(id, id < cfg.senders))
+            .map(|id| Client::new(id, cfg.room_of(id), id < cfg.senders))
             .collect();
         let senders = clients
             .iter()
@@ -125,6 +128,7 @@ impl Worker {
             foreign: 0,
             malformed: 0,
             echoes: 0,
+            misrouted: 0,
             overlong: 0,
             server_errors: 0,
             slow_down: 0,
@@ -345,9 +349,9 @@ impl Loop {
                     }
                 }
                 Mode::Closed { window } => {
-                    let welcomed = self.shared.welcomed.load(Ordering::Relaxed);
-                    let gone = self.shared.disconnected.load(Ordering::Relaxed);
-                    let receivers = welcomed.saturating_sub(gone).saturating_sub(1).max(1);
+                    let room = self.cfg.room_of(s.index as usize);
+                    let receivers =
+                        run::expected_receivers(self.shared.room_receivers(room)).max(1);
                     let delivered = self.shared.delivered[s.index as usize].load(Ordering::Relaxed);
                     let done = delivered / receivers;
                     while now_ns < end_ns && s.seq.saturating_sub(done) < window {
@@ -439,14 +443,16 @@ impl Loop {
                     return;
                 }
             },
-            State::AwaitWelcome | State::Ready => {}
+            State::AwaitWelcome | State::Joining | State::Ready => {}
         }
         // Read on any event, not only `readable`: a hang-up is learnt from
-        // the read, and a spurious event costs one WouldBlock.
+        // the read, and a spurious event costs one WouldBlock. Reading may
+        // queue a reply (a `/join`), so flush whenever bytes wait, not only
+        // on `writable`.
         if !self.read(pos) {
             return;
         }
-        if ev.writable && !self.clients[pos].out.is_empty() {
+        if !self.clients[pos].out.is_empty() {
             self.flush(poller, pos);
         }
     }
@@ -473,11 +479,15 @@ impl Loop {
             };
             let now_ns = self.shared.now_ns();
             let mut welcomed = false;
+            let mut ready = false;
+            let join = cli::join_room(self.cfg.rooms, c.room);
             let Client {
                 state,
                 lines,
                 checks,
                 sender,
+                out,
+                room,
                 ..
             } = c;
             let own = sender.as_ref().map(|s| s.index);
@@ -485,30 +495,58 @@ impl Loop {
                 report: &mut self.report,
                 delta: &mut self.delta,
                 delta_total: &mut self.delta_total,
-                senders: self.cfg.senders,
+                cfg: &self.cfg,
+                room: *room,
                 now_ns,
             };
             let overlong = lines.feed(&self.scratch[..n], |line| match protocol::classify(line) {
                 ServerLine::Welcome if *state == State::AwaitWelcome => {
-                    *state = State::Ready;
-                    *checks = vec![OrderCheck::default(); ctx.senders];
                     welcomed = true;
+                    match &join {
+                        Some(name) => {
+                            out.buf()
+                                .extend_from_slice(format!("/join {name}\n").as_bytes());
+                            *state = State::Joining;
+                        }
+                        None => ready = true,
+                    }
+                }
+                ServerLine::Joined { room }
+                    if *state == State::Joining
+                        && join.as_ref().map(String::as_bytes) == Some(room) =>
+                {
+                    ready = true;
                 }
                 ServerLine::Chat { text } => ctx.chat(text, checks, own),
                 ServerLine::Error(text) => ctx.error(text),
-                ServerLine::Welcome | ServerLine::Notice | ServerLine::Other => {}
+                ServerLine::Welcome
+                | ServerLine::Joined { .. }
+                | ServerLine::Notice
+                | ServerLine::Other => {}
             });
             self.report.overlong += overlong;
             if welcomed {
-                let c = &self.clients[pos];
                 let us = now_ns.saturating_sub(c.connect_ns) / 1000;
                 latency::record_clamped(&mut self.report.connect, us);
-                self.in_flight -= 1;
-                self.shared.welcomed.fetch_add(1, Ordering::Relaxed);
-                if c.sender.is_some() {
-                    self.shared.senders_ready.fetch_add(1, Ordering::Relaxed);
-                }
             }
+            if ready {
+                self.ready(pos);
+            }
+        }
+    }
+
+    /// A client is welcomed and in its room: from now on it counts.
+    fn ready(&mut self, pos: usize) {
+        let c = &mut self.clients[pos];
+        c.state = State::Ready;
+        c.checks = vec![OrderCheck::default(); self.cfg.senders];
+        self.in_flight -= 1;
+        self.shared.welcomed.fetch_add(1, Ordering::Relaxed);
+        if self.cfg.receives(c.id) {
+            self.shared.room_ready[c.room].fetch_add(1, Ordering::Relaxed);
+        }
+        if c.sender.is_some() {
+            self.shared.senders_ready.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -523,8 +561,11 @@ impl Loop {
                 c.close(CloseReason::ServerClosed);
                 self.report.disconnected.push(c.id);
                 self.shared.disconnected.fetch_add(1, Ordering::Relaxed);
+                if self.cfg.receives(c.id) {
+                    self.shared.room_gone[c.room].fetch_add(1, Ordering::Relaxed);
+                }
             }
-            State::Connecting | State::AwaitWelcome => {
+            State::Connecting | State::AwaitWelcome | State::Joining => {
                 self.fail(pos, CloseReason::ClosedBeforeWelcome);
             }
             State::Waiting | State::Closed(_) => {}
@@ -552,7 +593,9 @@ struct LineCtx<'a> {
     report: &'a mut WorkerReport,
     delta: &'a mut [u64],
     delta_total: &'a mut u64,
-    senders: usize,
+    cfg: &'a Config,
+    /// The receiver's room.
+    room: usize,
     now_ns: u64,
 }
 
@@ -570,12 +613,16 @@ impl LineCtx<'_> {
             }
         };
         let s = stamp.sender as usize;
-        if s >= self.senders || checks.len() != self.senders {
+        if s >= self.cfg.senders || checks.len() != self.cfg.senders {
             self.report.malformed += 1;
             return;
         }
         if own == Some(stamp.sender) {
             self.report.echoes += 1;
+            return;
+        }
+        if self.cfg.room_of(s) != self.room {
+            self.report.misrouted += 1;
             return;
         }
         match checks[s].arrive(stamp.seq) {

@@ -97,6 +97,26 @@ fn closed_loop_and_idle_modes_run() {
 }
 
 #[test]
+fn lines_crossing_rooms_fail_the_run() {
+    // The fake server confirms joins but sends every line to everyone.
+    let server = FakeServer::start(Fault::None);
+    let dir = TempDir::new("fake-rooms");
+    let flags = "--clients 12 --senders 2 --rooms 2 --rate 100 --duration 500ms";
+    let run = run_at(&server.addr.to_string(), dir.path(), "rooms", flags);
+    assert_eq!(run.status.code(), Some(1));
+    let json = read_json(&dir.path().join("rooms.json"));
+    let sent = u64_at(&json, "/delivery/sent");
+    assert_eq!(sent, 50);
+    // Each line reaches the 5 others of its room and, wrongly, the 6 of
+    // the other room.
+    assert_eq!(u64_at(&json, "/delivery/expected"), sent * 5);
+    assert_eq!(u64_at(&json, "/delivery/lost"), 0);
+    assert_eq!(u64_at(&json, "/delivery/misrouted"), sent * 6);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("crossed rooms"), "{stdout}");
+}
+
+#[test]
 fn refuses_more_clients_than_the_fd_limit() {
     let run = loadgen(&["--clients", "10000000", "--addr", "127.0.0.1:9"]);
     assert_eq!(run.status.code(), Some(2));
@@ -137,6 +157,31 @@ fn plot_overlays_hgrm_files() {
     assert!(run.status.success());
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.contains("a (max") && text.contains("b (max"));
+}
+
+/// Rooms on the real server: 240 clients in 4 rooms of 60, a sender in
+/// each room (two in two of them), every line reaching exactly the other
+/// 59 members of its room. Two addresses, both this server, share the
+/// clients.
+#[test]
+fn rooms_keep_lines_inside_their_room_on_the_real_server() {
+    let server = Server::start(&["--threads", "2", "--rate-limit", "0"]);
+    let dir = TempDir::new("real-rooms");
+    let addrs = format!("{0},{0}", server.addr);
+    let flags = "--clients 240 --senders 6 --rooms 4 --rate 300 --duration 2s";
+    let run = run_at(&addrs, dir.path(), "rooms", flags);
+    assert!(run.status.success(), "exit {:?}", run.status);
+    let json = read_json(&dir.path().join("rooms.json"));
+    assert_eq!(json["config"]["addrs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(u64_at(&json, "/config/rooms"), 4);
+    assert_eq!(u64_at(&json, "/connect/connected"), 240);
+    let sent = u64_at(&json, "/delivery/sent");
+    assert_eq!(sent, 600);
+    assert_eq!(u64_at(&json, "/delivery/expected"), sent * 59);
+    assert_eq!(u64_at(&json, "/delivery/received"), sent * 59);
+    assert_eq!(u64_at(&json, "/delivery/misrouted"), 0);
+    assert_eq!(u64_at(&json, "/delivery/lost"), 0);
+    assert_eq!(json["verdict"]["ok"], true);
 }
 
 /// The short end-to-end run `cargo test` must include: the real server

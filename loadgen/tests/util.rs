@@ -138,7 +138,8 @@ pub enum Fault {
 }
 
 /// A broadcast server with the real one's line protocol, one thread per
-/// connection: enough for a few dozen clients.
+/// connection: enough for a few dozen clients. It confirms `/join` but
+/// ignores rooms, sending every line to everyone else.
 pub struct FakeServer {
     pub addr: SocketAddr,
 }
@@ -169,9 +170,14 @@ impl FakeServer {
                 }
                 list.push((n, conn.try_clone().unwrap()));
                 drop(list);
+                let mut replies = conn.try_clone().unwrap();
                 thread::spawn(move || {
                     for line in BufReader::new(conn).lines() {
                         let Ok(line) = line else { break };
+                        if let Some(room) = line.strip_prefix("/join ") {
+                            let _ = replies
+                                .write_all(format!("* you joined {room} (1 users)\n").as_bytes());
+                        }
                         if line.starts_with('/') {
                             continue;
                         }
