@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use crate::cluster::{Command as ClusterCommand, Query, ReplyTo};
 use crate::codec::Line;
+use crate::frame::ClientId;
 use crate::protocol::{self, Command, NickError};
 use crate::ratelimit::Verdict;
 use crate::registry::{ClaimError, Location};
@@ -63,25 +65,9 @@ impl Shard {
             Some(Command::Msg(None)) => {
                 self.reply(key, protocol::error(&["usage: /msg <nick> <text>"]))
             }
-            Some(Command::List) => {
-                let room = self.clients[key]
-                    .room
-                    .clone()
-                    .expect("an open client is in a room");
-                let nicks = self.shared.registry.members_of(room.id());
-                self.reply(
-                    key,
-                    protocol::users_reply(&format!("in #{}", room.name()), &nicks),
-                );
-            }
-            Some(Command::Who) => {
-                let nicks = self.shared.registry.sorted_nicks();
-                self.reply(key, protocol::users_reply("online", &nicks));
-            }
-            Some(Command::Rooms) => {
-                let rooms = self.shared.rooms.list();
-                self.reply(key, protocol::rooms_reply(&rooms));
-            }
+            Some(Command::List) => self.presence(key, PresenceCmd::List),
+            Some(Command::Who) => self.presence(key, PresenceCmd::Who),
+            Some(Command::Rooms) => self.presence(key, PresenceCmd::Rooms),
             Some(Command::Help) => self.reply(key, protocol::HELP.as_bytes().to_vec()),
             Some(Command::Unknown(word)) => self.reply(
                 key,
@@ -137,19 +123,128 @@ impl Shard {
             shard: self.index,
             key: key as u32,
         };
+        if self.shared.cluster.is_some() && is_guest_name(name) {
+            self.reply(
+                key,
+                protocol::error(&[
+                    "invalid nick: guest-<number> names are given out by the server",
+                ]),
+            );
+            return;
+        }
+        // The local registry reserves the name at once; in a cluster the
+        // change completes when Redis confirms the name is free everywhere.
         match self.shared.registry.rename(&c.nick, name, at) {
             Err(ClaimError::Taken) => self.reply(key, protocol::error(&["nick taken: ", name])),
-            Ok(()) => {
-                let c = &mut self.clients[key];
-                let old = std::mem::replace(&mut c.nick, name.into());
-                let (id, room) = (c.id, c.room.clone().expect("an open client is in a room"));
-                println!("[Server] {old} is now {name}");
-                self.publish(&room, id, |buf| {
-                    protocol::write_notice(buf, &[&old, " is now ", name])
-                });
-                self.reply(key, protocol::notice(&["you are now ", name]));
+            Ok(()) => match &self.shared.cluster {
+                Some(cluster) => {
+                    let room = c
+                        .room
+                        .as_ref()
+                        .expect("an open client is in a room")
+                        .name()
+                        .into();
+                    let reply = ReplyTo {
+                        shard: self.index as usize,
+                        key,
+                        id: c.id,
+                    };
+                    cluster.send(ClusterCommand::ClaimNick {
+                        old: c.nick.clone(),
+                        new: name.into(),
+                        room,
+                        reply,
+                    });
+                }
+                None => self.finish_rename(key, name),
+            },
+        }
+    }
+
+    /// The cluster's verdict on a nick change asked for earlier.
+    pub(crate) fn nick_claimed(
+        &mut self,
+        key: usize,
+        id: ClientId,
+        old: &str,
+        new: &str,
+        result: Result<(), &str>,
+    ) {
+        let still_here = self
+            .clients
+            .get(key)
+            .is_some_and(|c| c.id == id && c.closing.is_none() && *c.nick == *old);
+        if !still_here {
+            // Gone (or renamed meanwhile): give back what it was granted.
+            self.shared.registry.release(new, id);
+            return;
+        }
+        match result {
+            Ok(()) => self.finish_rename(key, new),
+            Err(why) => {
+                let at = Location {
+                    id,
+                    shard: self.index,
+                    key: key as u32,
+                };
+                let _ = self.shared.registry.rename(new, old, at);
+                let msg = if why == "taken" {
+                    "nick taken: "
+                } else {
+                    "cannot change nick now, the cluster is unavailable: "
+                };
+                self.reply(key, protocol::error(&[msg, new]));
             }
         }
+    }
+
+    /// Renames a client whose new nick is granted, and tells its room.
+    fn finish_rename(&mut self, key: usize, name: &str) {
+        let c = &mut self.clients[key];
+        let old = std::mem::replace(&mut c.nick, name.into());
+        let (id, room) = (c.id, c.room.clone().expect("an open client is in a room"));
+        println!("[Server] {old} is now {name}");
+        self.publish(&room, id, |buf| {
+            protocol::write_notice(buf, &[&old, " is now ", name])
+        });
+        self.reply(key, protocol::notice(&["you are now ", name]));
+    }
+
+    /// `/list`, `/who`, `/rooms`: answered by the cluster when there is
+    /// one and it is reachable (the answer arrives later), else from this
+    /// node's own state at once.
+    fn presence(&mut self, key: usize, cmd: PresenceCmd) {
+        let room = self.clients[key]
+            .room
+            .clone()
+            .expect("an open client is in a room");
+        if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
+            let query = match cmd {
+                PresenceCmd::List => Query::List {
+                    room: room.name().into(),
+                },
+                PresenceCmd::Who => Query::Who,
+                PresenceCmd::Rooms => Query::Rooms,
+            };
+            let reply = ReplyTo {
+                shard: self.index as usize,
+                key,
+                id: self.clients[key].id,
+            };
+            cluster.send(ClusterCommand::Query { query, reply });
+            return;
+        }
+        let line = match cmd {
+            PresenceCmd::List => {
+                let nicks = self.shared.registry.members_of(room.id());
+                protocol::users_reply(&format!("in #{}", room.name()), &nicks)
+            }
+            PresenceCmd::Who => {
+                protocol::users_reply("online", &self.shared.registry.sorted_nicks())
+            }
+            PresenceCmd::Rooms => protocol::rooms_reply(&self.shared.rooms.list()),
+        };
+        self.reply(key, line);
     }
 
     fn join(&mut self, key: usize, arg: Option<&str>) {
@@ -189,6 +284,21 @@ impl Shard {
     fn private_message(&mut self, key: usize, to: &str, text: &str) {
         // The registry is read once per private message.
         let Some((to_nick, at)) = self.shared.registry.lookup(to) else {
+            if let Some(cluster) = &self.shared.cluster {
+                let c = &self.clients[key];
+                let reply = ReplyTo {
+                    shard: self.index as usize,
+                    key,
+                    id: c.id,
+                };
+                cluster.send(ClusterCommand::Private {
+                    from: c.nick.clone(),
+                    to: to.into(),
+                    text: text.into(),
+                    reply,
+                });
+                return;
+            }
             self.reply(
                 key,
                 protocol::error(&["no such user: ", &protocol::sanitize(to)]),
@@ -202,4 +312,19 @@ impl Shard {
         }
         self.reply(key, line);
     }
+}
+
+/// `guest-<digits>`: the names the server hands out.
+fn is_guest_name(name: &str) -> bool {
+    name.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("guest-"))
+        && name.len() > 6
+        && name[6..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The presence commands.
+enum PresenceCmd {
+    List,
+    Who,
+    Rooms,
 }

@@ -89,6 +89,15 @@ pub struct Config {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,
 
+    /// Join a cluster of nodes sharing rooms over Redis pub/sub
+    /// (redis://host:port[/db]).
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+
+    /// This node's name in the cluster [default: generated and printed].
+    #[arg(long, requires = "cluster", value_parser = parse_node_id)]
+    pub node_id: Option<String>,
+
     /// Log every chat line (costs throughput).
     #[arg(short, long)]
     pub verbose: bool,
@@ -129,6 +138,19 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     n.checked_mul(mult)
         .filter(|&v| v > 0)
         .ok_or_else(|| format!("size out of range: {s:?}"))
+}
+
+/// Checks a node id: 1-64 characters of `A-Z a-z 0-9 _ - .`.
+pub fn parse_node_id(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    {
+        Ok(s.to_string())
+    } else {
+        Err("a node id is 1-64 characters of A-Z a-z 0-9 _ - .".into())
+    }
 }
 
 /// Parses a duration: a number with a `ms`, `s` or `m` suffix.

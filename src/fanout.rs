@@ -28,6 +28,15 @@ pub enum ShardMsg {
     Batch(Arc<[Arc<Chunk>]>),
     /// Private lines for clients of this shard, from one peer's pass.
     Direct(Vec<Direct>),
+    /// The cluster's answer to a nick change (`Err`: why not, e.g.
+    /// `taken`).
+    NickClaimed {
+        key: usize,
+        id: ClientId,
+        old: Box<str>,
+        new: Box<str>,
+        result: Result<(), &'static str>,
+    },
     /// Say goodbye to every client and stop.
     Shutdown,
 }

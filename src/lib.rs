@@ -8,6 +8,7 @@
 
 mod acceptor;
 pub mod client;
+pub mod cluster;
 pub mod codec;
 mod commands;
 pub mod config;

@@ -32,6 +32,10 @@ struct Entry {
 pub struct Registry {
     by_key: RwLock<HashMap<Box<str>, Entry>>,
     next_guest: AtomicU64,
+    /// Added to guest numbers: a block the cluster handed this node, so
+    /// generated nicks do not collide across nodes.
+    guest_base: AtomicU64,
+    has_guest_block: std::sync::atomic::AtomicBool,
 }
 
 /// Why a nick could not be claimed.
@@ -53,7 +57,9 @@ impl Registry {
     pub fn claim_guest(&self, at: Location, room: RoomId) -> Box<str> {
         let mut map = self.by_key.write();
         loop {
-            let n = self.next_guest.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = self.guest_base.load(Ordering::Relaxed)
+                + self.next_guest.fetch_add(1, Ordering::Relaxed)
+                + 1;
             let nick: Box<str> = format!("guest-{n}").into();
             if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(key(&nick)) {
                 slot.insert(Entry {
@@ -91,6 +97,27 @@ impl Registry {
             },
         );
         Ok(())
+    }
+
+    /// Numbers future guests from `base + 1` on (a block reserved for this
+    /// node in the cluster).
+    pub fn set_guest_block(&self, base: u64) {
+        self.guest_base.store(base, Ordering::Relaxed);
+        self.next_guest.store(0, Ordering::Relaxed);
+        self.has_guest_block.store(true, Ordering::Relaxed);
+    }
+
+    pub fn has_guest_block(&self) -> bool {
+        self.has_guest_block.load(Ordering::Relaxed)
+    }
+
+    /// Every (nick, room), for re-registering with the cluster.
+    pub fn snapshot(&self) -> Vec<(Box<str>, RoomId)> {
+        self.by_key
+            .read()
+            .values()
+            .map(|e| (e.nick.clone(), e.room))
+            .collect()
     }
 
     /// Records that `nick` (owned by `id`) is now in `room`.
@@ -174,7 +201,7 @@ mod tests {
         assert_eq!(r.lookup("bob").unwrap().0.as_ref(), "BOB");
         assert_eq!(r.sorted_nicks().len(), 2);
         r.set_room("bob", ClientId(1), RoomId(7));
-        assert_eq!(r.members_of(RoomId(7)), vec!["BOB".into()]);
+        assert_eq!(r.members_of(RoomId(7)), vec![Box::<str>::from("BOB")]);
         assert_eq!(r.members_of(RoomId(1)), vec![b.clone()]);
         r.release("bob", ClientId(2));
         assert_eq!(r.len(), 2, "release by a non-owner does nothing");

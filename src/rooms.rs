@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
@@ -92,12 +92,32 @@ pub fn parse_room_name(arg: &str) -> Result<&str, RoomNameError> {
     Ok(name)
 }
 
+/// A room appearing on or vanishing from this server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomEvent {
+    /// The first member arrived; the lower-cased name.
+    Created(Box<str>),
+    /// The last member left; the lower-cased name.
+    Removed(Box<str>),
+}
+
+/// Told of every [`RoomEvent`], in order, under the directory's lock.
+pub type RoomWatcher = Box<dyn Fn(RoomEvent) + Send + Sync>;
+
 /// Every room, by lower-cased name.
-#[derive(Debug)]
 pub struct Rooms {
     by_key: Mutex<HashMap<Box<str>, Arc<Room>>>,
     next_id: AtomicU32,
     shard_words: usize,
+    watcher: OnceLock<RoomWatcher>,
+}
+
+impl std::fmt::Debug for Rooms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rooms")
+            .field("rooms", &self.by_key.lock().len())
+            .finish()
+    }
 }
 
 impl Rooms {
@@ -106,6 +126,20 @@ impl Rooms {
             by_key: Mutex::new(HashMap::new()),
             next_id: AtomicU32::new(1),
             shard_words: shards.div_ceil(64).max(1),
+            watcher: OnceLock::new(),
+        }
+    }
+
+    /// Sets the one watcher told when rooms appear and vanish (the cluster
+    /// bridge subscribes and unsubscribes with it). Returns false if one
+    /// was already set.
+    pub fn watch(&self, watcher: RoomWatcher) -> bool {
+        self.watcher.set(watcher).is_ok()
+    }
+
+    fn tell(&self, event: impl FnOnce() -> RoomEvent) {
+        if let Some(w) = self.watcher.get() {
+            w(event());
         }
     }
 
@@ -122,6 +156,7 @@ impl Rooms {
         let room = map
             .entry(name.to_ascii_lowercase().into_boxed_str())
             .or_insert_with(|| {
+                self.tell(|| RoomEvent::Created(name.to_ascii_lowercase().into()));
                 let id = RoomId(self.next_id.fetch_add(1, Ordering::Relaxed));
                 let shards = (0..self.shard_words).map(|_| AtomicU64::new(0)).collect();
                 Arc::new(Room {
@@ -150,6 +185,7 @@ impl Rooms {
             let key = room.name.to_ascii_lowercase();
             if map.get(key.as_str()).is_some_and(|r| r.id == room.id) {
                 map.remove(key.as_str());
+                self.tell(|| RoomEvent::Removed(key.into()));
             }
         }
     }
@@ -160,6 +196,20 @@ impl Rooms {
             .lock()
             .get(name.to_ascii_lowercase().as_str())
             .cloned()
+    }
+
+    /// The lower-cased names of every room.
+    pub fn keys(&self) -> Vec<Box<str>> {
+        self.by_key.lock().keys().cloned().collect()
+    }
+
+    /// Room names by id, for every room.
+    pub fn names_by_id(&self) -> HashMap<RoomId, Box<str>> {
+        self.by_key
+            .lock()
+            .values()
+            .map(|r| (r.id, r.name.clone()))
+            .collect()
     }
 
     /// `(name, members)` for every room, sorted by name ignoring case.
@@ -211,5 +261,25 @@ mod tests {
         assert!(rooms.get("rust").is_none());
         let (c, _) = rooms.join("rust", 0, |_| true);
         assert_ne!(c.id(), a.id(), "a re-created room is a new incarnation");
+    }
+
+    #[test]
+    fn the_watcher_hears_rooms_come_and_go() {
+        let rooms = Rooms::new(1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = parking_lot::Mutex::new(tx);
+        assert!(rooms.watch(Box::new(move |e| tx.lock().send(e).unwrap())));
+        let (a, _) = rooms.join("Rust", 0, |_| true);
+        rooms.join("rust", 0, |_| false);
+        rooms.leave(&a, 0, false);
+        rooms.leave(&a, 0, true);
+        let events: Vec<RoomEvent> = rx.try_iter().collect();
+        assert_eq!(
+            events,
+            vec![
+                RoomEvent::Created("rust".into()),
+                RoomEvent::Removed("rust".into())
+            ]
+        );
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::acceptor::{Acceptor, Listener};
+use crate::cluster::{self, Bridge, Cluster, ClusterConfig, Command};
 use crate::config::Config;
 use crate::error::{setup, Error};
 use crate::fanout::{self, ShardHandle};
@@ -33,10 +34,14 @@ pub struct Shared {
     pub max_clients: usize,
     /// The TLS configuration every TLS connection shares.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The bridge to the other nodes, in cluster mode.
+    pub cluster: Option<Cluster>,
 }
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
+    /// The cluster bridge's threads, started by `run`.
+    bridge: Option<Bridge>,
     listeners: Vec<Listener>,
     plain_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
@@ -115,6 +120,21 @@ impl Server {
             usize::try_from(budget).unwrap_or(usize::MAX).max(1)
         });
         let fingerprint = identity.as_ref().map(|i| i.fingerprint.clone());
+        let (cluster, bridge) = match &config.cluster {
+            None => (None, None),
+            Some(url) => {
+                let node_id = config
+                    .node_id
+                    .clone()
+                    .unwrap_or_else(cluster::generate_node_id);
+                let (c, b) = Cluster::new(ClusterConfig {
+                    url: url.clone(),
+                    node_id,
+                })
+                .map_err(Error::Config)?;
+                (Some(c), Some(b))
+            }
+        };
         let shared = Arc::new(Shared {
             rooms: Rooms::new(config.shard_count()),
             config,
@@ -122,8 +142,13 @@ impl Server {
             connected: AtomicUsize::new(0),
             max_clients,
             tls: identity.map(|i| i.config),
+            cluster,
         });
+        if let Some(cluster) = &shared.cluster {
+            shared.rooms.watch(cluster.room_watcher());
+        }
         Ok(Server {
+            bridge,
             listeners,
             plain_addr,
             tls_addr,
@@ -176,6 +201,12 @@ impl Server {
         if let Some(fp) = &self.fingerprint {
             lines.push(format!("[CHAT SERVER] TLS certificate SHA-256 {fp}"));
         }
+        if let (Some(cluster), Some(url)) = (&self.shared.cluster, &c.cluster) {
+            lines.push(format!(
+                "[CHAT SERVER] Cluster node {} via {url}",
+                cluster.node_id()
+            ));
+        }
         lines
     }
 
@@ -204,6 +235,13 @@ impl Server {
         for shard in &mut shards {
             shard.set_peers(&handles);
         }
+        let bridge = match self.bridge {
+            Some(b) => Some(setup(
+                "the cluster bridge",
+                b.start(Arc::clone(&self.shared), handles.clone()),
+            )?),
+            None => None,
+        };
         let acceptor = setup(
             "the acceptor",
             Acceptor::new(
@@ -245,6 +283,11 @@ impl Server {
                     what: "the acceptor's event loop",
                     source: e,
                 });
+            }
+            // Leave the cluster once every client has been told.
+            if let (Some(cluster), Some(bridge)) = (&self.shared.cluster, bridge) {
+                cluster.send(Command::Stop);
+                let _ = bridge.join();
             }
             match failure {
                 Some(e) => Err(e),

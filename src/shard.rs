@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::client::Client;
+use crate::cluster::Command;
 use crate::fanout::{Direct, Mailbox, ShardHandle, ShardMsg};
 use crate::frame::{Chunk, ChunkBuilder, ClientId};
 use crate::outbound::Flushed;
@@ -338,6 +339,13 @@ impl Shard {
                         self.deliver_direct(d);
                     }
                 }
+                ShardMsg::NickClaimed {
+                    key,
+                    id,
+                    old,
+                    new,
+                    result,
+                } => self.nick_claimed(key, id, &old, &new, result),
                 ShardMsg::Shutdown => self.begin_stopping(),
             }
         }
@@ -437,6 +445,12 @@ impl Shard {
         c.room = Some(Arc::clone(&room));
         let (id, nick) = (c.id, c.nick.clone());
         self.shared.registry.set_room(&nick, id, room.id());
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.send(Command::UserMoved {
+                nick: nick.clone(),
+                room: room.name().into(),
+            });
+        }
         let count = n.to_string();
         self.reply(
             key,
@@ -527,6 +541,15 @@ impl Shard {
                     peer.handle.send(ShardMsg::Batch(Arc::clone(batch)));
                 }
             }
+            if let Some(cluster) = &self.shared.cluster {
+                for (room, chunk) in &frozen {
+                    let room = room.name().to_ascii_lowercase().into_boxed_str();
+                    cluster.send(Command::Publish {
+                        room,
+                        chunk: Arc::clone(chunk),
+                    });
+                }
+            }
             let rooms = &self.rooms;
             self.pass.extend(
                 frozen
@@ -606,6 +629,9 @@ impl Shard {
         }
         let (nick, id) = (c.nick.clone(), c.id);
         self.shared.registry.release(&nick, id);
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.send(Command::UserLeft { nick: nick.clone() });
+        }
         match reason {
             Some(r) => println!("[Server] Client left ({nick}: {r})"),
             None => println!("[Server] Client left ({nick})"),
@@ -625,7 +651,8 @@ impl Shard {
             }
             self.say_goodbye(key, true, reason, self.now);
         }
-        let c = self.clients.remove(key);
+        let mut c = self.clients.remove(key);
+        c.transport.close_notify();
         // Deregister before the fd closes: poll(2) keeps fds it was given.
         let _ = self.poller.deregister(c.transport.raw_fd());
         self.shared.connected.fetch_sub(1, Ordering::Relaxed);

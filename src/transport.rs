@@ -87,6 +87,15 @@ impl Transport {
         }
     }
 
+    /// Tells a TLS peer the session ends cleanly (close_notify), best
+    /// effort: the socket is about to close either way.
+    pub fn close_notify(&mut self) {
+        if let Transport::Tls(t) = self {
+            t.conn.send_close_notify();
+            let _ = t.write_tls();
+        }
+    }
+
     /// A writer for plaintext (encrypting for TLS).
     pub fn writer(&mut self) -> Writer<'_> {
         Writer(self)

@@ -17,6 +17,7 @@ macro_rules! both_backends {
 }
 
 mod client;
+mod cluster;
 mod protocol;
 mod rooms;
 mod tls;

@@ -172,6 +172,12 @@ impl TestServer {
         }
     }
 
+    /// Checks the server is still running (has not exited).
+    pub fn assert_running(&self) {
+        let status = std::fs::metadata(format!("/proc/{}", self.pid()));
+        assert!(status.is_ok(), "the server is still running");
+    }
+
     /// Sends a signal (by name, e.g. "TERM") with kill(1).
     pub fn signal(&self, name: &str) {
         let ok = Command::new("kill")
@@ -272,6 +278,19 @@ impl Conn {
                 panic!("no line from the server within {TIMEOUT:?}")
             }
             Err(_) => None,
+        }
+    }
+
+    /// Reads one line, or `None` on timeout, EOF or error (for loops that
+    /// retry on a short read timeout).
+    pub fn try_line_quiet(&mut self) -> Option<String> {
+        let mut buf = Vec::new();
+        match self.reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                buf.pop();
+                String::from_utf8(buf).ok()
+            }
         }
     }
 

@@ -1,0 +1,39 @@
+//! Redis key and channel names, all under the `shardchat:` prefix.
+
+/// Set of node ids that have joined the cluster.
+pub const NODES: &str = "shardchat:nodes";
+/// Counter handing out blocks of guest numbers.
+pub const GUESTS: &str = "shardchat:guests";
+
+/// A node's heartbeat (expires unless refreshed).
+pub fn heartbeat(node: &str) -> String {
+    format!("shardchat:alive:{node}")
+}
+
+/// Hash of a node's users: lower-cased nick -> `<nick>\t<room>`.
+pub fn users(node: &str) -> String {
+    format!("shardchat:users:{node}")
+}
+
+/// The cluster-wide claim on a nick: value is the owning node.
+pub fn nick(lower: &str) -> String {
+    format!("shardchat:nick:{lower}")
+}
+
+/// Lock taken by the node that announces a dead node's users.
+pub fn reaper(dead: &str) -> String {
+    format!("shardchat:reap:{dead}")
+}
+
+/// A room's channel (lower-cased name).
+pub fn room_channel(lower: &str) -> String {
+    format!("shardchat:room:{lower}")
+}
+
+/// The prefix of room channels, to recognise them.
+pub const ROOM_CHANNEL_PREFIX: &str = "shardchat:room:";
+
+/// A node's own channel (private messages and wake-ups).
+pub fn node_channel(node: &str) -> String {
+    format!("shardchat:node:{node}")
+}

@@ -1,0 +1,197 @@
+//! Cluster mode: several server nodes act as one chat, with Redis pub/sub
+//! as the backplane.
+//!
+//! The shards never touch Redis. They hand the bridge [`Command`]s over a
+//! channel; the publisher thread pipelines them to Redis on its own
+//! connection, answers presence questions, keeps this node's heartbeat and
+//! announces the users of nodes that died. The subscriber thread, on a
+//! second connection, listens to the channels of the rooms that have local
+//! members and to this node's own channel, and hands what arrives to the
+//! shards exactly like a peer shard's batch. If Redis goes away both
+//! reconnect with backoff and re-register; local delivery never waits for
+//! them. docs/cluster.md has the design, key names and envelope format.
+
+pub mod envelope;
+pub mod keys;
+mod publisher;
+mod subscriber;
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::fanout::ShardHandle;
+use crate::frame::{Chunk, ClientId};
+use crate::rooms::RoomEvent;
+use crate::server::Shared;
+
+/// Where a command's answer goes: one client on one shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyTo {
+    pub shard: usize,
+    pub key: usize,
+    pub id: ClientId,
+}
+
+/// A presence question answered from the whole cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Query {
+    /// `/who`.
+    Who,
+    /// `/list` for a room (its display name).
+    List { room: Box<str> },
+    /// `/rooms`.
+    Rooms,
+}
+
+/// What shards (and the room directory) ask of the bridge.
+#[derive(Debug)]
+pub enum Command {
+    /// A pass's lines for a room (lower-cased name), to publish.
+    Publish { room: Box<str>, chunk: Arc<Chunk> },
+    /// The first local member joined a room: subscribe to it.
+    Subscribe(Box<str>),
+    /// The last local member left a room: unsubscribe.
+    Unsubscribe(Box<str>),
+    /// A local user is now in `room` (display name); also claims its nick.
+    UserMoved { nick: Box<str>, room: Box<str> },
+    /// A local user left.
+    UserLeft { nick: Box<str> },
+    /// Claim `new` cluster-wide for a user now called `old`.
+    ClaimNick {
+        old: Box<str>,
+        new: Box<str>,
+        room: Box<str>,
+        reply: ReplyTo,
+    },
+    /// Answer a presence question.
+    Query { query: Query, reply: ReplyTo },
+    /// A private message for a nick that is not on this node.
+    Private {
+        from: Box<str>,
+        to: Box<str>,
+        text: Box<str>,
+        reply: ReplyTo,
+    },
+    /// Leave the cluster and stop.
+    Stop,
+}
+
+/// How to reach the cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// `redis://host:port[/db]`.
+    pub url: String,
+    pub node_id: String,
+}
+
+/// The shards' side of the bridge.
+#[derive(Debug)]
+pub struct Cluster {
+    tx: Sender<Command>,
+    up: Arc<AtomicBool>,
+    node: Arc<str>,
+}
+
+/// The bridge's side, until its threads start.
+#[derive(Debug)]
+pub struct Bridge {
+    rx: Receiver<Command>,
+    config: ClusterConfig,
+    up: Arc<AtomicBool>,
+}
+
+impl Cluster {
+    /// Creates both ends; nothing talks to Redis until [`Bridge::start`].
+    pub fn new(config: ClusterConfig) -> Result<(Cluster, Bridge), String> {
+        redis::Client::open(config.url.as_str())
+            .map_err(|e| format!("bad --cluster URL {:?}: {e}", config.url))?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let up = Arc::new(AtomicBool::new(false));
+        let cluster = Cluster {
+            tx,
+            up: Arc::clone(&up),
+            node: config.node_id.as_str().into(),
+        };
+        Ok((cluster, Bridge { rx, config, up }))
+    }
+
+    /// Hands a command to the bridge (never blocks).
+    pub fn send(&self, cmd: Command) {
+        let _ = self.tx.send(cmd);
+    }
+
+    /// Whether Redis is reachable right now (presence answers need it).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// The room directory's watcher: subscribe on a room's first local
+    /// member, unsubscribe after its last.
+    pub fn room_watcher(&self) -> crate::rooms::RoomWatcher {
+        let tx = self.tx.clone();
+        Box::new(move |event| {
+            let _ = tx.send(match event {
+                RoomEvent::Created(room) => Command::Subscribe(room),
+                RoomEvent::Removed(room) => Command::Unsubscribe(room),
+            });
+        })
+    }
+}
+
+impl Bridge {
+    /// Starts the publisher and subscriber threads. The returned handle
+    /// finishes once a [`Command::Stop`] has been handled.
+    pub fn start(
+        self,
+        shared: Arc<Shared>,
+        shards: Vec<ShardHandle>,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let (sub_tx, sub_rx) = crossbeam_channel::unbounded();
+        let sub =
+            subscriber::Subscriber::new(&self.config, Arc::clone(&shared), shards.clone(), sub_rx)?;
+        std::thread::Builder::new()
+            .name("cluster-sub".into())
+            .spawn(move || sub.run())?;
+        let publisher =
+            publisher::Publisher::new(self.config, self.rx, sub_tx, shared, shards, self.up)?;
+        std::thread::Builder::new()
+            .name("cluster-pub".into())
+            .spawn(move || publisher.run())
+    }
+}
+
+/// A node id for this process: host name, pid and a random part.
+pub fn generate_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(24)
+        .collect();
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    let host = if host.is_empty() {
+        "node".to_string()
+    } else {
+        host
+    };
+    format!(
+        "{host}-{}-{:06x}",
+        std::process::id(),
+        h.finish() & 0xff_ffff
+    )
+}

@@ -1,0 +1,207 @@
+//! The bridge's subscriber thread: one Redis connection in subscribe mode,
+//! listening to the rooms that have local members and to this node's own
+//! channel, handing what arrives to the shards.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, TryRecvError};
+use redis::RedisResult;
+
+use super::envelope::{self, Kind};
+use super::{keys, ClusterConfig};
+use crate::fanout::{Direct, ShardHandle, ShardMsg};
+use crate::frame::{Chunk, ChunkBuilder, ClientId};
+use crate::server::Shared;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Changes to what the subscriber listens to.
+#[derive(Debug)]
+pub(super) enum SubCommand {
+    Subscribe(Box<str>),
+    Unsubscribe(Box<str>),
+    Stop,
+}
+
+pub(super) struct Subscriber {
+    node: String,
+    client: redis::Client,
+    rx: Receiver<SubCommand>,
+    shared: Arc<Shared>,
+    shards: Vec<ShardHandle>,
+    /// Rooms (lower-cased) with local members: what to listen to.
+    rooms: HashSet<Box<str>>,
+    backoff: Duration,
+    /// A lost subscription was logged and not yet recovered.
+    lost_logged: bool,
+}
+
+/// Why the inner loop ended.
+enum Exit {
+    Stop,
+    Lost(redis::RedisError),
+}
+
+impl Subscriber {
+    pub(super) fn new(
+        config: &ClusterConfig,
+        shared: Arc<Shared>,
+        shards: Vec<ShardHandle>,
+        rx: Receiver<SubCommand>,
+    ) -> std::io::Result<Subscriber> {
+        let client = redis::Client::open(config.url.as_str()).map_err(std::io::Error::other)?;
+        Ok(Subscriber {
+            node: config.node_id.clone(),
+            client,
+            rx,
+            shared,
+            shards,
+            rooms: HashSet::new(),
+            backoff: Duration::from_millis(100),
+            lost_logged: false,
+        })
+    }
+
+    pub(super) fn run(mut self) {
+        loop {
+            if self.apply_pending_offline() {
+                return;
+            }
+            match self.listen() {
+                Exit::Stop => return,
+                Exit::Lost(e) => {
+                    if !self.lost_logged {
+                        self.lost_logged = true;
+                        eprintln!("[Cluster] subscription lost ({e}); reconnecting");
+                    }
+                }
+            }
+            // Back off, but keep taking subscription changes.
+            let deadline = std::time::Instant::now() + self.backoff;
+            while std::time::Instant::now() < deadline {
+                if self.apply_pending_offline() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Records subscription changes while not connected; true on Stop.
+    fn apply_pending_offline(&mut self) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(SubCommand::Subscribe(r)) => {
+                    self.rooms.insert(r);
+                }
+                Ok(SubCommand::Unsubscribe(r)) => {
+                    self.rooms.remove(&r);
+                }
+                Ok(SubCommand::Stop) | Err(TryRecvError::Disconnected) => return true,
+                Err(TryRecvError::Empty) => return false,
+            }
+        }
+    }
+
+    /// Connects, subscribes to everything wanted, and delivers messages
+    /// until the connection fails or Stop arrives.
+    fn listen(&mut self) -> Exit {
+        let mut con = match self
+            .client
+            .get_connection_with_timeout(Duration::from_secs(1))
+        {
+            Ok(c) => c,
+            Err(e) => return Exit::Lost(e),
+        };
+        let mut pubsub = con.as_pubsub();
+        let mut initial = vec![keys::node_channel(&self.node)];
+        initial.extend(self.rooms.iter().map(|r| keys::room_channel(r)));
+        if let Err(e) = pubsub.subscribe(&initial) {
+            return Exit::Lost(e);
+        }
+        self.backoff = Duration::from_millis(100);
+        if std::mem::take(&mut self.lost_logged) {
+            println!("[Cluster] subscribed again to {} rooms", self.rooms.len());
+        }
+        loop {
+            loop {
+                let change: RedisResult<()> = match self.rx.try_recv() {
+                    Ok(SubCommand::Subscribe(r)) => {
+                        let chan = keys::room_channel(&r);
+                        if self.rooms.insert(r) {
+                            pubsub.subscribe(chan)
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    Ok(SubCommand::Unsubscribe(r)) => {
+                        if self.rooms.remove(&r) {
+                            pubsub.unsubscribe(keys::room_channel(&r))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    Ok(SubCommand::Stop) | Err(TryRecvError::Disconnected) => return Exit::Stop,
+                    Err(TryRecvError::Empty) => break,
+                };
+                if let Err(e) = change {
+                    return Exit::Lost(e);
+                }
+            }
+            match pubsub.get_message() {
+                Ok(msg) => self.deliver(msg.get_channel_name(), msg.get_payload_bytes()),
+                Err(e) => return Exit::Lost(e),
+            }
+        }
+    }
+
+    fn deliver(&self, channel: &str, payload: &[u8]) {
+        let Some(env) = envelope::decode(payload) else {
+            return;
+        };
+        if env.origin == self.node {
+            return; // our own lines, already delivered locally
+        }
+        match env.kind {
+            Kind::Room => {
+                let Some(lower) = channel.strip_prefix(keys::ROOM_CHANNEL_PREFIX) else {
+                    return;
+                };
+                let Some(room) = self.shared.rooms.get(lower) else {
+                    return;
+                };
+                if env.payload.is_empty() {
+                    return;
+                }
+                let mut b = ChunkBuilder::new(room.id());
+                b.push(ClientId::SERVER, |buf| {
+                    buf.extend_from_slice(env.payload);
+                    if !env.payload.ends_with(b"\n") {
+                        buf.push(b'\n');
+                    }
+                });
+                let batch: Arc<[Arc<Chunk>]> = Arc::from([Arc::new(b.take())]);
+                for (i, shard) in self.shards.iter().enumerate() {
+                    if room.on_shard(i) {
+                        shard.send(ShardMsg::Batch(Arc::clone(&batch)));
+                    }
+                }
+            }
+            Kind::Private { to } => {
+                if let Some((_, at)) = self.shared.registry.lookup(to) {
+                    let line = env.payload.to_vec();
+                    let d = Direct {
+                        key: at.key as usize,
+                        id: at.id,
+                        line,
+                    };
+                    self.shards[at.shard as usize].send(ShardMsg::Direct(vec![d]));
+                }
+            }
+            Kind::Wake => {}
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Cluster mode against a real Redis and real server processes: rooms,
+//! presence, nick races and private messages across nodes, a node killed
+//! with SIGKILL, and Redis itself going away and coming back.
+//!
+//! Each test starts its own `redis-server` on a free port. Without the
+//! binary the tests skip with a message, unless `REQUIRE_REDIS=1` (CI).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{server, Backend, Conn, TestServer, TIMEOUT};
+
+/// A private redis-server, stopped on drop.
+struct Redis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    /// Starts one on a free port, or says why not (and the test skips).
+    fn start() -> Option<Redis> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        Redis::start_on(port)
+    }
+
+    fn start_on(port: u16) -> Option<Redis> {
+        let spawned = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) if std::env::var("REQUIRE_REDIS").as_deref() == Ok("1") => {
+                panic!("REQUIRE_REDIS=1 but redis-server cannot run: {e}")
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: redis-server is not available ({e}); install it or set REQUIRE_REDIS=1");
+                return None;
+            }
+        };
+        // Wait for its own word that it is ready (a read, not a sleep).
+        let out = child.stdout.take().expect("redis stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if line.contains("Ready to accept connections") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(TIMEOUT).expect("redis-server became ready");
+        Some(Redis {
+            port,
+            child: Some(child),
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// How many subscribers a channel has.
+    fn subscribers(&self, channel: &str) -> usize {
+        let client = redis::Client::open(self.url()).expect("a redis client");
+        let mut con = client
+            .get_connection_with_timeout(TIMEOUT)
+            .expect("connect to redis");
+        let v: Vec<(String, usize)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query(&mut con)
+            .expect("PUBSUB NUMSUB");
+        v.first().map(|(_, n)| *n).unwrap_or(0)
+    }
+
+    /// Waits until `n` nodes listen to `room` (subscription is
+    /// asynchronous; Redis offers nothing to block on, so this polls).
+    fn await_subscribers(&self, room: &str, n: usize) {
+        let deadline = Instant::now() + TIMEOUT;
+        let channel = format!("shardchat:room:{room}");
+        while self.subscribers(&channel) < n {
+            assert!(
+                Instant::now() < deadline,
+                "{n} nodes never subscribed to {channel}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn node(b: Backend, redis: &Redis, id: &str) -> TestServer {
+    let url = redis.url();
+    let s = server(b, &["--threads", "2", "--cluster", &url, "--node-id", id]);
+    s.wait_log("[Cluster] connected to Redis");
+    s
+}
+
+/// Connects to `s` and takes `nick`, skipping any notices that arrive
+/// meanwhile (cross-node notices are asynchronous).
+fn named(s: &TestServer, nick: &str) -> Conn {
+    let (mut c, _) = s.connect();
+    c.send(&format!("/nick {nick}"));
+    see(&mut c, &format!("* you are now {nick}"));
+    c
+}
+
+/// Reads until a line equal to `want` arrives, skipping others; panics on
+/// timeout.
+fn see(c: &mut Conn, want: &str) {
+    c.read_until(want);
+}
+
+fn room_lines_reach_every_node_once(b: Backend) {
+    let Some(redis) = Redis::start() else { return };
+    let nodes: Vec<TestServer> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|id| node(b, &redis, id))
+        .collect();
+    // Two lobby members and one #side member per node.
+    let mut lobby: Vec<(Conn, String)> = Vec::new();
+    let mut side: Vec<(Conn, String)> = Vec::new();
+    for s in &nodes {
+        lobby.push(s.connect());
+        lobby.push(s.connect());
+        let (mut c, n) = s.connect();
+        c.send("/join #side");
+        c.read_until("* you joined #side (1 users)").len();
+        side.push((c, n));
+    }
+    redis.await_subscribers("lobby", 3);
+    redis.await_subscribers("side", 3);
+    let names: Vec<String> = lobby.iter().map(|(_, n)| n.clone()).collect();
+    for (i, (c, n)) in lobby.iter_mut().enumerate() {
+        c.send(&format!("line {i} from {n}"));
+    }
+    for (i, (c, _)) in lobby.iter_mut().enumerate() {
+        let mut want: Vec<String> = (0..names.len())
+            .filter(|&j| j != i)
+            .map(|j| format!("[{0}] line {j} from {0}", names[j]))
+            .collect();
+        let mut got = Vec::new();
+        while got.len() < want.len() {
+            let l = c.line();
+            if l.starts_with('[') {
+                got.push(l);
+            }
+        }
+        want.sort();
+        got.sort();
+        assert_eq!(
+            got, want,
+            "lobby member {i} gets every other lobby line exactly once"
+        );
+    }
+    // #side saw none of it: its next chat line is its own room's.
+    let side_names: Vec<String> = side.iter().map(|(_, n)| n.clone()).collect();
+    side[0].0.send("side talk");
+    for (c, _) in side.iter_mut().skip(1) {
+        let l = c.read_until(&format!("[{}] side talk", side_names[0]));
+        assert!(
+            l.iter().all(|l| !l.starts_with('[')),
+            "no lobby line crossed into #side: {l:?}"
+        );
+    }
+}
+
+fn presence_across_nodes(b: Backend) {
+    let Some(redis) = Redis::start() else { return };
+    let n1 = node(b, &redis, "p1");
+    let n2 = node(b, &redis, "p2");
+    let mut ann = named(&n1, "ann");
+    let mut bob = named(&n2, "Bob");
+    bob.send("/join #den");
+    see(&mut bob, "* you joined #den (1 users)");
+    let mut cy = named(&n2, "cy");
+    ann.send("/who");
+    see(&mut ann, "* 3 users online: ann, Bob, cy");
+    cy.send("/list");
+    see(&mut cy, "* 2 users in #lobby: ann, cy");
+    ann.send("/rooms");
+    see(&mut ann, "* 2 rooms: #den (1), #lobby (2)");
+    // Private messages both ways across nodes.
+    ann.send("/msg bob over here");
+    see(&mut ann, "[ann -> Bob] over here");
+    see(&mut bob, "[ann -> Bob] over here");
+    bob.send("/msg ANN coming");
+    see(&mut bob, "[Bob -> ann] coming");
+    see(&mut ann, "[Bob -> ann] coming");
+    ann.send("/msg nobody hello?");
+    see(&mut ann, "! no such user: nobody");
+}
+
+fn a_nick_race_across_nodes_has_one_winner(b: Backend) {
+    let Some(redis) = Redis::start() else { return };
+    let n1 = node(b, &redis, "r1");
+    let n2 = node(b, &redis, "r2");
+    for round in 0..5 {
+        let (mut x, _) = n1.connect();
+        let (mut y, _) = n2.connect();
+        let name = format!("racer{round}");
+        x.send(&format!("/nick {name}"));
+        y.send(&format!("/nick {name}"));
+        let answer = |c: &mut Conn| loop {
+            let l = c.line();
+            if l.starts_with("* you are now") || l.starts_with("! ") {
+                return l;
+            }
+        };
+        let (ax, ay) = (answer(&mut x), answer(&mut y));
+        let won = [&ax, &ay]
+            .iter()
+            .filter(|l| **l == &format!("* you are now {name}"))
+            .count();
+        let lost = [&ax, &ay]
+            .iter()
+            .filter(|l| **l == &format!("! nick taken: {name}"))
+            .count();
+        assert_eq!((won, lost), (1, 1), "exactly one winner: {ax:?} / {ay:?}");
+    }
+}
+
+fn a_killed_node_s_users_leave_within_30s(b: Backend) {
+    let Some(redis) = Redis::start() else { return };
+    let survivor = node(b, &redis, "k1");
+    let victim_node = node(b, &redis, "k2");
+    let mut watcher = named(&survivor, "watcher");
+    let _victim = named(&victim_node, "victim");
+    redis.await_subscribers("lobby", 2);
+    watcher.send("/who");
+    see(&mut watcher, "* 2 users online: victim, watcher");
+    victim_node.signal("KILL");
+    // The notice comes from the survivors within 30 s.
+    let mut c = watcher;
+    c.stream()
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    see(&mut c, "* victim left #lobby (node lost)");
+    c.send("/who");
+    see(&mut c, "* 1 users online: watcher");
+    let mut heir = named(&survivor, "victim");
+    heir.send("/who");
+    see(&mut heir, "* 2 users online: victim, watcher");
+}
+
+fn a_redis_outage_keeps_local_delivery_and_recovers(b: Backend) {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let n1 = node(b, &redis, "o1");
+    let n2 = node(b, &redis, "o2");
+    let (mut a1, na1) = n1.connect();
+    let (mut a2, _) = n1.connect();
+    let (mut b1, _) = n2.connect();
+    redis.await_subscribers("lobby", 2);
+    a1.send("before");
+    see(&mut b1, &format!("[{na1}] before"));
+    see(&mut a2, &format!("[{na1}] before"));
+
+    redis.stop();
+    n1.assert_running();
+    for i in 0..20 {
+        a1.send(&format!("during {i}"));
+        see(&mut a2, &format!("[{na1}] during {i}"));
+    }
+    let port = redis.port;
+    let _redis = Redis::start_on(port).expect("redis restarts");
+    // Cross-node delivery comes back once both nodes have reconnected and
+    // re-subscribed: keep sending until b1 sees a line.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    b1.stream()
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut k = 0;
+    'outer: loop {
+        assert!(
+            Instant::now() < deadline,
+            "cross-node delivery never resumed"
+        );
+        a1.send(&format!("after {k}"));
+        k += 1;
+        while let Some(l) = b1.try_line_quiet() {
+            if l.starts_with(&format!("[{na1}] after ")) {
+                break 'outer;
+            }
+        }
+    }
+    // And the other way, in order.
+    b1.stream()
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("timeout");
+    let nb1 = {
+        b1.send("/nick bee");
+        see(&mut b1, "* you are now bee");
+        "bee"
+    };
+    b1.send("back again");
+    see(&mut a1, &format!("[{nb1}] back again"));
+}
+
+both_backends!(
+    room_lines_reach_every_node_once,
+    presence_across_nodes,
+    a_nick_race_across_nodes_has_one_winner,
+    a_killed_node_s_users_leave_within_30s,
+    a_redis_outage_keeps_local_delivery_and_recovers,
+);
