@@ -54,6 +54,17 @@ pub struct RunArgs {
     /// (the default) everyone stays in #lobby.
     #[arg(long, default_value_t = 1)]
     pub rooms: usize,
+    /// Connect with TLS (the server's --tls-port); needs --ca or --insecure.
+    #[arg(long)]
+    pub tls: bool,
+    /// PEM file of the CA certificate(s) the server's certificate must lead
+    /// to (for a self-signed server, its certificate).
+    #[arg(long, requires = "tls", conflicts_with = "insecure")]
+    pub ca: Option<PathBuf>,
+    /// Accept any server certificate (for measuring only: nothing stops a
+    /// man in the middle).
+    #[arg(long, requires = "tls")]
+    pub insecure: bool,
     /// Connections to open and hold.
     #[arg(long, default_value_t = 1000)]
     pub clients: usize,
@@ -123,10 +134,25 @@ pub enum Mode {
     Idle,
 }
 
+/// How a TLS server's certificate is checked.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "verify")]
+pub enum Trust {
+    /// It must lead to a CA in this PEM file.
+    Ca { path: PathBuf },
+    /// Not at all.
+    Insecure,
+}
+
 /// Checked settings for one run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Config {
     pub addrs: Vec<SocketAddr>,
+    /// The host part of each `--addr`, for TLS server names.
+    #[serde(skip)]
+    pub hosts: Vec<String>,
+    /// TLS, and how the server is verified; `None` for plain TCP.
+    pub tls: Option<Trust>,
     pub clients: usize,
     pub rooms: usize,
     pub senders: usize,
@@ -154,6 +180,15 @@ pub const MAX_SIZE: usize = 4096;
 impl RunArgs {
     pub fn into_config(self) -> Result<Config> {
         let addrs = resolve(&self.addr)?;
+        let hosts = self.addr.iter().map(|a| host_of(a).to_owned()).collect();
+        let tls = match (self.tls, self.ca, self.insecure) {
+            (false, _, _) => None,
+            (true, Some(path), _) => Some(Trust::Ca { path }),
+            (true, None, true) => Some(Trust::Insecure),
+            (true, None, false) => bail!(
+                "--tls needs --ca FILE (the server's CA or self-signed certificate) or --insecure"
+            ),
+        };
         let mode = if self.idle {
             Mode::Idle
         } else if self.max {
@@ -214,6 +249,8 @@ impl RunArgs {
         }
         let mut cfg = Config {
             addrs,
+            hosts,
+            tls,
             clients: self.clients,
             rooms: self.rooms,
             senders,
@@ -297,6 +334,14 @@ fn resolve(addrs: &[String]) -> Result<Vec<SocketAddr>> {
     Ok(out)
 }
 
+/// `host` of `host:port` or `[v6]:port`.
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 fn default_label(cfg: &Config) -> String {
     let secs = format_secs(cfg.duration);
     let (clients, senders, size) = (cfg.clients, cfg.senders, cfg.size);
@@ -307,6 +352,9 @@ fn default_label(cfg: &Config) -> String {
     };
     if cfg.rooms > 1 {
         label.push_str(&format!("-rooms{}", cfg.rooms));
+    }
+    if cfg.tls.is_some() {
+        label.push_str("-tls");
     }
     label
 }
@@ -416,6 +464,25 @@ mod tests {
         assert!(config(&["--clients", "4", "--senders", "2", "--rooms", "4"]).is_err());
         // Idle runs have no senders, so any spread is fine.
         assert!(config(&["--idle", "--clients", "4", "--rooms", "4"]).is_ok());
+    }
+
+    #[test]
+    fn tls_needs_a_way_to_trust_the_server() {
+        assert_eq!(config(&[]).unwrap().tls, None);
+        assert!(config(&["--tls"]).is_err());
+        assert!(config(&["--insecure"]).is_err());
+        assert!(config(&["--tls", "--insecure", "--ca", "x.pem"]).is_err());
+        let c = config(&["--tls", "--insecure"]).unwrap();
+        assert_eq!(c.tls, Some(Trust::Insecure));
+        assert!(c.label.ends_with("-tls"), "{}", c.label);
+        let c = config(&["--tls", "--ca", "ca.pem", "--addr", "localhost:1,[::1]:2"]).unwrap();
+        assert_eq!(
+            c.tls,
+            Some(Trust::Ca {
+                path: "ca.pem".into()
+            })
+        );
+        assert_eq!(c.hosts, ["localhost", "::1"]);
     }
 
     #[test]

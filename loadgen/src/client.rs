@@ -3,14 +3,16 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 
+use rustls::pki_types::ServerName;
 use shardchat::poller::{Interest, Poller, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::conn::Conn;
 use crate::lines::LineBuf;
 use crate::order::OrderCheck;
 use crate::outbound::Outbound;
+use crate::tls::TlsSetup;
 
 /// Where a client is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub enum CloseReason {
     ConnectTimeout,
     /// The server closed the connection before it was ready.
     ClosedBeforeWelcome,
+    /// The TLS handshake failed (e.g. an untrusted certificate).
+    TlsFailed,
     /// The server closed a welcomed connection (e.g. as a slow consumer).
     ServerClosed,
 }
@@ -48,6 +52,7 @@ impl CloseReason {
             CloseReason::ConnectFailed => "connect failed",
             CloseReason::ConnectTimeout => "not ready (welcome, join) before --connect-timeout",
             CloseReason::ClosedBeforeWelcome => "closed by the server before it was ready",
+            CloseReason::TlsFailed => "TLS handshake failed",
             CloseReason::ServerClosed => "closed by the server",
         }
     }
@@ -72,10 +77,12 @@ pub struct Client {
     pub id: usize,
     /// The room it joins (see `Config::room_of`).
     pub room: usize,
-    pub stream: Option<TcpStream>,
+    pub stream: Option<Conn>,
     pub state: State,
     /// When the connect started, epoch ns.
     pub connect_ns: u64,
+    /// Its TLS handshake was seen to finish (and timed).
+    pub handshake_seen: bool,
     pub lines: LineBuf,
     pub out: Outbound,
     /// One check per sender, allocated at welcome.
@@ -92,6 +99,7 @@ impl Client {
             stream: None,
             state: State::Waiting,
             connect_ns: 0,
+            handshake_seen: false,
             lines: LineBuf::default(),
             out: Outbound::default(),
             checks: Vec::new(),
@@ -105,13 +113,15 @@ impl Client {
         }
     }
 
-    /// Starts a non-blocking connect and registers the socket.
+    /// Starts a non-blocking connect (with a TLS session over it when `tls`
+    /// is given, verifying `name`) and registers the socket.
     pub fn open(
         &mut self,
         poller: &Poller,
         token: Token,
         addr: SocketAddr,
         source: Option<IpAddr>,
+        tls: Option<(&TlsSetup, &ServerName<'static>)>,
     ) -> io::Result<()> {
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         sock.set_nonblocking(true)?;
@@ -126,17 +136,22 @@ impl Client {
             Err(e) => return Err(e),
         }
         let stream = TcpStream::from(sock);
+        let conn = match tls {
+            Some((setup, name)) => Conn::tls(stream, &setup.config, name.clone())?,
+            None => Conn::Plain(stream),
+        };
         self.state = State::Connecting;
-        self.stream = Some(stream);
+        self.stream = Some(conn);
         self.sync_interest(poller, token)
     }
 
     /// After a readiness event while connecting: `Ok(true)` once connected,
     /// `Ok(false)` if still in progress (a spurious event).
     pub fn finish_connect(&mut self) -> io::Result<bool> {
-        let Some(stream) = &self.stream else {
+        let Some(conn) = &self.stream else {
             return Err(io::ErrorKind::NotConnected.into());
         };
+        let stream = conn.tcp();
         if let Some(e) = stream.take_error()? {
             return Err(e);
         }
@@ -151,10 +166,11 @@ impl Client {
     }
 
     /// The interest this client's state calls for: write readiness only
-    /// while connecting or while bytes wait to go out (poll(2) would report
-    /// a writable socket on every wait otherwise).
+    /// while connecting or while bytes wait to go out, plaintext or TLS
+    /// (poll(2) would report a writable socket on every wait otherwise).
     fn wanted(&self) -> Interest {
-        if self.state == State::Connecting || !self.out.is_empty() {
+        let tls_pending = self.stream.as_ref().is_some_and(Conn::wants_write);
+        if self.state == State::Connecting || !self.out.is_empty() || tls_pending {
             Interest::BOTH
         } else {
             Interest::READABLE
@@ -169,8 +185,8 @@ impl Client {
         let want = self.wanted();
         match self.registered {
             Some(have) if have == want => return Ok(()),
-            Some(_) => poller.reregister(stream.as_raw_fd(), token, want)?,
-            None => poller.register(stream.as_raw_fd(), token, want)?,
+            Some(_) => poller.reregister(stream.raw_fd(), token, want)?,
+            None => poller.register(stream.raw_fd(), token, want)?,
         }
         self.registered = Some(want);
         Ok(())

@@ -11,6 +11,7 @@
 
 mod cli;
 mod client;
+mod conn;
 mod latency;
 mod lines;
 mod machine;
@@ -26,6 +27,7 @@ mod report;
 mod run;
 mod schedule;
 mod shared;
+mod tls;
 mod worker;
 
 use std::io::Write;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::cli::{Config, Mode};
+use crate::cli::{Config, Mode, Trust};
 use crate::latency::Percentiles;
 use crate::machine::Machine;
 
@@ -41,10 +41,19 @@ pub struct ConnectFigures {
     pub connected: u64,
     pub failed: u64,
     pub failures: BTreeMap<String, u64>,
-    /// From the first connect to the last welcome or failure.
+    /// From the first connect to the last client ready or failed.
     pub elapsed_s: f64,
-    /// Connect start to `* welcome`, per connection.
+    /// The loadgen's CPU time over `elapsed_s` (TLS handshakes included).
+    pub loadgen_cpu_s: f64,
+    /// Connect start to `* welcome` (TLS handshake included), per
+    /// connection.
     pub time_ms: Percentiles,
+    /// Connect start to the TCP connection being up.
+    pub tcp_ms: Percentiles,
+    /// Connect start to the TLS handshake being done; with `--tls` only.
+    pub tls_handshake_ms: Option<Percentiles>,
+    /// A few distinct connect and TLS error messages.
+    pub error_samples: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,6 +110,8 @@ pub struct ServerNotices {
 #[derive(Debug, Serialize)]
 pub struct ServerFigures {
     pub pid: u32,
+    /// Server CPU while the clients connected (TLS handshakes included).
+    pub connect_cpu_s: f64,
     /// Server CPU over the send window and drain (the hold, with --idle).
     pub cpu_s: f64,
     pub cpu_s_per_million_deliveries: Option<f64>,
@@ -152,8 +163,13 @@ impl Summary {
         let _ = writeln!(o, "== loadgen {} ==", self.label);
         let _ = writeln!(
             o,
-            "{} clients in {} room{}, {} senders, {} B payloads, {:.1} s, {}; {} threads ({})",
+            "{} clients{} in {} room{}, {} senders, {} B payloads, {:.1} s, {}; {} threads ({})",
             c.clients,
+            match &c.tls {
+                None => "",
+                Some(Trust::Ca { .. }) => " over TLS",
+                Some(Trust::Insecure) => " over TLS (--insecure)",
+            },
             c.rooms,
             if c.rooms == 1 { "" } else { "s" },
             c.senders,
@@ -172,6 +188,25 @@ impl Summary {
         for (why, n) in &k.failures {
             let _ = writeln!(o, "            {n} x {why}");
         }
+        for e in &k.error_samples {
+            let _ = writeln!(o, "            e.g. {e}");
+        }
+        let mut setup = format!(
+            "            tcp up p50 {:.2} ms, p99 {:.2} ms",
+            k.tcp_ms.p50, k.tcp_ms.p99
+        );
+        if let Some(h) = &k.tls_handshake_ms {
+            let _ = write!(
+                setup,
+                "; TLS handshake done p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                h.p50, h.p99, h.max
+            );
+        }
+        let _ = write!(setup, "; loadgen cpu {:.2} s", k.loadgen_cpu_s);
+        if let Some(s) = &self.server {
+            let _ = write!(setup, ", server cpu {:.2} s", s.connect_cpu_s);
+        }
+        let _ = writeln!(o, "{setup}");
         if let Some(t) = &self.throughput {
             let _ = writeln!(
                 o,

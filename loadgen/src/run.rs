@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use shardchat::poller::sys::{process_cpu_time, raise_fd_limit};
 use shardchat::poller::Poller;
 
-use crate::cli::{Config, Mode};
+use crate::cli::{Config, Mode, Trust};
 use crate::latency::{self, Percentiles};
 use crate::machine::{self, Machine};
 use crate::procfs::{self, MachineCpu, ProcSample};
@@ -23,6 +23,7 @@ use crate::report::{
     Summary, Throughput, Verdict, DELIVERY_RULE,
 };
 use crate::shared::{Phase, Shared};
+use crate::tls::TlsSetup;
 use crate::worker::{Worker, WorkerReport};
 
 /// File descriptors a run needs besides one per client: a poller and its
@@ -64,6 +65,18 @@ pub fn run(cfg: Config) -> Result<Outcome> {
         .map_or(0, |d| d.as_secs());
     let server_before = cfg.server_pid.map(server_sample).transpose()?;
 
+    let tls = match &cfg.tls {
+        Some(trust) => {
+            if *trust == Trust::Insecure {
+                eprintln!(
+                    "loadgen: warning: --insecure: server certificates are not checked; \
+                     use it only to measure"
+                );
+            }
+            Some(Arc::new(TlsSetup::new(trust, &cfg.hosts)?))
+        }
+        None => None,
+    };
     let cfg = Arc::new(cfg);
     let pollers = (0..cfg.threads)
         .map(|_| Poller::new(cfg.backend))
@@ -74,7 +87,10 @@ pub fn run(cfg: Config) -> Result<Outcome> {
     let workers: Vec<Worker> = pollers
         .into_iter()
         .enumerate()
-        .map(|(i, p)| Worker::new(i, p, Arc::clone(&cfg), Arc::clone(&shared)))
+        .map(|(i, p)| {
+            let tls = tls.clone();
+            Worker::new(i, p, Arc::clone(&cfg), Arc::clone(&shared), tls)
+        })
         .collect();
 
     let (reports, phases) = thread::scope(|scope| {
@@ -99,7 +115,11 @@ pub fn run(cfg: Config) -> Result<Outcome> {
                 .context("event loop failed")?;
             reports.push(report);
         }
-        Ok::<_, anyhow::Error>((reports, phases?))
+        let phases = phases.map_err(|e| match connect_failures(&reports) {
+            Some(why) => anyhow!("{e:#}; {why}"),
+            None => e,
+        })?;
+        Ok::<_, anyhow::Error>((reports, phases))
     })?;
     Ok(summarize(
         &cfg,
@@ -111,6 +131,27 @@ pub fn run(cfg: Config) -> Result<Outcome> {
     ))
 }
 
+/// Why connections failed, for a run that stopped before its report.
+fn connect_failures(reports: &[WorkerReport]) -> Option<String> {
+    let mut kinds = BTreeMap::new();
+    for r in reports {
+        for (why, n) in &r.connect_failures {
+            *kinds.entry(*why).or_insert(0) += n;
+        }
+    }
+    if kinds.is_empty() {
+        return None;
+    }
+    let mut text: Vec<String> = kinds
+        .iter()
+        .map(|(why, n)| format!("{n} x {why}"))
+        .collect();
+    if let Some(e) = reports.iter().find_map(|r| r.connect_error_samples.first()) {
+        text.push(format!("e.g. {e}"));
+    }
+    Some(format!("connections failed: {}", text.join(", ")))
+}
+
 fn server_sample(pid: u32) -> Result<ProcSample> {
     procfs::sample(pid).with_context(|| format!("--server-pid {pid}: reading /proc/{pid}"))
 }
@@ -118,6 +159,8 @@ fn server_sample(pid: u32) -> Result<ProcSample> {
 /// When things happened, as the coordinator saw them.
 struct Phases {
     connect_elapsed: Duration,
+    /// The loadgen's CPU time spent connecting (TLS handshakes included).
+    connect_cpu: Duration,
     start_ns: u64,
     end_ns: u64,
     /// When the drain (or the idle hold) ended.
@@ -138,6 +181,7 @@ fn coordinate(cfg: &Config, shared: &Shared) -> Result<Phases> {
     let mut progress = Progress::new();
     let total = cfg.clients as u64;
     let t0 = Instant::now();
+    let connect_cpu_start = process_cpu_time()?;
     loop {
         let ok = shared.welcomed.load(Ordering::Relaxed);
         let failed = shared.connect_failed.load(Ordering::Relaxed);
@@ -159,6 +203,7 @@ fn coordinate(cfg: &Config, shared: &Shared) -> Result<Phases> {
         thread::sleep(POLL);
     }
     let connect_elapsed = t0.elapsed();
+    let connect_cpu = process_cpu_time()?.saturating_sub(connect_cpu_start);
     let welcomed = shared.welcomed.load(Ordering::Relaxed);
     progress.finish(&format!(
         "connected {welcomed}/{total} in {:.2} s ({} failed)",
@@ -224,6 +269,7 @@ fn coordinate(cfg: &Config, shared: &Shared) -> Result<Phases> {
     let server_end = cfg.server_pid.map(server_sample).transpose()?;
     Ok(Phases {
         connect_elapsed,
+        connect_cpu,
         start_ns,
         end_ns,
         done_ns,
@@ -304,7 +350,18 @@ fn summarize(
         failed: cfg.clients as u64 - welcomed,
         failures,
         elapsed_s: phases.connect_elapsed.as_secs_f64(),
+        loadgen_cpu_s: phases.connect_cpu.as_secs_f64(),
         time_ms: Percentiles::of(&latency::merge(reports.iter().map(|r| &r.connect))),
+        tcp_ms: Percentiles::of(&latency::merge(reports.iter().map(|r| &r.tcp))),
+        tls_handshake_ms: cfg
+            .tls
+            .is_some()
+            .then(|| Percentiles::of(&latency::merge(reports.iter().map(|r| &r.handshake)))),
+        error_samples: reports
+            .iter()
+            .flat_map(|r| r.connect_error_samples.iter().cloned())
+            .take(5)
+            .collect(),
     };
 
     let mut sent = 0;
@@ -367,6 +424,7 @@ fn summarize(
             let cpu_s = end.cpu.saturating_sub(connected.cpu).as_secs_f64();
             Some(ServerFigures {
                 pid,
+                connect_cpu_s: connected.cpu.saturating_sub(before.cpu).as_secs_f64(),
                 cpu_s,
                 cpu_s_per_million_deliveries: (all_delivered > 0)
                     .then(|| cpu_s / (all_delivered as f64 / 1e6)),

@@ -7,7 +7,7 @@
 //! bytes wait, and events for unknown or closed clients are ignored.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, Read};
+use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use shardchat::poller::{Event, Events, Poller, Token, WAKE_TOKEN};
 
 use crate::cli::{self, Config, Mode};
 use crate::client::{Client, CloseReason, State};
+use crate::conn::Conn;
 use crate::latency;
 use crate::order::{Arrival, OrderCheck};
 use crate::outbound::Flush;
@@ -26,6 +27,7 @@ use crate::protocol::{self, ServerLine};
 use crate::run;
 use crate::schedule::OpenSchedule;
 use crate::shared::{Phase, Shared};
+use crate::tls::TlsSetup;
 
 /// Connections one thread keeps in flight (connecting or awaiting their
 /// welcome), so a burst never overruns the server's accept backlog.
@@ -44,7 +46,12 @@ const ERROR_SAMPLES: usize = 5;
 #[derive(Debug)]
 pub struct WorkerReport {
     pub latency: Histogram<u64>,
+    /// Connect start to the welcome (or, without one, to readiness).
     pub connect: Histogram<u64>,
+    /// Connect start to the TCP connection being up.
+    pub tcp: Histogram<u64>,
+    /// Connect start to the TLS handshake being done.
+    pub handshake: Histogram<u64>,
     pub send_lag: Histogram<u64>,
     /// Latencies outside the histogram's bounds (clamped, still counted).
     pub out_of_range: u64,
@@ -63,6 +70,8 @@ pub struct WorkerReport {
     pub slow_down: u64,
     pub error_samples: Vec<String>,
     pub connect_failures: BTreeMap<&'static str, u64>,
+    /// A few distinct connect and TLS error messages.
+    pub connect_error_samples: Vec<String>,
     /// Times a sender's socket was full.
     pub write_blocked: u64,
     pub last_delivery_ns: u64,
@@ -85,6 +94,7 @@ struct Loop {
     index: usize,
     cfg: Arc<Config>,
     shared: Arc<Shared>,
+    tls: Option<Arc<TlsSetup>>,
     clients: Vec<Client>,
     scratch: Vec<u8>,
     /// Next client (position in `clients`) to open.
@@ -106,7 +116,13 @@ struct Loop {
 impl Worker {
     /// Builds the worker for clients `index, index + threads, ...`. The
     /// poller is made by the caller first so its waker can be shared.
-    pub fn new(index: usize, poller: Poller, cfg: Arc<Config>, shared: Arc<Shared>) -> Worker {
+    pub fn new(
+        index: usize,
+        poller: Poller,
+        cfg: Arc<Config>,
+        shared: Arc<Shared>,
+        tls: Option<Arc<TlsSetup>>,
+    ) -> Worker {
         let clients: Vec<Client> = (index..cfg.clients)
             .step_by(cfg.threads)
             .map(|id| Client::new(id, cfg.room_of(id), id < cfg.senders))
@@ -121,6 +137,8 @@ impl Worker {
         let report = WorkerReport {
             latency: latency::new_histogram(),
             connect: latency::new_histogram(),
+            tcp: latency::new_histogram(),
+            handshake: latency::new_histogram(),
             send_lag: latency::new_histogram(),
             out_of_range: 0,
             duplicates: 0,
@@ -134,6 +152,7 @@ impl Worker {
             slow_down: 0,
             error_samples: Vec::new(),
             connect_failures: BTreeMap::new(),
+            connect_error_samples: Vec::new(),
             write_blocked: 0,
             last_delivery_ns: 0,
             disconnected: Vec::new(),
@@ -148,6 +167,7 @@ impl Worker {
                 delta: vec![0; cfg.senders],
                 cfg,
                 shared,
+                tls,
                 clients,
                 scratch: vec![0; 64 * 1024],
                 next_open: 0,
@@ -247,13 +267,14 @@ impl Loop {
     fn open(&mut self, poller: &Poller, pos: usize, now_ns: u64) {
         let cfg = &self.cfg;
         let id = self.clients[pos].id;
-        let addr = cfg.addrs[id % cfg.addrs.len()];
+        let server = id % cfg.addrs.len();
         let source: Option<IpAddr> =
             (!cfg.source_ips.is_empty()).then(|| cfg.source_ips[id % cfg.source_ips.len()]);
+        let tls = self.tls.as_deref().map(|t| (t, &t.names[server]));
         let c = &mut self.clients[pos];
         c.connect_ns = now_ns;
         self.in_flight += 1;
-        match c.open(poller, Token(pos), addr, source) {
+        match c.open(poller, Token(pos), cfg.addrs[server], source, tls) {
             Ok(()) => self.pending.push_back(pos),
             Err(e) => {
                 self.note_connect_error(&e);
@@ -262,7 +283,15 @@ impl Loop {
         }
     }
 
+    fn note_connect_sample(&mut self, text: String) {
+        let samples = &mut self.report.connect_error_samples;
+        if samples.len() < ERROR_SAMPLES && !samples.contains(&text) {
+            samples.push(text);
+        }
+    }
+
     fn note_connect_error(&mut self, e: &io::Error) {
+        self.note_connect_sample(e.to_string());
         // Kept per kind, not per message, so a failed run says why at once
         // (fd limit, no ports left, refused) without a line per client.
         let kind: &'static str = match e.kind() {
@@ -377,11 +406,13 @@ impl Loop {
     }
 
     fn flush(&mut self, poller: &Poller, pos: usize) {
-        let c = &mut self.clients[pos];
-        let Some(stream) = &c.stream else {
+        let Client { stream, out, .. } = &mut self.clients[pos];
+        let Some(conn) = stream.as_mut() else {
             return;
         };
-        match c.out.flush(stream) {
+        // TLS bytes already encrypted go first: they are older.
+        let flushed = conn.flush_tls().and_then(|()| out.flush(&mut *conn));
+        match flushed {
             Ok(Flush::Done) => {}
             Ok(Flush::Blocked) => self.report.write_blocked += 1,
             Err(_) => {
@@ -431,6 +462,8 @@ impl Loop {
             State::Waiting | State::Closed(_) => return,
             State::Connecting => match c.finish_connect() {
                 Ok(true) => {
+                    let us = self.shared.now_ns().saturating_sub(c.connect_ns) / 1000;
+                    latency::record_clamped(&mut self.report.tcp, us);
                     if c.sync_interest(poller, Token(pos)).is_err() {
                         self.fail(pos, CloseReason::ConnectFailed);
                         return;
@@ -452,7 +485,16 @@ impl Loop {
         if !self.read(pos) {
             return;
         }
-        if !self.clients[pos].out.is_empty() {
+        let c = &mut self.clients[pos];
+        let Some(conn) = &c.stream else {
+            return;
+        };
+        if matches!(conn, Conn::Tls(_)) && !c.handshake_seen && !conn.is_handshaking() {
+            c.handshake_seen = true;
+            let us = self.shared.now_ns().saturating_sub(c.connect_ns) / 1000;
+            latency::record_clamped(&mut self.report.handshake, us);
+        }
+        if !c.out.is_empty() || conn.wants_write() {
             self.flush(poller, pos);
         }
     }
@@ -461,10 +503,10 @@ impl Loop {
     fn read(&mut self, pos: usize) -> bool {
         loop {
             let c = &mut self.clients[pos];
-            let Some(mut stream) = c.stream.as_ref() else {
+            let Some(conn) = c.stream.as_mut() else {
                 return false;
             };
-            let n = match stream.read(&mut self.scratch) {
+            let n = match conn.read(&mut self.scratch) {
                 Ok(0) => {
                     self.server_closed(pos);
                     return false;
@@ -472,6 +514,12 @@ impl Loop {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::InvalidData && c.is_pending() => {
+                    // rustls refused the handshake: say why once per kind.
+                    self.note_connect_sample(format!("TLS: {e}"));
+                    self.fail(pos, CloseReason::TlsFailed);
+                    return false;
+                }
                 Err(_) => {
                     self.server_closed(pos);
                     return false;

@@ -6,7 +6,9 @@ mod util;
 
 use std::path::Path;
 
-use util::{check_hgrm, f64_at, loadgen, read_json, u64_at, FakeServer, Fault, Server, TempDir};
+use util::{
+    check_hgrm, f64_at, loadgen, read_json, u64_at, write_cert, FakeServer, Fault, Server, TempDir,
+};
 
 /// Runs the loadgen against `addr` with its files under `dir` as `label`,
 /// plus the whitespace-separated `flags`.
@@ -182,6 +184,89 @@ fn rooms_keep_lines_inside_their_room_on_the_real_server() {
     assert_eq!(u64_at(&json, "/delivery/misrouted"), 0);
     assert_eq!(u64_at(&json, "/delivery/lost"), 0);
     assert_eq!(json["verdict"]["ok"], true);
+}
+
+/// TLS against the server's self-signed certificate, accepted blindly:
+/// every client handshakes, and the handshake times are reported.
+#[test]
+fn tls_run_with_insecure_against_a_self_signed_server() {
+    let server = Server::start(&[
+        "--threads",
+        "2",
+        "--rate-limit",
+        "0",
+        "--tls-port",
+        "0",
+        "--tls-self-signed",
+    ]);
+    let dir = TempDir::new("tls-insecure");
+    let addr = server.tls_addr.unwrap().to_string();
+    let flags = format!(
+        "--tls --insecure --clients 200 --senders 4 --rooms 2 --rate 200 --duration 2s \
+         --server-pid {}",
+        server.pid()
+    );
+    let run = run_at(&addr, dir.path(), "tls", &flags);
+    assert!(run.status.success(), "exit {:?}", run.status);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("--insecure"), "{stderr}");
+    let json = read_json(&dir.path().join("tls.json"));
+    assert_eq!(json["config"]["tls"]["verify"], "insecure");
+    assert_eq!(u64_at(&json, "/connect/connected"), 200);
+    assert_eq!(u64_at(&json, "/connect/tls_handshake_ms/count"), 200);
+    assert_eq!(u64_at(&json, "/connect/tcp_ms/count"), 200);
+    assert!(f64_at(&json, "/connect/tls_handshake_ms/p50") >= f64_at(&json, "/connect/tcp_ms/p50"));
+    assert!(f64_at(&json, "/server/connect_cpu_s") >= 0.0);
+    let sent = u64_at(&json, "/delivery/sent");
+    assert_eq!(sent, 400);
+    assert_eq!(u64_at(&json, "/delivery/received"), sent * 99);
+    assert_eq!(u64_at(&json, "/delivery/lost"), 0);
+    assert_eq!(json["verdict"]["ok"], true);
+}
+
+/// TLS verified against a CA file: a run with the server's own certificate
+/// is clean; with another one, every handshake fails and says so.
+#[test]
+fn tls_run_verified_with_a_ca_file() {
+    let dir = TempDir::new("tls-ca");
+    let good = write_cert(dir.path(), "server");
+    let other = write_cert(dir.path(), "other");
+    let server = Server::start(&[
+        "--threads",
+        "2",
+        "--rate-limit",
+        "0",
+        "--tls-port",
+        "0",
+        "--tls-cert",
+        good.cert.to_str().unwrap(),
+        "--tls-key",
+        good.key.to_str().unwrap(),
+    ]);
+    let addr = server.tls_addr.unwrap().to_string();
+    let flags = format!(
+        "--tls --ca {} --clients 100 --senders 2 --rate 100 --duration 1s",
+        good.cert.display()
+    );
+    let run = run_at(&addr, dir.path(), "ca", &flags);
+    assert!(run.status.success(), "exit {:?}", run.status);
+    let json = read_json(&dir.path().join("ca.json"));
+    assert_eq!(json["config"]["tls"]["verify"], "ca");
+    assert_eq!(u64_at(&json, "/delivery/received"), 100 * 99);
+    assert_eq!(json["verdict"]["ok"], true);
+
+    let flags = format!(
+        "--tls --ca {} --clients 5 --senders 1 --duration 1s",
+        other.cert.display()
+    );
+    let run = run_at(&addr, dir.path(), "untrusted", &flags);
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("no client got a welcome"), "{stderr}");
+    assert!(stderr.contains("5 x TLS handshake failed"), "{stderr}");
+    // Both certificates carry rcgen's default name, so rustls finds an
+    // issuer by name and then fails its signature.
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
 }
 
 /// The short end-to-end run `cargo test` must include: the real server

@@ -129,6 +129,28 @@ pub fn check_hgrm(path: &Path) -> u64 {
     total
 }
 
+/// A certificate for localhost and 127.0.0.1 with its key, as PEM files.
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Writes `<name>.pem` and `<name>.key` under `dir`.
+pub fn write_cert(dir: &Path, name: &str) -> CertFiles {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("certificate parameters");
+    let cert = params.self_signed(&key).expect("a certificate");
+    let files = CertFiles {
+        cert: dir.join(format!("{name}.pem")),
+        key: dir.join(format!("{name}.key")),
+    };
+    std::fs::write(&files.cert, cert.pem()).expect("writing the certificate");
+    std::fs::write(&files.key, key.serialize_pem()).expect("writing the key");
+    files
+}
+
 /// How a [`FakeServer`] misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -249,11 +271,14 @@ pub fn server_binary() -> &'static Path {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The TLS port's address, when `--tls-port` was given.
+    pub tls_addr: Option<SocketAddr>,
 }
 
 impl Server {
     /// Starts the real server on an ephemeral port and reads the port from
-    /// its first line: `[CHAT SERVER] Listening on <ip>:<port> (...)`.
+    /// its first line: `[CHAT SERVER] Listening on <ip>:<port> (...)`, and
+    /// with `--tls-port`, the TLS port from `[CHAT SERVER] TLS on <ip>:<port>`.
     pub fn start(args: &[&str]) -> Server {
         let mut child = Command::new(server_binary())
             .args(["--port", "0"])
@@ -265,11 +290,10 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next();
-            let _ = tx.send(first);
             // Keep draining so the server never blocks on a full pipe.
-            for _ in lines {}
+            for line in BufReader::new(stdout).lines() {
+                let _ = tx.send(Some(line));
+            }
         });
         let first = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(Some(Ok(line))) => line,
@@ -282,7 +306,24 @@ impl Server {
             let _ = child.kill();
             panic!("unexpected first line from the server: {first:?}");
         });
-        Server { child, addr }
+        let mut tls_addr = None;
+        if args.contains(&"--tls-port") {
+            while let Ok(Some(Ok(line))) = rx.recv_timeout(Duration::from_secs(30)) {
+                if let Some(rest) = line.strip_prefix("[CHAT SERVER] TLS on ") {
+                    tls_addr = parse_addr(rest);
+                    break;
+                }
+            }
+            if tls_addr.is_none() {
+                let _ = child.kill();
+                panic!("the server printed no TLS port");
+            }
+        }
+        Server {
+            child,
+            addr,
+            tls_addr,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -300,8 +341,12 @@ impl Drop for Server {
 /// The address to connect to: a server listening on every interface is
 /// reached on loopback.
 fn parse_listening(line: &str) -> Option<SocketAddr> {
-    let rest = line.split("Listening on ").nth(1)?;
-    let mut addr: SocketAddr = rest.split_whitespace().next()?.parse().ok()?;
+    parse_addr(line.split("Listening on ").nth(1)?)
+}
+
+/// The address at the start of `text`, loopback for an unspecified one.
+fn parse_addr(text: &str) -> Option<SocketAddr> {
+    let mut addr: SocketAddr = text.split_whitespace().next()?.parse().ok()?;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
@@ -319,4 +364,8 @@ fn parses_the_listening_line() {
         Some("127.0.0.1:9".parse().unwrap())
     );
     assert_eq!(parse_listening("hello"), None);
+    assert_eq!(
+        parse_addr("0.0.0.0:443"),
+        Some("127.0.0.1:443".parse().unwrap())
+    );
 }
