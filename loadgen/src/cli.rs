@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use shardchat::poller::Backend;
 
@@ -54,6 +54,10 @@ pub struct RunArgs {
     /// (the default) everyone stays in #lobby.
     #[arg(long, default_value_t = 1)]
     pub rooms: usize,
+    /// What to talk: shardchat's line protocol, or, for comparison, Redis
+    /// or NATS pub/sub (senders publish only; the others subscribe).
+    #[arg(long, value_enum, default_value_t = Proto::Line)]
+    pub proto: Proto,
     /// Connect with TLS (the server's --tls-port); needs --ca or --insecure.
     #[arg(long)]
     pub tls: bool,
@@ -134,6 +138,28 @@ pub enum Mode {
     Idle,
 }
 
+/// The protocol the clients speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proto {
+    /// shardchat's chat lines.
+    Line,
+    /// Redis pub/sub (RESP2).
+    Redis,
+    /// NATS core pub/sub.
+    Nats,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Line => "line",
+            Proto::Redis => "redis",
+            Proto::Nats => "nats",
+        }
+    }
+}
+
 /// How a TLS server's certificate is checked.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "verify")]
@@ -155,6 +181,7 @@ pub struct Config {
     pub tls: Option<Trust>,
     pub clients: usize,
     pub rooms: usize,
+    pub proto: Proto,
     pub senders: usize,
     pub mode: Mode,
     pub size: usize,
@@ -189,6 +216,9 @@ impl RunArgs {
                 "--tls needs --ca FILE (the server's CA or self-signed certificate) or --insecure"
             ),
         };
+        if tls.is_some() && self.proto != Proto::Line {
+            bail!("--tls is supported with --proto line only");
+        }
         let mode = if self.idle {
             Mode::Idle
         } else if self.max {
@@ -253,6 +283,7 @@ impl RunArgs {
             tls,
             clients: self.clients,
             rooms: self.rooms,
+            proto: self.proto,
             senders,
             mode,
             size: self.size,
@@ -270,8 +301,13 @@ impl RunArgs {
         if let Some(room) = cfg.sender_rooms().find(|&r| cfg.receivers_in(r) == 0) {
             bail!(
                 "room {} has a sender but nobody to receive its lines: use fewer --rooms \
-                 or more --clients",
-                room_name(room)
+                 or more --clients{}",
+                room_name(room),
+                if cfg.proto == Proto::Line {
+                    ""
+                } else {
+                    " (pub/sub senders do not subscribe)"
+                }
             );
         }
         if cfg.label.is_empty() {
@@ -287,9 +323,10 @@ impl Config {
         id % self.rooms
     }
 
-    /// Whether client `id` receives chat lines.
-    pub fn receives(&self, _id: usize) -> bool {
-        true
+    /// Whether client `id` receives: everyone in the line protocol; in
+    /// pub/sub only the subscribers, as senders publish only.
+    pub fn receives(&self, id: usize) -> bool {
+        self.proto == Proto::Line || id >= self.senders
     }
 
     /// Rooms that hold at least one sender.
@@ -304,7 +341,7 @@ impl Config {
             .step_by(self.rooms)
             .filter(|&id| self.receives(id))
             .count() as u64;
-        crate::run::expected_receivers(members)
+        crate::run::expected_receivers(self.proto, members)
     }
 }
 
@@ -355,6 +392,10 @@ fn default_label(cfg: &Config) -> String {
     }
     if cfg.tls.is_some() {
         label.push_str("-tls");
+    }
+    if cfg.proto != Proto::Line {
+        label.push('-');
+        label.push_str(cfg.proto.name());
     }
     label
 }
@@ -483,6 +524,34 @@ mod tests {
             })
         );
         assert_eq!(c.hosts, ["localhost", "::1"]);
+    }
+
+    #[test]
+    fn pub_sub_senders_only_publish() {
+        let c = config(&["--proto", "redis", "--clients", "10", "--senders", "3"]).unwrap();
+        assert_eq!(c.proto, Proto::Redis);
+        assert!(!c.receives(2) && c.receives(3));
+        // Seven subscribers, none of them a sender.
+        assert_eq!(c.receivers_in(0), 7);
+        assert!(c.label.ends_with("-redis"), "{}", c.label);
+        let c = config(&[
+            "--proto",
+            "nats",
+            "--clients",
+            "10",
+            "--senders",
+            "3",
+            "--rooms",
+            "2",
+        ]);
+        // Room 0: clients 0, 2 (senders), 4, 6, 8; room 1: 1 (sender), 3, 5, 7, 9.
+        let c = c.unwrap();
+        assert_eq!((c.receivers_in(0), c.receivers_in(1)), (3, 4));
+        let line = config(&["--clients", "10", "--senders", "3"]).unwrap();
+        assert_eq!(line.receivers_in(0), 9);
+        assert!(config(&["--proto", "nats", "--clients", "3", "--senders", "3"]).is_err());
+        assert!(config(&["--proto", "redis", "--tls", "--insecure"]).is_err());
+        assert!(config(&["--proto", "kafka"]).is_err());
     }
 
     #[test]

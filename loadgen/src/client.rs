@@ -8,11 +8,13 @@ use rustls::pki_types::ServerName;
 use shardchat::poller::{Interest, Poller, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::cli::Config;
 use crate::conn::Conn;
 use crate::lines::LineBuf;
 use crate::order::OrderCheck;
 use crate::outbound::Outbound;
 use crate::tls::TlsSetup;
+use crate::wire::{Decoder, Framing};
 
 /// Where a client is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +71,8 @@ pub struct SenderState {
     pub due_ns: u64,
     /// Every line of its schedule is queued, or it is gone.
     pub finished: bool,
+    /// What goes around each payload.
+    pub framing: Framing,
 }
 
 #[derive(Debug)]
@@ -84,6 +88,7 @@ pub struct Client {
     /// Its TLS handshake was seen to finish (and timed).
     pub handshake_seen: bool,
     pub lines: LineBuf,
+    pub decoder: Decoder,
     pub out: Outbound,
     /// One check per sender, allocated at welcome.
     pub checks: Vec<OrderCheck>,
@@ -92,7 +97,8 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(id: usize, room: usize, is_sender: bool) -> Client {
+    pub fn new(id: usize, cfg: &Config) -> Client {
+        let room = cfg.room_of(id);
         Client {
             id,
             room,
@@ -101,13 +107,15 @@ impl Client {
             connect_ns: 0,
             handshake_seen: false,
             lines: LineBuf::default(),
+            decoder: Decoder::new(cfg.proto),
             out: Outbound::default(),
             checks: Vec::new(),
-            sender: is_sender.then_some(SenderState {
+            sender: (id < cfg.senders).then(|| SenderState {
                 index: id as u32,
                 seq: 0,
                 due_ns: 0,
                 finished: false,
+                framing: Framing::new(cfg.proto, room, cfg.size),
             }),
             registered: None,
         }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::cli::{Config, Mode, Trust};
+use crate::cli::{Config, Mode, Proto, Trust};
 use crate::latency::Percentiles;
 use crate::machine::Machine;
 
@@ -60,6 +60,12 @@ pub struct ConnectFigures {
 pub struct DeliveryFigures {
     /// How `expected` is counted.
     pub rule: &'static str,
+    /// Receivers per line in a full run (one room), for comparing
+    /// protocols: `clients - 1` for line, `clients - senders` for pub/sub.
+    pub receivers_per_line: &'static str,
+    /// Redis only: the sum of PUBLISH replies (subscribers Redis says it
+    /// delivered to); 0 for the other protocols.
+    pub publish_acknowledged: u64,
     pub sent: u64,
     pub expected: u64,
     pub received: u64,
@@ -81,10 +87,6 @@ pub struct DeliveryFigures {
     /// Times a sender's socket was full.
     pub write_blocked: u64,
 }
-
-pub const DELIVERY_RULE: &str = "every line a sender sends is expected once by every other client \
-     of its room that got ready (welcomed and joined) and was still connected at the end \
-     (clients - 1 for a full run in one room); senders the server disconnected are left out";
 
 #[derive(Debug, Serialize)]
 pub struct Throughput {
@@ -163,8 +165,9 @@ impl Summary {
         let _ = writeln!(o, "== loadgen {} ==", self.label);
         let _ = writeln!(
             o,
-            "{} clients{} in {} room{}, {} senders, {} B payloads, {:.1} s, {}; {} threads ({})",
+            "{} {} clients{} in {} room{}, {} senders, {} B payloads, {:.1} s, {}; {} threads ({})",
             c.clients,
+            c.proto.name(),
             match &c.tls {
                 None => "",
                 Some(Trust::Ca { .. }) => " over TLS",
@@ -227,7 +230,19 @@ impl Summary {
                 "delivery:   expected {} received {} lost {} duplicates {} reordered {} misrouted {}",
                 d.expected, d.received, d.lost, d.duplicates, d.reordered, d.misrouted
             );
-            let _ = writeln!(o, "            (expected: {})", DELIVERY_RULE);
+            let _ = writeln!(
+                o,
+                "            (expected: each line once per receiver in its room; receivers per line \
+                 in one room: {})",
+                d.receivers_per_line
+            );
+            if c.proto == Proto::Redis {
+                let _ = writeln!(
+                    o,
+                    "            redis acknowledged {} deliveries in its PUBLISH replies",
+                    d.publish_acknowledged
+                );
+            }
             if d.disconnected_clients > 0 {
                 let _ = writeln!(
                     o,

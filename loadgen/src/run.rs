@@ -13,14 +13,14 @@ use hdrhistogram::Histogram;
 use shardchat::poller::sys::{process_cpu_time, raise_fd_limit};
 use shardchat::poller::Poller;
 
-use crate::cli::{Config, Mode, Trust};
+use crate::cli::{Config, Mode, Proto, Trust};
 use crate::latency::{self, Percentiles};
 use crate::machine::{self, Machine};
 use crate::procfs::{self, MachineCpu, ProcSample};
 use crate::progress::Progress;
 use crate::report::{
     ConnectFigures, DeliveryFigures, HostFigures, LoadgenFigures, ServerFigures, ServerNotices,
-    Summary, Throughput, Verdict, DELIVERY_RULE,
+    Summary, Throughput, Verdict,
 };
 use crate::shared::{Phase, Shared};
 use crate::tls::TlsSetup;
@@ -295,7 +295,7 @@ fn drain(cfg: &Config, shared: &Shared, progress: &mut Progress) {
         let target = (0..cfg.senders)
             .map(|s| {
                 let receivers = shared.room_receivers(cfg.room_of(s));
-                shared.sent[s].load(Ordering::Relaxed) * expected_receivers(receivers)
+                shared.sent[s].load(Ordering::Relaxed) * expected_receivers(cfg.proto, receivers)
             })
             .sum::<u64>();
         let got = shared.delivered_total.load(Ordering::Relaxed);
@@ -373,11 +373,14 @@ fn summarize(
         if disconnected.contains(&s) {
             continue;
         }
-        expected += sent_s * expected_receivers(shared.room_receivers(cfg.room_of(s)));
+        let receivers = shared.room_receivers(cfg.room_of(s));
+        expected += sent_s * expected_receivers(cfg.proto, receivers);
         received += reports.iter().map(|r| r.received_from[s]).sum::<u64>();
     }
     let delivery = (cfg.mode != Mode::Idle).then(|| DeliveryFigures {
-        rule: DELIVERY_RULE,
+        rule: delivery_rule(cfg.proto),
+        receivers_per_line: receivers_per_line(cfg.proto),
+        publish_acknowledged: sum(|r| r.published),
         sent,
         expected,
         received,
@@ -520,10 +523,40 @@ fn summarize(
 
 /// How many clients should receive each line of a sender that stayed
 /// connected, given the receivers of its room that got ready and stayed
-/// connected (the sender among them): every other member of the room. This
-/// is the one place that knows the audience of a line.
-pub fn expected_receivers(room_receivers: u64) -> u64 {
-    room_receivers.saturating_sub(1)
+/// connected: in the line protocol the sender is one of them and gets no
+/// echo, so every other member; in pub/sub senders do not subscribe, so
+/// every subscriber. This is the one place that knows the audience of a
+/// line.
+pub fn expected_receivers(proto: Proto, room_receivers: u64) -> u64 {
+    match proto {
+        Proto::Line => room_receivers.saturating_sub(1),
+        Proto::Redis | Proto::Nats => room_receivers,
+    }
+}
+
+/// How `expected` is counted, in full.
+fn delivery_rule(proto: Proto) -> &'static str {
+    match proto {
+        Proto::Line => {
+            "every line a sender sends is expected once by every other client of its room \
+             that got ready (welcomed and joined) and was still connected at the end; senders \
+             the server disconnected are left out"
+        }
+        Proto::Redis | Proto::Nats => {
+            "every message a sender publishes is expected once by every subscriber of its \
+             room's channel that got ready (subscribed) and was still connected at the end; \
+             senders publish only and do not subscribe; senders the server disconnected are \
+             left out"
+        }
+    }
+}
+
+/// Receivers per line in a full run, in one phrase.
+fn receivers_per_line(proto: Proto) -> &'static str {
+    match proto {
+        Proto::Line => "clients - 1 (all others; the sender receives the other senders' lines)",
+        Proto::Redis | Proto::Nats => "clients - senders (the subscribers; senders only publish)",
+    }
 }
 
 fn verdict(
@@ -568,5 +601,20 @@ fn verdict(
     Verdict {
         ok: problems.is_empty(),
         problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_goes_to_the_others_of_its_room() {
+        // A room of 50 ready line clients: the sender gets no echo.
+        assert_eq!(expected_receivers(Proto::Line, 50), 49);
+        assert_eq!(expected_receivers(Proto::Line, 0), 0);
+        // 50 subscribers: the publisher is not one of them.
+        assert_eq!(expected_receivers(Proto::Redis, 50), 50);
+        assert_eq!(expected_receivers(Proto::Nats, 50), 50);
     }
 }

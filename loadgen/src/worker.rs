@@ -16,18 +16,19 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use shardchat::poller::{Event, Events, Poller, Token, WAKE_TOKEN};
 
-use crate::cli::{self, Config, Mode};
+use crate::cli::{self, Config, Mode, Proto};
 use crate::client::{Client, CloseReason, State};
 use crate::conn::Conn;
 use crate::latency;
 use crate::order::{Arrival, OrderCheck};
 use crate::outbound::Flush;
 use crate::payload::{self, PayloadError, Stamp};
-use crate::protocol::{self, ServerLine};
+use crate::protocol;
 use crate::run;
 use crate::schedule::OpenSchedule;
 use crate::shared::{Phase, Shared};
 use crate::tls::TlsSetup;
+use crate::wire::{self, Incoming};
 
 /// Connections one thread keeps in flight (connecting or awaiting their
 /// welcome), so a burst never overruns the server's accept backlog.
@@ -65,6 +66,8 @@ pub struct WorkerReport {
     pub echoes: u64,
     /// Payloads from a sender in another room.
     pub misrouted: u64,
+    /// Sum of redis PUBLISH replies.
+    pub published: u64,
     pub overlong: u64,
     pub server_errors: u64,
     pub slow_down: u64,
@@ -125,7 +128,7 @@ impl Worker {
     ) -> Worker {
         let clients: Vec<Client> = (index..cfg.clients)
             .step_by(cfg.threads)
-            .map(|id| Client::new(id, cfg.room_of(id), id < cfg.senders))
+            .map(|id| Client::new(id, &cfg))
             .collect();
         let senders = clients
             .iter()
@@ -147,6 +150,7 @@ impl Worker {
             malformed: 0,
             echoes: 0,
             misrouted: 0,
+            published: 0,
             overlong: 0,
             server_errors: 0,
             slow_down: 0,
@@ -360,9 +364,7 @@ impl Loop {
                             seq: s.seq,
                             intended_ns: s.due_ns,
                         };
-                        let buf = c.out.buf();
-                        payload::encode_into(buf, stamp, self.cfg.size);
-                        buf.push(b'\n');
+                        s.framing.push(c.out.buf(), stamp, self.cfg.size);
                         latency::record_clamped(
                             &mut self.report.send_lag,
                             (now_ns - s.due_ns) / 1000,
@@ -379,8 +381,8 @@ impl Loop {
                 }
                 Mode::Closed { window } => {
                     let room = self.cfg.room_of(s.index as usize);
-                    let receivers =
-                        run::expected_receivers(self.shared.room_receivers(room)).max(1);
+                    let receivers = self.shared.room_receivers(room);
+                    let receivers = run::expected_receivers(self.cfg.proto, receivers).max(1);
                     let delivered = self.shared.delivered[s.index as usize].load(Ordering::Relaxed);
                     let done = delivered / receivers;
                     while now_ns < end_ns && s.seq.saturating_sub(done) < window {
@@ -389,9 +391,7 @@ impl Loop {
                             seq: s.seq,
                             intended_ns: now_ns,
                         };
-                        let buf = c.out.buf();
-                        payload::encode_into(buf, stamp, self.cfg.size);
-                        buf.push(b'\n');
+                        s.framing.push(c.out.buf(), stamp, self.cfg.size);
                         s.seq += 1;
                     }
                 }
@@ -464,6 +464,8 @@ impl Loop {
                 Ok(true) => {
                     let us = self.shared.now_ns().saturating_sub(c.connect_ns) / 1000;
                     latency::record_clamped(&mut self.report.tcp, us);
+                    let subscribes = self.cfg.receives(c.id);
+                    wire::hello(self.cfg.proto, c.room, subscribes, c.out.buf());
                     if c.sync_interest(poller, Token(pos)).is_err() {
                         self.fail(pos, CloseReason::ConnectFailed);
                         return;
@@ -532,12 +534,14 @@ impl Loop {
             let Client {
                 state,
                 lines,
+                decoder,
                 checks,
                 sender,
                 out,
                 room,
                 ..
             } = c;
+            let pubsub = self.cfg.proto != Proto::Line;
             let own = sender.as_ref().map(|s| s.index);
             let ctx = &mut LineCtx {
                 report: &mut self.report,
@@ -547,8 +551,8 @@ impl Loop {
                 room: *room,
                 now_ns,
             };
-            let overlong = lines.feed(&self.scratch[..n], |line| match protocol::classify(line) {
-                ServerLine::Welcome if *state == State::AwaitWelcome => {
+            let overlong = lines.feed(&self.scratch[..n], |line| match decoder.line(line) {
+                Incoming::Welcome if *state == State::AwaitWelcome => {
                     welcomed = true;
                     match &join {
                         Some(name) => {
@@ -559,18 +563,30 @@ impl Loop {
                         None => ready = true,
                     }
                 }
-                ServerLine::Joined { room }
+                Incoming::Joined(room)
                     if *state == State::Joining
                         && join.as_ref().map(String::as_bytes) == Some(room) =>
                 {
                     ready = true;
                 }
-                ServerLine::Chat { text } => ctx.chat(text, checks, own),
-                ServerLine::Error(text) => ctx.error(text),
-                ServerLine::Welcome
-                | ServerLine::Joined { .. }
-                | ServerLine::Notice
-                | ServerLine::Other => {}
+                // Pub/sub has no welcome: the reply to the subscription (or
+                // to the round trip after it) is the client's welcome.
+                Incoming::Subscribed | Incoming::Pong
+                    if pubsub && *state == State::AwaitWelcome =>
+                {
+                    welcomed = true;
+                    ready = true;
+                }
+                Incoming::Ping => out.buf().extend_from_slice(wire::PONG),
+                Incoming::Published(n) => ctx.report.published += n,
+                Incoming::Payload(text) => ctx.chat(text, checks, own),
+                Incoming::Error(text) => ctx.error(text),
+                Incoming::Malformed => ctx.report.malformed += 1,
+                Incoming::Welcome
+                | Incoming::Joined(_)
+                | Incoming::Subscribed
+                | Incoming::Pong
+                | Incoming::Other => {}
             });
             self.report.overlong += overlong;
             if welcomed {

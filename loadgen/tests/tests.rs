@@ -7,7 +7,8 @@ mod util;
 use std::path::Path;
 
 use util::{
-    check_hgrm, f64_at, loadgen, read_json, u64_at, write_cert, FakeServer, Fault, Server, TempDir,
+    check_hgrm, f64_at, loadgen, read_json, u64_at, write_cert, FakeServer, Fault, PubSub, Server,
+    TempDir,
 };
 
 /// Runs the loadgen against `addr` with its files under `dir` as `label`,
@@ -267,6 +268,57 @@ fn tls_run_verified_with_a_ca_file() {
     // Both certificates carry rcgen's default name, so rustls finds an
     // issuer by name and then fails its signature.
     assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+}
+
+/// A short pub/sub run against a real `binary`: 200 clients, 10 of them
+/// publishing, over 2 rooms; each message reaches the 190 subscribers'
+/// share in its room, and nothing crosses rooms.
+fn pub_sub_run(binary: &str, proto: &str) -> Option<serde_json::Value> {
+    let server = PubSub::start(binary)?;
+    let dir = TempDir::new(proto);
+    let flags = format!(
+        "--proto {proto} --clients 200 --senders 10 --rooms 2 --rate 300 --duration 2s \
+         --server-pid {}",
+        server.pid()
+    );
+    let run = run_at(&server.addr.to_string(), dir.path(), proto, &flags);
+    assert!(run.status.success(), "exit {:?}", run.status);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("clients - senders"), "{stdout}");
+    let json = read_json(&dir.path().join(format!("{proto}.json")));
+    assert_eq!(json["config"]["proto"], proto);
+    assert_eq!(u64_at(&json, "/connect/connected"), 200);
+    let sent = u64_at(&json, "/delivery/sent");
+    assert_eq!(sent, 600);
+    // Both rooms hold 5 senders and 95 subscribers.
+    assert_eq!(u64_at(&json, "/delivery/expected"), sent * 95);
+    assert_eq!(u64_at(&json, "/delivery/received"), sent * 95);
+    assert_eq!(u64_at(&json, "/delivery/lost"), 0);
+    assert_eq!(u64_at(&json, "/delivery/reordered"), 0);
+    assert_eq!(u64_at(&json, "/delivery/misrouted"), 0);
+    assert_eq!(u64_at(&json, "/delivery/malformed"), 0);
+    assert!(json["delivery"]["receivers_per_line"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("clients - senders")));
+    assert_eq!(json["verdict"]["ok"], true);
+    assert_eq!(
+        check_hgrm(&dir.path().join(format!("{proto}.hgrm"))),
+        sent * 95
+    );
+    Some(json)
+}
+
+#[test]
+fn redis_pub_sub_run() {
+    if let Some(json) = pub_sub_run("redis-server", "redis") {
+        // Redis's own count of deliveries agrees with ours.
+        assert_eq!(u64_at(&json, "/delivery/publish_acknowledged"), 600 * 95);
+    }
+}
+
+#[test]
+fn nats_pub_sub_run() {
+    pub_sub_run("nats-server", "nats");
 }
 
 /// The short end-to-end run `cargo test` must include: the real server

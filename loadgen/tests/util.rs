@@ -151,6 +151,78 @@ pub fn write_cert(dir: &Path, name: &str) -> CertFiles {
     files
 }
 
+/// A redis-server or nats-server the test started on a free loopback
+/// port, killed on drop.
+pub struct PubSub {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl PubSub {
+    /// Starts `binary` (redis-server or nats-server), or returns `None`
+    /// after saying why when it is not installed, unless REQUIRE_REDIS=1
+    /// makes that a failure.
+    pub fn start(binary: &str) -> Option<PubSub> {
+        let Some(path) = find_binary(binary) else {
+            let required = std::env::var("REQUIRE_REDIS").is_ok_and(|v| v == "1");
+            assert!(!required, "{binary} is not installed and REQUIRE_REDIS=1");
+            println!("SKIPPED: {binary} is not installed (set REQUIRE_REDIS=1 to fail instead)");
+            return None;
+        };
+        // A port just bound and released is free unless something races us.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let mut cmd = Command::new(&path);
+        if binary.starts_with("redis") {
+            cmd.args(["--port", &port, "--bind", "127.0.0.1"]);
+            cmd.args(["--save", "", "--appendonly", "no"]);
+        } else {
+            cmd.args(["-a", "127.0.0.1", "-p", &port]);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
+        let server = PubSub {
+            child,
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        };
+        for _ in 0..100 {
+            if TcpStream::connect(server.addr).is_ok() {
+                return Some(server);
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{binary} did not listen on {} within 10 s", server.addr);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for PubSub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `name` on PATH, or in the sbin directories PATH often lacks.
+fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
 /// How a [`FakeServer`] misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
