@@ -72,7 +72,8 @@ pub struct RunArgs {
     /// Connections to open and hold.
     #[arg(long, default_value_t = 1000)]
     pub clients: usize,
-    /// How many of the clients send; every client receives.
+    /// How many of the clients send; every client receives, except with
+    /// --proto redis or nats, where senders only publish.
     #[arg(long, default_value_t = 10)]
     pub senders: usize,
     /// Total lines per second over all senders (open loop).
@@ -90,7 +91,8 @@ pub struct RunArgs {
     /// New connections per second over all threads; 0 for no limit.
     #[arg(long, default_value_t = 5000)]
     pub connect_rate: u64,
-    /// Give up on a connection with no `* welcome` after this long.
+    /// Give up on a connection not ready (welcomed and joined, or
+    /// subscribed) after this long.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
     /// Local source addresses to spread connections over, e.g.

@@ -1,13 +1,16 @@
-//! loadgen: opens thousands of chat clients against a shardchat server,
-//! sends chat lines on a fixed schedule, and measures every delivery.
+//! loadgen: opens thousands of chat clients against a shardchat server
+//! (plain or TLS, in one room or many), sends chat lines on a fixed
+//! schedule, and measures every delivery; or does the same over Redis or
+//! NATS pub/sub for comparison.
 //!
 //! ```text
 //! cargo run --release -p loadgen -- --clients 5000 --senders 50 --rate 5000 --size 64 --duration 30s
 //! cargo run --release -p loadgen -- plot results/a.hgrm results/b.hgrm -o compare.svg
 //! ```
 //!
-//! Exits 0 when the run was clean, 1 when a line was lost, duplicated or
-//! reordered, a connection failed, or the server rate-limited the senders.
+//! Exits 0 when the run was clean, 1 when a line was lost, duplicated,
+//! reordered or delivered into another room, a connection failed, or the
+//! server rate-limited the senders.
 
 mod cli;
 mod client;
