@@ -162,7 +162,7 @@ impl Acceptor {
             .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
         {
             self.last_warning = Some(now);
-            eprintln!("[Server] cannot accept: {e}; refusing new connections until it clears");
+            crate::warn!("[Server] cannot accept: {e}; refusing new connections until it clears");
         }
     }
 }

@@ -91,7 +91,7 @@ impl Shard {
         if self.shared.config.verbose {
             let mut line = Vec::new();
             write(&mut line, &nick);
-            print!("{}", String::from_utf8_lossy(&line));
+            crate::info!("{}", String::from_utf8_lossy(&line).trim_end());
             self.publish(&room, id, |buf| buf.extend_from_slice(&line));
         } else {
             self.publish(&room, id, |buf| write(buf, &nick));
@@ -203,7 +203,7 @@ impl Shard {
         let c = &mut self.clients[key];
         let old = std::mem::replace(&mut c.nick, name.into());
         let (id, room) = (c.id, c.room.clone().expect("an open client is in a room"));
-        println!("[Server] {old} is now {name}");
+        crate::info!("[Server] {old} is now {name}");
         self.publish(&room, id, |buf| {
             protocol::write_notice(buf, &[&old, " is now ", name])
         });

@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod fanout;
 pub mod frame;
+pub mod log;
 pub mod outbound;
 pub mod poller;
 pub mod protocol;

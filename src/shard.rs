@@ -360,7 +360,7 @@ impl Shard {
             (Some(config), true) => match Transport::tls(stream, config) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("[Server] cannot start TLS: {e}");
+                    crate::warn!("[Server] cannot start TLS: {e}");
                     self.shared.connected.fetch_sub(1, Ordering::Relaxed);
                     return;
                 }
@@ -372,7 +372,7 @@ impl Shard {
             .poller
             .register(transport.raw_fd(), Token(key), Interest::READABLE)
         {
-            eprintln!("[Server] cannot watch a new connection: {e}");
+            crate::warn!("[Server] cannot watch a new connection: {e}");
             self.shared.connected.fetch_sub(1, Ordering::Relaxed);
             return;
         }
@@ -397,7 +397,7 @@ impl Shard {
             key: key as u32,
         };
         let nick = self.shared.registry.claim_guest(at, RoomId(0));
-        println!("[Server] New client joined ({nick})");
+        crate::info!("[Server] New client joined ({nick})");
         c.nick = nick;
         c.registered = true;
         let welcome = protocol::notice(&["welcome ", &c.nick]);
@@ -633,8 +633,8 @@ impl Shard {
             cluster.send(Command::UserLeft { nick: nick.clone() });
         }
         match reason {
-            Some(r) => println!("[Server] Client left ({nick}: {r})"),
-            None => println!("[Server] Client left ({nick})"),
+            Some(r) => crate::info!("[Server] Client left ({nick}: {r})"),
+            None => crate::info!("[Server] Client left ({nick})"),
         }
         self.leave_room(key, announce, reason);
     }

@@ -34,22 +34,27 @@ fn main() -> ExitCode {
         .name("signals".into())
         .spawn(move || {
             if let Ok(sig) = sys::wait_termination() {
-                println!("[Server] {sig:?} received, shutting down");
+                shardchat::info!("[Server] {sig:?} received, shutting down");
                 handle.shutdown();
             }
         })
         .expect("spawning the signal thread");
-    match server.run() {
+    let result = server.run();
+    let code = match result {
         Ok(s) => {
-            println!(
+            shardchat::info!(
                 "[Server] stopped ({} connections served, {} lines, {} slow consumers dropped)",
-                s.accepted, s.lines_in, s.slow_consumers
+                s.accepted,
+                s.lines_in,
+                s.slow_consumers
             );
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("server: {e}");
+            shardchat::warn!("server: {e}");
             ExitCode::FAILURE
         }
-    }
+    };
+    shardchat::log::flush(std::time::Duration::from_secs(2));
+    code
 }

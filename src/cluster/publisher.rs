@@ -114,7 +114,7 @@ impl Publisher {
                 self.backoff = Duration::from_millis(100);
                 self.up.store(true, Ordering::Relaxed);
                 self.outage_logged = false;
-                println!("[Cluster] connected to Redis as node {}", self.node);
+                crate::info!("[Cluster] connected to Redis as node {}", self.node);
                 // Whatever Redis knew may be gone (a restart): say it all again.
                 if let Err(e) = self.register_everything() {
                     self.lost(e);
@@ -140,7 +140,7 @@ impl Publisher {
         self.up.store(false, Ordering::Relaxed);
         if !self.outage_logged {
             self.outage_logged = true;
-            eprintln!("[Cluster] Redis unreachable ({e}); local delivery continues, retrying");
+            crate::warn!("[Cluster] Redis unreachable ({e}); local delivery continues, retrying");
         }
     }
 
@@ -568,7 +568,7 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<()> {
     pipe.cmd("DEL").arg(keys::users(dead)).ignore();
     pipe.cmd("SREM").arg(keys::NODES).arg(dead).ignore();
     pipe.query::<()>(con)?;
-    println!(
+    crate::info!(
         "[Cluster] node {dead} lost: {} users announced as gone",
         users.len()
     );

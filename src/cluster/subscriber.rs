@@ -74,7 +74,7 @@ impl Subscriber {
                 Exit::Lost(e) => {
                     if !self.lost_logged {
                         self.lost_logged = true;
-                        eprintln!("[Cluster] subscription lost ({e}); reconnecting");
+                        crate::warn!("[Cluster] subscription lost ({e}); reconnecting");
                     }
                 }
             }
@@ -124,7 +124,7 @@ impl Subscriber {
         }
         self.backoff = Duration::from_millis(100);
         if std::mem::take(&mut self.lost_logged) {
-            println!("[Cluster] subscribed again to {} rooms", self.rooms.len());
+            crate::info!("[Cluster] subscribed again to {} rooms", self.rooms.len());
         }
         loop {
             loop {
