@@ -16,6 +16,9 @@ macro_rules! both_backends {
     };
 }
 
+mod bad_input;
 mod client;
 mod protocol;
+mod scale;
+mod shutdown;
 mod util;
