@@ -100,9 +100,14 @@ impl Acceptor {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_exhaustion(&e) => {
                     self.warn(&e);
-                    if !self.shed_one(i) {
-                        self.backoff = Some(EXHAUSTED_BACKOFF);
-                        return;
+                    match self.shed_one(i) {
+                        Shed::Refused => {}
+                        // Linux reports EMFILE even with an empty backlog.
+                        Shed::NothingWaiting => return,
+                        Shed::NoReserve => {
+                            self.backoff = Some(EXHAUSTED_BACKOFF);
+                            return;
+                        }
                     }
                 }
                 // The peer gave up before we accepted: nothing to do.
@@ -117,20 +122,23 @@ impl Acceptor {
     }
 
     /// Frees the reserve descriptor to accept and refuse one connection.
-    /// Returns false if there was no reserve to use.
-    fn shed_one(&mut self, i: usize) -> bool {
+    fn shed_one(&mut self, i: usize) -> Shed {
         if self.reserve.take().is_none() {
             self.reserve = open_reserve();
-            return false;
+            return Shed::NoReserve;
         }
-        if let Ok((stream, _)) = self.listeners[i].socket.accept() {
-            // A TLS peer cannot read a plain line; it just sees the close.
-            if !self.listeners[i].tls {
-                refuse(&stream);
+        let result = match self.listeners[i].socket.accept() {
+            Ok((stream, _)) => {
+                // A TLS peer cannot read a plain line; it just sees the close.
+                if !self.listeners[i].tls {
+                    refuse(&stream);
+                }
+                Shed::Refused
             }
-        }
+            Err(_) => Shed::NothingWaiting,
+        };
         self.reserve = open_reserve();
-        true
+        result
     }
 
     fn hand_off(&mut self, stream: TcpStream, tls: bool) {
@@ -165,6 +173,16 @@ impl Acceptor {
             crate::warn!("[Server] cannot accept: {e}; refusing new connections until it clears");
         }
     }
+}
+
+/// What shedding a connection under descriptor exhaustion did.
+enum Shed {
+    /// Accepted one pending connection and refused it: try the next.
+    Refused,
+    /// Nothing was waiting: wait for the next readiness event.
+    NothingWaiting,
+    /// No spare descriptor to accept with: back off and retry.
+    NoReserve,
 }
 
 fn refuse(stream: &TcpStream) {

@@ -9,7 +9,8 @@ pub type Millis = u64;
 pub struct Bucket {
     tokens: f32,
     last_refill: u32,
-    last_warning: u32,
+    /// When the client was last told to slow down (never: `None`).
+    last_warning: Option<u32>,
 }
 
 /// The server-wide policy every bucket follows.
@@ -35,7 +36,7 @@ impl Bucket {
         Bucket {
             tokens: policy.burst as f32,
             last_refill: now as u32,
-            last_warning: 0,
+            last_warning: None,
         }
     }
 
@@ -55,8 +56,11 @@ impl Bucket {
             self.tokens -= 1.0;
             return Verdict::Allow;
         }
-        if self.last_warning == 0 || now32.wrapping_sub(self.last_warning) >= 1000 {
-            self.last_warning = now32.max(1);
+        if self
+            .last_warning
+            .is_none_or(|t| now32.wrapping_sub(t) >= 1000)
+        {
+            self.last_warning = Some(now32);
             Verdict::DropAndWarn
         } else {
             Verdict::Drop
@@ -89,6 +93,19 @@ mod tests {
             b.take(p, 2000);
         }
         assert_eq!(b.take(p, 2000), Verdict::DropAndWarn);
+    }
+
+    #[test]
+    fn a_flood_at_time_zero_is_warned_once() {
+        let p = Policy { rate: 10, burst: 2 };
+        let mut b = Bucket::new(p, 0);
+        assert_eq!(b.take(p, 0), Verdict::Allow);
+        assert_eq!(b.take(p, 0), Verdict::Allow);
+        assert_eq!(b.take(p, 0), Verdict::DropAndWarn);
+        for _ in 0..40 {
+            assert_eq!(b.take(p, 0), Verdict::Drop);
+        }
+        assert_eq!(b.take(p, 1000), Verdict::Allow);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use shardchat::poller::Backend;
 
+use crate::compare::CompareArgs;
 use crate::payload;
 
 /// Load generator and latency meter for a shardchat server.
@@ -29,6 +30,10 @@ pub struct Cli {
 pub enum Command {
     /// Overlay the latency-by-percentile curves of several .hgrm files.
     Plot(PlotArgs),
+    /// Run the same scenarios against shardchat, Redis and NATS pub/sub,
+    /// each started here on a free loopback port, and write compare.md
+    /// with one latency plot per scenario.
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Args)]

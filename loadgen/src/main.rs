@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release -p loadgen -- --clients 5000 --senders 50 --rate 5000 --size 64 --duration 30s
 //! cargo run --release -p loadgen -- plot results/a.hgrm results/b.hgrm -o compare.svg
+//! cargo run --release -p loadgen -- compare --quick --out /tmp/compare
 //! ```
 //!
 //! Exits 0 when the run was clean, 1 when a line was lost, duplicated,
@@ -14,6 +15,7 @@
 
 mod cli;
 mod client;
+mod compare;
 mod conn;
 mod latency;
 mod lines;
@@ -56,9 +58,13 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<ExitCode> {
     let cli = Cli::parse();
-    if let Some(Command::Plot(args)) = cli.command {
-        output::plot_files(&args)?;
-        return Ok(ExitCode::SUCCESS);
+    match cli.command {
+        Some(Command::Plot(args)) => {
+            output::plot_files(&args)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Compare(args)) => return compare::run(&args),
+        None => {}
     }
     let cfg = cli.run.into_config()?;
     let out = cfg.out.clone();

@@ -7,8 +7,8 @@ mod util;
 use std::path::Path;
 
 use util::{
-    check_hgrm, f64_at, loadgen, read_json, u64_at, write_cert, FakeServer, Fault, PubSub, Server,
-    TempDir,
+    check_hgrm, f64_at, installed, loadgen, read_json, server_binary, u64_at, write_cert,
+    FakeServer, Fault, PubSub, Server, TempDir,
 };
 
 /// Runs the loadgen against `addr` with its files under `dir` as `label`,
@@ -357,4 +357,63 @@ fn short_run_against_the_real_server() {
         .is_some_and(|h| h.starts_with("HISTF")));
     assert_eq!(check_hgrm(&dir.path().join("short.hgrm")), sent * 199);
     assert!(dir.path().join("short.svg").exists());
+}
+
+/// `loadgen compare` cut to seconds: it starts shardchat, Redis and NATS
+/// itself, runs scenarios (a) and (d) at a tenth of their size (100
+/// subscribers at 200 lines/s for 2 s; 1,000 idle connections), and every
+/// target delivers every line to every subscriber.
+#[test]
+fn compare_delivers_every_line_on_every_target_and_writes_the_report() {
+    let (Some(_), Some(_)) = (installed("redis-server"), installed("nats-server")) else {
+        return;
+    };
+    let dir = TempDir::new("compare");
+    let server = format!("shardchat={}", server_binary().display());
+    let out = dir.path().to_str().unwrap();
+    let run = loadgen(&[
+        "compare",
+        "--quick",
+        "--scale",
+        "0.1",
+        "--scenarios",
+        "a,d",
+        "--repeat",
+        "1",
+        "--duration",
+        "2s",
+        "--server",
+        &server,
+        "--out",
+        out,
+    ]);
+    assert!(run.status.success(), "exit {:?}", run.status);
+
+    let md = std::fs::read_to_string(dir.path().join("compare.md")).expect("compare.md");
+    assert!(md.contains("Missing targets: none."), "{md}");
+    assert!(md.contains("Zero loss everywhere: met"), "{md}");
+    for target in ["shardchat", "redis", "nats"] {
+        for scenario in ["a", "d"] {
+            assert!(
+                md.contains(&format!("| ({scenario}) | {target} | 1 |")),
+                "{md}"
+            );
+        }
+        let json = read_json(&dir.path().join(format!("runs/a-{target}-1.json")));
+        let sent = u64_at(&json, "/delivery/sent");
+        assert_eq!(sent, 400, "{target}: 200 lines/s for 2 s");
+        // 100 subscribers on every target: 101 line clients, or 100
+        // subscribers and 10 publishers.
+        assert_eq!(u64_at(&json, "/delivery/expected"), sent * 100, "{target}");
+        assert_eq!(u64_at(&json, "/delivery/received"), sent * 100, "{target}");
+        assert_eq!(u64_at(&json, "/delivery/lost"), 0, "{target}");
+        assert_eq!(json["verdict"]["ok"], true, "{target}");
+        let hgrm = dir.path().join(format!("compare-a-{target}.hgrm"));
+        assert_eq!(check_hgrm(&hgrm), sent * 100, "{target}");
+
+        let idle = read_json(&dir.path().join(format!("runs/d-{target}-1.json")));
+        assert_eq!(u64_at(&idle, "/connect/connected"), 1000, "{target}");
+        assert!(f64_at(&idle, "/server/bytes_per_connection").is_finite());
+    }
+    assert!(dir.path().join("compare-a.svg").exists());
 }

@@ -163,12 +163,7 @@ impl PubSub {
     /// after saying why when it is not installed, unless REQUIRE_REDIS=1
     /// makes that a failure.
     pub fn start(binary: &str) -> Option<PubSub> {
-        let Some(path) = find_binary(binary) else {
-            let required = std::env::var("REQUIRE_REDIS").is_ok_and(|v| v == "1");
-            assert!(!required, "{binary} is not installed and REQUIRE_REDIS=1");
-            println!("SKIPPED: {binary} is not installed (set REQUIRE_REDIS=1 to fail instead)");
-            return None;
-        };
+        let path = installed(binary)?;
         // A port just bound and released is free unless something races us.
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -212,6 +207,19 @@ impl Drop for PubSub {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Where `binary` (redis-server or nats-server) is installed; `None`
+/// after saying the test is skipped when it is not, unless REQUIRE_REDIS=1
+/// makes that a failure.
+pub fn installed(binary: &str) -> Option<PathBuf> {
+    let found = find_binary(binary);
+    if found.is_none() {
+        let required = std::env::var("REQUIRE_REDIS").is_ok_and(|v| v == "1");
+        assert!(!required, "{binary} is not installed and REQUIRE_REDIS=1");
+        println!("SKIPPED: {binary} is not installed (set REQUIRE_REDIS=1 to fail instead)");
+    }
+    found
 }
 
 /// `name` on PATH, or in the sbin directories PATH often lacks.

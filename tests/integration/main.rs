@@ -16,9 +16,12 @@ macro_rules! both_backends {
     };
 }
 
+mod bad_input;
 mod client;
 mod cluster;
 mod protocol;
 mod rooms;
+mod scale;
+mod shutdown;
 mod tls;
 mod util;

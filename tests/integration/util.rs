@@ -403,3 +403,105 @@ pub fn tls_server(b: Backend, certs: &CertFiles, extra: &[&str]) -> TestServer {
     args.extend_from_slice(extra);
     server(b, &args)
 }
+/// The server binary, for wrappers given to [`server_with`].
+pub const SERVER_BIN: &str = env!("CARGO_BIN_EXE_server");
+
+/// Clock ticks per second, the unit of /proc/<pid>/stat CPU times.
+fn clock_ticks() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        let out = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .expect("run getconf CLK_TCK");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("CLK_TCK is a number")
+    })
+}
+
+impl TestServer {
+    /// CPU time (user + system) the server process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("read /proc stat");
+        // The command name may hold spaces; the fields after it are fixed:
+        // utime and stime are fields 14 and 15, i.e. 11 and 12 after it.
+        let after_name = &stat[stat.rfind(')').expect("a command name") + 2..];
+        let fields: Vec<&str> = after_name.split(' ').collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        Duration::from_millis(ticks * 1000 / clock_ticks())
+    }
+
+    /// Peak resident memory of the server process so far (VmHWM), in bytes.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc status");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc status");
+        kb * 1024
+    }
+}
+
+impl Conn {
+    /// Waits until a whole line has arrived and returns it without
+    /// consuming it (it stays unread in the socket).
+    pub fn peek_line(&mut self) -> String {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = match self.stream().peek(&mut buf) {
+                Ok(0) => panic!("connection closed while a line was expected"),
+                Ok(n) => n,
+                Err(e) => panic!("no line from the server within {TIMEOUT:?}: {e}"),
+            };
+            if let Some(end) = buf[..n].iter().position(|&b| b == b'\n') {
+                return String::from_utf8(buf[..end].to_vec()).expect("server lines are UTF-8");
+            }
+        }
+    }
+
+    /// Asserts that nothing arrives for `d`. A bounded wait: use it only
+    /// where the quiet period itself is what the test measures.
+    pub fn expect_silence(&mut self, d: Duration) {
+        self.stream()
+            .set_read_timeout(Some(d))
+            .expect("set a read timeout");
+        let mut buf = Vec::new();
+        let got = self.reader.read_until(b'\n', &mut buf);
+        self.stream()
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("set a read timeout");
+        match got {
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                assert!(buf.is_empty(), "expected silence, got {buf:?}")
+            }
+            Ok(0) => panic!("expected silence, the connection closed"),
+            Ok(_) => panic!("expected silence, got {:?}", String::from_utf8_lossy(&buf)),
+            Err(e) => panic!("expected silence, got {e}"),
+        }
+    }
+
+    /// Reads and discards until the server closes the connection (EOF or
+    /// reset); returns the byte count. Panics on timeout, unlike
+    /// [`drain_to_eof`](Self::drain_to_eof).
+    pub fn drain_until_closed(&mut self) -> usize {
+        let mut n = 0;
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) => return n,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                    panic!("the server did not close the connection within {TIMEOUT:?}")
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return n,
+            }
+        }
+    }
+}

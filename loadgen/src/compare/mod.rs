@@ -1,0 +1,470 @@
+//! `loadgen compare`: the same scenarios against shardchat, Redis pub/sub
+//! and NATS, each server started here, fresh for every run, on a free
+//! loopback port; then `compare.md` (one table, the goals, the commands)
+//! and one overlaid latency plot per scenario.
+//!
+//! ```text
+//! loadgen compare                      # all four scenarios, twice each, into results/
+//! loadgen compare --quick --out /tmp/c # seconds-long runs: does it all work?
+//! loadgen compare --server before=old/server --server after=target/release/server
+//! ```
+
+mod markdown;
+mod scenario;
+mod stats;
+mod target;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser};
+
+use crate::cli::{parse_duration, Cli, Proto};
+use crate::latency;
+use crate::machine::{self, Machine};
+use crate::output;
+use crate::plot::{self, Curve};
+use crate::run::{self, Outcome};
+
+pub use scenario::ScenarioId;
+use scenario::{format_duration, Load, Scenario};
+use stats::{Cell, RunFigures};
+use target::{Missing, Target};
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Scenarios to run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "a,b,c,d")]
+    pub scenarios: Vec<ScenarioId>,
+    /// Runs of each scenario against each target [default: 2; 1 with
+    /// --quick].
+    #[arg(long)]
+    pub repeat: Option<usize>,
+    /// Send time of each run of a, b and c [default: 30s; 2s with --quick].
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Seconds-long runs, once each: checks that everything works; the
+    /// figures are not a comparison.
+    #[arg(long)]
+    pub quick: bool,
+    /// Multiply the scenarios' subscriber counts and line rates by this
+    /// (e.g. 0.1 for a smoke test).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// shardchat's shards, and the CPUs NATS may use (GOMAXPROCS)
+    /// [default: CPUs].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// The loadgen's event-loop threads [default: CPUs].
+    #[arg(long)]
+    pub loadgen_threads: Option<usize>,
+    /// shardchat server binary, as PATH or LABEL=PATH; give it more than
+    /// once to put several builds in the same table (e.g. before and after
+    /// a fix) [default: shardchat=the `server` next to this binary].
+    #[arg(long)]
+    pub server: Vec<String>,
+    /// redis-server binary [default: from PATH or /usr/sbin].
+    #[arg(long)]
+    pub redis_server: Option<PathBuf>,
+    /// nats-server binary [default: from PATH or /usr/sbin].
+    #[arg(long)]
+    pub nats_server: Option<PathBuf>,
+    /// Where compare.md, the plots and the runs' files (runs/) go.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+}
+
+/// The checked settings.
+struct Plan {
+    scenarios: Vec<Scenario>,
+    repeat: usize,
+    duration: Duration,
+    idle_hold: Duration,
+    drain_timeout: Duration,
+    threads: usize,
+    loadgen_threads: usize,
+    targets: Vec<Target>,
+    missing: Vec<Missing>,
+    redis_max_clients: usize,
+    out: PathBuf,
+    smoke: Option<String>,
+}
+
+impl CompareArgs {
+    fn plan(&self) -> Result<Plan> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let repeat = self.repeat.unwrap_or(if self.quick { 1 } else { 2 });
+        if repeat == 0 {
+            bail!("--repeat must be at least 1");
+        }
+        let duration =
+            self.duration
+                .unwrap_or(Duration::from_secs(if self.quick { 2 } else { 30 }));
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            bail!("--scale must be a positive number");
+        }
+        let threads = self.threads.unwrap_or(cpus);
+        let loadgen_threads = self.loadgen_threads.unwrap_or(cpus);
+        if threads == 0 || loadgen_threads == 0 {
+            bail!("--threads and --loadgen-threads must be at least 1");
+        }
+        let mut ids = self.scenarios.clone();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            bail!("--scenarios: name at least one of a, b, c, d");
+        }
+        let scenarios: Vec<Scenario> = ids
+            .iter()
+            .map(|&id| Scenario::new(id, self.scale))
+            .collect();
+
+        let mut targets = Vec::new();
+        if self.server.is_empty() {
+            targets.push(Target::shardchat("shardchat", &default_server()?)?);
+        }
+        for spec in &self.server {
+            let (label, path) = match spec.split_once('=') {
+                Some((label, path)) => (label, path),
+                None => ("shardchat", spec.as_str()),
+            };
+            if label.is_empty() || label.contains(['/', ' ']) || label == "redis" || label == "nats"
+            {
+                bail!("--server {spec:?}: the label must be a plain name other than redis or nats");
+            }
+            if targets.iter().any(|t: &Target| t.label == label) {
+                bail!("--server {spec:?}: the label {label:?} is taken; use LABEL=PATH");
+            }
+            targets.push(Target::shardchat(label, Path::new(path))?);
+        }
+        let mut missing = Vec::new();
+        let peers = [
+            (Proto::Redis, self.redis_server.as_deref()),
+            (Proto::Nats, self.nats_server.as_deref()),
+        ];
+        for (proto, binary) in peers {
+            match Target::peer(proto, binary) {
+                Ok(t) => targets.push(t),
+                Err(m) => missing.push(m),
+            }
+        }
+        // Redis refuses clients past --maxclients (10,000 by default).
+        let redis_max_clients = scenarios
+            .iter()
+            .map(|s| s.clients(Proto::Redis))
+            .max()
+            .unwrap_or(0)
+            + 100;
+
+        let mut smoke = Vec::new();
+        if self.quick {
+            smoke.push("--quick".to_owned());
+        }
+        if self.scale != 1.0 {
+            smoke.push(format!("--scale {}", self.scale));
+        }
+        if !self.quick && duration < Duration::from_secs(10) {
+            smoke.push(format!("{} runs", format_duration(duration)));
+        }
+        Ok(Plan {
+            scenarios,
+            repeat,
+            duration,
+            idle_hold: if self.quick {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(5)
+            },
+            drain_timeout: Duration::from_secs(if self.quick { 10 } else { 30 }),
+            threads,
+            loadgen_threads,
+            targets,
+            missing,
+            redis_max_clients,
+            out: self.out.clone(),
+            smoke: (!smoke.is_empty()).then(|| smoke.join(", ")),
+        })
+    }
+}
+
+/// The `server` binary next to this one (both are built into
+/// target/<profile>/).
+fn default_server() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("finding the loadgen binary")?;
+    Ok(me.with_file_name(format!("server{}", std::env::consts::EXE_SUFFIX)))
+}
+
+impl Plan {
+    /// The loadgen flags of scenario `s` against `t`, without the address,
+    /// pid and output files, which change from run to run.
+    fn flags(&self, s: &Scenario, t: &Target) -> Vec<String> {
+        let time = if s.load == Load::Idle {
+            self.idle_hold
+        } else {
+            self.duration
+        };
+        let mut f = s.flags(t.proto, time);
+        f.extend([
+            "--threads".into(),
+            self.loadgen_threads.to_string(),
+            "--drain-timeout".into(),
+            format_duration(self.drain_timeout),
+        ]);
+        f
+    }
+
+    /// One run: a fresh server, the loadgen against it, its files.
+    fn run_one(&self, s: &Scenario, t: &Target, round: usize) -> Result<Outcome> {
+        let runs = self.out.join("runs");
+        let label = format!("{}-{}-{round}", s.id.letter(), t.label);
+        let log = runs.join(format!("{label}.server.log"));
+        let mut server = t.start(self.threads, self.redis_max_clients, &log)?;
+        let mut args: Vec<String> = vec![
+            "loadgen".into(),
+            "--addr".into(),
+            server.addr.to_string(),
+            "--server-pid".into(),
+            server.pid().to_string(),
+            "--out".into(),
+            runs.display().to_string(),
+            "--label".into(),
+            label.clone(),
+        ];
+        args.extend(self.flags(s, t));
+        let cfg = Cli::try_parse_from(&args)
+            .context("building the loadgen flags")?
+            .run
+            .into_config()?;
+        eprintln!(
+            "== ({}) {} run {round}: {}",
+            s.id.letter(),
+            t.label,
+            args[1..].join(" ")
+        );
+        let outcome = run::run(cfg)?;
+        if let Some(status) = server.exited() {
+            bail!(
+                "{} exited during the run ({status}); see {}",
+                t.label,
+                log.display()
+            );
+        }
+        output::write_run(&runs, &outcome)?;
+        print!("{}", outcome.summary.render());
+        Ok(outcome)
+    }
+}
+
+pub fn run(args: &CompareArgs) -> Result<ExitCode> {
+    let plan = args.plan()?;
+    let runs = plan.out.join("runs");
+    fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
+    for m in &plan.missing {
+        eprintln!("loadgen compare: {} will not run: {}", m.label, m.why);
+    }
+
+    let started_unix_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut cells: BTreeMap<(ScenarioId, usize), Cell> = BTreeMap::new();
+    let mut plots = Vec::new();
+    for s in &plan.scenarios {
+        // Rounds outside, targets inside: a drift in the machine's state
+        // falls on every target alike.
+        for round in 1..=plan.repeat {
+            for (i, t) in plan.targets.iter().enumerate() {
+                let cell = cells.entry((s.id, i)).or_default();
+                match plan.run_one(s, t, round) {
+                    Ok(outcome) => {
+                        cell.runs.push(RunFigures::of(&outcome.summary));
+                        if s.load != Load::Idle {
+                            let merged = match cell.histogram.take() {
+                                Some(h) => latency::merge([&h, &outcome.histogram]),
+                                None => outcome.histogram,
+                            };
+                            cell.histogram = Some(merged);
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("loadgen compare: ({}) {}: {e:#}", s.id.letter(), t.label);
+                        cell.errors.push(format!("{e:#}"));
+                    }
+                }
+            }
+        }
+        if s.load != Load::Idle {
+            if let Some(file) = plot_scenario(&plan, s, &cells)? {
+                plots.push((s.id, file));
+            }
+        }
+    }
+
+    let machine = Machine::detect();
+    let commands = plan
+        .scenarios
+        .iter()
+        .map(|s| {
+            let per_target = plan
+                .targets
+                .iter()
+                .map(|t| (t.label.clone(), plan.flags(s, t).join(" ")))
+                .collect();
+            (s.id, per_target)
+        })
+        .collect();
+    let report = markdown::Report {
+        machine: &machine,
+        started_unix_s,
+        git_revision: machine::git_revision(),
+        invocation: invocation(),
+        targets: &plan.targets,
+        missing: &plan.missing,
+        scenarios: &plan.scenarios,
+        cells: &cells,
+        repeat: plan.repeat,
+        duration: format_duration(plan.duration),
+        idle_hold: format_duration(plan.idle_hold),
+        threads: plan.threads,
+        loadgen_threads: plan.loadgen_threads,
+        commands,
+        plots,
+        smoke: plan.smoke.clone(),
+        redis_max_clients: plan.redis_max_clients,
+    };
+    let path = plan.out.join("compare.md");
+    fs::write(&path, report.render()).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(if cells.values().all(Cell::clean) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Writes each target's merged `.hgrm` for scenario `s` and the overlay of
+/// them; returns the plot's file name, if any target has latencies.
+fn plot_scenario(
+    plan: &Plan,
+    s: &Scenario,
+    cells: &BTreeMap<(ScenarioId, usize), Cell>,
+) -> Result<Option<String>> {
+    let mut curves = Vec::new();
+    for (i, t) in plan.targets.iter().enumerate() {
+        let Some(h) = cells.get(&(s.id, i)).and_then(|c| c.histogram.as_ref()) else {
+            continue;
+        };
+        if h.is_empty() {
+            continue;
+        }
+        let text = latency::to_hgrm(h);
+        let hgrm = plan
+            .out
+            .join(format!("compare-{}-{}.hgrm", s.id.letter(), t.label));
+        fs::write(&hgrm, &text).with_context(|| format!("writing {}", hgrm.display()))?;
+        let rows = latency::parse_hgrm(&text).context("reading back the .hgrm")?;
+        curves.push(Curve {
+            name: t.label.clone(),
+            rows,
+        });
+    }
+    if curves.is_empty() {
+        return Ok(None);
+    }
+    let file = format!("compare-{}.svg", s.id.letter());
+    let title = format!("({}) {}", s.id.letter(), s.describe());
+    plot::draw(&curves, &title, &plan.out.join(&file))?;
+    Ok(Some(file))
+}
+
+/// This process's command line, quoted where a word needs it.
+fn invocation() -> String {
+    std::env::args()
+        .map(|a| {
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'') {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(args: &[&str]) -> Result<Plan> {
+        let cli = Cli::try_parse_from(
+            ["loadgen", "compare", "--server", "/bin/true"]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )?;
+        let Some(crate::cli::Command::Compare(c)) = cli.command else {
+            panic!("expected compare");
+        };
+        c.plan()
+    }
+
+    #[test]
+    fn defaults_and_quick() {
+        let p = plan(&[]).unwrap();
+        assert_eq!((p.repeat, p.duration), (2, Duration::from_secs(30)));
+        assert_eq!(p.scenarios.len(), 4);
+        assert_eq!(p.smoke, None);
+        assert_eq!(p.targets[0].label, "shardchat");
+        // 10,010 clients in (c) are more than Redis's default 10,000.
+        assert!(p.redis_max_clients > 10_010);
+        let q = plan(&["--quick", "--scenarios", "d,a,a"]).unwrap();
+        assert_eq!((q.repeat, q.duration), (1, Duration::from_secs(2)));
+        let ids: Vec<_> = q.scenarios.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [ScenarioId::A, ScenarioId::D]);
+        assert!(q.smoke.is_some());
+        assert!(plan(&["--repeat", "0"]).is_err());
+        assert!(plan(&["--scale", "0"]).is_err());
+        assert!(plan(&["--scenarios", "e"]).is_err());
+    }
+
+    #[test]
+    fn several_builds_need_labels() {
+        let p = plan(&["--server", "after=/bin/true"]).unwrap();
+        let labels: Vec<_> = p
+            .targets
+            .iter()
+            .filter(|t| t.proto == Proto::Line)
+            .map(|t| t.label.as_str())
+            .collect();
+        assert_eq!(labels, ["shardchat", "after"]);
+        assert!(plan(&["--server", "/bin/true"]).is_err());
+        assert!(plan(&["--server", "redis=/bin/true"]).is_err());
+        assert!(plan(&["--server", "x=/no/such/server"]).is_err());
+    }
+
+    #[test]
+    fn run_flags_parse() {
+        let p = plan(&["--quick"]).unwrap();
+        for s in &p.scenarios {
+            for proto in [Proto::Line, Proto::Redis, Proto::Nats] {
+                let t = Target {
+                    label: "t".into(),
+                    proto,
+                    binary: "/bin/true".into(),
+                    version: String::new(),
+                };
+                let mut args = vec!["loadgen".to_owned()];
+                args.extend(p.flags(s, &t));
+                let cfg = Cli::try_parse_from(&args)
+                    .unwrap()
+                    .run
+                    .into_config()
+                    .unwrap();
+                assert_eq!(cfg.proto, proto);
+                assert_eq!(cfg.clients, s.clients(proto));
+            }
+        }
+    }
+}
