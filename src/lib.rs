@@ -25,6 +25,7 @@ pub mod rooms;
 pub mod server;
 pub mod shard;
 pub mod tls;
+pub mod tls_client;
 pub mod transport;
 
 pub use config::Config;

@@ -2,15 +2,11 @@
 //! `--insecure`) any certificate at all, and the rustls client
 //! configuration every connection of a run shares.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context, Result};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use anyhow::{anyhow, Result};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 
 use crate::cli::Trust;
 
@@ -40,86 +36,12 @@ impl TlsSetup {
 }
 
 fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .context("choosing TLS protocol versions")?;
-    let config = match trust {
-        Trust::Ca { path } => builder.with_root_certificates(ca_file(path)?),
-        Trust::Insecure => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert { provider })),
+    let trust = match trust {
+        Trust::Ca { path } => shardchat::tls_client::Trust::CaFile(path.clone()),
+        Trust::Insecure => shardchat::tls_client::Trust::Anyone,
     };
-    Ok(Arc::new(config.with_no_client_auth()))
-}
-
-fn ca_file(path: &Path) -> Result<RootCertStore> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| anyhow!("--ca {}: cannot read certificates: {e}", path.display()))?;
-    if certs.is_empty() {
-        bail!("--ca {}: no PEM certificate found", path.display());
-    }
-    let mut roots = RootCertStore::empty();
-    for cert in certs {
-        roots
-            .add(cert)
-            .with_context(|| format!("--ca {}: not a usable CA certificate", path.display()))?;
-    }
-    Ok(roots)
-}
-
-/// Accepts whatever certificate the server shows. The handshake signatures
-/// are still checked, so the handshake costs what a verified one does,
-/// minus the chain check.
-#[derive(Debug)]
-struct AcceptAnyCert {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    shardchat::tls_client::client_config(&trust).map_err(|e| match trust {
+        shardchat::tls_client::Trust::CaFile(_) => anyhow!("--ca {e}"),
+        _ => anyhow!("{e}"),
+    })
 }
