@@ -144,11 +144,7 @@ impl Shard {
                         .expect("an open client is in a room")
                         .name()
                         .into();
-                    let reply = ReplyTo {
-                        shard: self.index as usize,
-                        key,
-                        id: c.id,
-                    };
+                    let reply = self.reply_to(key);
                     cluster.send(ClusterCommand::ClaimNick {
                         old: c.nick.clone(),
                         new: name.into(),
@@ -158,6 +154,15 @@ impl Shard {
                 }
                 None => self.finish_rename(key, name),
             },
+        }
+    }
+
+    /// Where the cluster's answer for client `key` goes.
+    fn reply_to(&self, key: usize) -> ReplyTo {
+        ReplyTo {
+            shard: self.index as usize,
+            key,
+            id: self.clients[key].id,
         }
     }
 
@@ -226,11 +231,7 @@ impl Shard {
                 PresenceCmd::Who => Query::Who,
                 PresenceCmd::Rooms => Query::Rooms,
             };
-            let reply = ReplyTo {
-                shard: self.index as usize,
-                key,
-                id: self.clients[key].id,
-            };
+            let reply = self.reply_to(key);
             cluster.send(ClusterCommand::Query { query, reply });
             return;
         }
@@ -286,11 +287,7 @@ impl Shard {
         let Some((to_nick, at)) = self.shared.registry.lookup(to) else {
             if let Some(cluster) = &self.shared.cluster {
                 let c = &self.clients[key];
-                let reply = ReplyTo {
-                    shard: self.index as usize,
-                    key,
-                    id: c.id,
-                };
+                let reply = self.reply_to(key);
                 cluster.send(ClusterCommand::Private {
                     from: c.nick.clone(),
                     to: to.into(),
