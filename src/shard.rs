@@ -194,7 +194,8 @@ impl Shard {
         let Some(c) = self.clients.get_mut(key) else {
             return; // spurious: the client is already gone
         };
-        if ev.writable && !c.out.is_empty() {
+        // TLS may hold encrypted bytes with the plaintext queue empty.
+        if ev.writable && (!c.out.is_empty() || c.transport.has_pending()) {
             self.flush_client(key);
         }
         if ev.readable || ev.closed {
