@@ -301,7 +301,44 @@ fn a_tls_slow_consumer_is_dropped_without_stalling_others(b: Backend) {
     }
 }
 
+/// A TLS client that stops reading while a burst arrives, then reads again,
+/// gets the whole burst without any further traffic to push it along.
+fn a_tls_client_catches_up_after_a_burst(b: Backend) {
+    let certs = valid_cert("burst");
+    let s = tls_server(
+        b,
+        &certs,
+        &[
+            "--max-outbuf",
+            "16MiB",
+            "--rate-limit",
+            "0",
+            "--notice-limit",
+            "0",
+        ],
+    );
+    let mut t = TlsConn::open(s.tls_addr.expect("TLS port"), &certs.der);
+    t.welcome();
+    let (mut p, np) = s.connect();
+    let body = "y".repeat(4000);
+    let total = 1000; // about 4 MB: far more than socket and rustls buffers
+    for i in 0..total {
+        p.send(&format!("{i} {body}"));
+    }
+    p.send("/who"); // a round trip: the sender's lines have all been read
+    assert!(p.line().starts_with("* 2 users online: "));
+    for i in 0..total {
+        let l = t.line();
+        assert!(
+            l.starts_with(&format!("[{np}] {i} ")),
+            "line {i} in order: {:.40}",
+            l
+        );
+    }
+}
+
 both_backends!(
+    a_tls_client_catches_up_after_a_burst,
     tls_and_plain_clients_chat_both_ways,
     openssl_s_client_joins_and_chats,
     plain_text_and_garbage_on_the_tls_port_are_closed,
