@@ -20,6 +20,8 @@ pub struct Client {
     pub nick: Box<str>,
     /// Named, welcomed and in a room (TLS clients: after the handshake).
     pub registered: bool,
+    /// A cluster-wide nick claim is on its way.
+    pub nick_pending: bool,
     pub reader: LineReader,
     pub out: Outbound,
     pub bucket: Bucket,
@@ -46,6 +48,7 @@ impl Client {
             id,
             nick: Box::from(""),
             registered: false,
+            nick_pending: false,
             reader: LineReader::new(),
             out: Outbound::default(),
             bucket,

@@ -134,27 +134,44 @@ impl Shard {
         }
         // The local registry reserves the name at once; in a cluster the
         // change completes when Redis confirms the name is free everywhere.
-        match self.shared.registry.rename(&c.nick, name, at) {
-            Err(ClaimError::Taken) => self.reply(key, protocol::error(&["nick taken: ", name])),
-            Ok(()) => match &self.shared.cluster {
-                Some(cluster) => {
-                    let room = c
-                        .room
-                        .as_ref()
-                        .expect("an open client is in a room")
-                        .name()
-                        .into();
-                    let reply = self.reply_to(key);
-                    cluster.send(ClusterCommand::ClaimNick {
-                        old: c.nick.clone(),
-                        new: name.into(),
-                        room,
-                        reply,
-                    });
-                }
-                None => self.finish_rename(key, name),
-            },
+        let Some(cluster) = &self.shared.cluster else {
+            match self.shared.registry.rename(&c.nick, name, at) {
+                Err(ClaimError::Taken) => self.reply(key, protocol::error(&["nick taken: ", name])),
+                Ok(()) => self.finish_rename(key, name),
+            }
+            return;
+        };
+        if c.nick_pending {
+            self.reply(
+                key,
+                protocol::error(&["a nick change is already under way"]),
+            );
+            return;
         }
+        // In a cluster the local registry holds both names until Redis says
+        // whether the new one is free everywhere.
+        match self.shared.registry.reserve(&c.nick, name, at) {
+            Err(ClaimError::Taken) => self.reply(key, protocol::error(&["nick taken: ", name])),
+            Ok(()) => {
+                let room = self.room_of(key).name().into();
+                let (old, reply) = (c.nick.clone(), self.reply_to(key));
+                cluster.send(ClusterCommand::ClaimNick {
+                    old,
+                    new: name.into(),
+                    room,
+                    reply,
+                });
+                self.clients[key].nick_pending = true;
+            }
+        }
+    }
+
+    /// The room a client (not leaving) is in.
+    fn room_of(&self, key: usize) -> std::sync::Arc<crate::rooms::Room> {
+        self.clients[key]
+            .room
+            .clone()
+            .expect("an open client is in a room")
     }
 
     /// Where the cluster's answer for client `key` goes.
@@ -178,27 +195,42 @@ impl Shard {
         let still_here = self
             .clients
             .get(key)
-            .is_some_and(|c| c.id == id && c.closing.is_none() && *c.nick == *old);
-        if !still_here {
-            // Gone (or renamed meanwhile): give back what it was granted.
-            self.shared.registry.release(new, id);
-            return;
+            .is_some_and(|c| c.id == id && c.closing.is_none());
+        if let Some(c) = self.clients.get_mut(key).filter(|_| still_here) {
+            c.nick_pending = false;
         }
-        match result {
-            Ok(()) => self.finish_rename(key, new),
-            Err(why) => {
-                let at = Location {
-                    id,
-                    shard: self.index,
-                    key: key as u32,
-                };
-                let _ = self.shared.registry.rename(new, old, at);
+        let renamed_only_case = old.eq_ignore_ascii_case(new);
+        match (still_here, result) {
+            (true, Ok(())) => {
+                if !renamed_only_case {
+                    self.shared.registry.release(old, id);
+                }
+                self.finish_rename(key, new);
+            }
+            (true, Err(why)) => {
+                if renamed_only_case {
+                    let at = Location {
+                        id,
+                        shard: self.index,
+                        key: key as u32,
+                    };
+                    let _ = self.shared.registry.rename(new, old, at);
+                } else {
+                    self.shared.registry.release(new, id);
+                }
                 let msg = if why == "taken" {
                     "nick taken: "
                 } else {
                     "cannot change nick now, the cluster is unavailable: "
                 };
                 self.reply(key, protocol::error(&[msg, new]));
+            }
+            (false, result) => {
+                // Gone meanwhile: give back what it was granted.
+                self.shared.registry.release(new, id);
+                if let (Ok(()), Some(cluster)) = (result, &self.shared.cluster) {
+                    cluster.send(ClusterCommand::UserLeft { nick: new.into() });
+                }
             }
         }
     }

@@ -99,6 +99,41 @@ impl Registry {
         Ok(())
     }
 
+    /// Claims `new` for the client known as `old` while keeping `old`
+    /// registered too (a cluster-wide claim is pending); a change of case
+    /// only is a plain rename. The caller later releases one of the two.
+    pub fn reserve(&self, old: &str, new: &str, at: Location) -> Result<(), ClaimError> {
+        if key(old) == key(new) {
+            return self.rename(old, new, at);
+        }
+        let mut map = self.by_key.write();
+        let room = map
+            .get(&key(old))
+            .filter(|e| e.at.id == at.id)
+            .map_or(RoomId(0), |e| e.room);
+        match map.entry(key(new)) {
+            std::collections::hash_map::Entry::Occupied(e) if e.get().at.id != at.id => {
+                Err(ClaimError::Taken)
+            }
+            slot => {
+                let entry = Entry {
+                    nick: new.into(),
+                    at,
+                    room,
+                };
+                match slot {
+                    std::collections::hash_map::Entry::Occupied(mut e) => {
+                        e.insert(entry);
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(entry);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Numbers future guests from `base + 1` on (a block reserved for this
     /// node in the cluster).
     pub fn set_guest_block(&self, base: u64) {
@@ -207,6 +242,23 @@ mod tests {
         assert_eq!(r.len(), 2, "release by a non-owner does nothing");
         r.release("bob", ClientId(1));
         assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn a_reservation_keeps_the_old_name_until_released() {
+        let r = Registry::new();
+        let g = r.claim_guest(at(1), RoomId(1));
+        r.reserve(&g, "neo", at(1)).unwrap();
+        assert_eq!(r.lookup(&g).map(|(_, l)| l.id), Some(ClientId(1)));
+        assert_eq!(r.lookup("NEO").map(|(_, l)| l.id), Some(ClientId(1)));
+        let other = r.claim_guest(at(2), RoomId(1));
+        assert_eq!(r.reserve(&other, "neo", at(2)), Err(ClaimError::Taken));
+        assert_eq!(r.reserve(&other, &g, at(2)), Err(ClaimError::Taken));
+        r.release(&g, ClientId(1));
+        assert_eq!(
+            r.members_of(RoomId(1)),
+            vec![other.clone(), Box::<str>::from("neo")]
+        );
     }
 
     #[test]

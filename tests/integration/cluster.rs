@@ -218,6 +218,19 @@ fn presence_across_nodes(b: Backend) {
     see(&mut ann, "[Bob -> ann] coming");
     ann.send("/msg nobody hello?");
     see(&mut ann, "! no such user: nobody");
+    // One claim at a time: the second /nick of a read is refused at once.
+    let (mut dee, guest) = n1.connect();
+    dee.send_raw(b"/nick dee\n/nick dee2\n");
+    see(&mut dee, "! a nick change is already under way");
+    see(&mut dee, "* you are now dee");
+    ann.send("/who");
+    see(&mut ann, "* 4 users online: ann, Bob, cy, dee");
+    // Server-given names cannot be taken by hand in a cluster.
+    dee.send(&format!("/nick {guest}"));
+    see(
+        &mut dee,
+        "! invalid nick: guest-<number> names are given out by the server",
+    );
 }
 
 fn a_nick_race_across_nodes_has_one_winner(b: Backend) {
