@@ -2,7 +2,7 @@
 //! listening to the rooms that have local members and to this node's own
 //! channel, handing what arrives to the shards.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use super::envelope::{self, Kind};
 use super::{keys, ClusterConfig};
 use crate::fanout::{Direct, ShardHandle, ShardMsg};
 use crate::frame::{Chunk, ChunkBuilder, ClientId};
+use crate::rooms::Room;
 use crate::server::Shared;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -33,6 +34,8 @@ pub(super) struct Subscriber {
     shards: Vec<ShardHandle>,
     /// Rooms (lower-cased) with local members: what to listen to.
     rooms: HashSet<Box<str>>,
+    /// Rooms by lower-cased name, looked up once (see `local_room`).
+    cache: HashMap<Box<str>, Arc<Room>>,
     backoff: Duration,
     /// A lost subscription was logged and not yet recovered.
     lost_logged: bool,
@@ -59,6 +62,7 @@ impl Subscriber {
             shared,
             shards,
             rooms: HashSet::new(),
+            cache: HashMap::new(),
             backoff: Duration::from_millis(100),
             lost_logged: false,
         })
@@ -98,6 +102,7 @@ impl Subscriber {
                     self.rooms.insert(r);
                 }
                 Ok(SubCommand::Unsubscribe(r)) => {
+                    self.cache.remove(&r);
                     self.rooms.remove(&r);
                 }
                 Ok(SubCommand::Stop) | Err(TryRecvError::Disconnected) => return true,
@@ -138,6 +143,7 @@ impl Subscriber {
                         }
                     }
                     Ok(SubCommand::Unsubscribe(r)) => {
+                        self.cache.remove(&r);
                         if self.rooms.remove(&r) {
                             pubsub.unsubscribe(keys::room_channel(&r))
                         } else {
@@ -158,7 +164,26 @@ impl Subscriber {
         }
     }
 
-    fn deliver(&self, channel: &str, payload: &[u8]) {
+    /// The local room a channel's lines go to, without taking the room
+    /// directory's lock per message: a cached room stays valid while it has
+    /// members (an emptied room is never reused).
+    fn local_room(&mut self, lower: &str) -> Option<Arc<Room>> {
+        if let Some(room) = self.cache.get(lower).filter(|r| r.members() > 0) {
+            return Some(Arc::clone(room));
+        }
+        let room = self.shared.rooms.get(lower);
+        match &room {
+            Some(r) => {
+                self.cache.insert(lower.into(), Arc::clone(r));
+            }
+            None => {
+                self.cache.remove(lower);
+            }
+        }
+        room
+    }
+
+    fn deliver(&mut self, channel: &str, payload: &[u8]) {
         let Some(env) = envelope::decode(payload) else {
             return;
         };
@@ -170,7 +195,7 @@ impl Subscriber {
                 let Some(lower) = channel.strip_prefix(keys::ROOM_CHANNEL_PREFIX) else {
                     return;
                 };
-                let Some(room) = self.shared.rooms.get(lower) else {
+                let Some(room) = self.local_room(lower) else {
                     return;
                 };
                 if env.payload.is_empty() {
