@@ -337,7 +337,47 @@ fn a_tls_client_catches_up_after_a_burst(b: Backend) {
     }
 }
 
+/// `--no-plain`: the TLS line comes first, carries the thread count and
+/// backend, and no plain port is served.
+fn no_plain_serves_only_tls(b: Backend) {
+    let certs = valid_cert("noplain");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--backend",
+            b.name(),
+            "--threads",
+            "2",
+            "--no-plain",
+        ])
+        .args(["--tls-port", "0", "--tls-cert"])
+        .arg(&certs.cert)
+        .arg("--tls-key")
+        .arg(&certs.key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("the first line");
+    let rest = first
+        .trim_end()
+        .strip_prefix("[CHAT SERVER] TLS on ")
+        .expect("the TLS line comes first");
+    let (addr, details) = rest.split_once(' ').expect("address and details");
+    assert_eq!(details, format!("(2 threads, {})", b.name()));
+    let mut t = TlsConn::open(addr.parse().expect("an address"), &certs.der);
+    t.welcome();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 both_backends!(
+    no_plain_serves_only_tls,
     a_tls_client_catches_up_after_a_burst,
     tls_and_plain_clients_chat_both_ways,
     openssl_s_client_joins_and_chats,
