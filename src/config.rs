@@ -187,6 +187,40 @@ mod tests {
     }
 
     #[test]
+    fn node_ids() {
+        assert_eq!(parse_node_id("node-1.a_b"), Ok("node-1.a_b".into()));
+        assert!(parse_node_id("").is_err());
+        assert!(parse_node_id("has space").is_err());
+        assert!(parse_node_id("colon:no").is_err());
+        assert!(parse_node_id(&"n".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn tls_and_cluster_flags_need_their_partners() {
+        assert!(
+            Config::try_parse_from(["server", "--tls-cert", "c.pem"]).is_err(),
+            "cert needs key"
+        );
+        assert!(
+            Config::try_parse_from(["server", "--no-plain"]).is_err(),
+            "no-plain needs a TLS port"
+        );
+        assert!(
+            Config::try_parse_from(["server", "--node-id", "a"]).is_err(),
+            "node id needs --cluster"
+        );
+        assert!(Config::try_parse_from([
+            "server",
+            "--tls-self-signed",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k"
+        ])
+        .is_err());
+    }
+
+    #[test]
     fn defaults_match_the_documentation() {
         let c = Config::default();
         assert_eq!(c.port, 9090);

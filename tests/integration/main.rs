@@ -23,5 +23,6 @@ mod protocol;
 mod rooms;
 mod scale;
 mod shutdown;
+mod startup;
 mod tls;
 mod util;
