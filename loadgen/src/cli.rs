@@ -641,7 +641,10 @@ mod tests {
             panic!("expected scaling");
         };
         assert_eq!(s.output, PathBuf::from("x.svg"));
-        assert_eq!(s.series.0, [vec!["epoll", "a.json", "b.json"], vec!["poll", "c.json"]]);
+        assert_eq!(
+            s.series.0,
+            [vec!["epoll", "a.json", "b.json"], vec!["poll", "c.json"]]
+        );
         assert!(Cli::try_parse_from(["loadgen", "scaling", "--label", "epoll"]).is_err());
     }
 }
