@@ -34,6 +34,22 @@ pub enum Command {
     /// each started here on a free loopback port, and write compare.md
     /// with one latency plot per scenario.
     Compare(CompareArgs),
+    /// Plot p99 latency against connected clients from runs' JSON files,
+    /// one line per `--label`: `scaling --label epoll a.json b.json
+    /// --label poll c.json d.json -o p99-vs-clients.svg`.
+    Scaling(ScalingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScalingArgs {
+    #[command(flatten)]
+    pub series: LabelledRuns,
+    /// Where to write the SVG.
+    #[arg(short, long, default_value = "p99-vs-clients.svg")]
+    pub output: PathBuf,
+    /// Chart title.
+    #[arg(long, default_value = "p99 latency by connected clients")]
+    pub title: String,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +63,49 @@ pub struct PlotArgs {
     /// Chart title.
     #[arg(long, default_value = "Latency by percentile")]
     pub title: String,
+}
+
+/// The `--label NAME FILE...` groups of `loadgen scaling`, kept apart. The
+/// derive flattens repeated multi-value flags into one list, so this reads
+/// clap's occurrences itself.
+#[derive(Debug, Clone, Default)]
+pub struct LabelledRuns(pub Vec<Vec<String>>);
+
+impl LabelledRuns {
+    const ID: &'static str = "label";
+}
+
+impl clap::FromArgMatches for LabelledRuns {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let groups = m
+            .get_occurrences::<String>(Self::ID)
+            .map(|occ| occ.map(|values| values.cloned().collect()).collect())
+            .unwrap_or_default();
+        Ok(LabelledRuns(groups))
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for LabelledRuns {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.arg(
+            clap::Arg::new(Self::ID)
+                .long(Self::ID)
+                .required(true)
+                .num_args(2..)
+                .action(clap::ArgAction::Append)
+                .value_names(["NAME", "FILE"])
+                .help("A series: its name, then its runs' JSON files. Repeat for each line."),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -569,5 +628,23 @@ mod tests {
         };
         assert_eq!(p.files.len(), 2);
         assert!(Cli::try_parse_from(["loadgen", "plot"]).is_err());
+    }
+
+    #[test]
+    fn scaling_keeps_labels_between_files() {
+        let cli = Cli::try_parse_from([
+            "loadgen", "scaling", "--label", "epoll", "a.json", "b.json", "--label", "poll",
+            "c.json", "-o", "x.svg",
+        ])
+        .unwrap();
+        let Some(Command::Scaling(s)) = cli.command else {
+            panic!("expected scaling");
+        };
+        assert_eq!(s.output, PathBuf::from("x.svg"));
+        assert_eq!(
+            s.series.0,
+            [vec!["epoll", "a.json", "b.json"], vec!["poll", "c.json"]]
+        );
+        assert!(Cli::try_parse_from(["loadgen", "scaling", "--label", "epoll"]).is_err());
     }
 }

@@ -7,6 +7,7 @@
 //! cargo run --release -p loadgen -- --clients 5000 --senders 50 --rate 5000 --size 64 --duration 30s
 //! cargo run --release -p loadgen -- plot results/a.hgrm results/b.hgrm -o compare.svg
 //! cargo run --release -p loadgen -- compare --quick --out /tmp/compare
+//! cargo run --release -p loadgen -- scaling --label epoll a.json b.json --label poll c.json d.json -o p99.svg
 //! ```
 //!
 //! Exits 0 when the run was clean, 1 when a line was lost, duplicated,
@@ -32,6 +33,7 @@ mod protocol;
 mod report;
 mod resp;
 mod run;
+mod scaling;
 mod schedule;
 mod shared;
 mod tls;
@@ -64,6 +66,10 @@ fn real_main() -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Compare(args)) => return compare::run(&args),
+        Some(Command::Scaling(args)) => {
+            scaling::run(&args)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         None => {}
     }
     let cfg = cli.run.into_config()?;
