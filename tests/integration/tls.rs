@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-use crate::util::{cert_files, server, tls_server, valid_cert, Backend, TIMEOUT};
+use crate::util::{cert_files, server, tls_server, valid_cert, Backend, ChildLines, TIMEOUT};
 
 /// A blocking TLS test client that trusts `root`.
 struct TlsConn {
@@ -116,10 +116,8 @@ fn openssl_s_client_joins_and_chats(b: Backend) {
         .stderr(Stdio::null())
         .spawn()
         .expect("run openssl s_client");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line)
-        .expect("openssl prints the welcome");
+    let out = ChildLines::new(child.stdout.take().expect("stdout"));
+    let line = out.line();
     let nick = line
         .trim_end()
         .strip_prefix("* welcome ")
@@ -133,18 +131,7 @@ fn openssl_s_client_joins_and_chats(b: Backend) {
     stdin.flush().expect("flush");
     p.expect(&format!("[{nick}] hello from openssl"));
     p.send("hello back");
-    let mut seen = Vec::new();
-    loop {
-        let mut l = String::new();
-        assert!(
-            out.read_line(&mut l).expect("read openssl output") > 0,
-            "openssl saw: {seen:?}"
-        );
-        if l.trim_end() == format!("[{np}] hello back") {
-            break;
-        }
-        seen.push(l);
-    }
+    while out.line() != format!("[{np}] hello back") {}
     drop(stdin);
     let _ = child.kill();
     let _ = child.wait();
@@ -361,9 +348,7 @@ fn no_plain_serves_only_tls(b: Backend) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the server");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    out.read_line(&mut first).expect("the first line");
+    let first = ChildLines::new(child.stdout.take().expect("stdout")).line();
     let rest = first
         .trim_end()
         .strip_prefix("[CHAT SERVER] TLS on ")
@@ -376,7 +361,63 @@ fn no_plain_serves_only_tls(b: Backend) {
     let _ = child.wait();
 }
 
+/// RSA and Ed25519 identities (the other tests use ECDSA, rcgen's
+/// default), made with the openssl command line and checked with
+/// `openssl s_client`.
+fn rsa_and_ed25519_keys_work(b: Backend) {
+    let dir = std::env::temp_dir().join(format!(
+        "shardchat-keys-{}-{}",
+        std::process::id(),
+        b.name()
+    ));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    for kind in ["rsa:2048", "ed25519"] {
+        let (cert, key) = (
+            dir.join(format!("{kind}.pem")),
+            dir.join(format!("{kind}.key")),
+        );
+        let made = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                kind,
+                "-days",
+                "30",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+            ])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl req");
+        assert!(made.success(), "openssl made a {kind} certificate");
+        let (c, k) = (cert.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
+        let s = server(b, &["--tls-port", "0", "--tls-cert", c, "--tls-key", k]);
+        let tls = s.tls_addr.expect("TLS port").to_string();
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-quiet", "-connect", &tls])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run openssl s_client");
+        let line = ChildLines::new(child.stdout.take().expect("stdout")).line();
+        assert!(line.starts_with("* welcome "), "{kind}: {line:?}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 both_backends!(
+    rsa_and_ed25519_keys_work,
     no_plain_serves_only_tls,
     a_tls_client_catches_up_after_a_burst,
     tls_and_plain_clients_chat_both_ways,

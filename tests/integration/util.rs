@@ -505,3 +505,28 @@ impl Conn {
         }
     }
 }
+
+/// Reads a child's output lines on a thread, so a test can wait for each
+/// with a timeout instead of blocking forever on a child that hangs.
+pub struct ChildLines(Receiver<String>);
+
+impl ChildLines {
+    pub fn new(out: impl std::io::Read + Send + 'static) -> ChildLines {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
+        ChildLines(rx)
+    }
+
+    /// The next line; panics after [`TIMEOUT`] or at the end of output.
+    pub fn line(&self) -> String {
+        self.0
+            .recv_timeout(TIMEOUT)
+            .expect("a line from the child within the timeout")
+    }
+}
