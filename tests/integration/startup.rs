@@ -3,18 +3,17 @@
 //! serves its own clients.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::util::{server, Backend};
+use crate::util::{output_within_timeout, server, Backend};
 
 /// Runs the server with `args`; returns (success, stderr).
 fn run(b: Backend, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--bind", "127.0.0.1", "--backend", b.name()])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the server");
+    let out = output_within_timeout(
+        Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--bind", "127.0.0.1", "--backend", b.name()])
+            .args(args),
+    );
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

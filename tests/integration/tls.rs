@@ -10,7 +10,9 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-use crate::util::{cert_files, server, tls_server, valid_cert, Backend, ChildLines, TIMEOUT};
+use crate::util::{
+    cert_files, output_within_timeout, server, tls_server, valid_cert, Backend, ChildLines, TIMEOUT,
+};
 
 /// A blocking TLS test client that trusts `root`.
 struct TlsConn {
@@ -207,24 +209,23 @@ fn bad_certificate_files_stop_the_server_with_a_clear_error(b: Backend) {
         (missing, &expired.key, "cannot read"),
     ];
     for (cert, key, why) in cases {
-        let out = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--backend",
-                b.name(),
-                "--tls-port",
-                "0",
-            ])
-            .arg("--tls-cert")
-            .arg(cert)
-            .arg("--tls-key")
-            .arg(key)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run the server");
+        let out = output_within_timeout(
+            Command::new(env!("CARGO_BIN_EXE_server"))
+                .args([
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--backend",
+                    b.name(),
+                    "--tls-port",
+                    "0",
+                ])
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key),
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "exit non-zero for {why}");
         assert!(

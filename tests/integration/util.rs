@@ -530,3 +530,28 @@ impl ChildLines {
             .expect("a line from the child within the timeout")
     }
 }
+
+/// Runs a command that should exit by itself (stdin closed), killing it
+/// and failing the test if it is still running after [`TIMEOUT`].
+pub fn output_within_timeout(cmd: &mut Command) -> std::process::Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(TIMEOUT) {
+        Ok(out) => out.expect("collect the command's output"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("the command did not exit within {TIMEOUT:?}")
+        }
+    }
+}
