@@ -29,6 +29,9 @@ pub struct Client {
     pub room: Option<Arc<Room>>,
     /// Its index in the shard's member list of that room.
     pub room_slot: usize,
+    /// The shard's sequence number when it joined its room: it receives
+    /// only the pass's chunks numbered from here on.
+    pub joined_seq: u64,
     /// Set once the client is leaving (after `/quit` or at shutdown): its
     /// last lines are being flushed and it is closed by this deadline.
     pub closing: Option<Instant>,
@@ -54,6 +57,7 @@ impl Client {
             bucket,
             room: None,
             room_slot: 0,
+            joined_seq: 0,
             closing: None,
             write_interest: false,
             in_ready: false,

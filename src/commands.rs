@@ -310,6 +310,7 @@ impl Shard {
             self.reply(key, protocol::error(&[&already]));
             return;
         }
+        self.catch_up(key);
         self.leave_room(key, true, None);
         self.join_room(key, name);
     }

@@ -98,23 +98,24 @@ impl Outbound {
     /// lines). With nothing queued they go straight to `w` in one vectored
     /// write, and only the part `w` refuses is queued; otherwise they are
     /// queued behind what is there, for the next [`flush`](Self::flush).
-    pub fn deliver<W: Write>(
-        &mut self,
-        w: W,
-        chunks: &[Arc<Chunk>],
-        to: ClientId,
-    ) -> io::Result<Flushed> {
+    /// `chunks` is walked more than once, so it must be cheap to clone (a
+    /// slice, or a filter over one).
+    pub fn deliver<'c, W, I>(&mut self, w: W, chunks: I, to: ClientId) -> io::Result<Flushed>
+    where
+        W: Write,
+        I: IntoIterator<Item = &'c Arc<Chunk>> + Clone,
+    {
         if !self.queue.is_empty() {
             self.queue_all(chunks, to);
             return Ok(Flushed::Blocked);
         }
-        let mut ranges = [(0usize, 0usize, 0usize); DIRECT_IOV];
+        let mut ranges: [Option<(&Arc<Chunk>, usize, usize)>; DIRECT_IOV] = [None; DIRECT_IOV];
         let mut count = 0;
         let mut overflow = false;
-        for (i, chunk) in chunks.iter().enumerate() {
+        for chunk in chunks.clone() {
             chunk.for_each_range(to, |s, e| {
                 if count < DIRECT_IOV {
-                    ranges[count] = (i, s, e);
+                    ranges[count] = Some((chunk, s, e));
                     count += 1;
                 } else {
                     overflow = true;
@@ -130,20 +131,20 @@ impl Outbound {
         let ranges = &ranges[..count];
         let written = {
             let mut iov = [IoSlice::new(&[]); DIRECT_IOV];
-            for (slot, &(i, s, e)) in iov.iter_mut().zip(ranges) {
-                *slot = IoSlice::new(&chunks[i].bytes()[s..e]);
+            for (slot, &(chunk, s, e)) in iov.iter_mut().zip(ranges.iter().flatten()) {
+                *slot = IoSlice::new(&chunk.bytes()[s..e]);
             }
             write_all_vectored(w, &mut iov[..count])?
         };
         // Queue whatever the socket did not take, sharing the chunks.
         let mut skip = written;
-        for &(i, s, e) in ranges {
+        for &(chunk, s, e) in ranges.iter().flatten() {
             let len = e - s;
             if skip >= len {
                 skip -= len;
                 continue;
             }
-            self.push_shared(&chunks[i], s + skip, e);
+            self.push_shared(chunk, s + skip, e);
             skip = 0;
         }
         Ok(if self.queue.is_empty() {
@@ -153,7 +154,7 @@ impl Outbound {
         })
     }
 
-    fn queue_all(&mut self, chunks: &[Arc<Chunk>], to: ClientId) {
+    fn queue_all<'c>(&mut self, chunks: impl IntoIterator<Item = &'c Arc<Chunk>>, to: ClientId) {
         for chunk in chunks {
             chunk.for_each_range(to, |s, e| self.push_shared(chunk, s, e));
         }

@@ -83,8 +83,15 @@ pub struct Shard {
     /// This pass's lines, one builder per room that has any.
     outgoing: Vec<(Arc<Room>, ChunkBuilder)>,
     outgoing_index: HashMap<RoomId, usize>,
-    /// Chunks to deliver at the end of this pass (local and peers').
-    pass: Vec<Arc<Chunk>>,
+    /// Local chunks frozen early in the pass (a client joined their room),
+    /// with their sequence numbers; sent on with the rest at its end.
+    frozen: Vec<(Arc<Room>, Arc<Chunk>, u64)>,
+    /// Chunks to deliver at the end of this pass (local and peers'), each
+    /// with its sequence number: a client receives only chunks numbered
+    /// from its `joined_seq` on, i.e. those that came after it joined.
+    pass: Vec<(u64, Arc<Chunk>)>,
+    /// The next sequence number.
+    seq: u64,
     rbuf: Box<[u8]>,
     epoch: Instant,
     pub(crate) now: Instant,
@@ -116,7 +123,9 @@ impl Shard {
             handshakes: Vec::new(),
             outgoing: Vec::new(),
             outgoing_index: HashMap::new(),
+            frozen: Vec::new(),
             pass: Vec::new(),
+            seq: 0,
             rbuf: vec![0; READ_BUDGET].into_boxed_slice(),
             epoch: now,
             now,
@@ -177,7 +186,11 @@ impl Shard {
     }
 
     fn next_timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.outgoing.is_empty() || !self.doomed.is_empty() {
+        if !self.ready.is_empty()
+            || !self.outgoing.is_empty()
+            || !self.frozen.is_empty()
+            || !self.doomed.is_empty()
+        {
             return Some(Duration::ZERO);
         }
         if !self.lingering.is_empty() || !self.handshakes.is_empty() {
@@ -327,13 +340,11 @@ impl Shard {
             match msg {
                 ShardMsg::Connect { stream, id, tls } => self.add_client(stream, id, tls),
                 ShardMsg::Batch(chunks) => {
-                    let rooms = &self.rooms;
-                    self.pass.extend(
-                        chunks
-                            .iter()
-                            .filter(|c| rooms.contains_key(&c.room()))
-                            .cloned(),
-                    );
+                    for chunk in chunks.iter().filter(|c| self.rooms.contains_key(&c.room())) {
+                        let seq = self.seq;
+                        self.seq += 1;
+                        self.pass.push((seq, Arc::clone(chunk)));
+                    }
                 }
                 ShardMsg::Direct(lines) => {
                     for d in lines {
@@ -430,7 +441,6 @@ impl Shard {
     /// shard gathered before the move are delivered first, so a client sees
     /// exactly the lines of the rooms it is in while it is in them.
     pub(crate) fn join_room(&mut self, key: usize, name: &str) {
-        self.deliver();
         let index = self.index as usize;
         let rooms = &self.rooms;
         let (room, n) = self
@@ -445,6 +455,10 @@ impl Shard {
         local.members.push(key);
         c.room = Some(Arc::clone(&room));
         let (id, nick) = (c.id, c.nick.clone());
+        // Lines gathered so far are not the newcomer's to see: close the
+        // room's chunk here and take only what comes after.
+        self.freeze_room(room.id());
+        self.clients[key].joined_seq = self.seq;
         self.shared.registry.set_room(&nick, id, room.id());
         if let Some(cluster) = &self.shared.cluster {
             cluster.send(Command::UserMoved {
@@ -499,51 +513,103 @@ impl Shard {
             return;
         }
         // Group by room, keeping each source's order within a room.
-        self.pass.sort_by_key(|c| c.room());
+        self.pass.sort_by_key(|(_, c)| c.room());
         let max_outbuf = self.shared.config.max_outbuf;
-        for group in self.pass.chunk_by(|a, b| a.room() == b.room()) {
-            let Some(local) = self.rooms.get(&group[0].room()) else {
+        for group in self.pass.chunk_by(|a, b| a.1.room() == b.1.room()) {
+            let Some(local) = self.rooms.get(&group[0].1.room()) else {
                 continue;
             };
+            let oldest = group.iter().map(|(seq, _)| *seq).min().unwrap_or(0);
             for &key in &local.members {
                 let c = &mut self.clients[key];
-                match c.out.deliver(c.transport.writer(), group, c.id) {
-                    Ok(Flushed::All) if !c.transport.has_pending() => {}
-                    Ok(_) if c.out.pending() + c.transport.buffered() > max_outbuf => {
-                        self.doomed.push((key, Some("slow consumer")));
-                    }
-                    Ok(_) => {
-                        if !c.dirty && !c.write_interest {
-                            set_write_interest(&self.poller, key, c, true);
-                        }
-                    }
-                    Err(e) => self.doomed.push((key, Some(close_reason(&e)))),
+                let from = c.joined_seq;
+                let chunks = group
+                    .iter()
+                    .filter(move |(seq, _)| *seq >= from)
+                    .map(|(_, chunk)| chunk);
+                if from > oldest && chunks.clone().next().is_none() {
+                    continue; // joined after all of it
                 }
+                let result = c.out.deliver(c.transport.writer(), chunks, c.id);
+                settle(&self.poller, &mut self.doomed, max_outbuf, key, c, result);
             }
         }
         self.pass.clear();
     }
 
+    /// Closes a room's chunk for this pass so far (it goes out at the end
+    /// of the pass as usual); later lines start a new one.
+    fn freeze_room(&mut self, room: RoomId) {
+        let Some(&i) = self.outgoing_index.get(&room) else {
+            return;
+        };
+        let (room, builder) = &mut self.outgoing[i];
+        if !builder.is_empty() {
+            let chunk = Arc::new(builder.take());
+            self.frozen.push((Arc::clone(room), chunk, self.seq));
+            self.seq += 1;
+        }
+    }
+
+    /// Before a client changes rooms, hands it what its current room has
+    /// gathered this pass since it joined (at the end of the pass it will
+    /// no longer be a member).
+    pub(crate) fn catch_up(&mut self, key: usize) {
+        let Some(room) = self.clients[key].room.clone() else {
+            return;
+        };
+        self.freeze_room(room.id());
+        let id = room.id();
+        let c = &mut self.clients[key];
+        let from = c.joined_seq;
+        let from_peers = self
+            .pass
+            .iter()
+            .filter(move |(seq, ch)| ch.room() == id && *seq >= from)
+            .map(|(_, ch)| ch);
+        let local = self
+            .frozen
+            .iter()
+            .filter(move |(r, _, seq)| r.id() == id && *seq >= from)
+            .map(|(_, ch, _)| ch);
+        let chunks = from_peers.chain(local);
+        if chunks.clone().next().is_none() {
+            return;
+        }
+        let result = c.out.deliver(c.transport.writer(), chunks, c.id);
+        settle(
+            &self.poller,
+            &mut self.doomed,
+            self.shared.config.max_outbuf,
+            key,
+            c,
+            result,
+        );
+    }
+
     /// Freezes this pass's local chunks and sends them on: one batch per
     /// peer that has members in any of their rooms, and none to the rest.
     fn send_to_peers(&mut self) {
-        if !self.outgoing.is_empty() {
-            self.outgoing_index.clear();
+        for (room, mut builder) in self.outgoing.drain(..) {
+            if !builder.is_empty() {
+                self.frozen.push((room, Arc::new(builder.take()), self.seq));
+                self.seq += 1;
+            }
+        }
+        self.outgoing_index.clear();
+        if !self.frozen.is_empty() {
+            let frozen = std::mem::take(&mut self.frozen);
             let mut batch: Option<Arc<[Arc<Chunk>]>> = None;
-            let frozen: Vec<(Arc<Room>, Arc<Chunk>)> = self
-                .outgoing
-                .drain(..)
-                .map(|(room, mut b)| (room, Arc::new(b.take())))
-                .collect();
             for peer in &mut self.peers {
-                if frozen.iter().any(|(room, _)| room.on_shard(peer.index)) {
-                    let batch = batch
-                        .get_or_insert_with(|| frozen.iter().map(|(_, c)| Arc::clone(c)).collect());
+                if frozen.iter().any(|(room, _, _)| room.on_shard(peer.index)) {
+                    let batch = batch.get_or_insert_with(|| {
+                        frozen.iter().map(|(_, c, _)| Arc::clone(c)).collect()
+                    });
                     peer.handle.send(ShardMsg::Batch(Arc::clone(batch)));
                 }
             }
             if let Some(cluster) = &self.shared.cluster {
-                for (room, chunk) in &frozen {
+                for (room, chunk, _) in &frozen {
                     let room = room.name().to_ascii_lowercase().into_boxed_str();
                     cluster.send(Command::Publish {
                         room,
@@ -555,8 +621,8 @@ impl Shard {
             self.pass.extend(
                 frozen
                     .into_iter()
-                    .filter(|(r, _)| rooms.contains_key(&r.id()))
-                    .map(|(_, c)| c),
+                    .filter(|(r, _, _)| rooms.contains_key(&r.id()))
+                    .map(|(_, c, seq)| (seq, c)),
             );
         }
         for peer in &mut self.peers {
@@ -693,6 +759,30 @@ impl Shard {
 
     pub(crate) fn now_ms(&self) -> u64 {
         self.now.duration_since(self.epoch).as_millis() as u64
+    }
+}
+
+/// What follows a delivery to one client: nothing, waiting for
+/// writability, or closing it (slow consumer, broken connection).
+fn settle(
+    poller: &Poller,
+    doomed: &mut Vec<(usize, Option<&'static str>)>,
+    max_outbuf: usize,
+    key: usize,
+    c: &mut Client,
+    result: io::Result<Flushed>,
+) {
+    match result {
+        Ok(Flushed::All) if !c.transport.has_pending() => {}
+        Ok(_) if c.out.pending() + c.transport.buffered() > max_outbuf => {
+            doomed.push((key, Some("slow consumer")));
+        }
+        Ok(_) => {
+            if !c.dirty && !c.write_interest {
+                set_write_interest(poller, key, c, true);
+            }
+        }
+        Err(e) => doomed.push((key, Some(close_reason(&e)))),
     }
 }
 
