@@ -15,7 +15,8 @@ pub struct Curve {
     pub rows: Vec<HgrmRow>,
 }
 
-const PALETTE: [RGBColor; 8] = [
+/// Line colours, in the order series are drawn (shared by every plot).
+pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -100,7 +101,8 @@ pub fn draw(curves: &[Curve], title: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn plot_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> anyhow::Error {
+/// A drawing error as an anyhow error (plotters' errors are generic).
+pub(crate) fn plot_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> anyhow::Error {
     anyhow!("drawing the chart: {e}")
 }
 

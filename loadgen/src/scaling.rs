@@ -10,6 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use plotters::prelude::*;
 
 use crate::cli::ScalingArgs;
+use crate::plot::{plot_err, PALETTE};
 
 /// One labelled line of the chart: (clients, p99 ms) sorted by clients.
 #[derive(Debug, PartialEq)]
@@ -17,13 +18,6 @@ pub struct Series {
     pub label: String,
     pub points: Vec<(u64, f64)>,
 }
-
-const PALETTE: [RGBColor; 4] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-];
 
 pub fn run(args: &ScalingArgs) -> Result<()> {
     let groups = group(&args.series.0)?;
@@ -155,10 +149,6 @@ fn draw(series: &[Series], title: &str, path: &Path) -> Result<()> {
         .map_err(plot_err)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
-}
-
-fn plot_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> anyhow::Error {
-    anyhow!("drawing the chart: {e}")
 }
 
 #[cfg(test)]
