@@ -32,7 +32,8 @@ pub struct Config {
     pub backend: Backend,
 
     /// Send join/leave notices only while at most this many clients would
-    /// receive them (announcing every join to everyone is O(n^2)).
+    /// receive them (announcing every join to everyone is O(n^2)); 0 turns
+    /// them off.
     #[arg(long, default_value_t = 1000)]
     pub notice_limit: usize,
 

@@ -207,6 +207,12 @@ impl Shard {
         let Some(c) = self.clients.get_mut(key) else {
             return; // spurious: the client is already gone
         };
+        if ev.closed {
+            // The peer shut down (at least) its writing side. The end of
+            // its stream may have come with its last data on this same
+            // edge: read on past short reads until 0 or WouldBlock.
+            c.peer_shut = true;
+        }
         // TLS may hold encrypted bytes with the plaintext queue empty.
         if ev.writable && (!c.out.is_empty() || c.transport.has_pending()) {
             self.flush_client(key);
@@ -251,7 +257,7 @@ impl Shard {
                     return;
                 }
             };
-            let more = c.transport.may_have_more(n, self.rbuf.len());
+            let more = c.peer_shut || c.transport.may_have_more(n, self.rbuf.len());
             let mut reader = std::mem::take(&mut c.reader);
             let rbuf = std::mem::take(&mut self.rbuf);
             let max = self.shared.config.max_line as usize;
@@ -471,7 +477,7 @@ impl Shard {
             key,
             protocol::notice(&["you joined #", room.name(), " (", &count, " users)"]),
         );
-        if n <= self.shared.config.notice_limit {
+        if self.announces(n - 1) {
             self.publish(&room, id, |buf| {
                 protocol::write_notice(buf, &[&nick, " joined #", room.name()])
             });
@@ -481,10 +487,17 @@ impl Shard {
     /// Takes a client out of its room, telling the room (within the notice
     /// limit) with `* <nick> left #<room>[ (<reason>)]` if `announce`.
     pub(crate) fn leave_room(&mut self, key: usize, announce: bool, reason: Option<&str>) {
+        let announce = announce
+            && self.announces(
+                self.clients[key]
+                    .room
+                    .as_ref()
+                    .map_or(0, |r| r.members().saturating_sub(1)),
+            );
         let c = &mut self.clients[key];
         let Some(room) = c.room.take() else { return };
         let (id, slot) = (c.id, c.room_slot);
-        if announce && room.members() <= self.shared.config.notice_limit {
+        if announce {
             let nick = c.nick.clone();
             self.publish(&room, id, |buf| {
                 protocol::write_left(buf, &nick, room.name(), reason)
@@ -503,6 +516,13 @@ impl Shard {
             self.rooms.remove(&room.id());
         }
         self.shared.rooms.leave(&room, self.index as usize, last);
+    }
+
+    /// Whether a join or leave notice goes out to a room where `recipients`
+    /// others would receive it (`--notice-limit`; 0 turns notices off).
+    fn announces(&self, recipients: usize) -> bool {
+        let limit = self.shared.config.notice_limit;
+        limit > 0 && recipients <= limit
     }
 
     /// Delivers this pass's chunks: to peers with members in their rooms

@@ -44,21 +44,48 @@ fn join_and_leave_notices(b: Backend) {
     a.expect(&format!("* {nc} left #lobby"));
 }
 
+/// `--notice-limit N` announces a join or leave while at most N clients
+/// receive it: the joiner or leaver is not counted.
 fn notice_limit_silences_crowds(b: Backend) {
-    let s = server(b, &["--notice-limit", "2"]);
-    let (mut a, na) = s.connect();
-    let (mut bb, nb) = s.connect(); // a room of 2: announced
-    a.expect(&format!("* {nb} joined #lobby"));
-    let (_c, _) = s.connect(); // a room of 3: silent
-    bb.send("marker");
-    a.expect(&format!("[{nb}] marker"));
+    let s = server(b, &["--notice-limit", "3"]);
+    let (mut a, _) = s.connect();
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        // The 2nd, 3rd and 4th members' joins reach 1, 2 and 3 clients.
+        let (c, n) = s.connect();
+        a.expect(&format!("* {n} joined #lobby"));
+        others.push((c, n));
+    }
+    // The 5th member's join would reach 4: silent.
+    let (fifth, _) = s.connect();
+    others[0].0.send("marker 1");
+    a.expect(&format!("[{}] marker 1", others[0].1));
     a.send("/list");
     let list = a.line();
     assert!(
-        list.starts_with("* 3 users in #lobby: "),
+        list.starts_with("* 5 users in #lobby: "),
         "/list stays exact: {list}"
     );
-    let _ = na;
+    // Its leave would reach 4 too: silent.
+    drop(fifth);
+    others[0].0.send("marker 2");
+    a.expect(&format!("[{}] marker 2", others[0].1));
+    // With 4 members left, a leave reaches 3: announced.
+    let (gone, name) = others.pop().expect("a member");
+    drop(gone);
+    let left = a.line();
+    assert!(left.starts_with(&format!("* {name} left #lobby")), "{left}");
+}
+
+/// `--notice-limit 0` turns join and leave notices off.
+fn notice_limit_zero_announces_nothing(b: Backend) {
+    let s = server(b, &["--notice-limit", "0"]);
+    let (mut a, _) = s.connect();
+    let (mut o, no) = s.connect();
+    let (c, _) = s.connect();
+    drop(c);
+    o.send("marker");
+    a.expect(&format!("[{no}] marker"));
 }
 
 fn nick_rules(b: Backend) {
@@ -147,6 +174,7 @@ both_backends!(
     crlf_and_empty_lines,
     join_and_leave_notices,
     notice_limit_silences_crowds,
+    notice_limit_zero_announces_nothing,
     nick_rules,
     list_is_sorted,
     quit_says_bye_and_closes,
