@@ -42,6 +42,9 @@ pub struct Client {
     pub in_ready: bool,
     /// Queued on the shard's dirty list (own replies to flush this pass).
     pub dirty: bool,
+    /// The poller reported that the peer shut down its side: read until
+    /// the end of the stream, not just until a short read.
+    pub peer_shut: bool,
 }
 
 impl Client {
@@ -62,6 +65,7 @@ impl Client {
             write_interest: false,
             in_ready: false,
             dirty: false,
+            peer_shut: false,
         }
     }
 }

@@ -424,6 +424,28 @@ fn half_closed_client_is_removed(b: Backend) {
     a.expect(&format!("* 1 users in #lobby: {na}"));
 }
 
+/// A client that writes a last line and at once shuts down its writing
+/// side (`printf 'bye\n' | nc -N host port`, a script, a bot): the line is
+/// delivered and the client leaves, even when the end of the stream comes
+/// with the data on one readiness edge. Repeated, since the timing varies.
+fn half_close_after_a_last_line_leaves(b: Backend) {
+    let s = server(b, &["--threads", "2"]);
+    let (mut a, na) = s.connect();
+    for i in 0..20 {
+        let (mut x, nx) = s.connect();
+        a.expect(&format!("* {nx} joined #lobby"));
+        x.send_raw(format!("last words {i}\n").as_bytes());
+        x.stream()
+            .shutdown(Shutdown::Write)
+            .expect("shut down writing");
+        a.expect(&format!("[{nx}] last words {i}"));
+        a.expect(&format!("* {nx} left #lobby"));
+        x.expect_closed();
+    }
+    a.send("/list");
+    a.expect(&format!("* 1 users in #lobby: {na}"));
+}
+
 /// A client that resets while the server is writing a flood to it is
 /// removed; the others keep receiving everything, in order.
 fn reset_during_a_flood_spares_the_others(b: Backend) {
@@ -495,6 +517,7 @@ both_backends!(
     fd_exhaustion_refuses_politely,
     reset_with_unread_data_is_removed,
     half_closed_client_is_removed,
+    half_close_after_a_last_line_leaves,
     reset_during_a_flood_spares_the_others,
     fd_exhaustion_does_not_spin_and_recovers,
     flood_control_warns_once,

@@ -417,8 +417,36 @@ fn rsa_and_ed25519_keys_work(b: Backend) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A TLS client that sends a last line, then close_notify and a TCP
+/// half-close at once: the line is delivered and the client leaves.
+fn a_tls_client_half_closing_after_a_last_line_leaves(b: Backend) {
+    let certs = valid_cert("halfclose");
+    let s = tls_server(b, &certs, &["--threads", "2"]);
+    let (mut p, np) = s.connect();
+    for i in 0..10 {
+        let mut t = TlsConn::open(s.tls_addr.expect("TLS port"), &certs.der);
+        let nt = t.welcome();
+        p.expect(&format!("* {nt} joined #lobby"));
+        let stream = t.reader.get_mut();
+        stream
+            .write_all(format!("last words {i}\n").as_bytes())
+            .expect("send over TLS");
+        stream.conn.send_close_notify();
+        stream.flush().expect("flush TLS");
+        stream
+            .sock
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shut down writing");
+        p.expect(&format!("[{nt}] last words {i}"));
+        p.expect(&format!("* {nt} left #lobby"));
+    }
+    p.send("/list");
+    p.expect(&format!("* 1 users in #lobby: {np}"));
+}
+
 both_backends!(
     rsa_and_ed25519_keys_work,
+    a_tls_client_half_closing_after_a_last_line_leaves,
     no_plain_serves_only_tls,
     a_tls_client_catches_up_after_a_burst,
     tls_and_plain_clients_chat_both_ways,
