@@ -80,11 +80,16 @@ pub fn parse(line: &str) -> Option<Command<'_>> {
     Some(cmd)
 }
 
-/// Is `c` a character that must never reach another client's terminal:
-/// C0 controls other than tab, DEL, and the C1 controls (U+0080..U+009F,
-/// which some terminals treat like ESC sequences)?
+/// Is `c` a character that must never reach another client's screen:
+/// C0 controls other than tab, DEL, the C1 controls (U+0080..U+009F, which
+/// some terminals treat like ESC sequences), and the Unicode bidi embedding,
+/// override and isolate controls (U+202A..U+202E, U+2066..U+2069), which
+/// can reverse how the rest of a line is shown ("Trojan Source")?
 fn is_forbidden(c: char) -> bool {
-    (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c)
+    (c.is_control() && c != '\t')
+        || ('\u{80}'..='\u{9f}').contains(&c)
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
 /// Removes control characters (see `is_forbidden`), borrowing when there
@@ -270,6 +275,22 @@ mod tests {
         assert_eq!(sanitize("plain\ttext"), Cow::Borrowed("plain\ttext"));
         assert_eq!(sanitize("a\x1b[31mb\x07c\x7fd\u{9b}e"), "a[31mbcde");
         assert_eq!(sanitize("héllo ✓"), "héllo ✓");
+    }
+
+    #[test]
+    fn bidi_controls_are_removed() {
+        let bidi: String = ('\u{202a}'..='\u{202e}')
+            .chain('\u{2066}'..='\u{2069}')
+            .collect();
+        assert_eq!(bidi.chars().count(), 9);
+        assert_eq!(sanitize(&format!("a{bidi}b")), "ab");
+        assert_eq!(sanitize("access\u{202e}\u{2066}level"), "accesslevel");
+        // Neighbours of the ranges, and right-to-left text itself, stay.
+        assert_eq!(
+            sanitize("\u{2029}\u{202f}\u{2065}\u{206a} שלום"),
+            "\u{2029}\u{202f}\u{2065}\u{206a} שלום"
+        );
+        assert_eq!(parse("\u{202e}\u{2067}"), None);
     }
 
     #[test]

@@ -118,6 +118,12 @@ fn control_characters_never_reach_others(b: Backend) {
         (format!("x{c0}\x7fy"), "xy"),
         (format!("p{c1}q"), "pq"),
         ("\x1b]0;title\x07after".to_string(), "]0;titleafter"),
+        // Bidi overrides and isolates ("Trojan Source").
+        (
+            "if admin \u{202e}\u{2066}// check\u{2069}\u{2067}\u{2068}\u{202a}\u{202b}\u{202c}\u{202d} ok"
+                .to_string(),
+            "if admin // check ok",
+        ),
     ];
     for (sent, _) in &cases {
         a.send(sent);
@@ -130,6 +136,7 @@ fn control_characters_never_reach_others(b: Backend) {
     a.send(&c0);
     a.send(&c1);
     a.send(" \x1b \u{9b} ");
+    a.send("\u{202e}\u{2066}");
     a.send("marker");
     bb.expect(&format!("[{na}] marker"));
 
