@@ -25,6 +25,8 @@ pub struct Client {
     pub reader: LineReader,
     pub out: Outbound,
     pub bucket: Bucket,
+    /// Flood control for the presence commands (`/list`, `/who`, `/rooms`).
+    pub presence: Bucket,
     /// The room it is in; `None` only while it is leaving.
     pub room: Option<Arc<Room>>,
     /// Its index in the shard's member list of that room.
@@ -48,7 +50,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(transport: Transport, id: ClientId, bucket: Bucket) -> Client {
+    pub fn new(transport: Transport, id: ClientId, bucket: Bucket, presence: Bucket) -> Client {
         Client {
             transport,
             id,
@@ -58,6 +60,7 @@ impl Client {
             reader: LineReader::new(),
             out: Outbound::default(),
             bucket,
+            presence,
             room: None,
             room_slot: 0,
             joined_seq: 0,

@@ -6,14 +6,22 @@ use std::time::Duration;
 use crate::cluster::{Command as ClusterCommand, Query, ReplyTo};
 use crate::codec::Line;
 use crate::frame::ClientId;
-use crate::protocol::{self, Command, NickError};
-use crate::ratelimit::Verdict;
+use crate::protocol::{self, Command, NickError, MAX_LISTED};
+use crate::ratelimit::{Policy, Verdict};
 use crate::registry::{ClaimError, Location};
 use crate::rooms::{parse_room_name, RoomNameError};
 use crate::shard::Shard;
 
 /// How long a client that sent `/quit` gets to take its last lines.
 const QUIT_LINGER: Duration = Duration::from_secs(2);
+
+/// `/list`, `/who` and `/rooms` per client: a burst of 5, then 1 a second.
+pub(crate) const PRESENCE_POLICY: Policy = Policy { rate: 1, burst: 5 };
+
+/// The warning for presence commands over their limit (at most one a
+/// second; the others are dropped silently, like flood control's).
+const PRESENCE_SLOW_DOWN: &str =
+    "slow down: /list, /who and /rooms are limited to 5 at once, then 1 per second";
 
 impl Shard {
     /// Handles one framed line; returns false to stop reading this client.
@@ -27,17 +35,12 @@ impl Shard {
         }
         let bytes = match line {
             Line::Complete([]) => return true,
-            Line::Complete(b) => b,
-            Line::TooLong => {
-                let max = self.shared.config.max_line.to_string();
-                self.reply(
-                    key,
-                    protocol::error(&["line too long (max ", &max, " bytes)"]),
-                );
-                return true;
-            }
+            Line::Complete(b) => Some(b),
+            Line::TooLong => None,
         };
         self.stats.lines_in += 1;
+        // Every line counts against the flood limit, an over-long one too:
+        // its error reply must not be a way around the limit.
         match c.bucket.take(self.policy, now_ms) {
             Verdict::Allow => {}
             Verdict::DropAndWarn => {
@@ -46,6 +49,14 @@ impl Shard {
             }
             Verdict::Drop => return true,
         }
+        let Some(bytes) = bytes else {
+            let max = self.shared.config.max_line.to_string();
+            self.reply(
+                key,
+                protocol::error(&["line too long (max ", &max, " bytes)"]),
+            );
+            return true;
+        };
         let Ok(text) = std::str::from_utf8(bytes) else {
             self.reply(key, protocol::error(&["invalid UTF-8"]));
             return true;
@@ -251,10 +262,18 @@ impl Shard {
     /// one and it is reachable (the answer arrives later), else from this
     /// node's own state at once.
     fn presence(&mut self, key: usize, cmd: PresenceCmd) {
-        let room = self.clients[key]
-            .room
-            .clone()
-            .expect("an open client is in a room");
+        let now_ms = self.now_ms();
+        let c = &mut self.clients[key];
+        // Each answer costs O(users): presence has its own, small limit.
+        match c.presence.take(PRESENCE_POLICY, now_ms) {
+            Verdict::Allow => {}
+            Verdict::DropAndWarn => {
+                self.reply(key, protocol::error(&[PRESENCE_SLOW_DOWN]));
+                return;
+            }
+            Verdict::Drop => return,
+        }
+        let room = c.room.clone().expect("an open client is in a room");
         if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
             let query = match cmd {
                 PresenceCmd::List => Query::List {
@@ -269,11 +288,12 @@ impl Shard {
         }
         let line = match cmd {
             PresenceCmd::List => {
-                let nicks = self.shared.registry.members_of(room.id());
-                protocol::users_reply(&format!("in #{}", room.name()), &nicks)
+                let l = self.shared.registry.members_of(room.id(), MAX_LISTED);
+                protocol::users_reply(&format!("in #{}", room.name()), &l.first, l.total)
             }
             PresenceCmd::Who => {
-                protocol::users_reply("online", &self.shared.registry.sorted_nicks())
+                let l = self.shared.registry.sorted_nicks(MAX_LISTED);
+                protocol::users_reply("online", &l.first, l.total)
             }
             PresenceCmd::Rooms => protocol::rooms_reply(&self.shared.rooms.list()),
         };

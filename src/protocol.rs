@@ -186,13 +186,20 @@ pub fn private_line(from: &str, to: &str, text: &str) -> Vec<u8> {
     v
 }
 
-/// `* <n> users <scope>: a, b, c` for nicks already sorted; `scope` is
-/// `in #<room>` or `online`.
-pub fn users_reply(scope: &str, sorted: &[Box<str>]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(32 + sorted.iter().map(|n| n.len() + 2).sum::<usize>());
-    v.extend_from_slice(format!("* {} users {scope}: ", sorted.len()).as_bytes());
-    join_into(&mut v, sorted.iter().map(|n| n.as_ref()));
+/// The most nicks a `/list` or `/who` answer names.
+pub const MAX_LISTED: usize = 100;
+
+/// `* <total> users <scope>: a, b, c` for the first nicks of a sorted
+/// list of `total`, and `* ... and <n> more` when some are left out;
+/// `scope` is `in #<room>` or `online`.
+pub fn users_reply(scope: &str, first: &[Box<str>], total: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(48 + first.iter().map(|n| n.len() + 2).sum::<usize>());
+    v.extend_from_slice(format!("* {total} users {scope}: ").as_bytes());
+    join_into(&mut v, first.iter().map(|n| n.as_ref()));
     v.push(b'\n');
+    if total > first.len() {
+        v.extend_from_slice(format!("* ... and {} more\n", total - first.len()).as_bytes());
+    }
     v
 }
 
@@ -314,10 +321,14 @@ mod tests {
             b"[bob] hi there\n* bob left #lobby (bye)\n* eve left #rust\n"
         );
         assert_eq!(
-            users_reply("in #x", &["a".into(), "b".into()]),
+            users_reply("in #x", &["a".into(), "b".into()], 2),
             b"* 2 users in #x: a, b\n"
         );
-        assert_eq!(users_reply("online", &[]), b"* 0 users online: \n");
+        assert_eq!(users_reply("online", &[], 0), b"* 0 users online: \n");
+        assert_eq!(
+            users_reply("online", &["a".into(), "b".into()], 7),
+            b"* 7 users online: a, b\n* ... and 5 more\n"
+        );
         assert_eq!(
             rooms_reply(&[("a".into(), 3), ("B".into(), 1)]),
             b"* 2 rooms: #a (3), #B (1)\n"

@@ -38,6 +38,13 @@ pub struct Registry {
     has_guest_block: std::sync::atomic::AtomicBool,
 }
 
+/// The start of a sorted list of nicks, and the length of the whole list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub first: Vec<Box<str>>,
+    pub total: usize,
+}
+
 /// Why a nick could not be claimed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ClaimError {
@@ -164,9 +171,10 @@ impl Registry {
         }
     }
 
-    /// The nicks of everyone in `room`, sorted like [`sorted_nicks`](Self::sorted_nicks).
-    pub fn members_of(&self, room: RoomId) -> Vec<Box<str>> {
-        self.sorted_where(|e| e.room == room)
+    /// The first `cap` nicks of `room`'s members, sorted like
+    /// [`sorted_nicks`](Self::sorted_nicks), and how many members it has.
+    pub fn members_of(&self, room: RoomId, cap: usize) -> Listing {
+        self.first_sorted_where(cap, |e| e.room == room)
     }
 
     /// Removes `nick` if it still belongs to `id`.
@@ -186,20 +194,36 @@ impl Registry {
             .map(|e| (e.nick.clone(), e.at))
     }
 
-    /// Every nick, sorted (case-insensitively, then exactly).
-    pub fn sorted_nicks(&self) -> Vec<Box<str>> {
-        self.sorted_where(|_| true)
+    /// The first `cap` nicks, sorted case-insensitively (then exactly), and
+    /// how many there are in all.
+    pub fn sorted_nicks(&self, cap: usize) -> Listing {
+        self.first_sorted_where(cap, |_| true)
     }
 
-    fn sorted_where(&self, keep: impl Fn(&Entry) -> bool) -> Vec<Box<str>> {
+    /// Sorts only the `cap` entries it returns: O(n) over the registry for
+    /// a bounded answer, instead of sorting everyone.
+    fn first_sorted_where(&self, cap: usize, keep: impl Fn(&Entry) -> bool) -> Listing {
         let map = self.by_key.read();
-        let mut v: Vec<(&Box<str>, Box<str>)> = map
+        let mut v: Vec<(&Box<str>, &Box<str>)> = map
             .iter()
             .filter(|(_, e)| keep(e))
-            .map(|(k, e)| (k, e.nick.clone()))
+            .map(|(k, e)| (k, &e.nick))
             .collect();
-        v.sort_unstable_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.cmp(&b.1)));
-        v.into_iter().map(|(_, n)| n).collect()
+        let total = v.len();
+        let order = |a: &(&Box<str>, &Box<str>), b: &(&Box<str>, &Box<str>)| {
+            a.0.cmp(b.0).then_with(|| a.1.cmp(b.1))
+        };
+        if v.len() > cap {
+            if cap > 0 {
+                v.select_nth_unstable_by(cap - 1, order);
+            }
+            v.truncate(cap);
+        }
+        v.sort_unstable_by(order);
+        Listing {
+            first: v.into_iter().map(|(_, n)| n.clone()).collect(),
+            total,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -234,10 +258,13 @@ mod tests {
         assert_eq!(r.rename(&b, "BOB", at(2)), Err(ClaimError::Taken));
         r.rename("Bob", "BOB", at(1)).unwrap();
         assert_eq!(r.lookup("bob").unwrap().0.as_ref(), "BOB");
-        assert_eq!(r.sorted_nicks().len(), 2);
+        assert_eq!(r.sorted_nicks(10).total, 2);
         r.set_room("bob", ClientId(1), RoomId(7));
-        assert_eq!(r.members_of(RoomId(7)), vec![Box::<str>::from("BOB")]);
-        assert_eq!(r.members_of(RoomId(1)), vec![b.clone()]);
+        assert_eq!(
+            r.members_of(RoomId(7), 10).first,
+            vec![Box::<str>::from("BOB")]
+        );
+        assert_eq!(r.members_of(RoomId(1), 10).first, vec![b.clone()]);
         r.release("bob", ClientId(2));
         assert_eq!(r.len(), 2, "release by a non-owner does nothing");
         r.release("bob", ClientId(1));
@@ -256,7 +283,7 @@ mod tests {
         assert_eq!(r.reserve(&other, &g, at(2)), Err(ClaimError::Taken));
         r.release(&g, ClientId(1));
         assert_eq!(
-            r.members_of(RoomId(1)),
+            r.members_of(RoomId(1), 10).first,
             vec![other.clone(), Box::<str>::from("neo")]
         );
     }
@@ -268,5 +295,39 @@ mod tests {
         r.rename(&first, "guest-2", at(1)).unwrap();
         let second = r.claim_guest(at(2), RoomId(1));
         assert_eq!(second.as_ref(), "guest-3");
+    }
+
+    #[test]
+    fn listings_are_capped_and_sorted() {
+        let r = Registry::new();
+        let names = ["d", "B", "a", "C", "e", "f"];
+        for (i, n) in names.iter().enumerate() {
+            let g = r.claim_guest(at(i as u64 + 1), RoomId(1 + (i as u32 % 2)));
+            r.rename(&g, n, at(i as u64 + 1)).unwrap();
+        }
+        let all = r.sorted_nicks(100);
+        assert_eq!(all.total, 6);
+        assert_eq!(
+            all.first,
+            ["a", "B", "C", "d", "e", "f"].map(Box::<str>::from)
+        );
+        let three = r.sorted_nicks(3);
+        assert_eq!(
+            (three.total, three.first),
+            (6, ["a", "B", "C"].map(Box::<str>::from).to_vec())
+        );
+        assert_eq!(
+            r.sorted_nicks(0),
+            Listing {
+                first: vec![],
+                total: 6
+            }
+        );
+        // rooms: d a e (RoomId 1), B C f (RoomId 2)
+        let room = r.members_of(RoomId(2), 2);
+        assert_eq!(
+            (room.total, room.first),
+            (3, ["B", "C"].map(Box::<str>::from).to_vec())
+        );
     }
 }

@@ -395,8 +395,10 @@ impl Shard {
             return;
         }
         let bucket = Bucket::new(self.policy, self.now_ms());
+        let presence = Bucket::new(crate::commands::PRESENCE_POLICY, self.now_ms());
         let handshaking = transport.is_handshaking();
-        self.clients.insert(Client::new(transport, id, bucket));
+        self.clients
+            .insert(Client::new(transport, id, bucket, presence));
         self.stats.accepted += 1;
         if handshaking {
             self.handshakes

@@ -14,7 +14,7 @@ use super::envelope::{self, Kind};
 use super::subscriber::SubCommand;
 use super::{keys, ClusterConfig, Command, Query, ReplyTo};
 use crate::fanout::{Direct, ShardHandle, ShardMsg};
-use crate::protocol;
+use crate::protocol::{self, MAX_LISTED};
 use crate::server::Shared;
 
 /// How often the heartbeat is refreshed and other nodes are checked.
@@ -428,17 +428,16 @@ impl Publisher {
             let all = self.everyone()?;
             match query {
                 Query::Who => {
-                    let nicks: Vec<Box<str>> =
-                        all.iter().map(|(_, n, _)| n.as_str().into()).collect();
-                    protocol::users_reply("online", &nicks)
+                    let (first, total) = first_listed(all.iter().map(|(_, n, _)| n));
+                    protocol::users_reply("online", &first, total)
                 }
                 Query::List { room } => {
-                    let nicks: Vec<Box<str>> = all
+                    let members = all
                         .iter()
                         .filter(|(_, _, r)| r.eq_ignore_ascii_case(room))
-                        .map(|(_, n, _)| n.as_str().into())
-                        .collect();
-                    protocol::users_reply(&format!("in #{room}"), &nicks)
+                        .map(|(_, n, _)| n);
+                    let (first, total) = first_listed(members);
+                    protocol::users_reply(&format!("in #{room}"), &first, total)
                 }
                 Query::Rooms => {
                     let mut rooms: BTreeMap<String, (String, usize)> = BTreeMap::new();
@@ -575,16 +574,32 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<()> {
     Ok(())
 }
 
+/// The first [`MAX_LISTED`] of sorted nicks, and how many there are.
+fn first_listed<'a>(sorted: impl Iterator<Item = &'a String>) -> (Vec<Box<str>>, usize) {
+    let mut first = Vec::new();
+    let mut total = 0;
+    for nick in sorted {
+        if total < MAX_LISTED {
+            first.push(nick.as_str().into());
+        }
+        total += 1;
+    }
+    (first, total)
+}
+
 /// This node's own answer, for when Redis cannot be asked.
 fn local_answer(shared: &Shared, query: &Query) -> Vec<u8> {
     match query {
-        Query::Who => protocol::users_reply("online", &shared.registry.sorted_nicks()),
+        Query::Who => {
+            let l = shared.registry.sorted_nicks(MAX_LISTED);
+            protocol::users_reply("online", &l.first, l.total)
+        }
         Query::List { room } => match shared.rooms.get(room) {
-            Some(r) => protocol::users_reply(
-                &format!("in #{}", r.name()),
-                &shared.registry.members_of(r.id()),
-            ),
-            None => protocol::users_reply(&format!("in #{room}"), &[]),
+            Some(r) => {
+                let l = shared.registry.members_of(r.id(), MAX_LISTED);
+                protocol::users_reply(&format!("in #{}", r.name()), &l.first, l.total)
+            }
+            None => protocol::users_reply(&format!("in #{room}"), &[], 0),
         },
         Query::Rooms => protocol::rooms_reply(&shared.rooms.list()),
     }

@@ -197,6 +197,74 @@ fn flood(b: Backend) -> (TestServer, Conn, String) {
     (s, flooder, marker)
 }
 
+/// Over-long lines spend flood-control tokens like any other line: their
+/// error replies stop at the burst, then one `! slow down`.
+fn over_long_lines_count_against_the_flood_limit(b: Backend) {
+    let s = server(
+        b,
+        &[
+            "--rate-limit",
+            "10",
+            "--rate-burst",
+            "10",
+            "--max-line",
+            "20",
+            "--notice-limit",
+            "0",
+        ],
+    );
+    let (mut flooder, _) = s.connect();
+    let start = Instant::now();
+    let long = "x".repeat(50);
+    let flood: String = (0..50).map(|_| format!("{long}\n")).collect();
+    flooder.send_raw(flood.as_bytes());
+    let errors = flooder.read_until("! slow down");
+    let elapsed = start.elapsed();
+    let most = 10 + (10.0 * elapsed.as_secs_f64()).ceil() as usize;
+    assert!(
+        (10..=most).contains(&errors.len()),
+        "{} replies before the warning in {elapsed:?}",
+        errors.len()
+    );
+    assert!(
+        errors.iter().all(|l| l == "! line too long (max 20 bytes)"),
+        "{errors:?}"
+    );
+}
+
+/// `/list`, `/who` and `/rooms` have their own limit (a burst of 5, then
+/// 1 a second) on top of flood control: each answer costs O(users).
+fn presence_commands_have_their_own_limit(b: Backend) {
+    let s = server(b, &["--notice-limit", "0"]);
+    let (mut a, na) = s.connect();
+    let start = Instant::now();
+    let burst: String = ["/who", "/list", "/rooms"]
+        .iter()
+        .cycle()
+        .take(30)
+        .map(|c| format!("{c}\n"))
+        .collect();
+    a.send_raw(burst.as_bytes());
+    let answers = a.read_until(
+        "! slow down: /list, /who and /rooms are limited to 5 at once, then 1 per second",
+    );
+    let most = 5 + start.elapsed().as_secs_f64().ceil() as usize;
+    assert!(
+        (5..=most).contains(&answers.len()),
+        "{} answers before the warning: {answers:?}",
+        answers.len()
+    );
+    assert_eq!(answers[0], format!("* 1 users online: {na}"));
+    assert_eq!(answers[1], format!("* 1 users in #lobby: {na}"));
+    assert_eq!(answers[2], "* 1 rooms: #lobby (1)");
+    // The rest were dropped without more warnings; chat is not limited.
+    a.send(&format!("/msg {na} marker"));
+    let rest = a.read_until(&format!("[{na} -> {na}] marker"));
+    let refill = start.elapsed().as_secs_f64().ceil() as usize;
+    assert!(rest.len() <= refill, "only refilled answers: {rest:?}");
+    assert!(rest.iter().all(|l| l.starts_with("* ")), "{rest:?}");
+}
+
 fn flood_control_drops_past_the_burst(b: Backend) {
     let (_s, mut flooder, marker) = flood(b);
     let replies = flooder.read_until(&marker);
@@ -525,6 +593,8 @@ both_backends!(
     reset_with_unread_data_is_removed,
     half_closed_client_is_removed,
     half_close_after_a_last_line_leaves,
+    over_long_lines_count_against_the_flood_limit,
+    presence_commands_have_their_own_limit,
     reset_during_a_flood_spares_the_others,
     fd_exhaustion_does_not_spin_and_recovers,
     flood_control_warns_once,

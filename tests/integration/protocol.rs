@@ -169,6 +169,35 @@ fn help_and_unknown_commands(b: Backend) {
     }
 }
 
+/// `/who` and `/list` name the first 100 nicks (sorted ignoring case),
+/// then say how many more there are.
+fn who_and_list_name_at_most_100(b: Backend) {
+    let s = server(b, &["--notice-limit", "0", "--threads", "2"]);
+    let mut conns = Vec::new();
+    let mut nicks = Vec::new();
+    for _ in 0..105 {
+        let (c, n) = s.connect();
+        conns.push(c);
+        nicks.push(n);
+    }
+    nicks.sort_by(|a, b| {
+        a.to_ascii_lowercase()
+            .cmp(&b.to_ascii_lowercase())
+            .then(a.cmp(b))
+    });
+    let first = nicks[..100].join(", ");
+    let a = &mut conns[0];
+    a.send("/who");
+    a.expect(&format!("* 105 users online: {first}"));
+    a.expect("* ... and 5 more");
+    a.send("/list");
+    a.expect(&format!("* 105 users in #lobby: {first}"));
+    a.expect("* ... and 5 more");
+    a.send(&format!("/msg {} marker", nicks[0]));
+    let marker = a.line();
+    assert!(marker.ends_with("] marker"), "nothing more: {marker}");
+}
+
 both_backends!(
     welcome_and_broadcast_to_all_others,
     crlf_and_empty_lines,
@@ -177,6 +206,7 @@ both_backends!(
     notice_limit_zero_announces_nothing,
     nick_rules,
     list_is_sorted,
+    who_and_list_name_at_most_100,
     quit_says_bye_and_closes,
     help_and_unknown_commands,
 );
