@@ -19,6 +19,7 @@ macro_rules! both_backends {
 mod bad_input;
 mod client;
 mod cluster;
+mod docs;
 mod protocol;
 mod rooms;
 mod scale;
