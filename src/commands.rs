@@ -137,9 +137,7 @@ impl Shard {
         if self.shared.cluster.is_some() && is_guest_name(name) {
             self.reply(
                 key,
-                protocol::error(&[
-                    "invalid nick: guest-<number> names are given out by the server",
-                ]),
+                protocol::error(&["invalid nick: guest- names are given out by the server"]),
             );
             return;
         }
@@ -364,12 +362,11 @@ impl Shard {
     }
 }
 
-/// `guest-<digits>`: the names the server hands out.
+/// `guest-...`: the names the server hands out (`guest-<n>`, or
+/// `guest-<node tag>-<n>` in a cluster).
 fn is_guest_name(name: &str) -> bool {
     name.get(..6)
         .is_some_and(|p| p.eq_ignore_ascii_case("guest-"))
-        && name.len() > 6
-        && name[6..].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The presence commands.

@@ -36,6 +36,11 @@ pub struct Registry {
     /// generated nicks do not collide across nodes.
     guest_base: AtomicU64,
     has_guest_block: std::sync::atomic::AtomicBool,
+    /// In a cluster, this node's own tag: until the node holds a block,
+    /// guests are named `guest-<tag>-<n>`, which no other node can give.
+    node_tag: std::sync::OnceLock<Box<str>>,
+    /// Numbers for `guest-<tag>-<n>` names.
+    next_tagged: AtomicU64,
 }
 
 /// The start of a sorted list of nicks, and the length of the whole list.
@@ -60,14 +65,30 @@ impl Registry {
         Registry::default()
     }
 
-    /// Registers a new client under a fresh `guest-<n>` nick.
+    /// Makes this registry a cluster node's: guest names come from the
+    /// node's block of numbers, or carry `tag` (unique to the node) while
+    /// it holds none (at start, or while Redis cannot be reached).
+    pub fn set_node_tag(&self, tag: &str) {
+        let _ = self.node_tag.set(tag.into());
+    }
+
+    /// Registers a new client under a fresh guest nick: `guest-<n>`, or in
+    /// a cluster node without a block of numbers `guest-<tag>-<n>`.
     pub fn claim_guest(&self, at: Location, room: RoomId) -> Box<str> {
         let mut map = self.by_key.write();
         loop {
-            let n = self.guest_base.load(Ordering::Relaxed)
-                + self.next_guest.fetch_add(1, Ordering::Relaxed)
-                + 1;
-            let nick: Box<str> = format!("guest-{n}").into();
+            let nick: Box<str> = match self.node_tag.get() {
+                Some(tag) if !self.has_guest_block() => {
+                    let n = self.next_tagged.fetch_add(1, Ordering::Relaxed) + 1;
+                    format!("guest-{tag}-{n}").into()
+                }
+                _ => {
+                    let n = self.guest_base.load(Ordering::Relaxed)
+                        + self.next_guest.fetch_add(1, Ordering::Relaxed)
+                        + 1;
+                    format!("guest-{n}").into()
+                }
+            };
             if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(key(&nick)) {
                 slot.insert(Entry {
                     nick: nick.clone(),
@@ -144,13 +165,15 @@ impl Registry {
     /// Numbers future guests from `base + 1` on (a block reserved for this
     /// node in the cluster).
     pub fn set_guest_block(&self, base: u64) {
+        // Under the lock, so no guest is numbered from a half-set block.
+        let _map = self.by_key.write();
         self.guest_base.store(base, Ordering::Relaxed);
         self.next_guest.store(0, Ordering::Relaxed);
-        self.has_guest_block.store(true, Ordering::Relaxed);
+        self.has_guest_block.store(true, Ordering::Release);
     }
 
     pub fn has_guest_block(&self) -> bool {
-        self.has_guest_block.load(Ordering::Relaxed)
+        self.has_guest_block.load(Ordering::Acquire)
     }
 
     /// Every (nick, room), for re-registering with the cluster.
@@ -329,5 +352,15 @@ mod tests {
             (room.total, room.first),
             (3, ["B", "C"].map(Box::<str>::from).to_vec())
         );
+    }
+
+    #[test]
+    fn a_cluster_node_without_a_block_tags_its_guests() {
+        let r = Registry::new();
+        r.set_node_tag("n7");
+        assert_eq!(r.claim_guest(at(1), RoomId(1)).as_ref(), "guest-n7-1");
+        assert_eq!(r.claim_guest(at(2), RoomId(1)).as_ref(), "guest-n7-2");
+        r.set_guest_block(3_000_000);
+        assert_eq!(r.claim_guest(at(3), RoomId(1)).as_ref(), "guest-3000001");
     }
 }

@@ -146,6 +146,9 @@ impl Server {
         });
         if let Some(cluster) = &shared.cluster {
             shared.rooms.watch(cluster.room_watcher());
+            shared
+                .registry
+                .set_node_tag(&cluster::guest_tag(cluster.node_id()));
         }
         Ok(Server {
             bridge,

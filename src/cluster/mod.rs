@@ -168,6 +168,32 @@ impl Bridge {
     }
 }
 
+/// The tag in the guest names a node gives while it holds no block of
+/// guest numbers (`guest-<tag>-<n>`): the node id itself when it is short
+/// and made of nick characters, so that distinct nodes never share one;
+/// otherwise 12 base-36 digits of a hash of it.
+pub fn guest_tag(node_id: &str) -> String {
+    let fits = !node_id.is_empty()
+        && node_id.len() <= 14
+        && node_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if fits {
+        return node_id.to_ascii_lowercase();
+    }
+    // FNV-1a: stable across runs and builds, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in node_id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut tag = String::new();
+    for _ in 0..12 {
+        tag.push(char::from_digit((h % 36) as u32, 36).expect("a base-36 digit"));
+        h /= 36;
+    }
+    tag
+}
+
 /// A node id for this process: host name, pid and a random part.
 pub fn generate_node_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -194,4 +220,25 @@ pub fn generate_node_id() -> String {
         std::process::id(),
         h.finish() & 0xff_ffff
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_tags_fit_in_a_nick() {
+        assert_eq!(guest_tag("n1"), "n1");
+        assert_eq!(guest_tag("Node-B_2"), "node-b_2");
+        let long = guest_tag("a-rather-long-host-name-12345-abcdef");
+        assert_eq!(long.len(), 12);
+        assert_ne!(long, guest_tag("a-rather-long-host-name-12345-abcdeg"));
+        assert_eq!(guest_tag("with space"), guest_tag("with space"));
+        assert_eq!(guest_tag("with space").len(), 12);
+        // The longest guest name stays within the nick limit.
+        let nick = format!("guest-{}-{}", "x".repeat(14), u64::MAX);
+        assert!(nick.len() > crate::protocol::MAX_NICK);
+        let nick = format!("guest-{}-{}", "x".repeat(14), u32::MAX);
+        assert!(nick.len() <= crate::protocol::MAX_NICK, "{nick}");
+    }
 }

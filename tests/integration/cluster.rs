@@ -20,16 +20,30 @@ struct Redis {
 
 impl Redis {
     /// Starts one on a free port, or says why not (and the test skips).
+    /// The port is free when picked but may be taken before redis-server
+    /// binds it (other tests bind port 0 all the time): then it tries
+    /// another.
     fn start() -> Option<Redis> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        Redis::start_on(port)
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .expect("a free port")
+                .local_addr()
+                .expect("addr")
+                .port();
+            match Redis::try_start_on(port) {
+                Ok(r) => return r,
+                Err(why) => eprintln!("redis-server on port {port}: {why}; another port"),
+            }
+        }
+        panic!("redis-server never started");
     }
 
     fn start_on(port: u16) -> Option<Redis> {
+        Redis::try_start_on(port).unwrap_or_else(|why| panic!("redis-server: {why}"))
+    }
+
+    /// `Err` when the server exited before it was ready (its port taken).
+    fn try_start_on(port: u16) -> Result<Option<Redis>, String> {
         let spawned = Command::new("redis-server")
             .args([
                 "--port",
@@ -52,7 +66,7 @@ impl Redis {
             }
             Err(e) => {
                 eprintln!("SKIPPED: redis-server is not available ({e}); install it or set REQUIRE_REDIS=1");
-                return None;
+                return Ok(None);
             }
         };
         // Wait for its own word that it is ready (a read, not a sleep).
@@ -65,11 +79,15 @@ impl Redis {
                 }
             }
         });
-        rx.recv_timeout(TIMEOUT).expect("redis-server became ready");
-        Some(Redis {
+        if let Err(e) = rx.recv_timeout(TIMEOUT) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("not ready ({e})"));
+        }
+        Ok(Some(Redis {
             port,
             child: Some(child),
-        })
+        }))
     }
 
     fn url(&self) -> String {
@@ -229,7 +247,7 @@ fn presence_across_nodes(b: Backend) {
     dee.send(&format!("/nick {guest}"));
     see(
         &mut dee,
-        "! invalid nick: guest-<number> names are given out by the server",
+        "! invalid nick: guest- names are given out by the server",
     );
 }
 
@@ -340,10 +358,50 @@ fn a_redis_outage_keeps_local_delivery_and_recovers(b: Backend) {
     see(&mut a1, &format!("[{nb1}] back again"));
 }
 
+/// Three fresh nodes on one Redis, 15 clients connecting round-robin the
+/// moment they listen, before the nodes may hold a block of guest numbers:
+/// no two clients are ever welcomed under one name. 20 times in a row.
+fn fresh_nodes_never_give_one_guest_name_twice(b: Backend) {
+    let Some(redis) = Redis::start() else { return };
+    let url = redis.url();
+    for round in 0..20 {
+        let nodes: Vec<TestServer> = (0..3)
+            .map(|i| {
+                let id = format!("g{round}n{i}");
+                server(b, &["--threads", "2", "--cluster", &url, "--node-id", &id])
+            })
+            .collect();
+        let addrs: Vec<_> = nodes.iter().map(|n| n.addr).collect();
+        let mut names: Vec<String> = std::thread::scope(|scope| {
+            let joins: Vec<_> = (0..15)
+                .map(|i| {
+                    let addr = addrs[i % 3];
+                    scope.spawn(move || {
+                        let mut c = Conn::open(addr);
+                        let w = c.line();
+                        w.strip_prefix("* welcome ")
+                            .unwrap_or_else(|| panic!("a welcome: {w:?}"))
+                            .to_string()
+                    })
+                })
+                .collect();
+            joins
+                .into_iter()
+                .map(|j| j.join().expect("a client thread"))
+                .collect()
+        });
+        names.sort();
+        let all = names.clone();
+        names.dedup();
+        assert_eq!(names.len(), 15, "round {round}: {all:?}");
+    }
+}
+
 both_backends!(
     room_lines_reach_every_node_once,
     presence_across_nodes,
     a_nick_race_across_nodes_has_one_winner,
     a_killed_node_s_users_leave_within_30s,
     a_redis_outage_keeps_local_delivery_and_recovers,
+    fresh_nodes_never_give_one_guest_name_twice,
 );
