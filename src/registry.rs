@@ -227,15 +227,13 @@ impl Registry {
     /// a bounded answer, instead of sorting everyone.
     fn first_sorted_where(&self, cap: usize, keep: impl Fn(&Entry) -> bool) -> Listing {
         let map = self.by_key.read();
-        let mut v: Vec<(&Box<str>, &Box<str>)> = map
+        let mut v: Vec<(&str, &str)> = map
             .iter()
             .filter(|(_, e)| keep(e))
-            .map(|(k, e)| (k, &e.nick))
+            .map(|(k, e)| (&**k, &*e.nick))
             .collect();
         let total = v.len();
-        let order = |a: &(&Box<str>, &Box<str>), b: &(&Box<str>, &Box<str>)| {
-            a.0.cmp(b.0).then_with(|| a.1.cmp(b.1))
-        };
+        let order = |a: &(&str, &str), b: &(&str, &str)| a.0.cmp(b.0).then_with(|| a.1.cmp(b.1));
         if v.len() > cap {
             if cap > 0 {
                 v.select_nth_unstable_by(cap - 1, order);
@@ -244,7 +242,7 @@ impl Registry {
         }
         v.sort_unstable_by(order);
         Listing {
-            first: v.into_iter().map(|(_, n)| n.clone()).collect(),
+            first: v.into_iter().map(|(_, n)| n.into()).collect(),
             total,
         }
     }
