@@ -20,8 +20,8 @@ pub struct Client {
     pub nick: Box<str>,
     /// Named, welcomed and in a room (TLS clients: after the handshake).
     pub registered: bool,
-    /// A cluster-wide nick claim is on its way.
-    pub nick_pending: bool,
+    /// The nick a cluster-wide claim is on its way for.
+    pub nick_pending: Option<Box<str>>,
     pub reader: LineReader,
     pub out: Outbound,
     pub bucket: Bucket,
@@ -56,7 +56,7 @@ impl Client {
             id,
             nick: Box::from(""),
             registered: false,
-            nick_pending: false,
+            nick_pending: None,
             reader: LineReader::new(),
             out: Outbound::default(),
             bucket,

@@ -150,7 +150,7 @@ impl Shard {
             }
             return;
         };
-        if c.nick_pending {
+        if c.nick_pending.is_some() {
             self.reply(
                 key,
                 protocol::error(&["a nick change is already under way"]),
@@ -170,7 +170,7 @@ impl Shard {
                     room,
                     reply,
                 });
-                self.clients[key].nick_pending = true;
+                self.clients[key].nick_pending = Some(name.into());
             }
         }
     }
@@ -206,7 +206,7 @@ impl Shard {
             .get(key)
             .is_some_and(|c| c.id == id && c.closing.is_none());
         if let Some(c) = self.clients.get_mut(key).filter(|_| still_here) {
-            c.nick_pending = false;
+            c.nick_pending = None;
         }
         let renamed_only_case = old.eq_ignore_ascii_case(new);
         match (still_here, result) {
@@ -238,7 +238,10 @@ impl Shard {
                 // Gone meanwhile: give back what it was granted.
                 self.shared.registry.release(new, id);
                 if let (Ok(()), Some(cluster)) = (result, &self.shared.cluster) {
-                    cluster.send(ClusterCommand::UserLeft { nick: new.into() });
+                    cluster.send(ClusterCommand::UserLeft {
+                        id,
+                        nick: new.into(),
+                    });
                 }
             }
         }

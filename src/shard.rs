@@ -463,13 +463,19 @@ impl Shard {
         local.members.push(key);
         c.room = Some(Arc::clone(&room));
         let (id, nick) = (c.id, c.nick.clone());
+        let pending = c.nick_pending.clone();
         // Lines gathered so far are not the newcomer's to see: close the
         // room's chunk here and take only what comes after.
         self.freeze_room(room.id());
         self.clients[key].joined_seq = self.seq;
         self.shared.registry.set_room(&nick, id, room.id());
+        if let Some(new) = pending {
+            // Both names are registered until the cluster decides.
+            self.shared.registry.set_room(&new, id, room.id());
+        }
         if let Some(cluster) = &self.shared.cluster {
             cluster.send(Command::UserMoved {
+                id,
                 nick: nick.clone(),
                 room: room.name().into(),
             });
@@ -719,7 +725,10 @@ impl Shard {
         let (nick, id) = (c.nick.clone(), c.id);
         self.shared.registry.release(&nick, id);
         if let Some(cluster) = &self.shared.cluster {
-            cluster.send(Command::UserLeft { nick: nick.clone() });
+            cluster.send(Command::UserLeft {
+                id,
+                nick: nick.clone(),
+            });
         }
         match reason {
             Some(r) => crate::info!("[Server] Client left ({nick}: {r})"),

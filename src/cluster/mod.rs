@@ -57,9 +57,13 @@ pub enum Command {
     /// The last local member left a room: unsubscribe.
     Unsubscribe(Box<str>),
     /// A local user is now in `room` (display name); also claims its nick.
-    UserMoved { nick: Box<str>, room: Box<str> },
+    UserMoved {
+        id: ClientId,
+        nick: Box<str>,
+        room: Box<str>,
+    },
     /// A local user left.
-    UserLeft { nick: Box<str> },
+    UserLeft { id: ClientId, nick: Box<str> },
     /// Claim `new` cluster-wide for a user now called `old`.
     ClaimNick {
         old: Box<str>,

@@ -2,7 +2,7 @@
 //! answers presence questions, keeps the heartbeat, announces dead nodes'
 //! users, and rides out Redis outages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use super::envelope::{self, Kind};
 use super::subscriber::SubCommand;
 use super::{keys, ClusterConfig, Command, Query, ReplyTo};
 use crate::fanout::{Direct, ShardHandle, ShardMsg};
+use crate::frame::ClientId;
 use crate::protocol::{self, MAX_LISTED};
 use crate::server::Shared;
 
@@ -44,6 +45,9 @@ pub(super) struct Publisher {
     next_tick: Instant,
     /// An outage was logged and has not ended yet.
     outage_logged: bool,
+    /// Clients whose new nick Redis granted, by id: (old nick, new nick),
+    /// until their shard names them by the new one.
+    renamed: HashMap<ClientId, (Box<str>, Box<str>)>,
 }
 
 impl Publisher {
@@ -70,6 +74,7 @@ impl Publisher {
             retry_at: now,
             next_tick: now,
             outage_logged: false,
+            renamed: HashMap::new(),
         })
     }
 
@@ -150,10 +155,13 @@ impl Publisher {
         self.report_outage(&e);
     }
 
+    /// Runs a batch in the order the shards sent it, so one client's
+    /// commands take effect in Redis in the order the client sent them.
+    /// Commands without answers are pipelined; one with an answer first
+    /// sends what is pipelined before it.
     fn handle(&mut self, batch: Vec<Command>) {
         let mut pipe = redis::pipe();
         let mut wake = false;
-        let mut later = Vec::new();
         for cmd in batch {
             match cmd {
                 Command::Publish { room, chunk } => {
@@ -171,8 +179,12 @@ impl Publisher {
                     let _ = self.sub_tx.send(SubCommand::Unsubscribe(room));
                     wake = true;
                 }
-                Command::UserMoved { nick, room } => self.add_user(&mut pipe, &nick, &room),
-                Command::UserLeft { nick } => {
+                Command::UserMoved { id, nick, room } => {
+                    let nick = self.current_nick(id, &nick, false);
+                    self.add_user(&mut pipe, &nick, &room);
+                }
+                Command::UserLeft { id, nick } => {
+                    let nick = self.current_nick(id, &nick, true);
                     let lower = nick.to_ascii_lowercase();
                     pipe.cmd("HDEL")
                         .arg(keys::users(&self.node))
@@ -186,7 +198,10 @@ impl Publisher {
                         .ignore();
                 }
                 Command::Stop => {}
-                other => later.push(other),
+                answered => {
+                    self.send_pipeline(&mut pipe);
+                    self.answer_now(&answered);
+                }
             }
         }
         if wake {
@@ -196,31 +211,57 @@ impl Publisher {
                 .arg(msg)
                 .ignore();
         }
+        self.send_pipeline(&mut pipe);
+    }
+
+    /// The nick Redis knows client `id` by, given the one its shard named:
+    /// a shard still says the old nick for a moment after Redis granted a
+    /// new one (the answer is on its way to it). `gone`: the client left,
+    /// forget its rename.
+    fn current_nick(&mut self, id: ClientId, said: &str, gone: bool) -> Box<str> {
+        let current = match self.renamed.get(&id) {
+            Some((old, new)) if old.eq_ignore_ascii_case(said) => new.clone(),
+            Some(_) => {
+                // The shard has caught up with the rename.
+                self.renamed.remove(&id);
+                said.into()
+            }
+            None => said.into(),
+        };
+        if gone {
+            self.renamed.remove(&id);
+        }
+        current
+    }
+
+    fn send_pipeline(&mut self, pipe: &mut redis::Pipeline) {
         if let Some(con) = self.con.as_mut().filter(|_| !pipe.is_empty()) {
             if let Err(e) = pipe.query::<()>(con) {
                 self.lost(e);
             }
         }
-        // Commands with answers. A dead connection is often only found
-        // here (Redis restarted since the last command): reconnect and try
-        // once more; if Redis stays away, answer from here at once.
-        for cmd in later {
-            let mut retried = false;
-            loop {
-                match self.answer(&cmd) {
-                    Ok(()) => break,
-                    Err(e) => {
-                        self.lost(e);
-                        if !retried {
-                            retried = true;
-                            self.ensure_connected();
-                            if self.con.is_some() {
-                                continue;
-                            }
+        pipe.clear();
+    }
+
+    /// Answers a command now. A dead connection is often only found here
+    /// (Redis restarted since the last command): reconnect and try once
+    /// more; if Redis stays away, answer from here at once.
+    fn answer_now(&mut self, cmd: &Command) {
+        let mut retried = false;
+        loop {
+            match self.answer(cmd) {
+                Ok(()) => return,
+                Err(e) => {
+                    self.lost(e);
+                    if !retried {
+                        retried = true;
+                        self.ensure_connected();
+                        if self.con.is_some() {
+                            continue;
                         }
-                        self.answer_offline(&cmd);
-                        break;
                     }
+                    self.answer_offline(cmd);
+                    return;
                 }
             }
         }
@@ -383,6 +424,9 @@ impl Publisher {
                 .arg(format!("{new}\t{room}"))
                 .ignore();
             pipe.query::<()>(con)?;
+            if old_l != new_l {
+                self.renamed.insert(reply.id, (old.into(), new.into()));
+            }
         }
         self.answer_nick(reply, old, new, if won { Ok(()) } else { Err("taken") });
         Ok(())

@@ -397,6 +397,35 @@ fn fresh_nodes_never_give_one_guest_name_twice(b: Backend) {
     }
 }
 
+/// A nick change and a move sent in one write reach Redis in that order:
+/// the cluster's presence shows the new nick in the new room, not the new
+/// nick left behind in the old one.
+fn a_rename_then_a_move_keep_presence_in_order(b: Backend) {
+    let Some(redis) = Redis::start() else { return };
+    let n1 = node(b, &redis, "q1");
+    let mut clients = Vec::new();
+    for k in 0..10 {
+        let (mut c, _) = n1.connect();
+        c.send_raw(format!("/nick bob{k}\n/join #r{k}\n/list\n").as_bytes());
+        let mut lines = vec![c.line(), c.line(), c.line()];
+        lines.sort();
+        assert_eq!(
+            lines,
+            [
+                format!("* 1 users in #r{k}: bob{k}"),
+                format!("* you are now bob{k}"),
+                format!("* you joined #r{k} (1 users)"),
+            ],
+            "round {k}"
+        );
+        clients.push(c);
+    }
+    let c = clients.last_mut().expect("a client");
+    c.send("/rooms");
+    let rooms: Vec<String> = (0..10).map(|k| format!("#r{k} (1)")).collect();
+    c.expect(&format!("* 10 rooms: {}", rooms.join(", ")));
+}
+
 both_backends!(
     room_lines_reach_every_node_once,
     presence_across_nodes,
@@ -404,4 +433,5 @@ both_backends!(
     a_killed_node_s_users_leave_within_30s,
     a_redis_outage_keeps_local_delivery_and_recovers,
     fresh_nodes_never_give_one_guest_name_twice,
+    a_rename_then_a_move_keep_presence_in_order,
 );
