@@ -199,12 +199,19 @@ fn string_literals(src: &str) -> Vec<(usize, String)> {
     out
 }
 
+/// Replaces each `{...}` (a `format!` argument) with `1`.
 fn fill_placeholders(literal: &str) -> String {
+    replace_spans(literal, '{', '}')
+}
+
+/// Replaces each `open ... close` span in `text` with `1`, a value that
+/// stands for a nick, a room or a number.
+fn replace_spans(text: &str, open: char, close: char) -> String {
     let mut out = String::new();
-    let mut rest = literal;
-    while let Some(start) = rest.find('{') {
+    let mut rest = text;
+    while let Some(start) = rest.find(open) {
         out.push_str(&rest[..start]);
-        match rest[start..].find('}') {
+        match rest[start..].find(close) {
             Some(end) => {
                 out.push('1');
                 rest = &rest[start + end + 1..];
@@ -274,21 +281,7 @@ fn every_line_the_prose_quotes_is_a_listed_form() {
 /// Replaces each `<...>` in a quoted line with `1`, and a trailing `, ...`
 /// (more of a list) with nothing.
 fn sample_of(span: &str) -> String {
-    let span = span.replace(", ...", "");
-    let mut out = String::new();
-    let mut rest = span.as_str();
-    while let Some(start) = rest.find('<') {
-        out.push_str(&rest[..start]);
-        match rest[start..].find('>') {
-            Some(end) => {
-                out.push('1');
-                rest = &rest[start + end + 1..];
-            }
-            None => break,
-        }
-    }
-    out.push_str(rest);
-    out
+    replace_spans(&span.replace(", ...", ""), '<', '>')
 }
 
 #[test]
