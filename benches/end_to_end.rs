@@ -5,6 +5,7 @@
 //! four of them send a batch of chat lines between them, and every client
 //! reads until it has all the lines meant for it (senders get no echo of
 //! their own). The clients are read from this thread, through one poller.
+//! The server's log lines are turned off, so stdout is criterion's alone.
 //!
 //! Run with `cargo bench --bench end_to_end`; throughput is in delivered
 //! lines. `SHARDCHAT_BACKEND=poll` runs the server on poll(2).
@@ -45,6 +46,7 @@ struct Bench {
 
 impl Bench {
     fn start(backend: Backend) -> Bench {
+        shardchat::log::quiet();
         let config = Config {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,

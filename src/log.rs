@@ -4,10 +4,11 @@
 //! pipe nobody reads would otherwise stall every client of the shard. Lines
 //! go through a bounded channel to a writer thread; when it falls behind,
 //! lines are dropped and counted, and the count is logged once it catches
-//! up.
+//! up. A program that runs the server inside itself and keeps stdout for its
+//! own output (a benchmark) can turn the stdout lines off with [`quiet`].
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crossbeam_channel::{Sender, TrySendError};
@@ -34,6 +35,9 @@ struct Logger {
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Set by [`quiet`]: stdout lines are discarded.
+static QUIET: AtomicBool = AtomicBool::new(false);
 
 fn logger() -> &'static Logger {
     LOGGER.get_or_init(|| {
@@ -78,8 +82,17 @@ fn write_line(w: &mut impl Write, missed: u64, line: &str) -> std::io::Result<()
     w.flush()
 }
 
+/// Discards every stdout line logged from now on, in the whole process;
+/// stderr lines (warnings) still go out.
+pub fn quiet() {
+    QUIET.store(true, Ordering::Relaxed);
+}
+
 /// Queues a line for stdout (or stderr); never blocks.
 pub fn emit(stream: Stream, line: String) {
+    if stream == Stream::Out && QUIET.load(Ordering::Relaxed) {
+        return;
+    }
     let l = logger();
     if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
         l.tx.try_send(Item::Line(stream, line))

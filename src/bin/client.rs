@@ -49,6 +49,10 @@ whichever is first, then exits 0. If the server closes the connection earlier,
 the client exits 0 at once (at a prompt, when Enter is pressed, so the terminal
 is restored). Ctrl-C at the prompt exits at once.
 
+The server ends every TLS session with close_notify. A TLS connection that
+closes without it may have been cut short by someone on the way, so the client
+says the connection was truncated and exits 1.
+
 With --tls the client speaks TLS (to the server's --tls-port) and checks that
 the server's certificate is valid for --host (a name, or an IP address) and
 leads to one of the system's root certificates, or with --ca FILE to one of the
@@ -56,8 +60,8 @@ certificates in FILE only. --insecure checks no certificate at all and says so
 on stderr. --ca and --insecure each imply --tls; they cannot be combined.
 
 Exit status: 0 on a normal end (including a closed stdout), 1 if the server
-cannot be reached, its certificate is refused, or the connection fails; 2 for
-bad arguments.";
+cannot be reached, its certificate is refused, or the connection fails or is
+truncated; 2 for bad arguments.";
 
 /// Connects to a shardchat server and chats line by line.
 #[derive(Debug, Parser)]

@@ -3,17 +3,23 @@
 //! The fake server stands in for the real one so these tests pin down the
 //! client alone: it greets, echoes each line back as `echo: <line>`, and
 //! answers `/quit` with `* bye` before closing. The TLS tests use the real
-//! server instead, since what they pin down is the handshake with it. Every
-//! wait is a read with a timeout, never a sleep.
+//! server instead, since what they pin down is the handshake with it, except
+//! for how a TLS session ends, which only a fake server can get wrong on
+//! purpose. Every wait is a read with a timeout, never a sleep.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::util::{server, tls_server, valid_cert, Backend, TestServer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::PrivateKeyDer;
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+use crate::util::{server, tls_server, valid_cert, Backend, CertFiles, TestServer};
 
 /// Long enough for a loaded CI machine; only a failing test waits this long.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -338,7 +344,7 @@ fn tls_with_ca_file_chats_with_a_plain_client_both_ways() {
     plain.send("over plain");
     client.expect_line(&format!("[{plain_nick}] over plain"));
 
-    // The server hangs up without close_notify; that is still a clean end.
+    // The server ends the session with close_notify: a clean end.
     assert_eq!(quit_cleanly(client), "");
 }
 
@@ -411,4 +417,61 @@ fn ca_and_insecure_together_are_refused() {
     let (status, stderr) = client.finish();
     assert_eq!(status.code(), Some(2), "a usage error: {stderr:?}");
     assert!(stderr.contains("cannot be used with"), "stderr {stderr:?}");
+}
+
+/// A one-connection TLS server serving `certs`: it greets, then closes the
+/// TCP connection, ending the TLS session first with close_notify or not.
+fn fake_tls_server(certs: &CertFiles, close_notify: bool) -> u16 {
+    let key = PrivateKeyDer::from_pem_file(&certs.key).expect("read the test key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![certs.der.clone()], key)
+        .expect("a TLS server config");
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake TLS server");
+    let port = listener.local_addr().expect("fake server address").port();
+    thread::spawn(move || {
+        let (sock, _) = listener.accept().expect("accept the client");
+        let conn = ServerConnection::new(config).expect("a TLS server session");
+        let mut tls = StreamOwned::new(conn, sock);
+        // Writing runs the handshake first.
+        tls.write_all(b"* welcome guest-1\n")
+            .expect("greet over TLS");
+        tls.flush().expect("flush TLS");
+        if close_notify {
+            tls.conn.send_close_notify();
+            tls.flush().expect("send close_notify");
+        }
+        // Dropping the stream closes the socket.
+    });
+    port
+}
+
+#[test]
+fn tls_closed_without_close_notify_is_reported_as_truncated() {
+    let certs = valid_cert("client-truncated");
+    let port = fake_tls_server(&certs, false);
+    let ca = certs.cert.to_str().expect("utf-8 path");
+    // stdin stays open and the linger is long, so only the close can end it.
+    let client = Client::spawn(port, &["--ca", ca, "--linger", "600"]);
+    client.expect_line("* welcome guest-1");
+    assert_fails_with(
+        client,
+        &["connection truncated: the server closed TLS without close_notify"],
+    );
+}
+
+#[test]
+fn tls_closed_with_close_notify_exits_zero() {
+    let certs = valid_cert("client-close-notify");
+    let port = fake_tls_server(&certs, true);
+    let ca = certs.cert.to_str().expect("utf-8 path");
+    let client = Client::spawn(port, &["--ca", ca, "--linger", "600"]);
+    client.expect_line("* welcome guest-1");
+    let (status, stderr) = client.finish();
+    assert!(status.success(), "exit status {status}, stderr {stderr:?}");
+    assert_eq!(stderr, "");
 }

@@ -123,9 +123,10 @@ impl CompareArgs {
             .map(|&id| Scenario::new(id, self.scale))
             .collect();
 
+        let repo = target::repo_root();
         let mut targets = Vec::new();
         if self.server.is_empty() {
-            targets.push(Target::shardchat("shardchat", &default_server()?)?);
+            targets.push(Target::shardchat("shardchat", &default_server()?, &repo)?);
         }
         for spec in &self.server {
             let (label, path) = match spec.split_once('=') {
@@ -139,7 +140,7 @@ impl CompareArgs {
             if targets.iter().any(|t: &Target| t.label == label) {
                 bail!("--server {spec:?}: the label {label:?} is taken; use LABEL=PATH");
             }
-            targets.push(Target::shardchat(label, Path::new(path))?);
+            targets.push(Target::shardchat(label, Path::new(path), &repo)?);
         }
         let mut missing = Vec::new();
         let peers = [
@@ -147,7 +148,7 @@ impl CompareArgs {
             (Proto::Nats, self.nats_server.as_deref()),
         ];
         for (proto, binary) in peers {
-            match Target::peer(proto, binary) {
+            match Target::peer(proto, binary, &repo) {
                 Ok(t) => targets.push(t),
                 Err(m) => missing.push(m),
             }
@@ -320,7 +321,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         machine: &machine,
         started_unix_s,
         git_revision: machine::git_revision(),
-        invocation: invocation(),
+        invocation: invocation(std::env::args(), &target::repo_root()),
         targets: &plan.targets,
         missing: &plan.missing,
         scenarios: &plan.scenarios,
@@ -380,9 +381,18 @@ fn plot_scenario(
     Ok(Some(file))
 }
 
-/// This process's command line, quoted where a word needs it.
-fn invocation() -> String {
-    std::env::args()
+/// The command line `args`, quoted where a word needs it, with the program
+/// as typed at the top of `repo` (`cargo run` names it by its full path).
+fn invocation(args: impl IntoIterator<Item = String>, repo: &Path) -> String {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if i == 0 {
+                target::as_typed(Path::new(&a), repo)
+            } else {
+                a
+            }
+        })
         .map(|a| {
             if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'') {
                 format!("'{}'", a.replace('\'', r"'\''"))
@@ -453,6 +463,7 @@ mod tests {
                     label: "t".into(),
                     proto,
                     binary: "/bin/true".into(),
+                    shown: "true".into(),
                     version: String::new(),
                 };
                 let mut args = vec!["loadgen".to_owned()];
@@ -465,6 +476,118 @@ mod tests {
                 assert_eq!(cfg.proto, proto);
                 assert_eq!(cfg.clients, s.clients(proto));
             }
+        }
+    }
+
+    /// A stand-in repository with a `target/release/server` that answers
+    /// `--version`, removed on drop.
+    struct FakeRepo(PathBuf);
+
+    impl FakeRepo {
+        fn new() -> FakeRepo {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = std::env::temp_dir().join(format!("loadgen-repo-{}", std::process::id()));
+            let release = dir.join("target/release");
+            fs::create_dir_all(&release).unwrap();
+            let server = release.join("server");
+            fs::write(&server, "#!/bin/sh\necho server 0.1.0\n").unwrap();
+            fs::set_permissions(&server, fs::Permissions::from_mode(0o755)).unwrap();
+            FakeRepo(dir.canonicalize().unwrap())
+        }
+    }
+
+    impl Drop for FakeRepo {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_program_is_named_as_typed_in_the_repo() {
+        let repo = Path::new("/home/someone/shardchat");
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            invocation(
+                args(&[
+                    "/home/someone/shardchat/target/release/loadgen",
+                    "compare",
+                    "--out",
+                    "a b"
+                ]),
+                repo
+            ),
+            "target/release/loadgen compare --out 'a b'"
+        );
+        assert_eq!(
+            invocation(args(&["target/release/loadgen", "compare"]), repo),
+            "target/release/loadgen compare"
+        );
+    }
+
+    #[test]
+    fn the_report_names_no_path_of_the_machine() {
+        let repo = FakeRepo::new();
+        let server = repo.0.join("target/release/server");
+        let peer = |label: &str, proto, binary: &str| Target {
+            label: label.into(),
+            proto,
+            binary: binary.into(),
+            // As `Target::peer` names a server it found on PATH.
+            shown: Path::new(binary)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into(),
+            version: "1.0".into(),
+        };
+        let targets = [
+            Target::shardchat("shardchat", &server, &repo.0).unwrap(),
+            peer("redis", Proto::Redis, "/usr/bin/redis-server"),
+            peer("nats", Proto::Nats, "/usr/sbin/nats-server"),
+        ];
+        let machine = Machine {
+            cpu_model: "cpu".into(),
+            cores: 2,
+            kernel: "6.1".into(),
+            hostname: "host".into(),
+        };
+        let scenarios = [Scenario::new(ScenarioId::A, 1.0)];
+        let loadgen = repo.0.join("target/release/loadgen");
+        let report = markdown::Report {
+            machine: &machine,
+            started_unix_s: 0,
+            git_revision: None,
+            invocation: invocation(
+                [loadgen.display().to_string(), "compare".to_owned()],
+                &repo.0,
+            ),
+            targets: &targets,
+            missing: &[],
+            scenarios: &scenarios,
+            cells: &BTreeMap::new(),
+            repeat: 1,
+            duration: "1s".into(),
+            idle_hold: "1s".into(),
+            threads: 2,
+            loadgen_threads: 2,
+            commands: Vec::new(),
+            plots: Vec::new(),
+            smoke: None,
+            redis_max_clients: 100,
+        };
+        let md = report.render();
+        assert!(
+            md.contains("`target/release/server --port 0 "),
+            "shardchat's command: {md}"
+        );
+        assert!(md.contains("`redis-server --port <port> "), "{md}");
+        assert!(md.contains("`GOMAXPROCS=2 nats-server -a "), "{md}");
+        assert!(md.contains("target/release/loadgen compare\n"), "{md}");
+        let repo_path = repo.0.display().to_string();
+        assert!(!md.contains(&repo_path), "the repo's path in: {md}");
+        for word in md.split_whitespace() {
+            let word = word.trim_start_matches(['`', '(']);
+            assert!(!word.starts_with('/'), "an absolute path {word:?} in: {md}");
         }
     }
 }

@@ -1,6 +1,10 @@
 //! The servers being compared: finding their binaries and versions, and
 //! starting a fresh one on a free loopback port for every run (so each
 //! run's memory starts from nothing), killed when the run is done.
+//!
+//! The report names each binary as a user would type it at the top of the
+//! repository (`target/release/server`, `redis-server`), not by where it
+//! sat on the machine that ran the comparison.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -25,6 +29,8 @@ pub struct Target {
     pub label: String,
     pub proto: Proto,
     pub binary: PathBuf,
+    /// `binary` as the report shows it: see [`as_typed`].
+    pub shown: String,
     /// What `<binary> --version` says.
     pub version: String,
 }
@@ -37,8 +43,9 @@ pub struct Missing {
 }
 
 impl Target {
-    /// A shardchat server binary; `label` names it in the report.
-    pub fn shardchat(label: &str, binary: &Path) -> Result<Target> {
+    /// A shardchat server binary; `label` names it in the report, and
+    /// `repo` is where the report's commands are typed.
+    pub fn shardchat(label: &str, binary: &Path, repo: &Path) -> Result<Target> {
         if !binary.is_file() {
             bail!(
                 "shardchat server {} not found: build it with `cargo build --release --bins` \
@@ -50,13 +57,14 @@ impl Target {
             label: label.to_owned(),
             proto: Proto::Line,
             binary: binary.to_owned(),
+            shown: as_typed(binary, repo),
             version: version_of(binary).unwrap_or_else(|| "unknown".to_owned()),
         })
     }
 
     /// `redis-server` or `nats-server`: `binary` if given, else from PATH
     /// or the sbin directories PATH often lacks.
-    pub fn peer(proto: Proto, binary: Option<&Path>) -> Result<Target, Missing> {
+    pub fn peer(proto: Proto, binary: Option<&Path>, repo: &Path) -> Result<Target, Missing> {
         let (label, name) = match proto {
             Proto::Redis => ("redis", "redis-server"),
             Proto::Nats => ("nats", "nats-server"),
@@ -66,10 +74,14 @@ impl Target {
             label: label.to_owned(),
             why,
         };
-        let path = match binary {
-            Some(p) if p.is_file() => p.to_owned(),
+        let (path, shown) = match binary {
+            Some(p) if p.is_file() => (p.to_owned(), as_typed(p, repo)),
             Some(p) => return Err(missing(format!("{} not found", p.display()))),
-            None => find_binary(name).ok_or_else(|| missing(format!("{name} is not installed")))?,
+            // Found by its name, so a user would type just the name.
+            None => (
+                find_binary(name).ok_or_else(|| missing(format!("{name} is not installed")))?,
+                name.to_owned(),
+            ),
         };
         let version = version_of(&path)
             .ok_or_else(|| missing(format!("{} --version failed", path.display())))?;
@@ -77,6 +89,7 @@ impl Target {
             label: label.to_owned(),
             proto,
             binary: path,
+            shown,
             version,
         })
     }
@@ -86,7 +99,7 @@ impl Target {
     pub fn command(&self, threads: usize, max_clients: usize) -> String {
         let (env, args) = self.args("<port>", threads, max_clients);
         let mut words: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        words.push(self.binary.display().to_string());
+        words.push(self.shown.clone());
         words.extend(args.iter().map(|a| {
             if a.is_empty() {
                 "''".to_owned()
@@ -276,6 +289,34 @@ fn version_of(binary: &Path) -> Option<String> {
     (out.status.success() && !line.is_empty()).then(|| line.to_owned())
 }
 
+/// The repository the loadgen was built from: `benches/compare.sh` runs the
+/// comparison from there, so the report's commands are relative to it.
+pub fn repo_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    // `binary` paths such as `current_exe()` come with symlinks resolved.
+    root.canonicalize().unwrap_or_else(|_| root.to_owned())
+}
+
+/// `path` as a user would type it at the top of `repo`: relative to `repo`
+/// if it lies inside it, else as given (relative, or the user's own choice
+/// of an absolute path elsewhere).
+pub fn as_typed(path: &Path, repo: &Path) -> String {
+    let inside = |p: &Path| {
+        p.strip_prefix(repo)
+            .ok()
+            .filter(|rel| !rel.as_os_str().is_empty())
+            .map(|rel| rel.display().to_string())
+    };
+    if !path.is_absolute() {
+        return path.display().to_string();
+    }
+    inside(path)
+        .or_else(|| path.canonicalize().ok().and_then(|p| inside(&p)))
+        .unwrap_or_else(|| path.display().to_string())
+}
+
 /// `name` on PATH, or in the sbin directories PATH often lacks.
 pub fn find_binary(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -307,7 +348,8 @@ mod tests {
         let t = |proto, bin: &str| Target {
             label: "x".into(),
             proto,
-            binary: bin.into(),
+            binary: format!("/somewhere/{bin}").into(),
+            shown: bin.into(),
             version: String::new(),
         };
         assert_eq!(
@@ -322,6 +364,36 @@ mod tests {
         assert_eq!(
             t(Proto::Line, "server").command(4, 0),
             "server --port 0 --bind 127.0.0.1 --rate-limit 0 --notice-limit 0 --threads 4"
+        );
+    }
+
+    #[test]
+    fn the_repo_is_the_workspace_root() {
+        assert!(repo_root().join("loadgen/Cargo.toml").is_file());
+        assert!(repo_root().join("benches/compare.sh").is_file());
+    }
+
+    #[test]
+    fn binaries_are_named_as_typed_in_the_repo() {
+        let repo = Path::new("/home/someone/shardchat");
+        let typed = |p: &str| as_typed(Path::new(p), repo);
+        assert_eq!(
+            typed("/home/someone/shardchat/target/release/server"),
+            "target/release/server"
+        );
+        assert_eq!(typed("target/debug/server"), "target/debug/server");
+        assert_eq!(
+            typed("../before/target/release/server"),
+            "../before/target/release/server"
+        );
+        // Elsewhere, the path the user gave is the one to type.
+        assert_eq!(
+            typed("/opt/redis/bin/redis-server"),
+            "/opt/redis/bin/redis-server"
+        );
+        assert_eq!(
+            typed("/home/someone/shardchat-old/server"),
+            "/home/someone/shardchat-old/server"
         );
     }
 }

@@ -23,7 +23,10 @@ pub trait Sink: Send + 'static {
 pub fn spawn(stream: Reader, mut sink: impl Sink, events: Sender<Event>) {
     thread::spawn(move || {
         let event = pump(stream, &mut sink);
-        if matches!(event, Event::ServerClosed | Event::ServerFailed(_)) {
+        if matches!(
+            event,
+            Event::ServerClosed | Event::ServerTruncated | Event::ServerFailed(_)
+        ) {
             sink.disconnected();
         }
         // The main thread may already have exited its wait; nothing to do then.
@@ -41,7 +44,19 @@ fn pump(stream: Reader, sink: &mut impl Sink) -> Event {
             // Fewer bytes than a full line (over-long, or cut by the close)
             // are still shown; the next read carries on with the rest.
             Ok(_) => {}
-            Err(err) => return Event::ServerFailed(err),
+            Err(err) => {
+                // What arrived before the failure is shown too: it is the
+                // last thing the server said, cut or not.
+                if !buf.is_empty() {
+                    if let Err(err) = sink.line(strip_eol(&buf)) {
+                        return Event::OutputFailed(err);
+                    }
+                }
+                return match err.kind() {
+                    io::ErrorKind::UnexpectedEof => Event::ServerTruncated,
+                    _ => Event::ServerFailed(err),
+                };
+            }
         }
         if let Err(err) = sink.line(strip_eol(&buf)) {
             return Event::OutputFailed(err);

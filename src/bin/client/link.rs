@@ -101,7 +101,10 @@ fn is_not_tls(err: &io::Error) -> bool {
     )
 }
 
-/// Plaintext from the server.
+/// Plaintext from the server. Over TLS, a read fails with
+/// `io::ErrorKind::UnexpectedEof` when the server closed the TCP connection
+/// without ending the session with close_notify: the server always sends
+/// one, so whatever came last may have been cut off by someone else.
 pub enum Reader {
     Plain(TcpStream),
     Tls(Arc<TlsLink>),
@@ -143,10 +146,8 @@ impl TlsLink {
             match self.lock().reader().read(buf) {
                 Ok(n) => return Ok(n), // 0: the server sent close_notify
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                // The server closes TLS connections without close_notify
-                // (after `* bye`, say), so a bare TCP close is its normal
-                // goodbye. A line protocol shows a cut line as cut anyway.
-                Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                // `UnexpectedEof` (a TCP close without close_notify) goes
+                // up as it is: see `Reader`.
                 Err(err) => return Err(err),
             }
             // Wait without the lock, so typed lines go out meanwhile.

@@ -4,13 +4,17 @@ use std::io;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 
 /// One thing that happened on the socket or stdin side.
 #[derive(Debug)]
 pub enum Event {
     /// The server closed the connection cleanly.
     ServerClosed,
+    /// The TCP connection closed under a TLS session that the server had
+    /// not ended with close_notify, so the end of what it sent may be
+    /// missing.
+    ServerTruncated,
     /// Reading from the server failed (reset, timeout and the like).
     ServerFailed(io::Error),
     /// Printing a server line failed; a broken pipe here is a normal end.
@@ -25,6 +29,9 @@ pub fn outcome(event: Event) -> Option<anyhow::Result<()>> {
     match event {
         Event::InputDone => None,
         Event::ServerClosed => Some(Ok(())),
+        Event::ServerTruncated => Some(Err(anyhow!(
+            "connection truncated: the server closed TLS without close_notify"
+        ))),
         Event::ServerFailed(err) => Some(Err(err).context("connection to the server lost")),
         // Whoever read our output has gone, e.g. `client | head -1`.
         Event::OutputFailed(err) if err.kind() == io::ErrorKind::BrokenPipe => Some(Ok(())),
