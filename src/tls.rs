@@ -12,7 +12,7 @@ use rustls::ServerConfig;
 
 use crate::error::Error;
 
-/// Bytes of encrypted output rustls may hold per connection before it
+/// Bytes of encrypted output a TLS connection may hold before it
 /// pushes back (the rest waits, as plaintext, in the client's queue).
 pub const TLS_BUFFER_LIMIT: usize = 64 * 1024;
 
