@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use crate::fanout::{ShardHandle, ShardMsg};
 use crate::frame::ClientId;
-use crate::poller::{sys, Events, Interest, Poller, Token};
-use crate::server::Shared;
+use crate::poller::{Events, Interest, Poller, Token};
+use crate::shared::Shared;
+use crate::sys;
 
 /// How long to back off when descriptors run out and none is in reserve.
 const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(100);

@@ -7,26 +7,28 @@
 //! wire protocol.
 
 mod acceptor;
-pub mod client;
-pub mod cluster;
+pub(crate) mod client;
+pub(crate) mod cluster;
 pub mod codec;
 mod commands;
 pub mod config;
 pub mod error;
-pub mod fanout;
+pub(crate) mod fanout;
 pub mod frame;
 pub mod log;
 pub mod outbound;
 pub mod poller;
 pub mod protocol;
-pub mod ratelimit;
-pub mod registry;
+pub(crate) mod ratelimit;
+pub(crate) mod registry;
 pub mod rooms;
 pub mod server;
-pub mod shard;
-pub mod tls;
+pub(crate) mod shard;
+mod shared;
+pub mod sys;
+pub(crate) mod tls;
 pub mod tls_client;
-pub mod transport;
+pub(crate) mod transport;
 
 pub use config::Config;
 pub use error::Error;

@@ -12,31 +12,17 @@ use crate::cluster::{self, Bridge, Cluster, ClusterConfig, Command};
 use crate::config::Config;
 use crate::error::{setup, Error};
 use crate::fanout::{self, ShardHandle};
-use crate::poller::{sys, Poller, Waker};
+use crate::poller::{Poller, Waker};
 use crate::registry::Registry;
 use crate::rooms::Rooms;
+use crate::shared::Shared;
 use crate::shard::{Shard, ShardStats};
+use crate::sys;
 use crate::tls;
 
 /// Descriptors kept back from `--max-clients` for pollers, wakers, the
 /// listener, the acceptor's reserve and stdio.
 const FD_HEADROOM: u64 = 64;
-
-/// State every shard and the acceptor share. Nothing here is touched per
-/// chat line.
-#[derive(Debug)]
-pub struct Shared {
-    pub config: Config,
-    pub registry: Registry,
-    pub rooms: Rooms,
-    /// Connections accepted and not yet closed.
-    pub connected: AtomicUsize,
-    pub max_clients: usize,
-    /// The TLS configuration every TLS connection shares.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// The bridge to the other nodes, in cluster mode.
-    pub cluster: Option<Cluster>,
-}
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {

@@ -29,7 +29,7 @@ use crate::protocol;
 use crate::ratelimit::{Bucket, Policy};
 use crate::registry::Location;
 use crate::rooms::{Room, RoomId, LOBBY};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::transport::Transport;
 
 /// Bytes read from one client per pass before others get their turn.

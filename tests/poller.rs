@@ -14,7 +14,8 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use shardchat::poller::{sys, Backend, Event, Events, Interest, Poller, Token, WAKE_TOKEN};
+use shardchat::poller::{Backend, Event, Events, Interest, Poller, Token, WAKE_TOKEN};
+use shardchat::sys;
 
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {

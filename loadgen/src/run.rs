@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use hdrhistogram::Histogram;
-use shardchat::poller::sys::{process_cpu_time, raise_fd_limit};
 use shardchat::poller::Poller;
+use shardchat::sys::{process_cpu_time, raise_fd_limit};
 
 use crate::cli::{Config, Mode, Proto, Trust};
 use crate::latency::{self, Percentiles};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::thread;
 
 use clap::Parser;
-use shardchat::poller::sys;
+use shardchat::sys;
 use shardchat::{Config, Server};
 
 fn main() -> ExitCode {

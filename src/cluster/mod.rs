@@ -26,7 +26,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::fanout::ShardHandle;
 use crate::frame::{Chunk, ClientId};
 use crate::rooms::RoomEvent;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// Where a command's answer goes: one client on one shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

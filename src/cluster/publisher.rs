@@ -16,7 +16,7 @@ use super::{keys, ClusterConfig, Command, Query, ReplyTo};
 use crate::fanout::{Direct, ShardHandle, ShardMsg};
 use crate::frame::ClientId;
 use crate::protocol::{self, MAX_LISTED};
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// How often the heartbeat is refreshed and other nodes are checked.
 const TICK: Duration = Duration::from_secs(1);

@@ -14,7 +14,7 @@ use super::{keys, ClusterConfig};
 use crate::fanout::{Direct, ShardHandle, ShardMsg};
 use crate::frame::{Chunk, ChunkBuilder, ClientId};
 use crate::rooms::Room;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 

@@ -9,8 +9,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::sys::syscall;
 use super::{timeout_ms, Event, Events, Interest, Token, Waker, WAKE_TOKEN};
+use crate::sys::syscall;
 
 #[derive(Debug)]
 pub(crate) struct Epoll {

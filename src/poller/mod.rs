@@ -1,5 +1,5 @@
-//! The poller: one small readiness interface over the OS selectors, and the
-//! only module in the crate that touches libc or `unsafe`.
+//! The poller: one small readiness interface over the OS selectors. With
+//! `src/sys/`, the only code in the crate that touches libc or `unsafe`.
 //!
 //! Every event loop in the project (shards, acceptor, loadgen) is written once
 //! against [`Poller`]. The backends differ in how readiness is reported
@@ -18,7 +18,6 @@
 #[cfg(target_os = "linux")]
 mod epoll;
 mod poll;
-pub mod sys;
 mod waker;
 
 use std::fmt;

@@ -49,8 +49,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::sys::syscall;
 use super::{timeout_ms, Event, Events, Interest, Token, Waker, WAKE_TOKEN};
+use crate::sys::syscall;
 
 /// The waker's read end is always the first entry and is never in `index`,
 /// so callers cannot deregister it and `swap_remove` never moves it.

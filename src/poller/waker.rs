@@ -11,7 +11,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::sys::syscall;
+use crate::sys::syscall;
 
 /// Wakes the thread blocked in its poller's `wait`. Shared via `Arc`.
 #[derive(Debug)]

@@ -354,7 +354,7 @@ fn join_leave_storm(b: Backend) {
 }
 
 fn a_thousand_rooms_of_ten(b: Backend) {
-    let _ = shardchat::poller::sys::raise_fd_limit();
+    let _ = shardchat::sys::raise_fd_limit();
     let _one_at_a_time = crate::util::heavy();
     let s = server(
         b,

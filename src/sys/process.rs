@@ -1,23 +1,7 @@
-//! Thin, checked wrappers over the few libc calls the rest of the crate needs
-//! (fd limits, signals, process resource usage).
+//! The process's own resources and signals: the open-files limit, the
+//! termination signals it handles itself, and the CPU time it has used.
 
 use std::io;
-
-/// Calls a libc function and turns `-1` into the last OS error.
-macro_rules! syscall {
-    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
-        #[allow(unused_unsafe)]
-        // SAFETY: the caller passes arguments valid for this libc function;
-        // each use site states why with its own SAFETY comment.
-        let res = unsafe { libc::$fn($($arg),*) };
-        if res == -1 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(res)
-        }
-    }};
-}
-pub(crate) use syscall;
 
 /// Raises the soft open-files limit to the hard limit and returns the new
 /// soft limit.
@@ -116,17 +100,4 @@ pub fn process_cpu_time() -> io::Result<std::time::Duration> {
     let tv =
         |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
     Ok(tv(usage.ru_utime) + tv(usage.ru_stime))
-}
-
-/// "Too many open files" for this process.
-pub const EMFILE: i32 = libc::EMFILE;
-/// "Too many open files" system-wide.
-pub const ENFILE: i32 = libc::ENFILE;
-
-/// Sets the accept backlog of a listening socket (std picks a small one).
-pub fn set_listen_backlog(fd: std::os::fd::RawFd, backlog: i32) -> io::Result<()> {
-    // SAFETY: listen takes no pointers; calling it again on a listening
-    // socket only changes the backlog.
-    syscall!(listen(fd, backlog))?;
-    Ok(())
 }

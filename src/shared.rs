@@ -1,0 +1,29 @@
+//! What every shard, the acceptor and the cluster bridge share: the
+//! configuration, the nick registry, the room directory and the TLS
+//! configuration. Built once by the server; nothing here is touched per chat
+//! line.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use crate::cluster::Cluster;
+use crate::config::Config;
+use crate::registry::Registry;
+use crate::rooms::Rooms;
+
+/// State every shard and the acceptor share. Nothing here is touched per
+/// chat line.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: Config,
+    pub registry: Registry,
+    pub rooms: Rooms,
+    /// Connections accepted and not yet closed.
+    pub connected: AtomicUsize,
+    pub max_clients: usize,
+    /// The TLS configuration every TLS connection shares.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The bridge to the other nodes, in cluster mode.
+    pub cluster: Option<Cluster>,
+}
+
