@@ -10,7 +10,6 @@ mod acceptor;
 pub(crate) mod client;
 pub(crate) mod cluster;
 pub mod codec;
-mod commands;
 pub mod config;
 pub mod error;
 pub(crate) mod fanout;

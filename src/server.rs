@@ -15,8 +15,8 @@ use crate::fanout::{self, ShardHandle};
 use crate::poller::{Poller, Waker};
 use crate::registry::Registry;
 use crate::rooms::Rooms;
-use crate::shared::Shared;
 use crate::shard::{Shard, ShardStats};
+use crate::shared::Shared;
 use crate::sys;
 use crate::tls;
 

@@ -26,4 +26,3 @@ pub(crate) struct Shared {
     /// The bridge to the other nodes, in cluster mode.
     pub cluster: Option<Cluster>,
 }
-

@@ -9,6 +9,14 @@
 //! shard that has members in their rooms; flush replies; close whoever has
 //! to go. The busier the shard, the more lines each pass gathers, so writes
 //! batch themselves.
+//!
+//! This file holds the loop, reading and the clients' lifecycle;
+//! `membership.rs` rooms and goodbyes, `delivery.rs` chunks, batches and
+//! writes, and `commands.rs` what each line a client sends does.
+
+mod commands;
+mod delivery;
+mod membership;
 
 use std::collections::HashMap;
 use std::io;
@@ -20,15 +28,12 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::client::Client;
-use crate::cluster::Command;
 use crate::fanout::{Direct, Mailbox, ShardHandle, ShardMsg};
 use crate::frame::{Chunk, ChunkBuilder, ClientId};
-use crate::outbound::Flushed;
 use crate::poller::{Event, Events, Interest, Poller, Token, WAKE_TOKEN};
 use crate::protocol;
 use crate::ratelimit::{Bucket, Policy};
-use crate::registry::Location;
-use crate::rooms::{Room, RoomId, LOBBY};
+use crate::rooms::{Room, RoomId};
 use crate::shared::Shared;
 use crate::transport::Transport;
 
@@ -298,49 +303,6 @@ impl Shard {
         }
     }
 
-    /// Appends a line from `origin` to this pass's chunk for `room`.
-    pub(crate) fn publish(
-        &mut self,
-        room: &Arc<Room>,
-        origin: ClientId,
-        write: impl FnOnce(&mut Vec<u8>),
-    ) {
-        let i = *self.outgoing_index.entry(room.id()).or_insert_with(|| {
-            self.outgoing
-                .push((Arc::clone(room), ChunkBuilder::new(room.id())));
-            self.outgoing.len() - 1
-        });
-        self.outgoing[i].1.push(origin, write);
-    }
-
-    /// Sends a private line to the client at `to`, wherever it lives.
-    pub(crate) fn send_direct(&mut self, to: Location, line: Vec<u8>) {
-        if to.shard == self.index {
-            self.deliver_direct(Direct {
-                key: to.key as usize,
-                id: to.id,
-                line,
-            });
-        } else if let Some(peer) = self.peers.iter_mut().find(|p| p.index == to.shard as usize) {
-            peer.direct.push(Direct {
-                key: to.key as usize,
-                id: to.id,
-                line,
-            });
-        }
-    }
-
-    fn deliver_direct(&mut self, d: Direct) {
-        // The recipient may have left (or its slot been reused) meanwhile.
-        if self
-            .clients
-            .get(d.key)
-            .is_some_and(|c| c.id == d.id && c.closing.is_none())
-        {
-            self.reply(d.key, d.line);
-        }
-    }
-
     fn drain_mailbox(&mut self) {
         while let Some(msg) = self.mailbox.try_recv() {
             match msg {
@@ -395,7 +357,7 @@ impl Shard {
             return;
         }
         let bucket = Bucket::new(self.policy, self.now_ms());
-        let presence = Bucket::new(crate::commands::PRESENCE_POLICY, self.now_ms());
+        let presence = Bucket::new(commands::PRESENCE_POLICY, self.now_ms());
         let handshaking = transport.is_handshaking();
         self.clients
             .insert(Client::new(transport, id, bucket, presence));
@@ -406,23 +368,6 @@ impl Shard {
         } else {
             self.register(key);
         }
-    }
-
-    /// Names a connected client, welcomes it and puts it in the lobby.
-    fn register(&mut self, key: usize) {
-        let c = &mut self.clients[key];
-        let at = Location {
-            id: c.id,
-            shard: self.index,
-            key: key as u32,
-        };
-        let nick = self.shared.registry.claim_guest(at, RoomId(0));
-        crate::info!("[Server] New client joined ({nick})");
-        c.nick = nick;
-        c.registered = true;
-        let welcome = protocol::notice(&["welcome ", &c.nick]);
-        self.reply(key, welcome);
-        self.join_room(key, LOBBY);
     }
 
     /// Closes TLS clients whose handshake did not finish in time.
@@ -445,296 +390,10 @@ impl Shard {
         }
     }
 
-    /// Moves a client into room `name`, telling it and the room. Lines this
-    /// shard gathered before the move are delivered first, so a client sees
-    /// exactly the lines of the rooms it is in while it is in them.
-    pub(crate) fn join_room(&mut self, key: usize, name: &str) {
-        let index = self.index as usize;
-        let rooms = &self.rooms;
-        let (room, n) = self
-            .shared
-            .rooms
-            .join(name, index, |r| !rooms.contains_key(&r.id()));
-        let local = self.rooms.entry(room.id()).or_insert_with(|| LocalRoom {
-            members: Vec::new(),
-        });
-        let c = &mut self.clients[key];
-        c.room_slot = local.members.len();
-        local.members.push(key);
-        c.room = Some(Arc::clone(&room));
-        let (id, nick) = (c.id, c.nick.clone());
-        let pending = c.nick_pending.clone();
-        // Lines gathered so far are not the newcomer's to see: close the
-        // room's chunk here and take only what comes after.
-        self.freeze_room(room.id());
-        self.clients[key].joined_seq = self.seq;
-        self.shared.registry.set_room(&nick, id, room.id());
-        if let Some(new) = pending {
-            // Both names are registered until the cluster decides.
-            self.shared.registry.set_room(&new, id, room.id());
-        }
-        if let Some(cluster) = &self.shared.cluster {
-            cluster.send(Command::UserMoved {
-                id,
-                nick: nick.clone(),
-                room: room.name().into(),
-            });
-        }
-        let count = n.to_string();
-        self.reply(
-            key,
-            protocol::notice(&["you joined #", room.name(), " (", &count, " users)"]),
-        );
-        if self.announces(n - 1) {
-            self.publish(&room, id, |buf| {
-                protocol::write_notice(buf, &[&nick, " joined #", room.name()])
-            });
-        }
-    }
-
-    /// Takes a client out of its room, telling the room (within the notice
-    /// limit) with `* <nick> left #<room>[ (<reason>)]` if `announce`.
-    pub(crate) fn leave_room(&mut self, key: usize, announce: bool, reason: Option<&str>) {
-        let announce = announce
-            && self.announces(
-                self.clients[key]
-                    .room
-                    .as_ref()
-                    .map_or(0, |r| r.members().saturating_sub(1)),
-            );
-        let c = &mut self.clients[key];
-        let Some(room) = c.room.take() else { return };
-        let (id, slot) = (c.id, c.room_slot);
-        if announce {
-            let nick = c.nick.clone();
-            self.publish(&room, id, |buf| {
-                protocol::write_left(buf, &nick, room.name(), reason)
-            });
-        }
-        let local = self
-            .rooms
-            .get_mut(&room.id())
-            .expect("a member's room is indexed");
-        local.members.swap_remove(slot);
-        if let Some(&moved) = local.members.get(slot) {
-            self.clients[moved].room_slot = slot;
-        }
-        let last = local.members.is_empty();
-        if last {
-            self.rooms.remove(&room.id());
-        }
-        self.shared.rooms.leave(&room, self.index as usize, last);
-    }
-
-    /// Whether a join or leave notice goes out to a room where `recipients`
-    /// others would receive it (`--notice-limit`; 0 turns notices off).
-    fn announces(&self, recipients: usize) -> bool {
-        let limit = self.shared.config.notice_limit;
-        limit > 0 && recipients <= limit
-    }
-
-    /// Delivers this pass's chunks: to peers with members in their rooms
-    /// (one batch per peer), and to this shard's members of each room.
-    pub(crate) fn deliver(&mut self) {
-        self.send_to_peers();
-        if self.pass.is_empty() {
-            return;
-        }
-        // Group by room, keeping each source's order within a room.
-        self.pass.sort_by_key(|(_, c)| c.room());
-        let max_outbuf = self.shared.config.max_outbuf;
-        for group in self.pass.chunk_by(|a, b| a.1.room() == b.1.room()) {
-            let Some(local) = self.rooms.get(&group[0].1.room()) else {
-                continue;
-            };
-            let oldest = group.iter().map(|(seq, _)| *seq).min().unwrap_or(0);
-            for &key in &local.members {
-                let c = &mut self.clients[key];
-                let from = c.joined_seq;
-                let chunks = group
-                    .iter()
-                    .filter(move |(seq, _)| *seq >= from)
-                    .map(|(_, chunk)| chunk);
-                if from > oldest && chunks.clone().next().is_none() {
-                    continue; // joined after all of it
-                }
-                let result = c.out.deliver(c.transport.writer(), chunks, c.id);
-                settle(&self.poller, &mut self.doomed, max_outbuf, key, c, result);
-            }
-        }
-        self.pass.clear();
-    }
-
-    /// Closes a room's chunk for this pass so far (it goes out at the end
-    /// of the pass as usual); later lines start a new one.
-    fn freeze_room(&mut self, room: RoomId) {
-        let Some(&i) = self.outgoing_index.get(&room) else {
-            return;
-        };
-        let (room, builder) = &mut self.outgoing[i];
-        if !builder.is_empty() {
-            let chunk = Arc::new(builder.take());
-            self.frozen.push((Arc::clone(room), chunk, self.seq));
-            self.seq += 1;
-        }
-    }
-
-    /// Before a client changes rooms, hands it what its current room has
-    /// gathered this pass since it joined (at the end of the pass it will
-    /// no longer be a member).
-    pub(crate) fn catch_up(&mut self, key: usize) {
-        let Some(room) = self.clients[key].room.clone() else {
-            return;
-        };
-        self.freeze_room(room.id());
-        let id = room.id();
-        let c = &mut self.clients[key];
-        let from = c.joined_seq;
-        let from_peers = self
-            .pass
-            .iter()
-            .filter(move |(seq, ch)| ch.room() == id && *seq >= from)
-            .map(|(_, ch)| ch);
-        let local = self
-            .frozen
-            .iter()
-            .filter(move |(r, _, seq)| r.id() == id && *seq >= from)
-            .map(|(_, ch, _)| ch);
-        let chunks = from_peers.chain(local);
-        if chunks.clone().next().is_none() {
-            return;
-        }
-        let result = c.out.deliver(c.transport.writer(), chunks, c.id);
-        settle(
-            &self.poller,
-            &mut self.doomed,
-            self.shared.config.max_outbuf,
-            key,
-            c,
-            result,
-        );
-    }
-
-    /// Freezes this pass's local chunks and sends them on: one batch per
-    /// peer that has members in any of their rooms, and none to the rest.
-    fn send_to_peers(&mut self) {
-        for (room, mut builder) in self.outgoing.drain(..) {
-            if !builder.is_empty() {
-                self.frozen.push((room, Arc::new(builder.take()), self.seq));
-                self.seq += 1;
-            }
-        }
-        self.outgoing_index.clear();
-        if !self.frozen.is_empty() {
-            let frozen = std::mem::take(&mut self.frozen);
-            let mut batch: Option<Arc<[Arc<Chunk>]>> = None;
-            for peer in &mut self.peers {
-                if frozen.iter().any(|(room, _, _)| room.on_shard(peer.index)) {
-                    let batch = batch.get_or_insert_with(|| {
-                        frozen.iter().map(|(_, c, _)| Arc::clone(c)).collect()
-                    });
-                    peer.handle.send(ShardMsg::Batch(Arc::clone(batch)));
-                }
-            }
-            if let Some(cluster) = &self.shared.cluster {
-                for (room, chunk, _) in &frozen {
-                    let room = room.name().to_ascii_lowercase().into_boxed_str();
-                    cluster.send(Command::Publish {
-                        room,
-                        chunk: Arc::clone(chunk),
-                    });
-                }
-            }
-            let rooms = &self.rooms;
-            self.pass.extend(
-                frozen
-                    .into_iter()
-                    .filter(|(r, _, _)| rooms.contains_key(&r.id()))
-                    .map(|(_, c, seq)| (seq, c)),
-            );
-        }
-        for peer in &mut self.peers {
-            if !peer.direct.is_empty() {
-                peer.handle
-                    .send(ShardMsg::Direct(std::mem::take(&mut peer.direct)));
-            }
-        }
-    }
-
-    fn flush_dirty(&mut self) {
-        for key in std::mem::take(&mut self.dirty) {
-            if let Some(c) = self.clients.get_mut(key) {
-                c.dirty = false;
-                self.flush_client(key);
-            }
-        }
-    }
-
-    /// Writes a client's queue; keeps write interest while anything is left.
-    fn flush_client(&mut self, key: usize) {
-        let c = &mut self.clients[key];
-        let result = c
-            .transport
-            .flush_pending()
-            .and_then(|()| c.out.flush(c.transport.writer()));
-        match result {
-            Ok(Flushed::All) if !c.transport.has_pending() => {
-                if c.write_interest {
-                    set_write_interest(&self.poller, key, c, false);
-                }
-                if c.closing.is_some() {
-                    self.doomed.push((key, None));
-                }
-            }
-            Ok(_) if c.out.pending() + c.transport.buffered() > self.shared.config.max_outbuf => {
-                self.doomed.push((key, Some("slow consumer")));
-            }
-            Ok(_) => {
-                if !c.write_interest {
-                    set_write_interest(&self.poller, key, c, true);
-                }
-            }
-            Err(e) => self.doomed.push((key, Some(close_reason(&e)))),
-        }
-    }
-
     fn close_doomed(&mut self) {
         for (key, reason) in std::mem::take(&mut self.doomed) {
             self.close(key, reason);
         }
-    }
-
-    /// Tells the room a client is leaving and frees its nick; it stays
-    /// connected (closing) until its last lines are flushed or `deadline`.
-    pub(crate) fn say_goodbye(
-        &mut self,
-        key: usize,
-        announce: bool,
-        reason: Option<&str>,
-        deadline: Instant,
-    ) {
-        let c = &mut self.clients[key];
-        if c.closing.is_some() {
-            return;
-        }
-        c.closing = Some(deadline);
-        self.lingering.push(key);
-        if !c.registered {
-            return; // a TLS handshake that never finished: nobody knew it
-        }
-        let (nick, id) = (c.nick.clone(), c.id);
-        self.shared.registry.release(&nick, id);
-        if let Some(cluster) = &self.shared.cluster {
-            cluster.send(Command::UserLeft {
-                id,
-                nick: nick.clone(),
-            });
-        }
-        match reason {
-            Some(r) => crate::info!("[Server] Client left ({nick}: {r})"),
-            None => crate::info!("[Server] Client left ({nick})"),
-        }
-        self.leave_room(key, announce, reason);
     }
 
     /// Removes a client now. Others hear about it unless it already said
@@ -790,30 +449,6 @@ impl Shard {
 
     pub(crate) fn now_ms(&self) -> u64 {
         self.now.duration_since(self.epoch).as_millis() as u64
-    }
-}
-
-/// What follows a delivery to one client: nothing, waiting for
-/// writability, or closing it (slow consumer, broken connection).
-fn settle(
-    poller: &Poller,
-    doomed: &mut Vec<(usize, Option<&'static str>)>,
-    max_outbuf: usize,
-    key: usize,
-    c: &mut Client,
-    result: io::Result<Flushed>,
-) {
-    match result {
-        Ok(Flushed::All) if !c.transport.has_pending() => {}
-        Ok(_) if c.out.pending() + c.transport.buffered() > max_outbuf => {
-            doomed.push((key, Some("slow consumer")));
-        }
-        Ok(_) => {
-            if !c.dirty && !c.write_interest {
-                set_write_interest(poller, key, c, true);
-            }
-        }
-        Err(e) => doomed.push((key, Some(close_reason(&e)))),
     }
 }
 

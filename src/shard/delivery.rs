@@ -1,0 +1,250 @@
+//! Getting a pass's lines to their readers: this pass's chunks per room,
+//! private lines, the batches for peer shards, and one vectored write per
+//! local recipient, with what the socket refuses queued.
+
+use std::io;
+use std::sync::Arc;
+
+use super::{close_reason, set_write_interest, Shard};
+use crate::client::Client;
+use crate::cluster::Command;
+use crate::fanout::{Direct, ShardMsg};
+use crate::frame::{Chunk, ChunkBuilder, ClientId};
+use crate::outbound::Flushed;
+use crate::poller::Poller;
+use crate::registry::Location;
+use crate::rooms::{Room, RoomId};
+
+impl Shard {
+    /// Appends a line from `origin` to this pass's chunk for `room`.
+    pub(crate) fn publish(
+        &mut self,
+        room: &Arc<Room>,
+        origin: ClientId,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let i = *self.outgoing_index.entry(room.id()).or_insert_with(|| {
+            self.outgoing
+                .push((Arc::clone(room), ChunkBuilder::new(room.id())));
+            self.outgoing.len() - 1
+        });
+        self.outgoing[i].1.push(origin, write);
+    }
+
+    /// Sends a private line to the client at `to`, wherever it lives.
+    pub(crate) fn send_direct(&mut self, to: Location, line: Vec<u8>) {
+        if to.shard == self.index {
+            self.deliver_direct(Direct {
+                key: to.key as usize,
+                id: to.id,
+                line,
+            });
+        } else if let Some(peer) = self.peers.iter_mut().find(|p| p.index == to.shard as usize) {
+            peer.direct.push(Direct {
+                key: to.key as usize,
+                id: to.id,
+                line,
+            });
+        }
+    }
+
+    pub(super) fn deliver_direct(&mut self, d: Direct) {
+        // The recipient may have left (or its slot been reused) meanwhile.
+        if self
+            .clients
+            .get(d.key)
+            .is_some_and(|c| c.id == d.id && c.closing.is_none())
+        {
+            self.reply(d.key, d.line);
+        }
+    }
+
+    /// Delivers this pass's chunks: to peers with members in their rooms
+    /// (one batch per peer), and to this shard's members of each room.
+    pub(crate) fn deliver(&mut self) {
+        self.send_to_peers();
+        if self.pass.is_empty() {
+            return;
+        }
+        // Group by room, keeping each source's order within a room.
+        self.pass.sort_by_key(|(_, c)| c.room());
+        let max_outbuf = self.shared.config.max_outbuf;
+        for group in self.pass.chunk_by(|a, b| a.1.room() == b.1.room()) {
+            let Some(local) = self.rooms.get(&group[0].1.room()) else {
+                continue;
+            };
+            let oldest = group.iter().map(|(seq, _)| *seq).min().unwrap_or(0);
+            for &key in &local.members {
+                let c = &mut self.clients[key];
+                let from = c.joined_seq;
+                let chunks = group
+                    .iter()
+                    .filter(move |(seq, _)| *seq >= from)
+                    .map(|(_, chunk)| chunk);
+                if from > oldest && chunks.clone().next().is_none() {
+                    continue; // joined after all of it
+                }
+                let result = c.out.deliver(c.transport.writer(), chunks, c.id);
+                settle(&self.poller, &mut self.doomed, max_outbuf, key, c, result);
+            }
+        }
+        self.pass.clear();
+    }
+
+    /// Closes a room's chunk for this pass so far (it goes out at the end
+    /// of the pass as usual); later lines start a new one.
+    pub(super) fn freeze_room(&mut self, room: RoomId) {
+        let Some(&i) = self.outgoing_index.get(&room) else {
+            return;
+        };
+        let (room, builder) = &mut self.outgoing[i];
+        if !builder.is_empty() {
+            let chunk = Arc::new(builder.take());
+            self.frozen.push((Arc::clone(room), chunk, self.seq));
+            self.seq += 1;
+        }
+    }
+
+    /// Before a client changes rooms, hands it what its current room has
+    /// gathered this pass since it joined (at the end of the pass it will
+    /// no longer be a member).
+    pub(crate) fn catch_up(&mut self, key: usize) {
+        let Some(room) = self.clients[key].room.clone() else {
+            return;
+        };
+        self.freeze_room(room.id());
+        let id = room.id();
+        let c = &mut self.clients[key];
+        let from = c.joined_seq;
+        let from_peers = self
+            .pass
+            .iter()
+            .filter(move |(seq, ch)| ch.room() == id && *seq >= from)
+            .map(|(_, ch)| ch);
+        let local = self
+            .frozen
+            .iter()
+            .filter(move |(r, _, seq)| r.id() == id && *seq >= from)
+            .map(|(_, ch, _)| ch);
+        let chunks = from_peers.chain(local);
+        if chunks.clone().next().is_none() {
+            return;
+        }
+        let result = c.out.deliver(c.transport.writer(), chunks, c.id);
+        settle(
+            &self.poller,
+            &mut self.doomed,
+            self.shared.config.max_outbuf,
+            key,
+            c,
+            result,
+        );
+    }
+
+    /// Freezes this pass's local chunks and sends them on: one batch per
+    /// peer that has members in any of their rooms, and none to the rest.
+    pub(super) fn send_to_peers(&mut self) {
+        for (room, mut builder) in self.outgoing.drain(..) {
+            if !builder.is_empty() {
+                self.frozen.push((room, Arc::new(builder.take()), self.seq));
+                self.seq += 1;
+            }
+        }
+        self.outgoing_index.clear();
+        if !self.frozen.is_empty() {
+            let frozen = std::mem::take(&mut self.frozen);
+            let mut batch: Option<Arc<[Arc<Chunk>]>> = None;
+            for peer in &mut self.peers {
+                if frozen.iter().any(|(room, _, _)| room.on_shard(peer.index)) {
+                    let batch = batch.get_or_insert_with(|| {
+                        frozen.iter().map(|(_, c, _)| Arc::clone(c)).collect()
+                    });
+                    peer.handle.send(ShardMsg::Batch(Arc::clone(batch)));
+                }
+            }
+            if let Some(cluster) = &self.shared.cluster {
+                for (room, chunk, _) in &frozen {
+                    let room = room.name().to_ascii_lowercase().into_boxed_str();
+                    cluster.send(Command::Publish {
+                        room,
+                        chunk: Arc::clone(chunk),
+                    });
+                }
+            }
+            let rooms = &self.rooms;
+            self.pass.extend(
+                frozen
+                    .into_iter()
+                    .filter(|(r, _, _)| rooms.contains_key(&r.id()))
+                    .map(|(_, c, seq)| (seq, c)),
+            );
+        }
+        for peer in &mut self.peers {
+            if !peer.direct.is_empty() {
+                peer.handle
+                    .send(ShardMsg::Direct(std::mem::take(&mut peer.direct)));
+            }
+        }
+    }
+
+    pub(super) fn flush_dirty(&mut self) {
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(c) = self.clients.get_mut(key) {
+                c.dirty = false;
+                self.flush_client(key);
+            }
+        }
+    }
+
+    /// Writes a client's queue; keeps write interest while anything is left.
+    pub(super) fn flush_client(&mut self, key: usize) {
+        let c = &mut self.clients[key];
+        let result = c
+            .transport
+            .flush_pending()
+            .and_then(|()| c.out.flush(c.transport.writer()));
+        match result {
+            Ok(Flushed::All) if !c.transport.has_pending() => {
+                if c.write_interest {
+                    set_write_interest(&self.poller, key, c, false);
+                }
+                if c.closing.is_some() {
+                    self.doomed.push((key, None));
+                }
+            }
+            Ok(_) if c.out.pending() + c.transport.buffered() > self.shared.config.max_outbuf => {
+                self.doomed.push((key, Some("slow consumer")));
+            }
+            Ok(_) => {
+                if !c.write_interest {
+                    set_write_interest(&self.poller, key, c, true);
+                }
+            }
+            Err(e) => self.doomed.push((key, Some(close_reason(&e)))),
+        }
+    }
+}
+
+/// What follows a delivery to one client: nothing, waiting for
+/// writability, or closing it (slow consumer, broken connection).
+fn settle(
+    poller: &Poller,
+    doomed: &mut Vec<(usize, Option<&'static str>)>,
+    max_outbuf: usize,
+    key: usize,
+    c: &mut Client,
+    result: io::Result<Flushed>,
+) {
+    match result {
+        Ok(Flushed::All) if !c.transport.has_pending() => {}
+        Ok(_) if c.out.pending() + c.transport.buffered() > max_outbuf => {
+            doomed.push((key, Some("slow consumer")));
+        }
+        Ok(_) => {
+            if !c.dirty && !c.write_interest {
+                set_write_interest(poller, key, c, true);
+            }
+        }
+        Err(e) => doomed.push((key, Some(close_reason(&e)))),
+    }
+}
