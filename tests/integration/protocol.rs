@@ -47,7 +47,8 @@ fn join_and_leave_notices(b: Backend) {
 /// `--notice-limit N` announces a join or leave while at most N clients
 /// receive it: the joiner or leaver is not counted.
 fn notice_limit_silences_crowds(b: Backend) {
-    let s = server(b, &["--notice-limit", "3"]);
+    // One shard: a leave is handled before lines sent after it.
+    let s = server(b, &["--notice-limit", "3", "--threads", "1"]);
     let (mut a, _) = s.connect();
     let mut others = Vec::new();
     for _ in 0..3 {
@@ -70,6 +71,9 @@ fn notice_limit_silences_crowds(b: Backend) {
     drop(fifth);
     others[0].0.send("marker 2");
     a.expect(&format!("[{}] marker 2", others[0].1));
+    a.send("/list");
+    let list = a.line();
+    assert!(list.starts_with("* 4 users in #lobby: "), "{list}");
     // With 4 members left, a leave reaches 3: announced.
     let (gone, name) = others.pop().expect("a member");
     drop(gone);
