@@ -1,0 +1,90 @@
+//! The publisher's Redis connection: connecting with backoff, logging an
+//! outage once, and saying again everything this node holds after each
+//! (re)connection.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use redis::{Connection, RedisResult};
+
+use super::{Publisher, GUEST_BLOCK, HEARTBEAT_TTL_MS, IO_TIMEOUT, MAX_BACKOFF};
+use crate::cluster::keys;
+
+impl Publisher {
+    pub(super) fn ensure_connected(&mut self) {
+        if self.con.is_some() || Instant::now() < self.retry_at {
+            return;
+        }
+        match self.connect() {
+            Ok(con) => {
+                self.con = Some(con);
+                self.backoff = Duration::from_millis(100);
+                self.up.store(true, Ordering::Relaxed);
+                self.outage_logged = false;
+                crate::info!("[Cluster] connected to Redis as node {}", self.node);
+                // Whatever Redis knew may be gone (a restart): say it all again.
+                if let Err(e) = self.register_everything() {
+                    self.lost(e);
+                }
+            }
+            Err(e) => {
+                self.retry_at = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                self.report_outage(&e);
+            }
+        }
+    }
+
+    pub(super) fn connect(&self) -> RedisResult<Connection> {
+        let con = self.client.get_connection_with_timeout(IO_TIMEOUT)?;
+        con.set_read_timeout(Some(IO_TIMEOUT))?;
+        con.set_write_timeout(Some(IO_TIMEOUT))?;
+        Ok(con)
+    }
+
+    /// Logs an outage once, when it starts.
+    pub(super) fn report_outage(&mut self, e: &redis::RedisError) {
+        self.up.store(false, Ordering::Relaxed);
+        if !self.outage_logged {
+            self.outage_logged = true;
+            crate::warn!("[Cluster] Redis unreachable ({e}); local delivery continues, retrying");
+        }
+    }
+
+    pub(super) fn lost(&mut self, e: redis::RedisError) {
+        self.con = None;
+        self.retry_at = Instant::now();
+        self.report_outage(&e);
+    }
+
+    /// Says again everything this node holds: membership, users, guest
+    /// numbers. Runs after every (re)connection and when the heartbeat had
+    /// expired.
+    pub(super) fn register_everything(&mut self) -> RedisResult<()> {
+        let Some(con) = self.con.as_mut() else {
+            return Ok(());
+        };
+        if !self.shared.registry.has_guest_block() {
+            let end: u64 = redis::cmd("INCRBY")
+                .arg(keys::GUESTS)
+                .arg(GUEST_BLOCK)
+                .query(con)?;
+            self.shared.registry.set_guest_block(end - GUEST_BLOCK);
+        }
+        let names = self.shared.rooms.names_by_id();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SADD").arg(keys::NODES).arg(&self.node).ignore();
+        pipe.cmd("SET")
+            .arg(keys::heartbeat(&self.node))
+            .arg(1)
+            .arg("PX")
+            .arg(HEARTBEAT_TTL_MS)
+            .ignore();
+        for (nick, room) in self.shared.registry.snapshot() {
+            if let Some(name) = names.get(&room) {
+                self.add_user(&mut pipe, &nick, name);
+            }
+        }
+        pipe.query::<()>(self.con.as_mut().expect("connected"))
+    }
+}

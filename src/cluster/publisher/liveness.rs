@@ -1,0 +1,121 @@
+//! Liveness: this node's heartbeat, announcing the users of nodes whose
+//! heartbeat ran out, and leaving the cluster cleanly.
+
+use std::collections::BTreeMap;
+
+use redis::{Connection, RedisResult};
+
+use super::{Publisher, DELETE_IF_OURS, HEARTBEAT_TTL_MS};
+use crate::cluster::envelope::{self, Kind};
+use crate::cluster::keys;
+use crate::cluster::subscriber::SubCommand;
+use crate::protocol;
+
+impl Publisher {
+    /// Refreshes the heartbeat and announces nodes whose heartbeat ran out.
+    pub(super) fn tick(&mut self) -> RedisResult<()> {
+        let Some(con) = self.con.as_mut() else {
+            return Ok(());
+        };
+        let alive: bool = redis::cmd("EXISTS")
+            .arg(keys::heartbeat(&self.node))
+            .query(con)?;
+        if !alive {
+            // Redis restarted, or we were silent long enough to be reaped.
+            self.register_everything()?;
+        }
+        let con = self.con.as_mut().expect("connected");
+        redis::cmd("SET")
+            .arg(keys::heartbeat(&self.node))
+            .arg(1)
+            .arg("PX")
+            .arg(HEARTBEAT_TTL_MS)
+            .query::<()>(con)?;
+        let nodes: Vec<String> = redis::cmd("SMEMBERS").arg(keys::NODES).query(con)?;
+        for other in nodes.iter().filter(|n| **n != self.node) {
+            let alive: bool = redis::cmd("EXISTS")
+                .arg(keys::heartbeat(other))
+                .query(con)?;
+            if !alive {
+                reap(con, &self.node, other)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes this node's users and membership before stopping.
+    pub(super) fn leave(&mut self) {
+        let _ = self.sub_tx.send(SubCommand::Stop);
+        let Some(con) = self.con.as_mut() else { return };
+        let users: BTreeMap<String, String> = redis::cmd("HGETALL")
+            .arg(keys::users(&self.node))
+            .query(con)
+            .unwrap_or_default();
+        let mut pipe = redis::pipe();
+        for lower in users.keys() {
+            pipe.cmd("EVAL")
+                .arg(DELETE_IF_OURS)
+                .arg(1)
+                .arg(keys::nick(lower))
+                .arg(&self.node)
+                .ignore();
+        }
+        pipe.cmd("DEL")
+            .arg(keys::users(&self.node))
+            .arg(keys::heartbeat(&self.node))
+            .ignore();
+        pipe.cmd("SREM").arg(keys::NODES).arg(&self.node).ignore();
+        let wake = envelope::encode(&self.node, &Kind::Wake, b"");
+        pipe.cmd("PUBLISH")
+            .arg(keys::node_channel(&self.node))
+            .arg(wake)
+            .ignore();
+        let _ = pipe.query::<()>(con);
+    }
+}
+
+/// Announces a dead node's users in their rooms and frees their nicks; only
+/// one surviving node does it (a lock with a lifetime).
+fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<()> {
+    let won: Option<String> = redis::cmd("SET")
+        .arg(keys::reaper(dead))
+        .arg(me)
+        .arg("NX")
+        .arg("PX")
+        .arg(30_000)
+        .query(con)?;
+    if won.is_none() {
+        return Ok(());
+    }
+    let users: BTreeMap<String, String> =
+        redis::cmd("HGETALL").arg(keys::users(dead)).query(con)?;
+    let mut pipe = redis::pipe();
+    for (lower, value) in &users {
+        let (nick, room) = value.split_once('\t').unwrap_or((value.as_str(), ""));
+        pipe.cmd("EVAL")
+            .arg(DELETE_IF_OURS)
+            .arg(1)
+            .arg(keys::nick(lower))
+            .arg(dead)
+            .ignore();
+        if !room.is_empty() {
+            let mut line = Vec::new();
+            protocol::write_left(&mut line, nick, room, Some("node lost"));
+            // Sent as the dead node, so every live node (this one too)
+            // delivers it.
+            let msg = envelope::encode(dead, &Kind::Room, &line);
+            pipe.cmd("PUBLISH")
+                .arg(keys::room_channel(&room.to_ascii_lowercase()))
+                .arg(msg)
+                .ignore();
+        }
+    }
+    pipe.cmd("DEL").arg(keys::users(dead)).ignore();
+    pipe.cmd("SREM").arg(keys::NODES).arg(dead).ignore();
+    pipe.query::<()>(con)?;
+    crate::info!(
+        "[Cluster] node {dead} lost: {} users announced as gone",
+        users.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! The bridge's publisher thread: pipelines shards' commands to Redis,
+//! answers presence questions, keeps the heartbeat, announces dead nodes'
+//! users, and rides out Redis outages.
+
+mod connection;
+mod liveness;
+mod presence;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use redis::{Connection, RedisResult};
+
+use super::envelope::{self, Kind};
+use super::subscriber::SubCommand;
+use super::{keys, ClusterConfig, Command, ReplyTo};
+use crate::fanout::{Direct, ShardHandle, ShardMsg};
+use crate::frame::ClientId;
+use crate::protocol;
+use crate::shared::Shared;
+
+/// How often the heartbeat is refreshed and other nodes are checked.
+const TICK: Duration = Duration::from_secs(1);
+/// How long a heartbeat lives: a node silent this long is dead.
+const HEARTBEAT_TTL_MS: u64 = 5000;
+/// Guest numbers a node takes from the shared counter at a time.
+const GUEST_BLOCK: u64 = 1_000_000;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Deletes a key only if it still holds our value.
+const DELETE_IF_OURS: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+pub(super) struct Publisher {
+    node: String,
+    client: redis::Client,
+    con: Option<Connection>,
+    rx: Receiver<Command>,
+    sub_tx: Sender<SubCommand>,
+    shared: Arc<Shared>,
+    shards: Vec<ShardHandle>,
+    up: Arc<AtomicBool>,
+    backoff: Duration,
+    retry_at: Instant,
+    next_tick: Instant,
+    /// An outage was logged and has not ended yet.
+    outage_logged: bool,
+    /// Clients whose new nick Redis granted, by id: (old nick, new nick),
+    /// until their shard names them by the new one.
+    renamed: HashMap<ClientId, (Box<str>, Box<str>)>,
+}
+
+impl Publisher {
+    pub(super) fn new(
+        config: ClusterConfig,
+        rx: Receiver<Command>,
+        sub_tx: Sender<SubCommand>,
+        shared: Arc<Shared>,
+        shards: Vec<ShardHandle>,
+        up: Arc<AtomicBool>,
+    ) -> std::io::Result<Publisher> {
+        let client = redis::Client::open(config.url.as_str()).map_err(std::io::Error::other)?;
+        let now = Instant::now();
+        Ok(Publisher {
+            node: config.node_id,
+            client,
+            con: None,
+            rx,
+            sub_tx,
+            shared,
+            shards,
+            up,
+            backoff: Duration::from_millis(100),
+            retry_at: now,
+            next_tick: now,
+            outage_logged: false,
+            renamed: HashMap::new(),
+        })
+    }
+
+    pub(super) fn run(mut self) {
+        loop {
+            let wait = self.next_tick.saturating_duration_since(Instant::now());
+            let mut batch = Vec::new();
+            match self.rx.recv_timeout(wait) {
+                Ok(cmd) => batch.push(cmd),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            while batch.len() < 8192 {
+                match self.rx.try_recv() {
+                    Ok(cmd) => batch.push(cmd),
+                    Err(_) => break,
+                }
+            }
+            let stop = batch.iter().any(|c| matches!(c, Command::Stop));
+            self.ensure_connected();
+            self.handle(batch);
+            if Instant::now() >= self.next_tick {
+                self.next_tick = Instant::now() + TICK;
+                if let Err(e) = self.tick() {
+                    self.lost(e);
+                }
+            }
+            if stop {
+                self.leave();
+                return;
+            }
+        }
+    }
+
+    /// Runs a batch in the order the shards sent it, so one client's
+    /// commands take effect in Redis in the order the client sent them.
+    /// Commands without answers are pipelined; one with an answer first
+    /// sends what is pipelined before it.
+    fn handle(&mut self, batch: Vec<Command>) {
+        let mut pipe = redis::pipe();
+        let mut wake = false;
+        for cmd in batch {
+            match cmd {
+                Command::Publish { room, chunk } => {
+                    let msg = envelope::encode(&self.node, &Kind::Room, chunk.bytes());
+                    pipe.cmd("PUBLISH")
+                        .arg(keys::room_channel(&room))
+                        .arg(msg)
+                        .ignore();
+                }
+                Command::Subscribe(room) => {
+                    let _ = self.sub_tx.send(SubCommand::Subscribe(room));
+                    wake = true;
+                }
+                Command::Unsubscribe(room) => {
+                    let _ = self.sub_tx.send(SubCommand::Unsubscribe(room));
+                    wake = true;
+                }
+                Command::UserMoved { id, nick, room } => {
+                    let nick = self.current_nick(id, &nick, false);
+                    self.add_user(&mut pipe, &nick, &room);
+                }
+                Command::UserLeft { id, nick } => {
+                    let nick = self.current_nick(id, &nick, true);
+                    let lower = nick.to_ascii_lowercase();
+                    pipe.cmd("HDEL")
+                        .arg(keys::users(&self.node))
+                        .arg(&lower)
+                        .ignore();
+                    pipe.cmd("EVAL")
+                        .arg(DELETE_IF_OURS)
+                        .arg(1)
+                        .arg(keys::nick(&lower))
+                        .arg(&self.node)
+                        .ignore();
+                }
+                Command::Stop => {}
+                answered => {
+                    self.send_pipeline(&mut pipe);
+                    self.answer_now(&answered);
+                }
+            }
+        }
+        if wake {
+            let msg = envelope::encode(&self.node, &Kind::Wake, b"");
+            pipe.cmd("PUBLISH")
+                .arg(keys::node_channel(&self.node))
+                .arg(msg)
+                .ignore();
+        }
+        self.send_pipeline(&mut pipe);
+    }
+
+    /// The nick Redis knows client `id` by, given the one its shard named:
+    /// a shard still says the old nick for a moment after Redis granted a
+    /// new one (the answer is on its way to it). `gone`: the client left,
+    /// forget its rename.
+    fn current_nick(&mut self, id: ClientId, said: &str, gone: bool) -> Box<str> {
+        let current = match self.renamed.get(&id) {
+            Some((old, new)) if old.eq_ignore_ascii_case(said) => new.clone(),
+            Some(_) => {
+                // The shard has caught up with the rename.
+                self.renamed.remove(&id);
+                said.into()
+            }
+            None => said.into(),
+        };
+        if gone {
+            self.renamed.remove(&id);
+        }
+        current
+    }
+
+    fn send_pipeline(&mut self, pipe: &mut redis::Pipeline) {
+        if let Some(con) = self.con.as_mut().filter(|_| !pipe.is_empty()) {
+            if let Err(e) = pipe.query::<()>(con) {
+                self.lost(e);
+            }
+        }
+        pipe.clear();
+    }
+
+    /// Answers a command now. A dead connection is often only found here
+    /// (Redis restarted since the last command): reconnect and try once
+    /// more; if Redis stays away, answer from here at once.
+    fn answer_now(&mut self, cmd: &Command) {
+        let mut retried = false;
+        loop {
+            match self.answer(cmd) {
+                Ok(()) => return,
+                Err(e) => {
+                    self.lost(e);
+                    if !retried {
+                        retried = true;
+                        self.ensure_connected();
+                        if self.con.is_some() {
+                            continue;
+                        }
+                    }
+                    self.answer_offline(cmd);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Answers a command that needs Redis; `Err` leaves it unanswered.
+    fn answer(&mut self, cmd: &Command) -> RedisResult<()> {
+        if self.con.is_none() {
+            self.answer_offline(cmd);
+            return Ok(());
+        }
+        match cmd {
+            Command::ClaimNick {
+                old,
+                new,
+                room,
+                reply,
+            } => self.claim_nick(old, new, room, *reply),
+            Command::Query { query, reply } => self.query(query, *reply),
+            Command::Private {
+                from,
+                to,
+                text,
+                reply,
+            } => self.private(from, to, text, *reply),
+            _ => Ok(()),
+        }
+    }
+
+    /// The answer while Redis is unreachable: local presence, and no
+    /// cluster-wide nick changes or remote private messages.
+    fn answer_offline(&self, cmd: &Command) {
+        match cmd {
+            Command::ClaimNick {
+                old, new, reply, ..
+            } => self.answer_nick(*reply, old, new, Err("unavailable")),
+            Command::Query { query, reply } => {
+                self.reply(*reply, presence::local_answer(&self.shared, query))
+            }
+            Command::Private { to, reply, .. } => {
+                let to = protocol::sanitize(to);
+                self.reply(
+                    *reply,
+                    protocol::error(&["no such user here, and the cluster is unavailable: ", &to]),
+                )
+            }
+            _ => {}
+        }
+    }
+
+    fn add_user(&self, pipe: &mut redis::Pipeline, nick: &str, room: &str) {
+        let lower = nick.to_ascii_lowercase();
+        pipe.cmd("SET")
+            .arg(keys::nick(&lower))
+            .arg(&self.node)
+            .arg("NX")
+            .ignore();
+        pipe.cmd("HSET")
+            .arg(keys::users(&self.node))
+            .arg(&lower)
+            .arg(format!("{nick}\t{room}"))
+            .ignore();
+    }
+
+    fn answer_nick(&self, reply: ReplyTo, old: &str, new: &str, result: Result<(), &'static str>) {
+        let (key, id, old, new) = (reply.key, reply.id, old.into(), new.into());
+        self.shards[reply.shard].send(ShardMsg::NickClaimed {
+            key,
+            id,
+            old,
+            new,
+            result,
+        });
+    }
+
+    fn reply(&self, to: ReplyTo, line: Vec<u8>) {
+        self.shards[to.shard].send(ShardMsg::Direct(vec![Direct {
+            key: to.key,
+            id: to.id,
+            line,
+        }]));
+    }
+}
