@@ -7,6 +7,7 @@
 //! wire protocol.
 
 mod acceptor;
+pub(crate) mod backplane;
 pub(crate) mod client;
 pub(crate) mod cluster;
 pub mod codec;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::acceptor::{Acceptor, Listener};
+use crate::backplane::Backplane;
 use crate::cluster::{self, Bridge, Cluster, ClusterConfig, Command};
 use crate::config::Config;
 use crate::error::{setup, Error};
@@ -28,6 +29,8 @@ const FD_HEADROOM: u64 = 64;
 pub struct Server {
     /// The cluster bridge's threads, started by `run`.
     bridge: Option<Bridge>,
+    /// The shards' side of the bridge, to stop it.
+    cluster: Option<Cluster>,
     listeners: Vec<Listener>,
     plain_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
@@ -128,9 +131,9 @@ impl Server {
             connected: AtomicUsize::new(0),
             max_clients,
             tls: identity.map(|i| i.config),
-            cluster,
+            cluster: cluster.clone().map(|c| Box::new(c) as Box<dyn Backplane>),
         });
-        if let Some(cluster) = &shared.cluster {
+        if let Some(cluster) = &cluster {
             shared.rooms.watch(cluster.room_watcher());
             shared
                 .registry
@@ -138,6 +141,7 @@ impl Server {
         }
         Ok(Server {
             bridge,
+            cluster,
             listeners,
             plain_addr,
             tls_addr,
@@ -274,7 +278,7 @@ impl Server {
                 });
             }
             // Leave the cluster once every client has been told.
-            if let (Some(cluster), Some(bridge)) = (&self.shared.cluster, bridge) {
+            if let (Some(cluster), Some(bridge)) = (&self.cluster, bridge) {
                 cluster.send(Command::Stop);
                 let _ = bridge.join();
             }

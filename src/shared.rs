@@ -6,7 +6,7 @@
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
-use crate::cluster::Cluster;
+use crate::backplane::Backplane;
 use crate::config::Config;
 use crate::registry::Registry;
 use crate::rooms::Rooms;
@@ -23,6 +23,6 @@ pub(crate) struct Shared {
     pub max_clients: usize,
     /// The TLS configuration every TLS connection shares.
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// The bridge to the other nodes, in cluster mode.
-    pub cluster: Option<Cluster>,
+    /// The way to the other nodes, in cluster mode.
+    pub cluster: Option<Box<dyn Backplane>>,
 }

@@ -23,29 +23,11 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::backplane::{Backplane, Query, ReplyTo};
 use crate::fanout::ShardHandle;
 use crate::frame::{Chunk, ClientId};
 use crate::rooms::RoomEvent;
 use crate::shared::Shared;
-
-/// Where a command's answer goes: one client on one shard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReplyTo {
-    pub shard: usize,
-    pub key: usize,
-    pub id: ClientId,
-}
-
-/// A presence question answered from the whole cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Query {
-    /// `/who`.
-    Who,
-    /// `/list` for a room (its display name).
-    List { room: Box<str> },
-    /// `/rooms`.
-    Rooms,
-}
 
 /// What shards (and the room directory) ask of the bridge.
 #[derive(Debug)]
@@ -93,7 +75,7 @@ pub struct ClusterConfig {
 }
 
 /// The shards' side of the bridge.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Cluster {
     tx: Sender<Command>,
     up: Arc<AtomicBool>,
@@ -128,15 +110,6 @@ impl Cluster {
         let _ = self.tx.send(cmd);
     }
 
-    /// Whether Redis is reachable right now (presence answers need it).
-    pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
-    }
-
-    pub fn node_id(&self) -> &str {
-        &self.node
-    }
-
     /// The room directory's watcher: subscribe on a room's first local
     /// member, unsubscribe after its last.
     pub fn room_watcher(&self) -> crate::rooms::RoomWatcher {
@@ -147,6 +120,57 @@ impl Cluster {
                 RoomEvent::Removed(room) => Command::Unsubscribe(room),
             });
         })
+    }
+}
+
+impl Backplane for Cluster {
+    fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    fn publish(&self, room: Box<str>, chunk: Arc<Chunk>) {
+        self.send(Command::Publish { room, chunk });
+    }
+
+    fn user_moved(&self, id: ClientId, nick: &str, room: &str) {
+        self.send(Command::UserMoved {
+            id,
+            nick: nick.into(),
+            room: room.into(),
+        });
+    }
+
+    fn user_left(&self, id: ClientId, nick: &str) {
+        self.send(Command::UserLeft {
+            id,
+            nick: nick.into(),
+        });
+    }
+
+    fn claim_nick(&self, old: &str, new: &str, room: &str, reply: ReplyTo) {
+        self.send(Command::ClaimNick {
+            old: old.into(),
+            new: new.into(),
+            room: room.into(),
+            reply,
+        });
+    }
+
+    fn query(&self, query: Query, reply: ReplyTo) {
+        self.send(Command::Query { query, reply });
+    }
+
+    fn private(&self, from: &str, to: &str, text: &str, reply: ReplyTo) {
+        self.send(Command::Private {
+            from: from.into(),
+            to: to.into(),
+            text: text.into(),
+            reply,
+        });
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::cluster::{Command as ClusterCommand, Query, ReplyTo};
+use crate::backplane::{Query, ReplyTo};
 use crate::codec::Line;
 use crate::frame::ClientId;
 use crate::protocol::{self, Command, NickError, MAX_LISTED};
@@ -162,14 +162,8 @@ impl Shard {
         match self.shared.registry.reserve(&c.nick, name, at) {
             Err(ClaimError::Taken) => self.reply(key, protocol::error(&["nick taken: ", name])),
             Ok(()) => {
-                let room = self.room_of(key).name().into();
-                let (old, reply) = (c.nick.clone(), self.reply_to(key));
-                cluster.send(ClusterCommand::ClaimNick {
-                    old,
-                    new: name.into(),
-                    room,
-                    reply,
-                });
+                let room = self.room_of(key);
+                cluster.claim_nick(&c.nick, name, room.name(), self.reply_to(key));
                 self.clients[key].nick_pending = Some(name.into());
             }
         }
@@ -238,10 +232,7 @@ impl Shard {
                 // Gone meanwhile: give back what it was granted.
                 self.shared.registry.release(new, id);
                 if let (Ok(()), Some(cluster)) = (result, &self.shared.cluster) {
-                    cluster.send(ClusterCommand::UserLeft {
-                        id,
-                        nick: new.into(),
-                    });
+                    cluster.user_left(id, new);
                 }
             }
         }
@@ -284,7 +275,7 @@ impl Shard {
                 PresenceCmd::Rooms => Query::Rooms,
             };
             let reply = self.reply_to(key);
-            cluster.send(ClusterCommand::Query { query, reply });
+            cluster.query(query, reply);
             return;
         }
         let line = match cmd {
@@ -342,12 +333,7 @@ impl Shard {
             if let Some(cluster) = &self.shared.cluster {
                 let c = &self.clients[key];
                 let reply = self.reply_to(key);
-                cluster.send(ClusterCommand::Private {
-                    from: c.nick.clone(),
-                    to: to.into(),
-                    text: text.into(),
-                    reply,
-                });
+                cluster.private(&c.nick, to, text, reply);
                 return;
             }
             self.reply(

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use super::{close_reason, set_write_interest, Shard};
 use crate::client::Client;
-use crate::cluster::Command;
 use crate::fanout::{Direct, ShardMsg};
 use crate::frame::{Chunk, ChunkBuilder, ClientId};
 use crate::outbound::Flushed;
@@ -165,10 +164,7 @@ impl Shard {
             if let Some(cluster) = &self.shared.cluster {
                 for (room, chunk, _) in &frozen {
                     let room = room.name().to_ascii_lowercase().into_boxed_str();
-                    cluster.send(Command::Publish {
-                        room,
-                        chunk: Arc::clone(chunk),
-                    });
+                    cluster.publish(room, Arc::clone(chunk));
                 }
             }
             let rooms = &self.rooms;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{LocalRoom, Shard};
-use crate::cluster::Command;
 use crate::protocol;
 use crate::registry::Location;
 use crate::rooms::{RoomId, LOBBY};
@@ -57,11 +56,7 @@ impl Shard {
             self.shared.registry.set_room(&new, id, room.id());
         }
         if let Some(cluster) = &self.shared.cluster {
-            cluster.send(Command::UserMoved {
-                id,
-                nick: nick.clone(),
-                room: room.name().into(),
-            });
+            cluster.user_moved(id, &nick, room.name());
         }
         let count = n.to_string();
         self.reply(
@@ -137,10 +132,7 @@ impl Shard {
         let (nick, id) = (c.nick.clone(), c.id);
         self.shared.registry.release(&nick, id);
         if let Some(cluster) = &self.shared.cluster {
-            cluster.send(Command::UserLeft {
-                id,
-                nick: nick.clone(),
-            });
+            cluster.user_left(id, &nick);
         }
         match reason {
             Some(r) => crate::info!("[Server] Client left ({nick}: {r})"),

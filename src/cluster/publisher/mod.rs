@@ -16,7 +16,8 @@ use redis::{Connection, RedisResult};
 
 use super::envelope::{self, Kind};
 use super::subscriber::SubCommand;
-use super::{keys, ClusterConfig, Command, ReplyTo};
+use super::{keys, ClusterConfig, Command};
+use crate::backplane::ReplyTo;
 use crate::fanout::{Direct, ShardHandle, ShardMsg};
 use crate::frame::ClientId;
 use crate::protocol;

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use redis::RedisResult;
 
 use super::{Publisher, DELETE_IF_OURS};
+use crate::backplane::{Query, ReplyTo};
 use crate::cluster::envelope::{self, Kind};
-use crate::cluster::{keys, Query, ReplyTo};
+use crate::cluster::keys;
 use crate::protocol::{self, MAX_LISTED};
 use crate::shared::Shared;
 
