@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::fanout::{ShardHandle, ShardMsg};
+use crate::fanout::{ShardHandle, ShardMsg, TrySendError};
 use crate::frame::ClientId;
 use crate::poller::{Events, Interest, Poller, Token};
 use crate::shared::Shared;
@@ -156,10 +156,28 @@ impl Acceptor {
             return;
         }
         let id = ClientId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let shard = &self.shards[self.next_shard];
-        self.next_shard = (self.next_shard + 1) % self.shards.len();
-        if !shard.send(ShardMsg::Connect { stream, id, tls }) {
-            self.shared.connected.fetch_sub(1, Ordering::Relaxed);
+        // Round-robin; a shard whose mailbox is full is passed over, and
+        // when every one is full the connection is refused rather than the
+        // acceptor waiting on a shard.
+        let mut msg = ShardMsg::Connect { stream, id, tls };
+        for _ in 0..self.shards.len() {
+            let shard = &self.shards[self.next_shard];
+            self.next_shard = (self.next_shard + 1) % self.shards.len();
+            match shard.try_send(msg) {
+                Ok(()) => return,
+                Err(TrySendError::Full(back)) => msg = back,
+                Err(TrySendError::Stopped) => {
+                    self.shared.connected.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        self.shared.connected.fetch_sub(1, Ordering::Relaxed);
+        if let ShardMsg::Connect {
+            stream, tls: false, ..
+        } = msg
+        {
+            refuse(&stream);
         }
     }
 

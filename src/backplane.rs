@@ -34,6 +34,9 @@ pub(crate) trait Backplane: Send + Sync + Debug {
     /// Whether the other nodes can be reached right now (presence answers
     /// need them; without them a shard answers from its own node).
     fn is_up(&self) -> bool;
+    /// Whether the backplane has more queued than it takes: shards stop
+    /// reading their clients until it clears.
+    fn congested(&self) -> bool;
     /// A pass's lines for `room` (lower-cased name), for the other nodes'
     /// members of it.
     fn publish(&self, room: Box<str>, chunk: Arc<Chunk>);

@@ -1,10 +1,18 @@
 //! Cross-shard plumbing: the messages shards exchange, and coalesced
 //! wake-ups.
 //!
-//! Every shard has one mailbox (a crossbeam channel). A sender pushes a
-//! message and writes the receiver's waker only if the receiver said it was
-//! going to sleep, so a busy shard is never woken by a syscall and a burst
-//! of messages costs at most one wake-up.
+//! Every shard has one mailbox (a bounded crossbeam channel). A sender
+//! pushes a message and writes the receiver's waker only if the receiver
+//! said it was going to sleep, so a busy shard is never woken by a syscall
+//! and a burst of messages costs at most one wake-up.
+//!
+//! A full mailbox never makes a shard wait: shards use
+//! [`ShardHandle::try_send`] and keep what did not fit (see
+//! `shard/delivery.rs`: the sending shard stops reading its own clients
+//! until its backlog is through, which pushes back on those clients' TCP
+//! and on no one's delivery). Threads that may wait (the acceptor at
+//! shutdown, the cluster bridge) use [`ShardHandle::send`], which blocks
+//! while the mailbox is full; a shard drains its mailbox on every pass.
 
 use std::net::TcpStream;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
@@ -70,9 +78,24 @@ pub struct Mailbox {
     wake: Arc<WakeState>,
 }
 
-/// Creates a mailbox whose sleeping owner is woken through `waker`.
-pub fn mailbox(waker: Arc<Waker>) -> (ShardHandle, Mailbox) {
-    let (tx, rx) = crossbeam_channel::unbounded();
+/// Messages a mailbox holds before senders must wait or keep their own.
+/// A shard sends each peer at most two messages a pass (its batch and its
+/// private lines), so this is hundreds of passes of slack.
+pub const MAILBOX_CAPACITY: usize = 1024;
+
+/// Why [`ShardHandle::try_send`] did not send.
+#[derive(Debug)]
+pub enum TrySendError {
+    /// The mailbox is full; here is the message back.
+    Full(ShardMsg),
+    /// The shard has stopped; the message is dropped.
+    Stopped,
+}
+
+/// Creates a mailbox of `capacity` messages whose sleeping owner is woken
+/// through `waker`.
+pub fn mailbox(waker: Arc<Waker>, capacity: usize) -> (ShardHandle, Mailbox) {
+    let (tx, rx) = crossbeam_channel::bounded(capacity);
     let wake = Arc::new(WakeState {
         sleeping: AtomicBool::new(false),
         waker,
@@ -87,12 +110,32 @@ pub fn mailbox(waker: Arc<Waker>) -> (ShardHandle, Mailbox) {
 }
 
 impl ShardHandle {
-    /// Sends `msg`, waking the shard only if it is asleep. Returns false if
-    /// the shard has stopped (the message is dropped).
+    /// Sends `msg`, waiting while the mailbox is full, and wakes the shard
+    /// only if it is asleep. Returns false if the shard has stopped (the
+    /// message is dropped). Never for shards themselves: see
+    /// [`try_send`](Self::try_send).
     pub fn send(&self, msg: ShardMsg) -> bool {
         if self.tx.send(msg).is_err() {
             return false;
         }
+        self.wake();
+        true
+    }
+
+    /// Sends `msg` if the mailbox has room, waking the shard only if it is
+    /// asleep; never waits.
+    pub fn try_send(&self, msg: ShardMsg) -> Result<(), TrySendError> {
+        match self.tx.try_send(msg) {
+            Ok(()) => {
+                self.wake();
+                Ok(())
+            }
+            Err(crossbeam_channel::TrySendError::Full(msg)) => Err(TrySendError::Full(msg)),
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(TrySendError::Stopped),
+        }
+    }
+
+    fn wake(&self) {
         // Pairs with the fence in `Mailbox::may_sleep`: either the shard sees
         // the message before sleeping, or we see it asleep and wake it.
         fence(Ordering::SeqCst);
@@ -103,7 +146,6 @@ impl ShardHandle {
             // better can be done from here.
             let _ = self.wake.waker.wake();
         }
-        true
     }
 }
 

@@ -216,7 +216,7 @@ impl Server {
         let mut handles: Vec<ShardHandle> = Vec::with_capacity(n);
         for i in 0..n {
             let poller = setup("a shard's poller", Poller::new(self.shared.config.backend))?;
-            let (handle, mailbox) = fanout::mailbox(poller.waker());
+            let (handle, mailbox) = fanout::mailbox(poller.waker(), fanout::MAILBOX_CAPACITY);
             handles.push(handle);
             shards.push(Shard::new(
                 i as u32,

@@ -16,12 +16,14 @@ pub mod keys;
 mod publisher;
 mod subscriber;
 
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::Mutex;
 
 use crate::backplane::{Backplane, Query, ReplyTo};
 use crate::fanout::ShardHandle;
@@ -74,10 +76,45 @@ pub struct ClusterConfig {
     pub node_id: String,
 }
 
+/// Commands the bridge's channel holds. Past that, senders (shards, which
+/// never wait) put commands in the spill-over and the backplane reports
+/// itself congested, so shards stop reading their clients until the
+/// publisher has taken it all.
+const CHANNEL_CAPACITY: usize = 65_536;
+
+/// What did not fit in the channel, in the order it was sent.
+#[derive(Debug, Default)]
+struct Spill {
+    queue: Mutex<VecDeque<Command>>,
+    /// Set while anything is (or may be) in `queue`: every later command
+    /// goes there too, behind it, until the publisher empties it.
+    congested: AtomicBool,
+}
+
+impl Spill {
+    fn push(&self, cmd: Command) {
+        let mut queue = self.queue.lock();
+        queue.push_back(cmd);
+        self.congested.store(true, Ordering::Release);
+    }
+
+    /// Everything spilled so far; clears the congestion.
+    fn take(&self) -> VecDeque<Command> {
+        let mut queue = self.queue.lock();
+        self.congested.store(false, Ordering::Release);
+        std::mem::take(&mut *queue)
+    }
+
+    fn is_congested(&self) -> bool {
+        self.congested.load(Ordering::Acquire)
+    }
+}
+
 /// The shards' side of the bridge.
 #[derive(Clone, Debug)]
 pub struct Cluster {
     tx: Sender<Command>,
+    spill: Arc<Spill>,
     up: Arc<AtomicBool>,
     node: Arc<str>,
 }
@@ -86,6 +123,7 @@ pub struct Cluster {
 #[derive(Debug)]
 pub struct Bridge {
     rx: Receiver<Command>,
+    spill: Arc<Spill>,
     config: ClusterConfig,
     up: Arc<AtomicBool>,
 }
@@ -95,27 +133,45 @@ impl Cluster {
     pub fn new(config: ClusterConfig) -> Result<(Cluster, Bridge), String> {
         redis::Client::open(config.url.as_str())
             .map_err(|e| format!("bad --cluster URL {:?}: {e}", config.url))?;
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
         let up = Arc::new(AtomicBool::new(false));
+        let spill = Arc::new(Spill::default());
         let cluster = Cluster {
             tx,
+            spill: Arc::clone(&spill),
             up: Arc::clone(&up),
             node: config.node_id.as_str().into(),
         };
-        Ok((cluster, Bridge { rx, config, up }))
+        Ok((
+            cluster,
+            Bridge {
+                rx,
+                spill,
+                config,
+                up,
+            },
+        ))
     }
 
-    /// Hands a command to the bridge (never blocks).
+    /// Hands a command to the bridge; never waits (see [`Spill`]).
     pub fn send(&self, cmd: Command) {
-        let _ = self.tx.send(cmd);
+        if self.spill.is_congested() {
+            self.spill.push(cmd);
+            return;
+        }
+        match self.tx.try_send(cmd) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(cmd)) => self.spill.push(cmd),
+        }
     }
 
     /// The room directory's watcher: subscribe on a room's first local
-    /// member, unsubscribe after its last.
+    /// member, unsubscribe after its last. It runs under the directory's
+    /// lock, so it must never wait: it sends like a shard.
     pub fn room_watcher(&self) -> crate::rooms::RoomWatcher {
-        let tx = self.tx.clone();
+        let cluster = self.clone();
         Box::new(move |event| {
-            let _ = tx.send(match event {
+            cluster.send(match event {
                 RoomEvent::Created(room) => Command::Subscribe(room),
                 RoomEvent::Removed(room) => Command::Unsubscribe(room),
             });
@@ -130,6 +186,10 @@ impl Backplane for Cluster {
 
     fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    fn congested(&self) -> bool {
+        self.spill.is_congested()
     }
 
     fn publish(&self, room: Box<str>, chunk: Arc<Chunk>) {
@@ -188,8 +248,15 @@ impl Bridge {
         std::thread::Builder::new()
             .name("cluster-sub".into())
             .spawn(move || sub.run())?;
-        let publisher =
-            publisher::Publisher::new(self.config, self.rx, sub_tx, shared, shards, self.up)?;
+        let publisher = publisher::Publisher::new(
+            self.config,
+            self.rx,
+            self.spill,
+            sub_tx,
+            shared,
+            shards,
+            self.up,
+        )?;
         std::thread::Builder::new()
             .name("cluster-pub".into())
             .spawn(move || publisher.run())

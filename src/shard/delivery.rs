@@ -5,9 +5,10 @@
 use std::io;
 use std::sync::Arc;
 
+use super::Peer;
 use super::{close_reason, set_write_interest, Shard};
 use crate::client::Client;
-use crate::fanout::{Direct, ShardMsg};
+use crate::fanout::{Direct, ShardMsg, TrySendError};
 use crate::frame::{Chunk, ChunkBuilder, ClientId};
 use crate::outbound::Flushed;
 use crate::poller::Poller;
@@ -158,7 +159,7 @@ impl Shard {
                     let batch = batch.get_or_insert_with(|| {
                         frozen.iter().map(|(_, c, _)| Arc::clone(c)).collect()
                     });
-                    peer.handle.send(ShardMsg::Batch(Arc::clone(batch)));
+                    send_to_peer(peer, ShardMsg::Batch(Arc::clone(batch)));
                 }
             }
             if let Some(cluster) = &self.shared.cluster {
@@ -177,10 +178,33 @@ impl Shard {
         }
         for peer in &mut self.peers {
             if !peer.direct.is_empty() {
-                peer.handle
-                    .send(ShardMsg::Direct(std::mem::take(&mut peer.direct)));
+                let direct = std::mem::take(&mut peer.direct);
+                send_to_peer(peer, ShardMsg::Direct(direct));
             }
         }
+    }
+
+    /// Hands peers what their full mailboxes refused earlier, in order.
+    pub(super) fn retry_backlogs(&mut self) {
+        for peer in &mut self.peers {
+            while let Some(msg) = peer.backlog.pop_front() {
+                match peer.handle.try_send(msg) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(msg)) => {
+                        peer.backlog.push_front(msg);
+                        break;
+                    }
+                    Err(TrySendError::Stopped) => peer.backlog.clear(),
+                }
+            }
+        }
+    }
+
+    /// Whether a peer's mailbox or the backplane is refusing what this
+    /// shard sends: then it reads no client until they take it.
+    pub(super) fn congested(&self) -> bool {
+        self.peers.iter().any(|p| !p.backlog.is_empty())
+            || self.shared.cluster.as_ref().is_some_and(|c| c.congested())
     }
 
     pub(super) fn flush_dirty(&mut self) {
@@ -242,5 +266,18 @@ fn settle(
             }
         }
         Err(e) => doomed.push((key, Some(close_reason(&e)))),
+    }
+}
+
+/// Sends `msg` to a peer without waiting: behind its backlog if it has one,
+/// into its backlog if its mailbox is full.
+fn send_to_peer(peer: &mut Peer, msg: ShardMsg) {
+    if !peer.backlog.is_empty() {
+        peer.backlog.push_back(msg);
+        return;
+    }
+    match peer.handle.try_send(msg) {
+        Ok(()) | Err(TrySendError::Stopped) => {}
+        Err(TrySendError::Full(msg)) => peer.backlog.push_back(msg),
     }
 }

@@ -17,8 +17,10 @@
 mod commands;
 mod delivery;
 mod membership;
+#[cfg(test)]
+mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
@@ -41,6 +43,9 @@ use crate::transport::Transport;
 const READ_BUDGET: usize = 64 * 1024;
 /// Poll interval while clients are closing.
 const CLOSING_TICK: Duration = Duration::from_millis(50);
+/// Poll interval while a peer's mailbox or the backplane is full: how soon
+/// this shard tries again to hand over what they refused.
+const BACKLOG_TICK: Duration = Duration::from_millis(1);
 
 /// Counters a shard reports when it stops.
 #[derive(Debug, Default, Clone, Copy)]
@@ -62,6 +67,9 @@ struct Peer {
     index: usize,
     handle: ShardHandle,
     direct: Vec<Direct>,
+    /// Messages its full mailbox refused, in order: sent before anything
+    /// newer. While any peer has a backlog this shard reads no client.
+    backlog: VecDeque<ShardMsg>,
 }
 
 /// One worker thread's state.
@@ -149,6 +157,7 @@ impl Shard {
                 index,
                 handle: h.clone(),
                 direct: Vec::new(),
+                backlog: VecDeque::new(),
             })
             .collect();
     }
@@ -166,14 +175,23 @@ impl Shard {
             waited?;
             self.now = Instant::now();
 
+            // While a peer or the backplane refuses what this shard sends,
+            // it reads no client: no new lines, so its backlog cannot grow,
+            // and the senders' TCP pushes back. Delivery goes on.
+            self.retry_backlogs();
+            let reading = !self.congested();
             let carried = std::mem::take(&mut self.ready);
             for ev in events.iter() {
-                self.on_event(ev);
+                self.on_event(ev, reading);
             }
             for key in carried {
                 if let Some(c) = self.clients.get_mut(key) {
                     c.in_ready = false;
-                    self.read_client(key);
+                    if reading {
+                        self.read_client(key);
+                    } else {
+                        self.mark_ready(key);
+                    }
                 }
             }
             self.drain_mailbox();
@@ -191,11 +209,13 @@ impl Shard {
     }
 
     fn next_timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty()
-            || !self.outgoing.is_empty()
-            || !self.frozen.is_empty()
-            || !self.doomed.is_empty()
-        {
+        if !self.outgoing.is_empty() || !self.frozen.is_empty() || !self.doomed.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        if self.congested() {
+            return Some(BACKLOG_TICK);
+        }
+        if !self.ready.is_empty() {
             return Some(Duration::ZERO);
         }
         if !self.lingering.is_empty() || !self.handshakes.is_empty() {
@@ -204,7 +224,7 @@ impl Shard {
         None
     }
 
-    fn on_event(&mut self, ev: &Event) {
+    fn on_event(&mut self, ev: &Event, reading: bool) {
         if ev.token == WAKE_TOKEN {
             return; // the mailbox is drained every pass
         }
@@ -223,7 +243,11 @@ impl Shard {
             self.flush_client(key);
         }
         if ev.readable || ev.closed {
-            self.read_client(key);
+            if reading {
+                self.read_client(key);
+            } else {
+                self.mark_ready(key);
+            }
         }
     }
 

@@ -16,7 +16,7 @@ use redis::{Connection, RedisResult};
 
 use super::envelope::{self, Kind};
 use super::subscriber::SubCommand;
-use super::{keys, ClusterConfig, Command};
+use super::{keys, ClusterConfig, Command, Spill};
 use crate::backplane::ReplyTo;
 use crate::fanout::{Direct, ShardHandle, ShardMsg};
 use crate::frame::ClientId;
@@ -31,6 +31,8 @@ const HEARTBEAT_TTL_MS: u64 = 5000;
 const GUEST_BLOCK: u64 = 1_000_000;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// How soon to look at the spill-over again while the channel is congested.
+const SPILL_TICK: Duration = Duration::from_millis(1);
 
 /// Deletes a key only if it still holds our value.
 const DELETE_IF_OURS: &str =
@@ -41,6 +43,7 @@ pub(super) struct Publisher {
     client: redis::Client,
     con: Option<Connection>,
     rx: Receiver<Command>,
+    spill: Arc<Spill>,
     sub_tx: Sender<SubCommand>,
     shared: Arc<Shared>,
     shards: Vec<ShardHandle>,
@@ -59,6 +62,7 @@ impl Publisher {
     pub(super) fn new(
         config: ClusterConfig,
         rx: Receiver<Command>,
+        spill: Arc<Spill>,
         sub_tx: Sender<SubCommand>,
         shared: Arc<Shared>,
         shards: Vec<ShardHandle>,
@@ -71,6 +75,7 @@ impl Publisher {
             client,
             con: None,
             rx,
+            spill,
             sub_tx,
             shared,
             shards,
@@ -85,18 +90,29 @@ impl Publisher {
 
     pub(super) fn run(mut self) {
         loop {
-            let wait = self.next_tick.saturating_duration_since(Instant::now());
+            let mut wait = self.next_tick.saturating_duration_since(Instant::now());
+            if self.spill.is_congested() {
+                wait = wait.min(SPILL_TICK);
+            }
             let mut batch = Vec::new();
             match self.rx.recv_timeout(wait) {
                 Ok(cmd) => batch.push(cmd),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+            let mut drained = false;
             while batch.len() < 8192 {
                 match self.rx.try_recv() {
                     Ok(cmd) => batch.push(cmd),
-                    Err(_) => break,
+                    Err(_) => {
+                        drained = true;
+                        break;
+                    }
                 }
+            }
+            // What spilled over was sent after everything in the channel.
+            if drained && self.spill.is_congested() {
+                batch.extend(self.spill.take());
             }
             let stop = batch.iter().any(|c| matches!(c, Command::Stop));
             self.ensure_connected();
