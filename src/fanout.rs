@@ -90,20 +90,39 @@ impl ShardHandle {
     /// Sends `msg`, waking the shard only if it is asleep. Returns false if
     /// the shard has stopped (the message is dropped).
     pub fn send(&self, msg: ShardMsg) -> bool {
-        if self.tx.send(msg).is_err() {
+        if !self.queue(msg) {
             return false;
         }
+        self.wake();
+        true
+    }
+
+    /// Sends `msg` without waking the shard: it is seen at the shard's next
+    /// pass, which the sender must bring about with [`ShardHandle::wake`]
+    /// unless something else will. For senders that batch wake-ups.
+    /// Returns false if the shard has stopped (the message is dropped).
+    pub fn queue(&self, msg: ShardMsg) -> bool {
+        self.tx.send(msg).is_ok()
+    }
+
+    /// Wakes the shard if it is asleep with messages waiting; returns
+    /// whether it did. A shard that is awake, or that already took every
+    /// message before it slept, is left alone.
+    pub fn wake(&self) -> bool {
         // Pairs with the fence in `Mailbox::may_sleep`: either the shard sees
-        // the message before sleeping, or we see it asleep and wake it.
+        // the messages queued before this before sleeping, or we see it
+        // asleep and wake it.
         fence(Ordering::SeqCst);
         if self.wake.sleeping.load(Ordering::Relaxed)
+            && !self.tx.is_empty()
             && self.wake.sleeping.swap(false, Ordering::AcqRel)
         {
             // A failed wake-up leaves the shard to its next timeout; nothing
             // better can be done from here.
             let _ = self.wake.waker.wake();
+            return true;
         }
-        true
+        false
     }
 }
 
@@ -128,5 +147,55 @@ impl Mailbox {
     /// Called after blocking: senders need not wake the owner now.
     pub fn awake(&self) {
         self.wake.sleeping.store(false, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::poller::{Backend, Events, Poller, WAKE_TOKEN};
+
+    /// Whether `poller` has a wake-up pending (without blocking).
+    fn woken(poller: &mut Poller) -> bool {
+        let mut events = Events::with_capacity(4);
+        poller
+            .wait(&mut events, Some(Duration::ZERO))
+            .expect("wait");
+        let woken = events.iter().any(|e| e.token == WAKE_TOKEN);
+        woken
+    }
+
+    #[test]
+    fn queue_leaves_a_sleeping_shard_asleep_until_wake() {
+        for &backend in Backend::available() {
+            let mut poller = Poller::new(backend).expect("a poller");
+            let (handle, mailbox) = mailbox(poller.waker());
+            assert!(mailbox.may_sleep(), "{backend}: nothing waiting");
+            assert!(handle.queue(ShardMsg::Shutdown));
+            assert!(!woken(&mut poller), "{backend}: queue does not wake");
+            assert!(handle.wake(), "{backend}: asleep with mail: woken");
+            assert!(woken(&mut poller), "{backend}: the waker fired");
+            assert!(!handle.wake(), "{backend}: woken once");
+            mailbox.awake();
+            assert!(mailbox.try_recv().is_some(), "{backend}: the message");
+        }
+    }
+
+    #[test]
+    fn a_shard_with_nothing_waiting_is_not_woken() {
+        for &backend in Backend::available() {
+            let mut poller = Poller::new(backend).expect("a poller");
+            let (handle, mailbox) = mailbox(poller.waker());
+            // Sent and taken while the shard was awake; then it sleeps.
+            assert!(handle.queue(ShardMsg::Shutdown));
+            assert!(mailbox.try_recv().is_some());
+            assert!(mailbox.may_sleep());
+            assert!(!handle.wake(), "{backend}: nothing for it to do");
+            assert!(!woken(&mut poller), "{backend}: no spurious wake-up");
+            assert!(handle.send(ShardMsg::Shutdown));
+            assert!(woken(&mut poller), "{backend}: send wakes a sleeper");
+        }
     }
 }
