@@ -125,27 +125,41 @@ impl ShardHandle {
     /// Sends `msg` if the mailbox has room, waking the shard only if it is
     /// asleep; never waits.
     pub fn try_send(&self, msg: ShardMsg) -> Result<(), TrySendError> {
+        self.try_queue(msg)?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Sends `msg` if the mailbox has room, without waking the shard: it is
+    /// seen at the shard's next pass, which the sender must bring about
+    /// with [`ShardHandle::wake`] unless something else will. For senders
+    /// that batch wake-ups; never waits.
+    pub fn try_queue(&self, msg: ShardMsg) -> Result<(), TrySendError> {
         match self.tx.try_send(msg) {
-            Ok(()) => {
-                self.wake();
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(crossbeam_channel::TrySendError::Full(msg)) => Err(TrySendError::Full(msg)),
             Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(TrySendError::Stopped),
         }
     }
 
-    fn wake(&self) {
+    /// Wakes the shard if it is asleep with messages waiting; returns
+    /// whether it did. A shard that is awake, or that already took every
+    /// message before it slept, is left alone.
+    pub fn wake(&self) -> bool {
         // Pairs with the fence in `Mailbox::may_sleep`: either the shard sees
-        // the message before sleeping, or we see it asleep and wake it.
+        // the messages queued before this before sleeping, or we see it
+        // asleep and wake it.
         fence(Ordering::SeqCst);
         if self.wake.sleeping.load(Ordering::Relaxed)
+            && !self.tx.is_empty()
             && self.wake.sleeping.swap(false, Ordering::AcqRel)
         {
             // A failed wake-up leaves the shard to its next timeout; nothing
             // better can be done from here.
             let _ = self.wake.waker.wake();
+            return true;
         }
+        false
     }
 }
 
@@ -170,5 +184,55 @@ impl Mailbox {
     /// Called after blocking: senders need not wake the owner now.
     pub fn awake(&self) {
         self.wake.sleeping.store(false, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::poller::{Backend, Events, Poller, WAKE_TOKEN};
+
+    /// Whether `poller` has a wake-up pending (without blocking).
+    fn woken(poller: &mut Poller) -> bool {
+        let mut events = Events::with_capacity(4);
+        poller
+            .wait(&mut events, Some(Duration::ZERO))
+            .expect("wait");
+        let woken = events.iter().any(|e| e.token == WAKE_TOKEN);
+        woken
+    }
+
+    #[test]
+    fn queue_leaves_a_sleeping_shard_asleep_until_wake() {
+        for &backend in Backend::available() {
+            let mut poller = Poller::new(backend).expect("a poller");
+            let (handle, mailbox) = mailbox(poller.waker(), MAILBOX_CAPACITY);
+            assert!(mailbox.may_sleep(), "{backend}: nothing waiting");
+            assert!(handle.try_queue(ShardMsg::Shutdown).is_ok());
+            assert!(!woken(&mut poller), "{backend}: queue does not wake");
+            assert!(handle.wake(), "{backend}: asleep with mail: woken");
+            assert!(woken(&mut poller), "{backend}: the waker fired");
+            assert!(!handle.wake(), "{backend}: woken once");
+            mailbox.awake();
+            assert!(mailbox.try_recv().is_some(), "{backend}: the message");
+        }
+    }
+
+    #[test]
+    fn a_shard_with_nothing_waiting_is_not_woken() {
+        for &backend in Backend::available() {
+            let mut poller = Poller::new(backend).expect("a poller");
+            let (handle, mailbox) = mailbox(poller.waker(), MAILBOX_CAPACITY);
+            // Sent and taken while the shard was awake; then it sleeps.
+            assert!(handle.try_queue(ShardMsg::Shutdown).is_ok());
+            assert!(mailbox.try_recv().is_some());
+            assert!(mailbox.may_sleep());
+            assert!(!handle.wake(), "{backend}: nothing for it to do");
+            assert!(!woken(&mut poller), "{backend}: no spurious wake-up");
+            assert!(handle.send(ShardMsg::Shutdown));
+            assert!(woken(&mut poller), "{backend}: send wakes a sleeper");
+        }
     }
 }

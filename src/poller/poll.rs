@@ -12,7 +12,11 @@
 //! moved). Every `wait`, though, hands the whole array to the kernel and then
 //! scans it for `revents`, so each call costs O(registered fds), idle ones
 //! included. That is fine for the fallback and for tests; epoll's cost
-//! scales with the number of ready fds instead.
+//! scales with the number of ready fds instead. A `wait` that sleeps pays
+//! more than one that finds something ready at once: the kernel hooks every
+//! fd's wait queue, scans again when woken and unhooks them all. Callers
+//! that can choose should wake a big poller less often (the acceptor paces
+//! its hand-offs of new connections for this reason).
 //!
 //! # Differences from edge-triggered epoll
 //!

@@ -2,8 +2,9 @@
 //! once, in each sender's order.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use crate::util::{server, Backend};
+use crate::util::{server, Backend, Conn};
 
 const CLIENTS: usize = 1000;
 const SENDERS: usize = 10;
@@ -61,4 +62,39 @@ fn thousand_clients_hear_every_line_once(b: Backend) {
     }
 }
 
-both_backends!(thousand_clients_hear_every_line_once);
+/// Connections that arrive together are all welcomed, and soon. Under
+/// poll(2) the acceptor paces the wake-ups it sends a shard for new
+/// connections: none may be left waiting for one that never comes, and a
+/// connection after the burst is not held back for long.
+fn a_connect_burst_is_welcomed_promptly(b: Backend) {
+    const BURST: usize = 500;
+    let s = server(b, &["--threads", "2", "--notice-limit", "0"]);
+    let started = Instant::now();
+    let mut conns: Vec<Conn> = (0..BURST).map(|_| Conn::open(s.addr)).collect();
+    for (k, c) in conns.iter_mut().enumerate() {
+        let welcome = c.line();
+        assert!(welcome.starts_with("* welcome "), "client {k}: {welcome:?}");
+        let joined = c.line();
+        assert!(
+            joined.starts_with("* you joined #lobby ("),
+            "client {k}: {joined:?}"
+        );
+    }
+    let burst = started.elapsed();
+    assert!(
+        burst < Duration::from_secs(5),
+        "{BURST} welcomed in {burst:?}"
+    );
+    let started = Instant::now();
+    let _late = s.connect();
+    let late = started.elapsed();
+    assert!(
+        late < Duration::from_secs(1),
+        "one more welcomed in {late:?}"
+    );
+}
+
+both_backends!(
+    thousand_clients_hear_every_line_once,
+    a_connect_burst_is_welcomed_promptly
+);
