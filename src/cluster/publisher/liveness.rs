@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use redis::{Connection, RedisResult};
 
-use super::{Publisher, DELETE_IF_OURS, HEARTBEAT_TTL_MS};
+use super::{release_nick, Publisher, HEARTBEAT_TTL_MS};
 use crate::cluster::envelope::{self, Kind};
 use crate::cluster::keys;
 use crate::cluster::subscriber::SubCommand;
@@ -53,12 +53,7 @@ impl Publisher {
             .unwrap_or_default();
         let mut pipe = redis::pipe();
         for lower in users.keys() {
-            pipe.cmd("EVAL")
-                .arg(DELETE_IF_OURS)
-                .arg(1)
-                .arg(keys::nick(lower))
-                .arg(&self.node)
-                .ignore();
+            release_nick(&mut pipe, lower, &self.node);
         }
         pipe.cmd("DEL")
             .arg(keys::users(&self.node))
@@ -92,12 +87,7 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<()> {
     let mut pipe = redis::pipe();
     for (lower, value) in &users {
         let (nick, room) = value.split_once('\t').unwrap_or((value.as_str(), ""));
-        pipe.cmd("EVAL")
-            .arg(DELETE_IF_OURS)
-            .arg(1)
-            .arg(keys::nick(lower))
-            .arg(dead)
-            .ignore();
+        release_nick(&mut pipe, lower, dead);
         if !room.is_empty() {
             let mut line = Vec::new();
             protocol::write_left(&mut line, nick, room, Some("node lost"));

@@ -38,6 +38,16 @@ const SPILL_TICK: Duration = Duration::from_millis(1);
 const DELETE_IF_OURS: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
+/// Frees the cluster-wide claim on nick `lower` if `node` still holds it.
+fn release_nick(pipe: &mut redis::Pipeline, lower: &str, node: &str) {
+    pipe.cmd("EVAL")
+        .arg(DELETE_IF_OURS)
+        .arg(1)
+        .arg(keys::nick(lower))
+        .arg(node)
+        .ignore();
+}
+
 pub(super) struct Publisher {
     node: String,
     client: redis::Client,
@@ -160,17 +170,7 @@ impl Publisher {
                 }
                 Command::UserLeft { id, nick } => {
                     let nick = self.current_nick(id, &nick, true);
-                    let lower = nick.to_ascii_lowercase();
-                    pipe.cmd("HDEL")
-                        .arg(keys::users(&self.node))
-                        .arg(&lower)
-                        .ignore();
-                    pipe.cmd("EVAL")
-                        .arg(DELETE_IF_OURS)
-                        .arg(1)
-                        .arg(keys::nick(&lower))
-                        .arg(&self.node)
-                        .ignore();
+                    self.remove_user(&mut pipe, &nick.to_ascii_lowercase());
                 }
                 Command::Stop => {}
                 answered => {
@@ -285,6 +285,16 @@ impl Publisher {
             }
             _ => {}
         }
+    }
+
+    /// Forgets this node's user `lower` (a lower-cased nick) and its
+    /// claim on the nick, if the claim is still ours.
+    fn remove_user(&self, pipe: &mut redis::Pipeline, lower: &str) {
+        pipe.cmd("HDEL")
+            .arg(keys::users(&self.node))
+            .arg(lower)
+            .ignore();
+        release_nick(pipe, lower, &self.node);
     }
 
     fn add_user(&self, pipe: &mut redis::Pipeline, nick: &str, room: &str) {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use redis::RedisResult;
 
-use super::{Publisher, DELETE_IF_OURS};
+use super::Publisher;
 use crate::backplane::{Query, ReplyTo};
 use crate::cluster::envelope::{self, Kind};
 use crate::cluster::keys;
@@ -39,23 +39,14 @@ impl Publisher {
         if won {
             let mut pipe = redis::pipe();
             if old_l != new_l {
-                pipe.cmd("HDEL")
-                    .arg(keys::users(&self.node))
-                    .arg(&old_l)
-                    .ignore();
-                pipe.cmd("EVAL")
-                    .arg(DELETE_IF_OURS)
-                    .arg(1)
-                    .arg(keys::nick(&old_l))
-                    .arg(&self.node)
-                    .ignore();
+                self.remove_user(&mut pipe, &old_l);
             }
             pipe.cmd("HSET")
                 .arg(keys::users(&self.node))
                 .arg(&new_l)
                 .arg(format!("{new}\t{room}"))
                 .ignore();
-            pipe.query::<()>(con)?;
+            pipe.query::<()>(self.con.as_mut().expect("connected"))?;
             if old_l != new_l {
                 self.renamed.insert(reply.id, (old.into(), new.into()));
             }
