@@ -19,6 +19,9 @@ const IOV_MAX: usize = 1024;
 /// it delivers in the common case. Kept small because the array is filled
 /// on every delivery; more pieces go out IOV_MAX at a time.
 const SMALL_IOV: usize = 16;
+/// The array for up to this many pieces (17 to 128: a busy room on many
+/// shards) is a 2 KiB one, not the 16 KiB of IOV_MAX slices.
+const MID_IOV: usize = 128;
 
 #[derive(Debug)]
 enum Data {
@@ -110,17 +113,23 @@ impl Outbound {
             self.queue_after(chunks, to, 0);
             return Ok(Flushed::Blocked);
         }
+        // One walk fills the small array and counts; only a delivery with
+        // more pieces than it holds walks the chunks again.
+        let mut iov = [IoSlice::new(&[]); SMALL_IOV];
         let (mut pieces, mut total) = (0, 0);
         for chunk in chunks.clone() {
             chunk.for_each_range(to, |s, e| {
+                if let Some(slot) = iov.get_mut(pieces) {
+                    *slot = IoSlice::new(&chunk.bytes()[s..e]);
+                }
                 pieces += 1;
                 total += e - s;
             });
         }
         let written = if pieces <= SMALL_IOV {
-            write_ranges::<SMALL_IOV, _, _>(w, chunks.clone(), to)?
+            write_all_vectored(w, &mut iov[..pieces])?
         } else {
-            write_many(w, chunks.clone(), to)?
+            write_many(w, chunks.clone(), to, pieces)?
         };
         if written < total {
             self.queue_after(chunks, to, written);
@@ -148,8 +157,11 @@ impl Outbound {
     /// Writes queued bytes until the queue is empty or the socket is full.
     pub fn flush<W: Write>(&mut self, mut w: W) -> io::Result<Flushed> {
         while !self.queue.is_empty() {
-            let done = if self.queue.len() <= SMALL_IOV {
+            let queued = self.queue.len();
+            let done = if queued <= SMALL_IOV {
                 self.flush_some::<SMALL_IOV, _>(&mut w)?
+            } else if queued <= MID_IOV {
+                self.flush_some::<MID_IOV, _>(&mut w)?
             } else {
                 self.flush_some::<IOV_MAX, _>(&mut w)?
             };
@@ -198,15 +210,20 @@ impl Outbound {
     }
 }
 
-/// [`write_ranges`] with room for IOV_MAX slices, kept out of line so
-/// that the common delivery of a few pieces does not set up its array.
+/// [`write_ranges`] with an array sized for `pieces` (up to IOV_MAX
+/// slices), kept out of line so that the common delivery of a few pieces
+/// does not carry it.
 #[inline(never)]
-fn write_many<'c, W, I>(w: W, chunks: I, to: ClientId) -> io::Result<usize>
+fn write_many<'c, W, I>(w: W, chunks: I, to: ClientId, pieces: usize) -> io::Result<usize>
 where
     W: Write,
     I: IntoIterator<Item = &'c Arc<Chunk>> + Clone,
 {
-    write_ranges::<IOV_MAX, _, _>(w, chunks, to)
+    if pieces <= MID_IOV {
+        write_ranges::<MID_IOV, _, _>(w, chunks, to)
+    } else {
+        write_ranges::<IOV_MAX, _, _>(w, chunks, to)
+    }
 }
 
 /// Writes the byte ranges `to` should get of `chunks`, straight from the
