@@ -90,12 +90,21 @@ impl Chunk {
     }
 }
 
-/// Accumulates one pass's lines for one room.
+/// A builder keeps at most this many bytes of capacity between passes, so
+/// that one burst does not pin a large buffer for good.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
+/// Accumulates one pass's lines for one room. It keeps its buffers'
+/// capacity from pass to pass: each [`take`](Self::take) copies the lines
+/// into a chunk of exactly their size (one allocation per buffer) instead
+/// of growing fresh buffers line by line every pass.
 #[derive(Debug)]
 pub struct ChunkBuilder {
     room: RoomId,
     bytes: Vec<u8>,
     spans: Vec<Span>,
+    /// Scratch for the chunk's sorted, distinct origins.
+    origins: Vec<ClientId>,
 }
 
 impl ChunkBuilder {
@@ -104,7 +113,17 @@ impl ChunkBuilder {
             room,
             bytes: Vec::new(),
             spans: Vec::new(),
+            origins: Vec::new(),
         }
+    }
+
+    /// Starts collecting lines for another room, keeping the capacity.
+    ///
+    /// # Panics
+    /// If lines are still waiting to be taken.
+    pub fn reuse_for(&mut self, room: RoomId) {
+        assert!(self.is_empty(), "a builder is reused only once taken");
+        self.room = room;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,16 +148,26 @@ impl ChunkBuilder {
 
     /// Freezes the accumulated lines into a chunk and starts afresh.
     pub fn take(&mut self) -> Chunk {
-        let spans = std::mem::take(&mut self.spans);
-        let mut origins: Vec<ClientId> = spans.iter().map(|s| s.origin).collect();
-        origins.sort_unstable();
-        origins.dedup();
-        Chunk {
+        self.origins.clear();
+        self.origins.extend(self.spans.iter().map(|s| s.origin));
+        self.origins.sort_unstable();
+        self.origins.dedup();
+        let chunk = Chunk {
             room: self.room,
-            bytes: std::mem::take(&mut self.bytes).into_boxed_slice(),
-            spans: spans.into_boxed_slice(),
-            origins: origins.into_boxed_slice(),
+            bytes: Box::from(&self.bytes[..]),
+            spans: Box::from(&self.spans[..]),
+            origins: Box::from(&self.origins[..]),
+        };
+        self.bytes.clear();
+        self.spans.clear();
+        if self.bytes.capacity() > KEEP_CAPACITY {
+            self.bytes = Vec::new();
         }
+        if self.spans.capacity() * size_of::<Span>() > KEEP_CAPACITY {
+            self.spans = Vec::new();
+            self.origins = Vec::new();
+        }
+        chunk
     }
 }
 
@@ -182,5 +211,25 @@ mod tests {
         let chunk = b.take();
         assert!(ranges(&chunk, 7).is_empty());
         assert_eq!(ranges(&chunk, 8), vec!["x\n"]);
+    }
+
+    #[test]
+    fn a_reused_builder_keeps_its_capacity_and_forgets_its_lines() {
+        let mut b = ChunkBuilder::new(RoomId(1));
+        for i in 0..100 {
+            b.push(ClientId(i % 3), |v| v.extend_from_slice(b"a line\n"));
+        }
+        let first = b.take();
+        assert_eq!(first.lines(), 100);
+        assert_eq!(first.bytes().len(), 700);
+        assert!(b.bytes.capacity() >= 700, "capacity kept");
+        b.reuse_for(RoomId(2));
+        b.push(ClientId(5), |v| v.extend_from_slice(b"y\n"));
+        let second = b.take();
+        assert_eq!(second.room(), RoomId(2));
+        assert_eq!(ranges(&second, 1), vec!["y\n"]);
+        assert!(ranges(&second, 5).is_empty());
+        assert_eq!(first.room(), RoomId(1));
+        assert_eq!(ranges(&first, 9).concat(), "a line\n".repeat(100));
     }
 }

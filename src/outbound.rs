@@ -13,12 +13,15 @@ use std::sync::Arc;
 
 use crate::frame::{Chunk, ClientId};
 
-/// At most this many slices go into one `writev` (IOV_MAX is 1024).
-const MAX_IOV: usize = 128;
-/// Pieces the direct path writes in one go: one per chunk it delivers in
-/// the common case. Kept small because the arrays are filled on every
-/// delivery; a pass with more pieces for one client takes the queue path.
-const DIRECT_IOV: usize = 16;
+/// At most this many slices go into one `writev` (Linux's IOV_MAX).
+const IOV_MAX: usize = 1024;
+/// The slices a write with few pieces gathers on the stack: one per chunk
+/// it delivers in the common case. Kept small because the array is filled
+/// on every delivery; more pieces go out IOV_MAX at a time.
+const SMALL_IOV: usize = 16;
+/// The array for up to this many pieces (17 to 128: a busy room on many
+/// shards) is a 2 KiB one, not the 16 KiB of IOV_MAX slices.
+const MID_IOV: usize = 128;
 
 #[derive(Debug)]
 enum Data {
@@ -95,93 +98,97 @@ impl Outbound {
     }
 
     /// Delivers this pass's `chunks` to recipient `to` (skipping its own
-    /// lines). With nothing queued they go straight to `w` in one vectored
-    /// write, and only the part `w` refuses is queued; otherwise they are
-    /// queued behind what is there, for the next [`flush`](Self::flush).
-    /// `chunks` is walked more than once, so it must be cheap to clone (a
-    /// slice, or a filter over one).
+    /// lines). With nothing queued they go straight from the shared buffers
+    /// to `w` in vectored writes of up to IOV_MAX slices each, and only the
+    /// part `w` refuses is queued (as references into the chunks, never
+    /// copies); otherwise they are queued behind what is there, for the
+    /// next [`flush`](Self::flush). `chunks` is walked more than once, so it
+    /// must be cheap to clone (a slice, or a filter over one).
     pub fn deliver<'c, W, I>(&mut self, w: W, chunks: I, to: ClientId) -> io::Result<Flushed>
     where
         W: Write,
         I: IntoIterator<Item = &'c Arc<Chunk>> + Clone,
     {
         if !self.queue.is_empty() {
-            self.queue_all(chunks, to);
+            self.queue_after(chunks, to, 0);
             return Ok(Flushed::Blocked);
         }
-        let mut ranges: [Option<(&Arc<Chunk>, usize, usize)>; DIRECT_IOV] = [None; DIRECT_IOV];
-        let mut count = 0;
-        let mut overflow = false;
+        // One walk fills the small array and counts; only a delivery with
+        // more pieces than it holds walks the chunks again.
+        let mut iov = [IoSlice::new(&[]); SMALL_IOV];
+        let (mut pieces, mut total) = (0, 0);
         for chunk in chunks.clone() {
             chunk.for_each_range(to, |s, e| {
-                if count < DIRECT_IOV {
-                    ranges[count] = Some((chunk, s, e));
-                    count += 1;
-                } else {
-                    overflow = true;
+                if let Some(slot) = iov.get_mut(pieces) {
+                    *slot = IoSlice::new(&chunk.bytes()[s..e]);
                 }
+                pieces += 1;
+                total += e - s;
             });
         }
-        if overflow {
-            // Rare (a pass with more than DIRECT_IOV pieces for one client):
-            // queue everything and let flush write it in order.
-            self.queue_all(chunks, to);
-            return self.flush(w);
-        }
-        let ranges = &ranges[..count];
-        let written = {
-            let mut iov = [IoSlice::new(&[]); DIRECT_IOV];
-            for (slot, &(chunk, s, e)) in iov.iter_mut().zip(ranges.iter().flatten()) {
-                *slot = IoSlice::new(&chunk.bytes()[s..e]);
-            }
-            write_all_vectored(w, &mut iov[..count])?
-        };
-        // Queue whatever the socket did not take, sharing the chunks.
-        let mut skip = written;
-        for &(chunk, s, e) in ranges.iter().flatten() {
-            let len = e - s;
-            if skip >= len {
-                skip -= len;
-                continue;
-            }
-            self.push_shared(chunk, s + skip, e);
-            skip = 0;
-        }
-        Ok(if self.queue.is_empty() {
-            Flushed::All
+        let written = if pieces <= SMALL_IOV {
+            write_all_vectored(w, &mut iov[..pieces])?
         } else {
-            Flushed::Blocked
-        })
+            write_many(w, chunks.clone(), to, pieces)?
+        };
+        if written < total {
+            self.queue_after(chunks, to, written);
+            return Ok(Flushed::Blocked);
+        }
+        Ok(Flushed::All)
     }
 
-    fn queue_all<'c>(&mut self, chunks: impl IntoIterator<Item = &'c Arc<Chunk>>, to: ClientId) {
+    /// Queues what `to` should get of `chunks` after the first `skip` bytes.
+    fn queue_after<'c>(
+        &mut self,
+        chunks: impl IntoIterator<Item = &'c Arc<Chunk>>,
+        to: ClientId,
+        mut skip: usize,
+    ) {
         for chunk in chunks {
-            chunk.for_each_range(to, |s, e| self.push_shared(chunk, s, e));
+            chunk.for_each_range(to, |s, e| {
+                let taken = skip.min(e - s);
+                skip -= taken;
+                self.push_shared(chunk, s + taken, e);
+            });
         }
     }
 
     /// Writes queued bytes until the queue is empty or the socket is full.
     pub fn flush<W: Write>(&mut self, mut w: W) -> io::Result<Flushed> {
         while !self.queue.is_empty() {
-            let (offered, written) = {
-                let mut iov = [IoSlice::new(&[]); MAX_IOV];
-                let mut n = 0;
-                let mut offered = 0;
-                for (slot, seg) in iov.iter_mut().zip(self.queue.iter()) {
-                    *slot = IoSlice::new(seg.bytes());
-                    offered += slot.len();
-                    n += 1;
-                }
-                (offered, write_all_vectored(&mut w, &mut iov[..n])?)
+            let queued = self.queue.len();
+            let done = if queued <= SMALL_IOV {
+                self.flush_some::<SMALL_IOV, _>(&mut w)?
+            } else if queued <= MID_IOV {
+                self.flush_some::<MID_IOV, _>(&mut w)?
+            } else {
+                self.flush_some::<IOV_MAX, _>(&mut w)?
             };
-            self.consume(written);
-            if written < offered {
+            if !done {
                 return Ok(Flushed::Blocked);
             }
         }
         // Give the storage back: an idle client holds no buffer.
         self.queue = VecDeque::new();
         Ok(Flushed::All)
+    }
+
+    /// Writes up to `N` queued segments; false if the socket took less.
+    fn flush_some<const N: usize, W: Write>(&mut self, w: W) -> io::Result<bool> {
+        let (offered, written) = {
+            let mut iov = [IoSlice::new(&[]); N];
+            let mut n = 0;
+            let mut offered = 0;
+            for (slot, seg) in iov.iter_mut().zip(self.queue.iter()) {
+                *slot = IoSlice::new(seg.bytes());
+                offered += slot.len();
+                n += 1;
+            }
+            (offered, write_all_vectored(w, &mut iov[..n])?)
+        };
+        self.consume(written);
+        Ok(written == offered)
     }
 
     /// Drops `written` bytes from the front of the queue.
@@ -200,6 +207,61 @@ impl Outbound {
                 written = 0;
             }
         }
+    }
+}
+
+/// [`write_ranges`] with an array sized for `pieces` (up to IOV_MAX
+/// slices), kept out of line so that the common delivery of a few pieces
+/// does not carry it.
+#[inline(never)]
+fn write_many<'c, W, I>(w: W, chunks: I, to: ClientId, pieces: usize) -> io::Result<usize>
+where
+    W: Write,
+    I: IntoIterator<Item = &'c Arc<Chunk>> + Clone,
+{
+    if pieces <= MID_IOV {
+        write_ranges::<MID_IOV, _, _>(w, chunks, to)
+    } else {
+        write_ranges::<IOV_MAX, _, _>(w, chunks, to)
+    }
+}
+
+/// Writes the byte ranges `to` should get of `chunks`, straight from the
+/// chunks, in successive vectored writes of up to `N` slices, until all is
+/// written or the socket takes less than it was offered. Returns the bytes
+/// written.
+fn write_ranges<'c, const N: usize, W, I>(mut w: W, chunks: I, to: ClientId) -> io::Result<usize>
+where
+    W: Write,
+    I: IntoIterator<Item = &'c Arc<Chunk>> + Clone,
+{
+    let mut iov = [IoSlice::new(&[]); N];
+    let mut done = 0; // pieces already written
+    let mut written = 0;
+    loop {
+        let (mut n, mut seen, mut offered) = (0, 0, 0);
+        for chunk in chunks.clone() {
+            chunk.for_each_range(to, |s, e| {
+                if seen >= done && n < N {
+                    iov[n] = IoSlice::new(&chunk.bytes()[s..e]);
+                    n += 1;
+                    offered += e - s;
+                }
+                seen += 1;
+            });
+            if n == N {
+                break;
+            }
+        }
+        if n == 0 {
+            return Ok(written);
+        }
+        let took = write_all_vectored(&mut w, &mut iov[..n])?;
+        written += took;
+        if took < offered {
+            return Ok(written);
+        }
+        done += n;
     }
 }
 
@@ -308,6 +370,158 @@ mod tests {
             0,
             "drained queue gives its storage back"
         );
+    }
+
+    /// A writer like a socket seen through `writev`: takes at most
+    /// `slices` slices and `per_call` bytes per call and `room` bytes in
+    /// all, then says WouldBlock; records how many slices each call got.
+    struct Sliced {
+        out: Vec<u8>,
+        slices: usize,
+        per_call: usize,
+        room: usize,
+        calls: Vec<usize>,
+    }
+
+    impl Sliced {
+        fn new(slices: usize, per_call: usize, room: usize) -> Sliced {
+            Sliced {
+                out: Vec::new(),
+                slices,
+                per_call,
+                room,
+                calls: Vec::new(),
+            }
+        }
+    }
+
+    impl Write for Sliced {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.calls.push(bufs.len());
+            let mut left = self.per_call.min(self.room);
+            for b in bufs.iter().take(self.slices) {
+                let n = b.len().min(left);
+                self.out.extend_from_slice(&b[..n]);
+                left -= n;
+            }
+            let n = self.per_call.min(self.room) - left;
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// `n` one-line chunks from senders other than client 1.
+    fn pieces(n: usize) -> (Vec<Arc<Chunk>>, Vec<u8>) {
+        let chunks: Vec<_> = (0..n)
+            .map(|i| chunk(&[(2 + i as u64, &format!("[s{i}] line {i}\n"))]))
+            .collect();
+        let all = chunks.iter().flat_map(|c| c.bytes().to_vec()).collect();
+        (chunks, all)
+    }
+
+    /// Every queued segment is a reference into a shared chunk.
+    fn all_shared(out: &Outbound) -> bool {
+        out.queue
+            .iter()
+            .all(|seg| matches!(seg.data, Data::Shared(_)))
+    }
+
+    #[test]
+    fn many_pieces_go_out_in_writes_of_up_to_iov_max() {
+        for n in [17, 40, 1024, 1025, 2000] {
+            let (chunks, all) = pieces(n);
+            let mut out = Outbound::default();
+            let mut w = Sliced::new(usize::MAX, usize::MAX, usize::MAX);
+            assert_eq!(
+                out.deliver(&mut w, &chunks, ClientId(1)).unwrap(),
+                Flushed::All
+            );
+            assert_eq!(w.out, all, "{n} pieces");
+            let expected: Vec<usize> = (0..n)
+                .step_by(IOV_MAX)
+                .map(|i| (n - i).min(IOV_MAX))
+                .collect();
+            assert_eq!(w.calls, expected, "{n} pieces");
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_writer_taking_few_bytes_or_slices_per_call_gets_everything() {
+        let (chunks, all) = pieces(2000);
+        for (slices, per_call) in [(3, usize::MAX), (usize::MAX, 7), (5, 100)] {
+            let mut out = Outbound::default();
+            let mut w = Sliced::new(slices, per_call, usize::MAX);
+            assert_eq!(
+                out.deliver(&mut w, &chunks, ClientId(1)).unwrap(),
+                Flushed::All
+            );
+            assert_eq!(w.out, all);
+            assert!(w.calls.iter().all(|&n| n <= IOV_MAX));
+        }
+    }
+
+    #[test]
+    fn a_refused_many_piece_delivery_queues_exactly_the_rest_uncopied() {
+        for n in [40, 2000] {
+            let (chunks, all) = pieces(n);
+            for room in [0, 1, 5, all.len() / 3, all.len() - 1] {
+                let mut out = Outbound::default();
+                let mut w = Sliced::new(usize::MAX, 64, room);
+                assert_eq!(
+                    out.deliver(&mut w, &chunks, ClientId(1)).unwrap(),
+                    Flushed::Blocked
+                );
+                assert_eq!(w.out, all[..room]);
+                assert_eq!(out.pending(), all.len() - room);
+                assert!(all_shared(&out), "nothing is copied");
+                // One segment per piece not yet fully written.
+                let mut left = 0;
+                let mut skip = room;
+                for c in &chunks {
+                    if skip >= c.len() {
+                        skip -= c.len();
+                    } else {
+                        left += 1;
+                        skip = 0;
+                    }
+                }
+                assert_eq!(out.queue.len(), left);
+                w.room = usize::MAX;
+                assert_eq!(out.flush(&mut w).unwrap(), Flushed::All);
+                assert_eq!(w.out, all, "{n} pieces, {room} bytes taken first");
+                assert_eq!(out.pending(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_sender_gets_none_of_its_own_lines_among_many_pieces() {
+        let chunks: Vec<_> = (0..50u64)
+            .map(|i| chunk(&[(1, "mine\n"), (2 + i, &format!("{i}\n")), (1, "mine\n")]))
+            .collect();
+        let mut out = Outbound::default();
+        let mut w = Sliced::new(usize::MAX, usize::MAX, 30);
+        assert_eq!(
+            out.deliver(&mut w, &chunks, ClientId(1)).unwrap(),
+            Flushed::Blocked
+        );
+        assert!(all_shared(&out));
+        w.room = usize::MAX;
+        assert_eq!(out.flush(&mut w).unwrap(), Flushed::All);
+        let expected: String = (0..50).map(|i| format!("{i}\n")).collect();
+        assert_eq!(w.out, expected.as_bytes());
     }
 
     #[test]

@@ -96,16 +96,18 @@ impl Shard {
 
     /// A line for the sender's room, formatted once by `write`.
     fn chat(&mut self, key: usize, write: impl FnOnce(&mut Vec<u8>, &str)) {
+        // Borrows the sender's nick and room handle rather than cloning
+        // them: this runs for every chat line.
         let c = &self.clients[key];
-        let room = c.room.clone().expect("an open client is in a room");
-        let (id, nick) = (c.id, c.nick.clone());
+        let room = c.room.as_ref().expect("an open client is in a room");
         if self.shared.config.verbose {
             let mut line = Vec::new();
-            write(&mut line, &nick);
+            write(&mut line, &c.nick);
             crate::info!("{}", String::from_utf8_lossy(&line).trim_end());
-            self.publish(&room, id, |buf| buf.extend_from_slice(&line));
+            self.outgoing
+                .push(room, c.id, |buf| buf.extend_from_slice(&line));
         } else {
-            self.publish(&room, id, |buf| write(buf, &nick));
+            self.outgoing.push(room, c.id, |buf| write(buf, &c.nick));
         }
     }
 

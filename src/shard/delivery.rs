@@ -2,6 +2,7 @@
 //! private lines, the batches for peer shards, and one vectored write per
 //! local recipient, with what the socket refuses queued.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 
@@ -15,6 +16,46 @@ use crate::poller::Poller;
 use crate::registry::Location;
 use crate::rooms::{Room, RoomId};
 
+/// Spare builders kept for later passes (each with its capacity).
+const SPARE_BUILDERS: usize = 64;
+
+/// This pass's lines, one builder per room that has any. Builders go back
+/// to a spare list when the pass's chunks are frozen, so their buffers'
+/// capacity carries over to the next passes.
+#[derive(Debug, Default)]
+pub(super) struct Outgoing {
+    builders: Vec<(Arc<Room>, ChunkBuilder)>,
+    index: HashMap<RoomId, usize>,
+    spare: Vec<ChunkBuilder>,
+}
+
+impl Outgoing {
+    /// Appends a line from `origin` to this pass's chunk for `room`.
+    pub(super) fn push(
+        &mut self,
+        room: &Arc<Room>,
+        origin: ClientId,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let i = *self.index.entry(room.id()).or_insert_with(|| {
+            let builder = match self.spare.pop() {
+                Some(mut b) => {
+                    b.reuse_for(room.id());
+                    b
+                }
+                None => ChunkBuilder::new(room.id()),
+            };
+            self.builders.push((Arc::clone(room), builder));
+            self.builders.len() - 1
+        });
+        self.builders[i].1.push(origin, write);
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.builders.is_empty()
+    }
+}
+
 impl Shard {
     /// Appends a line from `origin` to this pass's chunk for `room`.
     pub(crate) fn publish(
@@ -23,12 +64,7 @@ impl Shard {
         origin: ClientId,
         write: impl FnOnce(&mut Vec<u8>),
     ) {
-        let i = *self.outgoing_index.entry(room.id()).or_insert_with(|| {
-            self.outgoing
-                .push((Arc::clone(room), ChunkBuilder::new(room.id())));
-            self.outgoing.len() - 1
-        });
-        self.outgoing[i].1.push(origin, write);
+        self.outgoing.push(room, origin, write);
     }
 
     /// Sends a private line to the client at `to`, wherever it lives.
@@ -94,10 +130,10 @@ impl Shard {
     /// Closes a room's chunk for this pass so far (it goes out at the end
     /// of the pass as usual); later lines start a new one.
     pub(super) fn freeze_room(&mut self, room: RoomId) {
-        let Some(&i) = self.outgoing_index.get(&room) else {
+        let Some(&i) = self.outgoing.index.get(&room) else {
             return;
         };
-        let (room, builder) = &mut self.outgoing[i];
+        let (room, builder) = &mut self.outgoing.builders[i];
         if !builder.is_empty() {
             let chunk = Arc::new(builder.take());
             self.frozen.push((Arc::clone(room), chunk, self.seq));
@@ -144,15 +180,19 @@ impl Shard {
     /// Freezes this pass's local chunks and sends them on: one batch per
     /// peer that has members in any of their rooms, and none to the rest.
     pub(super) fn send_to_peers(&mut self) {
-        for (room, mut builder) in self.outgoing.drain(..) {
+        let outgoing = &mut self.outgoing;
+        for (room, mut builder) in outgoing.builders.drain(..) {
             if !builder.is_empty() {
                 self.frozen.push((room, Arc::new(builder.take()), self.seq));
                 self.seq += 1;
             }
+            if outgoing.spare.len() < SPARE_BUILDERS {
+                outgoing.spare.push(builder);
+            }
         }
-        self.outgoing_index.clear();
+        outgoing.index.clear();
         if !self.frozen.is_empty() {
-            let frozen = std::mem::take(&mut self.frozen);
+            let frozen = &mut self.frozen;
             let mut batch: Option<Arc<[Arc<Chunk>]>> = None;
             for peer in &mut self.peers {
                 if frozen.iter().any(|(room, _, _)| room.on_shard(peer.index)) {
@@ -163,7 +203,7 @@ impl Shard {
                 }
             }
             if let Some(cluster) = &self.shared.cluster {
-                for (room, chunk, _) in &frozen {
+                for (room, chunk, _) in frozen.iter() {
                     let room = room.name().to_ascii_lowercase().into_boxed_str();
                     cluster.publish(room, Arc::clone(chunk));
                 }
@@ -171,7 +211,7 @@ impl Shard {
             let rooms = &self.rooms;
             self.pass.extend(
                 frozen
-                    .into_iter()
+                    .drain(..)
                     .filter(|(r, _, _)| rooms.contains_key(&r.id()))
                     .map(|(_, c, seq)| (seq, c)),
             );

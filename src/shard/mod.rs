@@ -31,7 +31,7 @@ use slab::Slab;
 
 use crate::client::Client;
 use crate::fanout::{Direct, Mailbox, ShardHandle, ShardMsg};
-use crate::frame::{Chunk, ChunkBuilder, ClientId};
+use crate::frame::{Chunk, ClientId};
 use crate::poller::{Event, Events, Interest, Poller, Token, WAKE_TOKEN};
 use crate::protocol;
 use crate::ratelimit::{Bucket, Policy};
@@ -94,8 +94,7 @@ pub struct Shard {
     /// TLS clients still in their handshake, with its deadline.
     handshakes: Vec<(usize, ClientId, Instant)>,
     /// This pass's lines, one builder per room that has any.
-    outgoing: Vec<(Arc<Room>, ChunkBuilder)>,
-    outgoing_index: HashMap<RoomId, usize>,
+    outgoing: delivery::Outgoing,
     /// Local chunks frozen early in the pass (a client joined their room),
     /// with their sequence numbers; sent on with the rest at its end.
     frozen: Vec<(Arc<Room>, Arc<Chunk>, u64)>,
@@ -134,8 +133,7 @@ impl Shard {
             doomed: Vec::new(),
             lingering: Vec::new(),
             handshakes: Vec::new(),
-            outgoing: Vec::new(),
-            outgoing_index: HashMap::new(),
+            outgoing: delivery::Outgoing::default(),
             frozen: Vec::new(),
             pass: Vec::new(),
             seq: 0,
