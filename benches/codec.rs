@@ -8,7 +8,9 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shardchat::codec::{Line, LineReader};
+use shardchat::event::{Body, Event, MsgId};
 use shardchat::frame::{ChunkBuilder, ClientId};
+use shardchat::proto::Form;
 use shardchat::protocol;
 use shardchat::rooms::RoomId;
 
@@ -134,14 +136,23 @@ fn formatting(c: &mut Criterion) {
     const PASS: u64 = 100;
     group.throughput(Throughput::Elements(PASS));
     group.bench_function("chunk_pass_100_lines", |b| {
-        let mut builder = ChunkBuilder::new(RoomId(1));
+        let mut builder = ChunkBuilder::new(RoomId(1), "lobby");
         b.iter(|| {
             for i in 0..PASS {
-                builder.push(ClientId(1 + i % 10), |buf| {
-                    protocol::write_chat(buf, black_box(nick), black_box(text))
+                builder.push(&Event {
+                    id: MsgId::default(),
+                    time_ms: 0,
+                    user: ClientId(1 + i % 10),
+                    nick: black_box(nick),
+                    body: Body::Chat {
+                        text: black_box(text),
+                    },
                 });
             }
-            builder.take()
+            // Frozen, then rendered in the one form its readers need.
+            let chunk = builder.take();
+            black_box(chunk.rendered(Form::Line).bytes().len());
+            chunk
         })
     });
     group.finish();

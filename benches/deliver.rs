@@ -17,9 +17,10 @@ use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use shardchat::event::{Body, Event, MsgId};
 use shardchat::frame::{Chunk, ChunkBuilder, ClientId};
 use shardchat::outbound::{Flushed, Outbound};
-use shardchat::protocol;
+use shardchat::proto::Form;
 use shardchat::rooms::RoomId;
 
 const PIECES: [usize; 6] = [1, 8, 16, 17, 32, 64];
@@ -77,15 +78,25 @@ impl Write for Refusing {
 fn pass(pieces: usize) -> Vec<Arc<Chunk>> {
     (0..pieces)
         .map(|i| {
-            let mut b = ChunkBuilder::new(RoomId(1));
-            let from = ClientId(100 + i as u64);
-            b.push(from, |buf| protocol::write_chat(buf, "guest-7", TEXT));
+            let mut b = ChunkBuilder::new(RoomId(1), "lobby");
+            b.push(&chat(ClientId(100 + i as u64)));
             Arc::new(b.take())
         })
         .collect()
 }
 
 const TO: ClientId = ClientId(1);
+
+/// A chat line from `from`.
+fn chat(from: ClientId) -> Event<'static> {
+    Event {
+        id: MsgId::default(),
+        time_ms: 0,
+        user: from,
+        nick: "guest-7",
+        body: Body::Chat { text: TEXT },
+    }
+}
 
 fn pieces(c: &mut Criterion) {
     let mut group = c.benchmark_group("deliver/pieces");
@@ -96,7 +107,7 @@ fn pieces(c: &mut Criterion) {
             let mut out = Outbound::default();
             let mut w = Counting::default();
             b.iter(|| {
-                let r = out.deliver(&mut w, &chunks, TO);
+                let r = out.deliver(&mut w, Form::Line, &chunks, TO);
                 debug_assert_eq!(r.ok(), Some(Flushed::All));
             });
             black_box((w.bytes, w.calls));
@@ -109,12 +120,15 @@ fn refused(c: &mut Criterion) {
     let mut group = c.benchmark_group("deliver/refused");
     for p in PIECES {
         let chunks = pass(p);
-        let total: usize = chunks.iter().map(|c| c.len()).sum();
+        let total: usize = chunks
+            .iter()
+            .map(|c| c.rendered(Form::Line).bytes().len())
+            .sum();
         group.throughput(Throughput::Elements(p as u64));
         group.bench_function(BenchmarkId::from_parameter(p), |b| {
             let mut out = Outbound::default();
             b.iter(|| {
-                let r = out.deliver(Refusing { room: total / 4 }, &chunks, TO);
+                let r = out.deliver(Refusing { room: total / 4 }, Form::Line, &chunks, TO);
                 debug_assert_eq!(r.ok(), Some(Flushed::Blocked));
                 let r = out.flush(Counting::default());
                 debug_assert_eq!(r.ok(), Some(Flushed::All));
@@ -129,14 +143,15 @@ fn build(c: &mut Criterion) {
     for lines in [1u64, 10, 100] {
         group.throughput(Throughput::Elements(lines));
         group.bench_function(BenchmarkId::from_parameter(lines), |b| {
-            let mut builder = ChunkBuilder::new(RoomId(1));
+            let mut builder = ChunkBuilder::new(RoomId(1), "lobby");
             b.iter(|| {
                 for i in 0..lines {
-                    builder.push(ClientId(1 + i % 10), |buf| {
-                        protocol::write_chat(buf, "guest-7", TEXT)
-                    });
+                    builder.push(&chat(ClientId(1 + i % 10)));
                 }
-                black_box(Arc::new(builder.take()))
+                // Frozen, then rendered in the one form its readers need.
+                let chunk = Arc::new(builder.take());
+                black_box(chunk.rendered(Form::Line).bytes().len());
+                chunk
             });
         });
     }

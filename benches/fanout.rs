@@ -16,9 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use shardchat::event::{Body, Event, MsgId};
 use shardchat::frame::{Chunk, ChunkBuilder, ClientId};
 use shardchat::outbound::{Flushed, Outbound};
-use shardchat::protocol;
+use shardchat::proto::Form;
 use shardchat::rooms::RoomId;
 
 const RECIPIENTS: [u64; 2] = [1_000, 10_000];
@@ -49,12 +50,18 @@ impl Write for Counting {
 /// A pass of `lines` chat lines, sent round-robin by clients `1..=senders`
 /// (who are also recipients, and get everything but their own lines).
 fn pass(lines: u64, senders: u64) -> Vec<Arc<Chunk>> {
-    let mut builder = ChunkBuilder::new(RoomId(1));
+    let mut builder = ChunkBuilder::new(RoomId(1), "lobby");
     for i in 0..lines {
         let from = ClientId(1 + i % senders);
         let nick = format!("guest{}", from.0);
-        builder.push(from, |buf| {
-            protocol::write_chat(buf, &nick, "did anyone see the release notes yet?")
+        builder.push(&Event {
+            id: MsgId::default(),
+            time_ms: 0,
+            user: from,
+            nick: &nick,
+            body: Body::Chat {
+                text: "did anyone see the release notes yet?",
+            },
         });
     }
     vec![Arc::new(builder.take())]
@@ -65,8 +72,9 @@ fn deliveries(chunks: &[Arc<Chunk>], n: u64) -> u64 {
     let mut total = 0;
     for to in 1..=n {
         for chunk in chunks {
-            chunk.for_each_range(ClientId(to), |s, e| {
-                total += chunk.bytes()[s..e].iter().filter(|&&b| b == b'\n').count() as u64;
+            let bytes = chunk.rendered(Form::Line).bytes();
+            chunk.for_each_range(Form::Line, ClientId(to), |s, e| {
+                total += bytes[s..e].iter().filter(|&&b| b == b'\n').count() as u64;
             });
         }
     }
@@ -88,7 +96,7 @@ fn direct(c: &mut Criterion) {
                 let mut w = Counting::default();
                 b.iter(|| {
                     for (to, out) in (1..).zip(outs.iter_mut()) {
-                        let r = out.deliver(&mut w, &chunks, ClientId(to));
+                        let r = out.deliver(&mut w, Form::Line, &chunks, ClientId(to));
                         debug_assert_eq!(r.ok(), Some(Flushed::All));
                     }
                 });
@@ -118,7 +126,7 @@ fn queued(c: &mut Criterion) {
                         }
                         let start = Instant::now();
                         for (to, out) in (1..).zip(outs.iter_mut()) {
-                            let r = out.deliver(io::sink(), &chunks, ClientId(to));
+                            let r = out.deliver(io::sink(), Form::Line, &chunks, ClientId(to));
                             debug_assert_eq!(r.ok(), Some(Flushed::Blocked));
                         }
                         timed += start.elapsed();

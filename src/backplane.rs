@@ -6,6 +6,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use crate::event::OwnedEvent;
 use crate::frame::{Chunk, ClientId};
 
 /// Where a command's answer goes: one client on one shard.
@@ -37,19 +38,22 @@ pub(crate) trait Backplane: Send + Sync + Debug {
     /// Whether the backplane has more queued than it takes: shards stop
     /// reading their clients until it clears.
     fn congested(&self) -> bool;
-    /// A pass's lines for `room` (lower-cased name), for the other nodes'
-    /// members of it.
+    /// A pass's events for `room` (lower-cased name), for the other
+    /// nodes' members of it.
     fn publish(&self, room: Box<str>, chunk: Arc<Chunk>);
-    /// A local user is now in `room` (display name).
-    fn user_moved(&self, id: ClientId, nick: &str, room: &str);
+    /// A local user is now in `rooms` (display names, in the order it
+    /// joined them).
+    fn user_rooms(&self, id: ClientId, nick: &str, rooms: &[&str]);
     /// A local user left.
     fn user_left(&self, id: ClientId, nick: &str);
     /// Claims `new` on every node for the user now called `old`, in
-    /// `room`; the verdict comes back as `ShardMsg::NickClaimed`.
-    fn claim_nick(&self, old: &str, new: &str, room: &str, reply: ReplyTo);
+    /// `rooms`; the verdict comes back as `ShardMsg::NickClaimed`.
+    fn claim_nick(&self, old: &str, new: &str, rooms: &[&str], reply: ReplyTo);
     /// Answers a presence question from every node; the answer comes back
-    /// as a line for `reply`.
+    /// as a reply for `reply`.
     fn query(&self, query: Query, reply: ReplyTo);
-    /// A private message for a nick that is not on this node.
-    fn private(&self, from: &str, to: &str, text: &str, reply: ReplyTo);
+    /// A private message event for a nick that is not on this node; the
+    /// sender gets the event back (with the nick as its owner spells it),
+    /// or a refusal.
+    fn private(&self, event: OwnedEvent, reply: ReplyTo);
 }

@@ -2,13 +2,22 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use crate::codec::LineReader;
 use crate::frame::ClientId;
 use crate::outbound::Outbound;
+use crate::proto::Session;
 use crate::ratelimit::Bucket;
-use crate::rooms::Room;
+use crate::rooms::{Room, RoomId};
 use crate::transport::Transport;
-use std::sync::Arc;
+
+/// A room a client is in, and its place in the shard's member list of it.
+#[derive(Debug)]
+pub struct Membership {
+    pub room: Arc<Room>,
+    pub slot: usize,
+}
 
 /// One connected client. Holds no buffer while idle: the line reader and the
 /// outbound queue allocate only while they hold bytes.
@@ -23,17 +32,16 @@ pub struct Client {
     /// The nick a cluster-wide claim is on its way for.
     pub nick_pending: Option<Box<str>>,
     pub reader: LineReader,
+    /// Its wire protocol: decoding its lines, rendering its replies.
+    pub session: Session,
     pub out: Outbound,
     pub bucket: Bucket,
     /// Flood control for the presence commands (`/list`, `/who`, `/rooms`).
     pub presence: Bucket,
-    /// The room it is in; `None` only while it is leaving.
-    pub room: Option<Arc<Room>>,
-    /// Its index in the shard's member list of that room.
-    pub room_slot: usize,
-    /// The shard's sequence number when it joined its room: it receives
-    /// only the pass's chunks numbered from here on.
-    pub joined_seq: u64,
+    /// The rooms it is in, in the order it joined them: the first is its
+    /// current room (the line protocol's only one). Empty only while it
+    /// is leaving.
+    pub rooms: Vec<Membership>,
     /// Set once the client is leaving (after `/quit` or at shutdown): its
     /// last lines are being flushed and it is closed by this deadline.
     pub closing: Option<Instant>,
@@ -50,7 +58,13 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(transport: Transport, id: ClientId, bucket: Bucket, presence: Bucket) -> Client {
+    pub fn new(
+        transport: Transport,
+        id: ClientId,
+        session: Session,
+        bucket: Bucket,
+        presence: Bucket,
+    ) -> Client {
         Client {
             transport,
             id,
@@ -58,17 +72,28 @@ impl Client {
             registered: false,
             nick_pending: None,
             reader: LineReader::new(),
+            session,
             out: Outbound::default(),
             bucket,
             presence,
-            room: None,
-            room_slot: 0,
-            joined_seq: 0,
+            rooms: Vec::new(),
             closing: None,
             write_interest: false,
             in_ready: false,
             dirty: false,
             peer_shut: false,
         }
+    }
+}
+
+impl Client {
+    /// Its current room (the first it joined of those it is in).
+    pub fn current_room(&self) -> Option<&Arc<Room>> {
+        self.rooms.first().map(|m| &m.room)
+    }
+
+    /// Where room `id` is in its list of rooms.
+    pub fn room_index(&self, id: RoomId) -> Option<usize> {
+        self.rooms.iter().position(|m| m.room.id() == id)
     }
 }

@@ -20,8 +20,10 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::event::OwnedEvent;
 use crate::frame::{Chunk, ClientId};
 use crate::poller::Waker;
+use crate::proto::Reply;
 
 /// What a shard can be sent.
 #[derive(Debug)]
@@ -34,7 +36,8 @@ pub enum ShardMsg {
     },
     /// The chunks one peer produced in one loop pass, in its order.
     Batch(Arc<[Arc<Chunk>]>),
-    /// Private lines for clients of this shard, from one peer's pass.
+    /// Private events and replies for clients of this shard, from one
+    /// peer's pass or the cluster.
     Direct(Vec<Direct>),
     /// The cluster's answer to a nick change (`Err`: why not, e.g.
     /// `taken`).
@@ -49,13 +52,23 @@ pub enum ShardMsg {
     Shutdown,
 }
 
-/// A line for one client: its slot on the shard, and its id to make sure
-/// the slot still holds the same connection.
+/// Something for one client: its slot on the shard, and its id to make
+/// sure the slot still holds the same connection. Rendered by the
+/// recipient's shard, in the recipient's protocol.
 #[derive(Debug)]
 pub struct Direct {
     pub key: usize,
     pub id: ClientId,
-    pub line: Vec<u8>,
+    pub msg: DirectMsg,
+}
+
+/// What a [`Direct`] carries.
+#[derive(Debug)]
+pub(crate) enum DirectMsg {
+    /// An event for this client alone (a private message).
+    Event(OwnedEvent),
+    /// A reply to a command it sent (answered elsewhere: by the cluster).
+    Reply(Reply),
 }
 
 #[derive(Debug)]

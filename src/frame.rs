@@ -1,14 +1,22 @@
-//! Frames: chat lines formatted once and shared, immutable, by every
-//! recipient on every shard.
+//! Chunks: one shard pass's events for one room, shared, immutable, by
+//! every recipient on every shard, and rendered once per wire form.
 //!
-//! A shard collects the lines its clients produce during one loop pass into
-//! a [`ChunkBuilder`]; at the end of the pass it freezes them into one
-//! [`Chunk`] (one contiguous buffer), delivers it locally and hands the same
-//! `Arc<Chunk>` to every peer shard. A recipient that sent none of the
-//! chunk's lines gets the whole buffer in one write; the senders get the
-//! buffer minus their own lines. A chunk carries its room, and only that
-//! room's members receive it.
+//! A shard collects the events its clients produce during one loop pass
+//! into a [`ChunkBuilder`]; at the end of the pass it freezes them into one
+//! [`Chunk`], delivers it locally and hands the same `Arc<Chunk>` to every
+//! peer shard (and the cluster). The chunk holds events, not text: the
+//! first recipient that speaks a given wire [`Form`] renders the whole
+//! chunk in that form, once, and every other recipient of that form, on
+//! any shard, writes slices of the same bytes. A form no recipient needs
+//! is never rendered. A recipient gets the rendered chunk minus the events
+//! it sent itself (no echo).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use once_cell::race::OnceBox;
+
+use crate::event::{Body, Event, Kind, MsgId};
+use crate::proto::{self, Form};
 use crate::rooms::RoomId;
 
 /// Globally unique id of a connection (never reused while the server runs).
@@ -16,27 +24,76 @@ use crate::rooms::RoomId;
 pub struct ClientId(pub u64);
 
 impl ClientId {
-    /// The origin of lines the server itself produces (nobody is skipped).
+    /// The origin of events nobody on this node is skipped for: the
+    /// server's own, and those of other nodes' users.
     pub const SERVER: ClientId = ClientId(0);
 }
 
-/// A run of consecutive lines from one origin inside a chunk.
+/// A run of consecutive events from one origin inside a rendered chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Span {
     origin: ClientId,
     end: u32,
 }
 
-/// Formatted lines from one shard's loop pass, shared by all recipients.
+/// A text field's place in a chunk's arena; `NONE` for an absent one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Str {
+    start: u32,
+    end: u32,
+}
+
+impl Str {
+    const NONE: Str = Str {
+        start: u32::MAX,
+        end: u32::MAX,
+    };
+}
+
+/// One event as a chunk stores it: numbers inline, texts in the arena.
+#[derive(Clone, Copy, Debug)]
+struct Record {
+    id: MsgId,
+    time_ms: u64,
+    user: ClientId,
+    kind: Kind,
+    nick: Str,
+    a: Str,
+    b: Str,
+}
+
+/// A chunk in one wire form: the bytes, and which events' bytes end where.
 #[derive(Debug)]
-pub struct Chunk {
-    /// The room whose members receive it (except each line's origin).
-    room: RoomId,
+pub struct Rendered {
     bytes: Box<[u8]>,
     spans: Box<[Span]>,
-    /// The distinct origins in `spans`, sorted, for a quick "did this
+}
+
+impl Rendered {
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// One pass's events for one room, shared by all recipients.
+#[derive(Debug)]
+pub struct Chunk {
+    /// The room whose members receive it (except each event's origin).
+    room: RoomId,
+    /// The node the events entered on, when not this one.
+    node: Option<Box<str>>,
+    /// The room's display name, then every event's texts.
+    text: Box<str>,
+    room_name: Str,
+    records: Box<[Record]>,
+    /// The distinct origins of the records, sorted, for a quick "did this
     /// recipient send any of it" check.
     origins: Box<[ClientId]>,
+    /// Each wire form, rendered by its first reader.
+    forms: [OnceBox<Rendered>; Form::COUNT],
+    /// How many times each form was rendered (a race between shards may
+    /// render a form twice; one result is kept).
+    renders: [AtomicUsize; Form::COUNT],
 }
 
 impl Chunk {
@@ -44,40 +101,101 @@ impl Chunk {
         self.room
     }
 
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+    /// The room's name, without `#`.
+    pub fn room_name(&self) -> &str {
+        self.str(self.room_name).unwrap_or("")
     }
 
+    /// The node the events came from, when another node's.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// Number of events in the chunk.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.records.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.records.is_empty()
     }
 
-    /// Number of lines in the chunk.
-    pub fn lines(&self) -> usize {
-        self.bytes.iter().filter(|&&b| b == b'\n').count()
+    fn str(&self, s: Str) -> Option<&str> {
+        (s != Str::NONE).then(|| &self.text[s.start as usize..s.end as usize])
     }
 
-    /// Calls `f` with each byte range `recipient` should receive: the whole
-    /// chunk, or the chunk minus the lines `recipient` sent itself (the
-    /// sender gets no echo). Adjacent ranges are merged.
-    pub fn for_each_range(&self, recipient: ClientId, mut f: impl FnMut(usize, usize)) {
+    fn event(&self, r: &Record) -> Event<'_> {
+        let body = Body::from_fields(r.kind, self.str(r.a), self.str(r.b))
+            .expect("a chunk stores only whole events");
+        Event {
+            id: r.id,
+            time_ms: r.time_ms,
+            user: r.user,
+            nick: self.str(r.nick).unwrap_or(""),
+            body,
+        }
+    }
+
+    /// The events, in order.
+    pub fn events(&self) -> impl Iterator<Item = Event<'_>> + '_ {
+        self.records.iter().map(|r| self.event(r))
+    }
+
+    /// The chunk in wire form `form`, rendered now if no one has yet.
+    pub fn rendered(&self, form: Form) -> &Rendered {
+        self.forms[form.index()].get_or_init(|| {
+            self.renders[form.index()].fetch_add(1, Ordering::Relaxed);
+            Box::new(self.render(form))
+        })
+    }
+
+    /// How many times form `form` has been rendered.
+    pub fn renders(&self, form: Form) -> usize {
+        self.renders[form.index()].load(Ordering::Relaxed)
+    }
+
+    fn render(&self, form: Form) -> Rendered {
+        let mut bytes = Vec::with_capacity(self.text.len() + 16 * self.records.len());
+        let mut spans: Vec<Span> = Vec::new();
+        let room = self.room_name();
+        for r in self.records.iter() {
+            proto::render_event(form, room, &self.event(r), &mut bytes);
+            let end = u32::try_from(bytes.len()).expect("a chunk stays far below 4 GiB");
+            match spans.last_mut() {
+                Some(last) if last.origin == r.user => last.end = end,
+                _ => spans.push(Span {
+                    origin: r.user,
+                    end,
+                }),
+            }
+        }
+        Rendered {
+            bytes: bytes.into_boxed_slice(),
+            spans: spans.into_boxed_slice(),
+        }
+    }
+
+    /// Calls `f` with each byte range of the `form` rendering that
+    /// `recipient` should receive: the whole of it, or all but the events
+    /// `recipient` sent itself (the sender gets no echo). Adjacent ranges
+    /// are merged; empty ones are skipped.
+    pub fn for_each_range(&self, form: Form, recipient: ClientId, mut f: impl FnMut(usize, usize)) {
+        let r = self.rendered(form);
         if self.origins.binary_search(&recipient).is_err() {
-            if !self.bytes.is_empty() {
-                f(0, self.bytes.len());
+            if !r.bytes.is_empty() {
+                f(0, r.bytes.len());
             }
             return;
         }
         let mut start = 0usize;
         let mut run: Option<usize> = None;
-        for span in self.spans.iter() {
+        for span in r.spans.iter() {
             let end = span.end as usize;
             if span.origin == recipient {
                 if let Some(s) = run.take() {
-                    f(s, start);
+                    if s < start {
+                        f(s, start);
+                    }
                 }
             } else if run.is_none() {
                 run = Some(start);
@@ -85,7 +203,9 @@ impl Chunk {
             start = end;
         }
         if let Some(s) = run {
-            f(s, start);
+            if s < start {
+                f(s, start);
+            }
         }
     }
 }
@@ -94,80 +214,115 @@ impl Chunk {
 /// that one burst does not pin a large buffer for good.
 const KEEP_CAPACITY: usize = 256 * 1024;
 
-/// Accumulates one pass's lines for one room. It keeps its buffers'
-/// capacity from pass to pass: each [`take`](Self::take) copies the lines
+/// Accumulates one pass's events for one room. It keeps its buffers'
+/// capacity from pass to pass: each [`take`](Self::take) copies the events
 /// into a chunk of exactly their size (one allocation per buffer) instead
-/// of growing fresh buffers line by line every pass.
+/// of growing fresh buffers event by event every pass.
 #[derive(Debug)]
 pub struct ChunkBuilder {
     room: RoomId,
-    bytes: Vec<u8>,
-    spans: Vec<Span>,
+    node: Option<Box<str>>,
+    text: String,
+    room_name: Str,
+    records: Vec<Record>,
     /// Scratch for the chunk's sorted, distinct origins.
     origins: Vec<ClientId>,
 }
 
 impl ChunkBuilder {
-    pub fn new(room: RoomId) -> ChunkBuilder {
-        ChunkBuilder {
+    /// A builder for the room `room`, called `name` (without `#`).
+    pub fn new(room: RoomId, name: &str) -> ChunkBuilder {
+        let mut b = ChunkBuilder {
             room,
-            bytes: Vec::new(),
-            spans: Vec::new(),
+            node: None,
+            text: String::new(),
+            room_name: Str::NONE,
+            records: Vec::new(),
             origins: Vec::new(),
-        }
+        };
+        b.reuse_for(room, name);
+        b
     }
 
-    /// Starts collecting lines for another room, keeping the capacity.
+    /// Starts collecting events for another room, keeping the capacity.
     ///
     /// # Panics
-    /// If lines are still waiting to be taken.
-    pub fn reuse_for(&mut self, room: RoomId) {
+    /// If events are still waiting to be taken.
+    pub fn reuse_for(&mut self, room: RoomId, name: &str) {
         assert!(self.is_empty(), "a builder is reused only once taken");
         self.room = room;
+        self.text.clear();
+        self.room_name = push_str(&mut self.text, name);
+    }
+
+    /// Marks the events as another node's (`node` is its id).
+    pub fn set_node(&mut self, node: &str) {
+        self.node = Some(node.into());
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.records.is_empty()
     }
 
-    /// Appends one line from `origin`, formatted by `write` straight into
-    /// the shared buffer (no intermediate allocation).
-    pub fn push(&mut self, origin: ClientId, write: impl FnOnce(&mut Vec<u8>)) {
-        write(&mut self.bytes);
-        let end = u32::try_from(self.bytes.len()).expect("a chunk stays far below 4 GiB");
-        match self.spans.last_mut() {
-            Some(last) if last.origin == origin => last.end = end,
-            _ => self.spans.push(Span { origin, end }),
-        }
+    /// Appends one event, copying its texts into the chunk's arena.
+    pub fn push(&mut self, e: &Event<'_>) {
+        let (a, b) = e.body.fields();
+        let nick = push_str(&mut self.text, e.nick);
+        let a = a.map_or(Str::NONE, |s| push_str(&mut self.text, s));
+        let b = b.map_or(Str::NONE, |s| push_str(&mut self.text, s));
+        self.records.push(Record {
+            id: e.id,
+            time_ms: e.time_ms,
+            user: e.user,
+            kind: e.body.kind(),
+            nick,
+            a,
+            b,
+        });
     }
 
-    /// Bytes accumulated so far.
+    /// Events accumulated so far.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.records.len()
     }
 
-    /// Freezes the accumulated lines into a chunk and starts afresh.
+    /// Freezes the accumulated events into a chunk and starts afresh (for
+    /// the same room, until [`reuse_for`](Self::reuse_for)).
     pub fn take(&mut self) -> Chunk {
         self.origins.clear();
-        self.origins.extend(self.spans.iter().map(|s| s.origin));
+        self.origins.extend(self.records.iter().map(|r| r.user));
         self.origins.sort_unstable();
         self.origins.dedup();
         let chunk = Chunk {
             room: self.room,
-            bytes: Box::from(&self.bytes[..]),
-            spans: Box::from(&self.spans[..]),
+            node: self.node.take(),
+            text: Box::from(&self.text[..]),
+            room_name: self.room_name,
+            records: Box::from(&self.records[..]),
             origins: Box::from(&self.origins[..]),
+            forms: Default::default(),
+            renders: Default::default(),
         };
-        self.bytes.clear();
-        self.spans.clear();
-        if self.bytes.capacity() > KEEP_CAPACITY {
-            self.bytes = Vec::new();
+        self.records.clear();
+        self.text.truncate(self.room_name.end as usize);
+        if self.text.capacity() > KEEP_CAPACITY {
+            self.text = self.text.clone();
         }
-        if self.spans.capacity() * size_of::<Span>() > KEEP_CAPACITY {
-            self.spans = Vec::new();
+        if self.records.capacity() * size_of::<Record>() > KEEP_CAPACITY {
+            self.records = Vec::new();
             self.origins = Vec::new();
         }
         chunk
+    }
+}
+
+/// Appends `s` to the arena and says where it is.
+fn push_str(text: &mut String, s: &str) -> Str {
+    let start = u32::try_from(text.len()).expect("a chunk stays far below 4 GiB");
+    text.push_str(s);
+    Str {
+        start,
+        end: start + s.len() as u32,
     }
 }
 
@@ -175,61 +330,97 @@ impl ChunkBuilder {
 mod tests {
     use super::*;
 
+    fn chat<'a>(origin: u64, text: &'a str) -> Event<'a> {
+        Event {
+            id: MsgId { shard: 0, seq: 0 },
+            time_ms: 0,
+            user: ClientId(origin),
+            nick: "n",
+            body: Body::Chat { text },
+        }
+    }
+
     fn ranges(chunk: &Chunk, who: u64) -> Vec<String> {
         let mut out = Vec::new();
-        chunk.for_each_range(ClientId(who), |s, e| {
-            out.push(String::from_utf8_lossy(&chunk.bytes()[s..e]).into_owned())
+        let bytes = chunk.rendered(Form::Line).bytes();
+        chunk.for_each_range(Form::Line, ClientId(who), |s, e| {
+            out.push(String::from_utf8_lossy(&bytes[s..e]).into_owned())
         });
         out
     }
 
     #[test]
-    fn recipients_get_everything_but_their_own_lines() {
-        let mut b = ChunkBuilder::new(RoomId(1));
-        for (origin, text) in [
-            (1, "a1\n"),
-            (1, "a2\n"),
-            (2, "b1\n"),
-            (3, "c1\n"),
-            (2, "b2\n"),
-        ] {
-            b.push(ClientId(origin), |v| v.extend_from_slice(text.as_bytes()));
+    fn recipients_get_everything_but_their_own_events() {
+        let mut b = ChunkBuilder::new(RoomId(1), "r");
+        for (origin, text) in [(1, "a1"), (1, "a2"), (2, "b1"), (3, "c1"), (2, "b2")] {
+            b.push(&chat(origin, text));
         }
         let chunk = b.take();
         assert!(b.is_empty());
-        assert_eq!(chunk.lines(), 5);
-        assert_eq!(ranges(&chunk, 9), vec!["a1\na2\nb1\nc1\nb2\n"]);
-        assert_eq!(ranges(&chunk, 1), vec!["b1\nc1\nb2\n"]);
-        assert_eq!(ranges(&chunk, 2), vec!["a1\na2\n", "c1\n"]);
-        assert_eq!(ranges(&chunk, 3), vec!["a1\na2\nb1\n", "b2\n"]);
+        assert_eq!(chunk.len(), 5);
+        assert_eq!(
+            ranges(&chunk, 9),
+            vec!["[n] a1\n[n] a2\n[n] b1\n[n] c1\n[n] b2\n"]
+        );
+        assert_eq!(ranges(&chunk, 1), vec!["[n] b1\n[n] c1\n[n] b2\n"]);
+        assert_eq!(ranges(&chunk, 2), vec!["[n] a1\n[n] a2\n", "[n] c1\n"]);
+        assert_eq!(
+            ranges(&chunk, 3),
+            vec!["[n] a1\n[n] a2\n[n] b1\n", "[n] b2\n"]
+        );
     }
 
     #[test]
     fn a_chunk_from_one_sender_gives_that_sender_nothing() {
-        let mut b = ChunkBuilder::new(RoomId(1));
-        b.push(ClientId(7), |v| v.extend_from_slice(b"x\n"));
+        let mut b = ChunkBuilder::new(RoomId(1), "r");
+        b.push(&chat(7, "x"));
         let chunk = b.take();
         assert!(ranges(&chunk, 7).is_empty());
-        assert_eq!(ranges(&chunk, 8), vec!["x\n"]);
+        assert_eq!(ranges(&chunk, 8), vec!["[n] x\n"]);
     }
 
     #[test]
-    fn a_reused_builder_keeps_its_capacity_and_forgets_its_lines() {
-        let mut b = ChunkBuilder::new(RoomId(1));
+    fn a_chunk_keeps_its_events_whole() {
+        let mut b = ChunkBuilder::new(RoomId(4), "Rust");
+        let kick = Event {
+            id: MsgId { shard: 3, seq: 99 },
+            time_ms: 1_700_000_000_123,
+            user: ClientId(5),
+            nick: "ann",
+            body: Body::Kick {
+                target: "eve",
+                reason: None,
+            },
+        };
+        b.push(&chat(1, "hi"));
+        b.push(&kick);
+        b.set_node("node-b");
+        let chunk = b.take();
+        assert_eq!(chunk.room_name(), "Rust");
+        assert_eq!(chunk.node(), Some("node-b"));
+        let events: Vec<Event<'_>> = chunk.events().collect();
+        assert_eq!(events, vec![chat(1, "hi"), kick]);
+        assert_eq!(chunk.renders(Form::Line), 0, "rendered only when read");
+    }
+
+    #[test]
+    fn a_reused_builder_keeps_its_capacity_and_forgets_its_events() {
+        let mut b = ChunkBuilder::new(RoomId(1), "one");
         for i in 0..100 {
-            b.push(ClientId(i % 3), |v| v.extend_from_slice(b"a line\n"));
+            b.push(&chat(i % 3, "a line"));
         }
         let first = b.take();
-        assert_eq!(first.lines(), 100);
-        assert_eq!(first.bytes().len(), 700);
-        assert!(b.bytes.capacity() >= 700, "capacity kept");
-        b.reuse_for(RoomId(2));
-        b.push(ClientId(5), |v| v.extend_from_slice(b"y\n"));
+        assert_eq!(first.len(), 100);
+        assert_eq!(first.rendered(Form::Line).bytes().len(), 1100);
+        assert!(b.records.capacity() >= 100, "capacity kept");
+        b.reuse_for(RoomId(2), "two");
+        b.push(&chat(5, "y"));
         let second = b.take();
         assert_eq!(second.room(), RoomId(2));
-        assert_eq!(ranges(&second, 1), vec!["y\n"]);
+        assert_eq!(second.room_name(), "two");
+        assert_eq!(ranges(&second, 1), vec!["[n] y\n"]);
         assert!(ranges(&second, 5).is_empty());
         assert_eq!(first.room(), RoomId(1));
-        assert_eq!(ranges(&first, 9).concat(), "a line\n".repeat(100));
+        assert_eq!(ranges(&first, 9).concat(), "[n] a line\n".repeat(100));
     }
 }

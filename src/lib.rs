@@ -1,10 +1,10 @@
 //! shardchat: a sharded, edge-triggered epoll chat server.
 //!
 //! One acceptor thread hands connections round-robin to N shards; each shard
-//! runs its own event loop over the clients it owns. A chat line is
-//! formatted once into a shared chunk that every shard writes to its own
-//! clients. See README.md for the architecture and docs/protocol.md for the
-//! wire protocol.
+//! runs its own event loop over the clients it owns. A chat line becomes an
+//! event in a shared chunk, rendered once per wire form, that every shard
+//! writes to its own clients. See docs/architecture.md for the event path
+//! and docs/protocol.md for the line protocol.
 
 mod acceptor;
 pub(crate) mod backplane;
@@ -13,11 +13,13 @@ pub(crate) mod cluster;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod event;
 pub(crate) mod fanout;
 pub mod frame;
 pub mod log;
 pub mod outbound;
 pub mod poller;
+pub mod proto;
 pub mod protocol;
 pub(crate) mod ratelimit;
 pub(crate) mod registry;

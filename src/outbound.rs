@@ -12,6 +12,7 @@ use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 
 use crate::frame::{Chunk, ClientId};
+use crate::proto::Form;
 
 /// At most this many slices go into one `writev` (Linux's IOV_MAX).
 const IOV_MAX: usize = 1024;
@@ -25,7 +26,8 @@ const MID_IOV: usize = 128;
 
 #[derive(Debug)]
 enum Data {
-    Shared(Arc<Chunk>),
+    /// A range of a chunk's rendering in one form.
+    Shared(Arc<Chunk>, Form),
     Owned(Box<[u8]>),
 }
 
@@ -39,7 +41,7 @@ struct Segment {
 impl Segment {
     fn bytes(&self) -> &[u8] {
         let all = match &self.data {
-            Data::Shared(c) => c.bytes(),
+            Data::Shared(c, form) => c.rendered(*form).bytes(),
             Data::Owned(b) => b,
         };
         &all[self.start..self.end]
@@ -86,31 +88,37 @@ impl Outbound {
         });
     }
 
-    fn push_shared(&mut self, chunk: &Arc<Chunk>, start: usize, end: usize) {
+    fn push_shared(&mut self, chunk: &Arc<Chunk>, form: Form, start: usize, end: usize) {
         if start < end {
             self.pending += end - start;
             self.queue.push_back(Segment {
-                data: Data::Shared(Arc::clone(chunk)),
+                data: Data::Shared(Arc::clone(chunk), form),
                 start,
                 end,
             });
         }
     }
 
-    /// Delivers this pass's `chunks` to recipient `to` (skipping its own
-    /// lines). With nothing queued they go straight from the shared buffers
+    /// Delivers this pass's `chunks`, rendered in `form`, to recipient `to`
+    /// (skipping its own events). With nothing queued they go straight from the shared buffers
     /// to `w` in vectored writes of up to IOV_MAX slices each, and only the
     /// part `w` refuses is queued (as references into the chunks, never
     /// copies); otherwise they are queued behind what is there, for the
     /// next [`flush`](Self::flush). `chunks` is walked more than once, so it
     /// must be cheap to clone (a slice, or a filter over one).
-    pub fn deliver<'c, W, I>(&mut self, w: W, chunks: I, to: ClientId) -> io::Result<Flushed>
+    pub fn deliver<'c, W, I>(
+        &mut self,
+        w: W,
+        form: Form,
+        chunks: I,
+        to: ClientId,
+    ) -> io::Result<Flushed>
     where
         W: Write,
         I: IntoIterator<Item = &'c Arc<Chunk>> + Clone,
     {
         if !self.queue.is_empty() {
-            self.queue_after(chunks, to, 0);
+            self.queue_after(chunks, form, to, 0);
             return Ok(Flushed::Blocked);
         }
         // One walk fills the small array and counts; only a delivery with
@@ -118,9 +126,10 @@ impl Outbound {
         let mut iov = [IoSlice::new(&[]); SMALL_IOV];
         let (mut pieces, mut total) = (0, 0);
         for chunk in chunks.clone() {
-            chunk.for_each_range(to, |s, e| {
+            let bytes = chunk.rendered(form).bytes();
+            chunk.for_each_range(form, to, |s, e| {
                 if let Some(slot) = iov.get_mut(pieces) {
-                    *slot = IoSlice::new(&chunk.bytes()[s..e]);
+                    *slot = IoSlice::new(&bytes[s..e]);
                 }
                 pieces += 1;
                 total += e - s;
@@ -129,10 +138,10 @@ impl Outbound {
         let written = if pieces <= SMALL_IOV {
             write_all_vectored(w, &mut iov[..pieces])?
         } else {
-            write_many(w, chunks.clone(), to, pieces)?
+            write_many(w, form, chunks.clone(), to, pieces)?
         };
         if written < total {
-            self.queue_after(chunks, to, written);
+            self.queue_after(chunks, form, to, written);
             return Ok(Flushed::Blocked);
         }
         Ok(Flushed::All)
@@ -142,14 +151,15 @@ impl Outbound {
     fn queue_after<'c>(
         &mut self,
         chunks: impl IntoIterator<Item = &'c Arc<Chunk>>,
+        form: Form,
         to: ClientId,
         mut skip: usize,
     ) {
         for chunk in chunks {
-            chunk.for_each_range(to, |s, e| {
+            chunk.for_each_range(form, to, |s, e| {
                 let taken = skip.min(e - s);
                 skip -= taken;
-                self.push_shared(chunk, s + taken, e);
+                self.push_shared(chunk, form, s + taken, e);
             });
         }
     }
@@ -214,15 +224,21 @@ impl Outbound {
 /// slices), kept out of line so that the common delivery of a few pieces
 /// does not carry it.
 #[inline(never)]
-fn write_many<'c, W, I>(w: W, chunks: I, to: ClientId, pieces: usize) -> io::Result<usize>
+fn write_many<'c, W, I>(
+    w: W,
+    form: Form,
+    chunks: I,
+    to: ClientId,
+    pieces: usize,
+) -> io::Result<usize>
 where
     W: Write,
     I: IntoIterator<Item = &'c Arc<Chunk>> + Clone,
 {
     if pieces <= MID_IOV {
-        write_ranges::<MID_IOV, _, _>(w, chunks, to)
+        write_ranges::<MID_IOV, _, _>(w, form, chunks, to)
     } else {
-        write_ranges::<IOV_MAX, _, _>(w, chunks, to)
+        write_ranges::<IOV_MAX, _, _>(w, form, chunks, to)
     }
 }
 
@@ -230,7 +246,12 @@ where
 /// chunks, in successive vectored writes of up to `N` slices, until all is
 /// written or the socket takes less than it was offered. Returns the bytes
 /// written.
-fn write_ranges<'c, const N: usize, W, I>(mut w: W, chunks: I, to: ClientId) -> io::Result<usize>
+fn write_ranges<'c, const N: usize, W, I>(
+    mut w: W,
+    form: Form,
+    chunks: I,
+    to: ClientId,
+) -> io::Result<usize>
 where
     W: Write,
     I: IntoIterator<Item = &'c Arc<Chunk>> + Clone,
@@ -241,9 +262,10 @@ where
     loop {
         let (mut n, mut seen, mut offered) = (0, 0, 0);
         for chunk in chunks.clone() {
-            chunk.for_each_range(to, |s, e| {
+            let bytes = chunk.rendered(form).bytes();
+            chunk.for_each_range(form, to, |s, e| {
                 if seen >= done && n < N {
-                    iov[n] = IoSlice::new(&chunk.bytes()[s..e]);
+                    iov[n] = IoSlice::new(&bytes[s..e]);
                     n += 1;
                     offered += e - s;
                 }
@@ -287,6 +309,7 @@ fn write_all_vectored<W: Write>(mut w: W, mut iov: &mut [IoSlice<'_>]) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Body, Event, MsgId};
     use crate::frame::ChunkBuilder;
     use crate::rooms::RoomId;
 
@@ -312,10 +335,20 @@ mod tests {
         }
     }
 
+    /// A chunk of server notices, one per line given (which ends with
+    /// `\n`); each renders as `* <line>`.
     fn chunk(lines: &[(u64, &str)]) -> Arc<Chunk> {
-        let mut b = ChunkBuilder::new(RoomId(1));
+        let mut b = ChunkBuilder::new(RoomId(1), "r");
         for (o, l) in lines {
-            b.push(ClientId(*o), |v| v.extend_from_slice(l.as_bytes()));
+            b.push(&Event {
+                id: MsgId::default(),
+                time_ms: 0,
+                user: ClientId(*o),
+                nick: "",
+                body: Body::ServerNotice {
+                    text: l.strip_suffix('\n').expect("a line"),
+                },
+            });
         }
         Arc::new(b.take())
     }
@@ -329,10 +362,11 @@ mod tests {
             room: 100,
         };
         assert_eq!(
-            out.deliver(&mut w, &chunks, ClientId(2)).unwrap(),
+            out.deliver(&mut w, Form::Line, &chunks, ClientId(2))
+                .unwrap(),
             Flushed::All
         );
-        assert_eq!(w.out, b"a\nc\n");
+        assert_eq!(w.out, b"* a\n* c\n");
         assert!(out.is_empty());
         assert_eq!(out.pending(), 0);
     }
@@ -349,21 +383,23 @@ mod tests {
             room: 8,
         };
         assert_eq!(
-            out.deliver(&mut w, &chunks, ClientId(9)).unwrap(),
+            out.deliver(&mut w, Form::Line, &chunks, ClientId(9))
+                .unwrap(),
             Flushed::Blocked
         );
-        assert_eq!(out.pending(), 18 - 8);
+        assert_eq!(out.pending(), 24 - 8);
         out.push_owned(b"! own\n".to_vec());
         let later = [chunk(&[(4, "fourth\n")])];
         assert_eq!(
-            out.deliver(&mut w, &later, ClientId(9)).unwrap(),
+            out.deliver(&mut w, Form::Line, &later, ClientId(9))
+                .unwrap(),
             Flushed::Blocked
         );
         w.room = 3;
         assert_eq!(out.flush(&mut w).unwrap(), Flushed::Blocked);
         w.room = 1000;
         assert_eq!(out.flush(&mut w).unwrap(), Flushed::All);
-        assert_eq!(w.out, b"hello\nworld\nthird\n! own\nfourth\n");
+        assert_eq!(w.out, b"* hello\n* world\n* third\n! own\n* fourth\n");
         assert_eq!(out.pending(), 0);
         assert_eq!(
             out.queue.capacity(),
@@ -426,7 +462,10 @@ mod tests {
         let chunks: Vec<_> = (0..n)
             .map(|i| chunk(&[(2 + i as u64, &format!("[s{i}] line {i}\n"))]))
             .collect();
-        let all = chunks.iter().flat_map(|c| c.bytes().to_vec()).collect();
+        let all = chunks
+            .iter()
+            .flat_map(|c| c.rendered(Form::Line).bytes().to_vec())
+            .collect();
         (chunks, all)
     }
 
@@ -434,7 +473,7 @@ mod tests {
     fn all_shared(out: &Outbound) -> bool {
         out.queue
             .iter()
-            .all(|seg| matches!(seg.data, Data::Shared(_)))
+            .all(|seg| matches!(seg.data, Data::Shared(..)))
     }
 
     #[test]
@@ -444,7 +483,8 @@ mod tests {
             let mut out = Outbound::default();
             let mut w = Sliced::new(usize::MAX, usize::MAX, usize::MAX);
             assert_eq!(
-                out.deliver(&mut w, &chunks, ClientId(1)).unwrap(),
+                out.deliver(&mut w, Form::Line, &chunks, ClientId(1))
+                    .unwrap(),
                 Flushed::All
             );
             assert_eq!(w.out, all, "{n} pieces");
@@ -464,7 +504,8 @@ mod tests {
             let mut out = Outbound::default();
             let mut w = Sliced::new(slices, per_call, usize::MAX);
             assert_eq!(
-                out.deliver(&mut w, &chunks, ClientId(1)).unwrap(),
+                out.deliver(&mut w, Form::Line, &chunks, ClientId(1))
+                    .unwrap(),
                 Flushed::All
             );
             assert_eq!(w.out, all);
@@ -480,7 +521,8 @@ mod tests {
                 let mut out = Outbound::default();
                 let mut w = Sliced::new(usize::MAX, 64, room);
                 assert_eq!(
-                    out.deliver(&mut w, &chunks, ClientId(1)).unwrap(),
+                    out.deliver(&mut w, Form::Line, &chunks, ClientId(1))
+                        .unwrap(),
                     Flushed::Blocked
                 );
                 assert_eq!(w.out, all[..room]);
@@ -490,8 +532,8 @@ mod tests {
                 let mut left = 0;
                 let mut skip = room;
                 for c in &chunks {
-                    if skip >= c.len() {
-                        skip -= c.len();
+                    if skip >= c.rendered(Form::Line).bytes().len() {
+                        skip -= c.rendered(Form::Line).bytes().len();
                     } else {
                         left += 1;
                         skip = 0;
@@ -514,13 +556,14 @@ mod tests {
         let mut out = Outbound::default();
         let mut w = Sliced::new(usize::MAX, usize::MAX, 30);
         assert_eq!(
-            out.deliver(&mut w, &chunks, ClientId(1)).unwrap(),
+            out.deliver(&mut w, Form::Line, &chunks, ClientId(1))
+                .unwrap(),
             Flushed::Blocked
         );
         assert!(all_shared(&out));
         w.room = usize::MAX;
         assert_eq!(out.flush(&mut w).unwrap(), Flushed::All);
-        let expected: String = (0..50).map(|i| format!("{i}\n")).collect();
+        let expected: String = (0..50).map(|i| format!("* {i}\n")).collect();
         assert_eq!(w.out, expected.as_bytes());
     }
 
@@ -533,10 +576,11 @@ mod tests {
             room: usize::MAX,
         };
         assert_eq!(
-            out.deliver(&mut w, &chunks, ClientId(2)).unwrap(),
+            out.deliver(&mut w, Form::Line, &chunks, ClientId(2))
+                .unwrap(),
             Flushed::All
         );
-        let expected: String = (0..300).map(|i| format!("{i}\n")).collect();
+        let expected: String = (0..300).map(|i| format!("* {i}\n")).collect();
         assert_eq!(w.out, expected.as_bytes());
     }
 }

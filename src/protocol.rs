@@ -1,4 +1,6 @@
-//! The line protocol: parsing client commands and formatting server lines.
+//! The line protocol's grammar: parsing client commands and the formats
+//! of server lines, with the nick and text rules every protocol shares.
+//! Its session (requests, events and replies) is `proto/line.rs`.
 //!
 //! Server lines start with `* ` (notices), `! ` (errors) or `[` (chat), and
 //! always end with `\n`. docs/protocol.md is the reference for users.
@@ -103,7 +105,7 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
 }
 
 /// Why a nickname was refused.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NickError {
     Empty,
     TooLong,
@@ -173,17 +175,17 @@ pub fn write_left(out: &mut Vec<u8>, nick: &str, room: &str, reason: Option<&str
     }
 }
 
-/// `[<from> -> <to>] <text>`: a private message, as both ends see it.
-pub fn private_line(from: &str, to: &str, text: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(from.len() + to.len() + text.len() + 8);
-    v.push(b'[');
-    v.extend_from_slice(from.as_bytes());
-    v.extend_from_slice(b" -> ");
-    v.extend_from_slice(to.as_bytes());
-    v.extend_from_slice(b"] ");
-    v.extend_from_slice(text.as_bytes());
-    v.push(b'\n');
-    v
+/// Appends `[<from> -> <to>] <text>\n`: a private message, as both ends
+/// see it.
+pub fn write_private(out: &mut Vec<u8>, from: &str, to: &str, text: &str) {
+    out.reserve(from.len() + to.len() + text.len() + 8);
+    out.push(b'[');
+    out.extend_from_slice(from.as_bytes());
+    out.extend_from_slice(b" -> ");
+    out.extend_from_slice(to.as_bytes());
+    out.extend_from_slice(b"] ");
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'\n');
 }
 
 /// The most nicks a `/list` or `/who` answer names.
@@ -333,7 +335,9 @@ mod tests {
             rooms_reply(&[("a".into(), 3), ("B".into(), 1)]),
             b"* 2 rooms: #a (3), #B (1)\n"
         );
-        assert_eq!(private_line("ann", "bob", "psst"), b"[ann -> bob] psst\n");
+        let mut pm = Vec::new();
+        write_private(&mut pm, "ann", "bob", "psst");
+        assert_eq!(pm, b"[ann -> bob] psst\n");
         assert_eq!(
             error(&["unknown command: /", "x"]),
             b"! unknown command: /x\n"

@@ -24,7 +24,8 @@ pub struct Location {
 struct Entry {
     nick: Box<str>,
     at: Location,
-    room: RoomId,
+    /// The rooms it is in, in the order it joined them.
+    rooms: Vec<RoomId>,
 }
 
 /// Nick -> client, for every connected client.
@@ -74,7 +75,7 @@ impl Registry {
 
     /// Registers a new client under a fresh guest nick: `guest-<n>`, or in
     /// a cluster node without a block of numbers `guest-<tag>-<n>`.
-    pub fn claim_guest(&self, at: Location, room: RoomId) -> Box<str> {
+    pub fn claim_guest(&self, at: Location) -> Box<str> {
         let mut map = self.by_key.write();
         loop {
             let nick: Box<str> = match self.node_tag.get() {
@@ -93,7 +94,7 @@ impl Registry {
                 slot.insert(Entry {
                     nick: nick.clone(),
                     at,
-                    room,
+                    rooms: Vec::new(),
                 });
                 return nick;
             }
@@ -111,17 +112,16 @@ impl Registry {
                 return Err(ClaimError::Taken);
             }
         }
-        let room = match map.get(&old_key) {
-            Some(e) if e.at.id == at.id => map.remove(&old_key).map(|e| e.room),
+        let rooms = match map.get(&old_key) {
+            Some(e) if e.at.id == at.id => map.remove(&old_key).map(|e| e.rooms),
             _ => None,
         };
-        let room = room.unwrap_or(RoomId(0));
         map.insert(
             new_key,
             Entry {
                 nick: new.into(),
                 at,
-                room,
+                rooms: rooms.unwrap_or_default(),
             },
         );
         Ok(())
@@ -135,10 +135,10 @@ impl Registry {
             return self.rename(old, new, at);
         }
         let mut map = self.by_key.write();
-        let room = map
+        let rooms = map
             .get(&key(old))
             .filter(|e| e.at.id == at.id)
-            .map_or(RoomId(0), |e| e.room);
+            .map_or_else(Vec::new, |e| e.rooms.clone());
         match map.entry(key(new)) {
             std::collections::hash_map::Entry::Occupied(e) if e.get().at.id != at.id => {
                 Err(ClaimError::Taken)
@@ -147,7 +147,7 @@ impl Registry {
                 let entry = Entry {
                     nick: new.into(),
                     at,
-                    room,
+                    rooms,
                 };
                 match slot {
                     std::collections::hash_map::Entry::Occupied(mut e) => {
@@ -176,20 +176,29 @@ impl Registry {
         self.has_guest_block.load(Ordering::Acquire)
     }
 
-    /// Every (nick, room), for re-registering with the cluster.
-    pub fn snapshot(&self) -> Vec<(Box<str>, RoomId)> {
+    /// Every nick with its rooms, for re-registering with the cluster.
+    pub fn snapshot(&self) -> Vec<(Box<str>, Vec<RoomId>)> {
         self.by_key
             .read()
             .values()
-            .map(|e| (e.nick.clone(), e.room))
+            .map(|e| (e.nick.clone(), e.rooms.clone()))
             .collect()
     }
 
-    /// Records that `nick` (owned by `id`) is now in `room`.
-    pub fn set_room(&self, nick: &str, id: ClientId, room: RoomId) {
+    /// Records that `nick` (owned by `id`) is now in `room` too.
+    pub fn joined(&self, nick: &str, id: ClientId, room: RoomId) {
+        if let Some(e) = self.by_key.write().get_mut(&key(nick)) {
+            if e.at.id == id && !e.rooms.contains(&room) {
+                e.rooms.push(room);
+            }
+        }
+    }
+
+    /// Records that `nick` (owned by `id`) left `room`.
+    pub fn parted(&self, nick: &str, id: ClientId, room: RoomId) {
         if let Some(e) = self.by_key.write().get_mut(&key(nick)) {
             if e.at.id == id {
-                e.room = room;
+                e.rooms.retain(|&r| r != room);
             }
         }
     }
@@ -197,7 +206,7 @@ impl Registry {
     /// The first `cap` nicks of `room`'s members, sorted like
     /// [`sorted_nicks`](Self::sorted_nicks), and how many members it has.
     pub fn members_of(&self, room: RoomId, cap: usize) -> Listing {
-        self.first_sorted_where(cap, |e| e.room == room)
+        self.first_sorted_where(cap, |e| e.rooms.contains(&room))
     }
 
     /// Removes `nick` if it still belongs to `id`.
@@ -257,6 +266,13 @@ impl Registry {
 mod tests {
     use super::*;
 
+    /// A new guest, `id`, in room `room`.
+    fn guest(r: &Registry, id: u64, room: u32) -> Box<str> {
+        let nick = r.claim_guest(at(id));
+        r.joined(&nick, ClientId(id), RoomId(room));
+        nick
+    }
+
     fn at(id: u64) -> Location {
         Location {
             id: ClientId(id),
@@ -268,8 +284,8 @@ mod tests {
     #[test]
     fn guests_are_unique_and_renames_ignore_case() {
         let r = Registry::new();
-        let a = r.claim_guest(at(1), RoomId(1));
-        let b = r.claim_guest(at(2), RoomId(1));
+        let a = guest(&r, 1, 1);
+        let b = guest(&r, 2, 1);
         assert_ne!(a, b);
         r.rename(&a, "Bob", at(1)).unwrap();
         assert_eq!(r.rename(&b, "bob", at(2)), Err(ClaimError::Taken));
@@ -277,7 +293,8 @@ mod tests {
         r.rename("Bob", "BOB", at(1)).unwrap();
         assert_eq!(r.lookup("bob").unwrap().0.as_ref(), "BOB");
         assert_eq!(r.sorted_nicks(10).total, 2);
-        r.set_room("bob", ClientId(1), RoomId(7));
+        r.parted("bob", ClientId(1), RoomId(1));
+        r.joined("bob", ClientId(1), RoomId(7));
         assert_eq!(
             r.members_of(RoomId(7), 10).first,
             vec![Box::<str>::from("BOB")]
@@ -292,11 +309,11 @@ mod tests {
     #[test]
     fn a_reservation_keeps_the_old_name_until_released() {
         let r = Registry::new();
-        let g = r.claim_guest(at(1), RoomId(1));
+        let g = guest(&r, 1, 1);
         r.reserve(&g, "neo", at(1)).unwrap();
         assert_eq!(r.lookup(&g).map(|(_, l)| l.id), Some(ClientId(1)));
         assert_eq!(r.lookup("NEO").map(|(_, l)| l.id), Some(ClientId(1)));
-        let other = r.claim_guest(at(2), RoomId(1));
+        let other = guest(&r, 2, 1);
         assert_eq!(r.reserve(&other, "neo", at(2)), Err(ClaimError::Taken));
         assert_eq!(r.reserve(&other, &g, at(2)), Err(ClaimError::Taken));
         r.release(&g, ClientId(1));
@@ -309,9 +326,9 @@ mod tests {
     #[test]
     fn a_guest_name_taken_by_someone_is_skipped() {
         let r = Registry::new();
-        let first = r.claim_guest(at(1), RoomId(1));
+        let first = guest(&r, 1, 1);
         r.rename(&first, "guest-2", at(1)).unwrap();
-        let second = r.claim_guest(at(2), RoomId(1));
+        let second = guest(&r, 2, 1);
         assert_eq!(second.as_ref(), "guest-3");
     }
 
@@ -320,7 +337,7 @@ mod tests {
         let r = Registry::new();
         let names = ["d", "B", "a", "C", "e", "f"];
         for (i, n) in names.iter().enumerate() {
-            let g = r.claim_guest(at(i as u64 + 1), RoomId(1 + (i as u32 % 2)));
+            let g = guest(&r, i as u64 + 1, 1 + (i as u32 % 2));
             r.rename(&g, n, at(i as u64 + 1)).unwrap();
         }
         let all = r.sorted_nicks(100);
@@ -353,9 +370,9 @@ mod tests {
     fn a_cluster_node_without_a_block_tags_its_guests() {
         let r = Registry::new();
         r.set_node_tag("n7");
-        assert_eq!(r.claim_guest(at(1), RoomId(1)).as_ref(), "guest-n7-1");
-        assert_eq!(r.claim_guest(at(2), RoomId(1)).as_ref(), "guest-n7-2");
+        assert_eq!(guest(&r, 1, 1).as_ref(), "guest-n7-1");
+        assert_eq!(guest(&r, 2, 1).as_ref(), "guest-n7-2");
         r.set_guest_block(3_000_000);
-        assert_eq!(r.claim_guest(at(3), RoomId(1)).as_ref(), "guest-3000001");
+        assert_eq!(guest(&r, 3, 1).as_ref(), "guest-3000001");
     }
 }

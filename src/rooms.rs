@@ -66,7 +66,7 @@ impl Room {
 }
 
 /// Why a room name was refused.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RoomNameError {
     MissingHash,
     Empty,

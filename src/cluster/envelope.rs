@@ -1,17 +1,31 @@
 //! The message format nodes exchange over Redis pub/sub: a small versioned
-//! header naming the origin node and the kind, then the payload.
+//! header naming the origin node and the kind, then events (never
+//! rendered text, so each node renders them for whatever protocols its
+//! own members speak). docs/cluster.md is the reference.
 //!
 //! ```text
-//! SC1 <origin-node> <kind> [<arg>]\n<payload>
+//! SC2 <origin-node> <kind> [<arg>]\n<events>
 //! ```
 //!
-//! Kinds: `room` (payload: one or more formatted chat lines for the room
-//! the channel names), `pm <nick>` (payload: one private line for that
-//! nick, lower-cased), `wake` (no payload: wakes the node's own
-//! subscriber).
+//! Kinds: `room` (payload: one or more events for the room the channel
+//! names), `pm <nick>` (payload: one private-message event for that nick,
+//! lower-cased), `wake` (no payload: wakes the node's own subscriber).
+//!
+//! Each event is one header line, then its texts, back to back:
+//!
+//! ```text
+//! <kind> <shard> <seq> <time-ms> <nick-len> <a-len|-> <b-len|->\n<nick><a><b>
+//! ```
+//!
+//! `<kind>` is the event kind's number (`event::Kind`), `<shard> <seq>`
+//! the message id on the origin node, the lengths are in bytes, and `-`
+//! marks an absent field.
+
+use crate::event::{Body, Event, Kind as EventKind, MsgId};
+use crate::frame::Chunk;
 
 /// The version tag every envelope starts with.
-const MAGIC: &str = "SC1";
+const MAGIC: &str = "SC2";
 
 /// What an envelope carries.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,9 +43,15 @@ pub struct Envelope<'a> {
     pub payload: &'a [u8],
 }
 
-/// Encodes an envelope.
+/// Encodes an envelope's header, then `payload`.
 pub fn encode(origin: &str, kind: &Kind<'_>, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(origin.len() + payload.len() + 24);
+    header(&mut v, origin, kind);
+    v.extend_from_slice(payload);
+    v
+}
+
+fn header(v: &mut Vec<u8>, origin: &str, kind: &Kind<'_>) {
     v.extend_from_slice(MAGIC.as_bytes());
     v.push(b' ');
     v.extend_from_slice(origin.as_bytes());
@@ -44,12 +64,60 @@ pub fn encode(origin: &str, kind: &Kind<'_>, payload: &[u8]) -> Vec<u8> {
         Kind::Wake => v.extend_from_slice(b" wake"),
     }
     v.push(b'\n');
-    v.extend_from_slice(payload);
+}
+
+/// A `room` envelope with a chunk's events.
+pub fn encode_room(origin: &str, chunk: &Chunk) -> Vec<u8> {
+    let mut v = Vec::with_capacity(origin.len() + 24 + 64 * chunk.len());
+    header(&mut v, origin, &Kind::Room);
+    for e in chunk.events() {
+        encode_event(&mut v, &e);
+    }
     v
 }
 
+/// A `room` envelope with `events`.
+pub fn encode_events(origin: &str, events: &[Event<'_>]) -> Vec<u8> {
+    let mut v = Vec::new();
+    header(&mut v, origin, &Kind::Room);
+    for e in events {
+        encode_event(&mut v, e);
+    }
+    v
+}
+
+/// A `pm` envelope for the nick `to` (lower-cased).
+pub fn encode_private(origin: &str, to: &str, e: &Event<'_>) -> Vec<u8> {
+    let mut v = Vec::new();
+    header(&mut v, origin, &Kind::Private { to });
+    encode_event(&mut v, e);
+    v
+}
+
+fn encode_event(v: &mut Vec<u8>, e: &Event<'_>) {
+    use std::io::Write;
+    let (a, b) = e.body.fields();
+    let len = |s: Option<&str>| s.map_or_else(|| "-".to_string(), |s| s.len().to_string());
+    // Writing to a Vec cannot fail.
+    let _ = writeln!(
+        v,
+        "{} {} {} {} {} {} {}",
+        e.body.kind() as u8,
+        e.id.shard,
+        e.id.seq,
+        e.time_ms,
+        e.nick.len(),
+        len(a),
+        len(b)
+    );
+    v.extend_from_slice(e.nick.as_bytes());
+    v.extend_from_slice(a.unwrap_or("").as_bytes());
+    v.extend_from_slice(b.unwrap_or("").as_bytes());
+}
+
 /// Decodes an envelope; `None` for anything that is not a well-formed
-/// version-1 envelope (it is ignored, so a newer node cannot crash us).
+/// version-2 envelope (it is ignored, so a newer or older node cannot
+/// crash us).
 pub fn decode(msg: &[u8]) -> Option<Envelope<'_>> {
     let nl = msg.iter().position(|&b| b == b'\n')?;
     let header = std::str::from_utf8(&msg[..nl]).ok()?;
@@ -75,39 +143,150 @@ pub fn decode(msg: &[u8]) -> Option<Envelope<'_>> {
     })
 }
 
+/// The events of a payload, in order; `None` if any of it is malformed
+/// (then none of it is delivered).
+pub fn events(mut payload: &[u8]) -> Option<Vec<Event<'_>>> {
+    let mut out = Vec::new();
+    while !payload.is_empty() {
+        let nl = payload.iter().position(|&b| b == b'\n')?;
+        let head = std::str::from_utf8(&payload[..nl]).ok()?;
+        let mut rest = &payload[nl + 1..];
+        let f: Vec<&str> = head.split(' ').collect();
+        let [kind, shard, seq, time, nick, a, b] = f[..] else {
+            return None;
+        };
+        let kind = EventKind::from_u8(kind.parse().ok()?)?;
+        let id = MsgId {
+            shard: shard.parse().ok()?,
+            seq: seq.parse().ok()?,
+        };
+        let time_ms = time.parse().ok()?;
+        let mut field = |len: &str| -> Option<Option<&str>> {
+            if len == "-" {
+                return Some(None);
+            }
+            let n: usize = len.parse().ok()?;
+            let bytes = rest.get(..n)?;
+            rest = &rest[n..];
+            Some(Some(std::str::from_utf8(bytes).ok()?))
+        };
+        let nick = field(nick)??;
+        let (a, b) = (field(a)?, field(b)?);
+        let body = Body::from_fields(kind, a, b)?;
+        out.push(Event {
+            id,
+            time_ms,
+            user: crate::frame::ClientId::SERVER,
+            nick,
+            body,
+        });
+        payload = rest;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::{ChunkBuilder, ClientId};
+    use crate::rooms::RoomId;
 
     #[test]
     fn round_trips() {
         for kind in [Kind::Room, Kind::Private { to: "bob" }, Kind::Wake] {
-            let bytes = encode("node-1", &kind, b"[a] hi\n[b] yo\n");
+            let bytes = encode("node-1", &kind, b"x");
             let env = decode(&bytes).expect("decodes");
             assert_eq!(
                 env,
                 Envelope {
                     origin: "node-1",
                     kind,
-                    payload: b"[a] hi\n[b] yo\n"
+                    payload: b"x"
                 }
             );
         }
     }
 
     #[test]
+    fn events_cross_intact() {
+        let sent = [
+            Event {
+                id: MsgId { shard: 3, seq: 42 },
+                time_ms: 1_764_000_000_000,
+                user: ClientId(9),
+                nick: "ann",
+                body: Body::Chat {
+                    text: "hi\tthere 3 - -\nnot a header",
+                },
+            },
+            Event {
+                id: MsgId { shard: 0, seq: 1 },
+                time_ms: 5,
+                user: ClientId(7),
+                nick: "bob",
+                body: Body::Part { reason: None },
+            },
+            Event {
+                id: MsgId { shard: 1, seq: 2 },
+                time_ms: 6,
+                user: ClientId(7),
+                nick: "bob",
+                body: Body::Kick {
+                    target: "eve",
+                    reason: Some("ünïcode"),
+                },
+            },
+        ];
+        let mut b = ChunkBuilder::new(RoomId(1), "lobby");
+        for e in &sent {
+            b.push(e);
+        }
+        let bytes = encode_room("n1", &b.take());
+        let env = decode(&bytes).expect("an envelope");
+        assert_eq!(env.kind, Kind::Room);
+        let got = events(env.payload).expect("events");
+        // User ids are the origin node's own: they arrive as the server's.
+        let want: Vec<Event<'_>> = sent
+            .iter()
+            .map(|e| Event {
+                user: ClientId::SERVER,
+                ..*e
+            })
+            .collect();
+        assert_eq!(got, want);
+        let pm = encode_private("n1", "bob", &sent[0]);
+        let env = decode(&pm).expect("an envelope");
+        assert_eq!(env.kind, Kind::Private { to: "bob" });
+        assert_eq!(events(env.payload).expect("one").len(), 1);
+    }
+
+    #[test]
     fn rejects_what_it_does_not_know() {
         for bad in [
-            &b"SC2 n room\nx"[..],
-            b"SC1 n room",
-            b"SC1  room\nx",
-            b"SC1 n pm\nx",
-            b"SC1 n dance\nx",
-            b"SC1 n room extra\nx",
+            &b"SC1 n room\nx"[..],
+            b"SC3 n room\nx",
+            b"SC2 n room",
+            b"SC2  room\nx",
+            b"SC2 n pm\nx",
+            b"SC2 n dance\nx",
+            b"SC2 n room extra\nx",
             b"\xff\xfe\n",
             b"",
         ] {
             assert_eq!(decode(bad), None, "{bad:?}");
         }
+        for bad in [
+            &b"0 1 2 3 3 2 -\nannhi extra"[..],
+            b"0 1 2 3 3 9 -\nannhi",
+            b"99 1 2 3 3 2 -\nannhi",
+            b"0 1 2 3 3 - -\nann",
+            b"0 1 2 3\nann",
+            b"0 x 2 3 3 2 -\nannhi",
+            b"0 1 2 3 3 2 -\nann\xff\xfe",
+            b"0 1 2 3 3 2 -",
+        ] {
+            assert_eq!(events(bad), None, "{bad:?}");
+        }
+        assert_eq!(events(b"").expect("none").len(), 0);
     }
 }

@@ -26,6 +26,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 
 use crate::backplane::{Backplane, Query, ReplyTo};
+use crate::event::OwnedEvent;
 use crate::fanout::ShardHandle;
 use crate::frame::{Chunk, ClientId};
 use crate::rooms::RoomEvent;
@@ -34,17 +35,18 @@ use crate::shared::Shared;
 /// What shards (and the room directory) ask of the bridge.
 #[derive(Debug)]
 pub enum Command {
-    /// A pass's lines for a room (lower-cased name), to publish.
+    /// A pass's events for a room (lower-cased name), to publish.
     Publish { room: Box<str>, chunk: Arc<Chunk> },
     /// The first local member joined a room: subscribe to it.
     Subscribe(Box<str>),
     /// The last local member left a room: unsubscribe.
     Unsubscribe(Box<str>),
-    /// A local user is now in `room` (display name); also claims its nick.
-    UserMoved {
+    /// A local user is now in `rooms` (display names, tab-separated, in
+    /// the order it joined them); also claims its nick.
+    UserRooms {
         id: ClientId,
         nick: Box<str>,
-        room: Box<str>,
+        rooms: Box<str>,
     },
     /// A local user left.
     UserLeft { id: ClientId, nick: Box<str> },
@@ -52,18 +54,13 @@ pub enum Command {
     ClaimNick {
         old: Box<str>,
         new: Box<str>,
-        room: Box<str>,
+        rooms: Box<str>,
         reply: ReplyTo,
     },
     /// Answer a presence question.
     Query { query: Query, reply: ReplyTo },
     /// A private message for a nick that is not on this node.
-    Private {
-        from: Box<str>,
-        to: Box<str>,
-        text: Box<str>,
-        reply: ReplyTo,
-    },
+    Private { event: OwnedEvent, reply: ReplyTo },
     /// Leave the cluster and stop.
     Stop,
 }
@@ -196,11 +193,11 @@ impl Backplane for Cluster {
         self.send(Command::Publish { room, chunk });
     }
 
-    fn user_moved(&self, id: ClientId, nick: &str, room: &str) {
-        self.send(Command::UserMoved {
+    fn user_rooms(&self, id: ClientId, nick: &str, rooms: &[&str]) {
+        self.send(Command::UserRooms {
             id,
             nick: nick.into(),
-            room: room.into(),
+            rooms: rooms.join("\t").into(),
         });
     }
 
@@ -211,11 +208,11 @@ impl Backplane for Cluster {
         });
     }
 
-    fn claim_nick(&self, old: &str, new: &str, room: &str, reply: ReplyTo) {
+    fn claim_nick(&self, old: &str, new: &str, rooms: &[&str], reply: ReplyTo) {
         self.send(Command::ClaimNick {
             old: old.into(),
             new: new.into(),
-            room: room.into(),
+            rooms: rooms.join("\t").into(),
             reply,
         });
     }
@@ -224,13 +221,8 @@ impl Backplane for Cluster {
         self.send(Command::Query { query, reply });
     }
 
-    fn private(&self, from: &str, to: &str, text: &str, reply: ReplyTo) {
-        self.send(Command::Private {
-            from: from.into(),
-            to: to.into(),
-            text: text.into(),
-            reply,
-        });
+    fn private(&self, event: OwnedEvent, reply: ReplyTo) {
+        self.send(Command::Private { event, reply });
     }
 }
 

@@ -11,8 +11,9 @@ use redis::RedisResult;
 
 use super::envelope::{self, Kind};
 use super::{keys, ClusterConfig};
-use crate::fanout::{Direct, ShardHandle, ShardMsg};
-use crate::frame::{Chunk, ChunkBuilder, ClientId};
+use crate::event::{Body, OwnedEvent};
+use crate::fanout::{Direct, DirectMsg, ShardHandle, ShardMsg};
+use crate::frame::{Chunk, ChunkBuilder};
 use crate::rooms::Room;
 use crate::shared::Shared;
 
@@ -198,16 +199,17 @@ impl Subscriber {
                 let Some(room) = self.local_room(lower) else {
                     return;
                 };
-                if env.payload.is_empty() {
+                let Some(events) = envelope::events(env.payload) else {
+                    return;
+                };
+                if events.is_empty() {
                     return;
                 }
-                let mut b = ChunkBuilder::new(room.id());
-                b.push(ClientId::SERVER, |buf| {
-                    buf.extend_from_slice(env.payload);
-                    if !env.payload.ends_with(b"\n") {
-                        buf.push(b'\n');
-                    }
-                });
+                let mut b = ChunkBuilder::new(room.id(), room.name());
+                b.set_node(env.origin);
+                for e in &events {
+                    b.push(e);
+                }
                 let batch: Arc<[Arc<Chunk>]> = Arc::from([Arc::new(b.take())]);
                 for (i, shard) in self.shards.iter().enumerate() {
                     if room.on_shard(i) {
@@ -216,12 +218,20 @@ impl Subscriber {
                 }
             }
             Kind::Private { to } => {
+                let events = envelope::events(env.payload);
+                let Some([e]) = events.as_deref() else {
+                    return;
+                };
+                if !matches!(e.body, Body::Private { .. }) {
+                    return;
+                }
                 if let Some((_, at)) = self.shared.registry.lookup(to) {
-                    let line = env.payload.to_vec();
+                    let mut event = OwnedEvent::new(e);
+                    event.node = Some(env.origin.into());
                     let d = Direct {
                         key: at.key as usize,
                         id: at.id,
-                        line,
+                        msg: DirectMsg::Event(event),
                     };
                     self.shards[at.shard as usize].send(ShardMsg::Direct(vec![d]));
                 }

@@ -1,15 +1,20 @@
-//! What a shard does with each line a client sends: chat, actions and
-//! commands, with their replies.
+//! What a shard does with what a client asks, whatever its protocol: the
+//! client's session decodes each line into a [`Request`], and the handlers
+//! here answer with events for rooms or users and typed replies.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backplane::{Query, ReplyTo};
 use crate::codec::Line;
+use crate::event::{Body, Event, OwnedEvent};
+use crate::fanout::DirectMsg;
 use crate::frame::ClientId;
-use crate::protocol::{self, Command, NickError, MAX_LISTED};
+use crate::proto::{Presence, Refusal, Reply, Request, Scope};
+use crate::protocol::{self, MAX_LISTED};
 use crate::ratelimit::{Policy, Verdict};
 use crate::registry::{ClaimError, Location};
-use crate::rooms::{parse_room_name, RoomNameError};
+use crate::rooms::{parse_room_name, Room};
 use crate::shard::Shard;
 
 /// How long a client that sent `/quit` gets to take its last lines.
@@ -17,11 +22,6 @@ const QUIT_LINGER: Duration = Duration::from_secs(2);
 
 /// `/list`, `/who` and `/rooms` per client: a burst of 5, then 1 a second.
 pub(crate) const PRESENCE_POLICY: Policy = Policy { rate: 1, burst: 5 };
-
-/// The warning for presence commands over their limit (at most one a
-/// second; the others are dropped silently, like flood control's).
-const PRESENCE_SLOW_DOWN: &str =
-    "slow down: /list, /who and /rooms are limited to 5 at once, then 1 per second";
 
 impl Shard {
     /// Handles one framed line; returns false to stop reading this client.
@@ -33,59 +33,54 @@ impl Shard {
         if c.closing.is_some() {
             return false;
         }
-        let bytes = match line {
-            Line::Complete([]) => return true,
-            Line::Complete(b) => Some(b),
-            Line::TooLong => None,
-        };
+        if line == Line::Complete(&[]) {
+            return true;
+        }
         self.stats.lines_in += 1;
         // Every line counts against the flood limit, an over-long one too:
         // its error reply must not be a way around the limit.
         match c.bucket.take(self.policy, now_ms) {
             Verdict::Allow => {}
             Verdict::DropAndWarn => {
-                self.reply(key, protocol::error(&["slow down"]));
+                self.reply(key, &Refusal::SlowDown.into());
                 return true;
             }
             Verdict::Drop => return true,
         }
-        let Some(bytes) = bytes else {
-            let max = self.shared.config.max_line.to_string();
-            self.reply(
-                key,
-                protocol::error(&["line too long (max ", &max, " bytes)"]),
-            );
-            return true;
-        };
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            self.reply(key, protocol::error(&["invalid UTF-8"]));
-            return true;
-        };
-        match protocol::parse(text) {
-            None => {}
-            Some(Command::Chat(text)) => {
-                self.chat(key, |buf, nick| protocol::write_chat(buf, nick, &text))
+        match c.session.decode(line, self.shared.config.max_line) {
+            None => true,
+            Some(Err(refusal)) => {
+                self.reply(key, &refusal.into());
+                true
             }
-            Some(Command::Me(Some(action))) => self.chat(key, |buf, nick| {
-                protocol::write_notice(buf, &[nick, " ", &action])
-            }),
-            Some(Command::Me(None)) => self.reply(key, protocol::error(&["usage: /me <action>"])),
-            Some(Command::Nick(name)) => self.change_nick(key, name),
-            Some(Command::Join(name)) => self.join(key, name),
-            Some(Command::Msg(Some((to, text)))) => self.private_message(key, to, &text),
-            Some(Command::Msg(None)) => {
-                self.reply(key, protocol::error(&["usage: /msg <nick> <text>"]))
+            Some(Ok(request)) => self.handle(key, request),
+        }
+    }
+
+    /// Carries out one request; returns false once the client is leaving.
+    pub(crate) fn handle(&mut self, key: usize, request: Request<'_>) -> bool {
+        match request {
+            Request::Say { room, text, action } => {
+                let body = if action {
+                    Body::Action { text: &text }
+                } else {
+                    Body::Chat { text: &text }
+                };
+                self.say(key, room, body);
             }
-            Some(Command::List) => self.presence(key, PresenceCmd::List),
-            Some(Command::Who) => self.presence(key, PresenceCmd::Who),
-            Some(Command::Rooms) => self.presence(key, PresenceCmd::Rooms),
-            Some(Command::Help) => self.reply(key, protocol::HELP.as_bytes().to_vec()),
-            Some(Command::Unknown(word)) => self.reply(
-                key,
-                protocol::error(&["unknown command: /", &protocol::sanitize(word)]),
-            ),
-            Some(Command::Quit(reason)) => {
-                self.reply(key, protocol::notice(&["bye"]));
+            Request::Nick(name) => self.change_nick(key, name),
+            Request::Join(name) => {
+                if let Some(name) = self.room_arg(key, name, false) {
+                    self.join_room(key, name);
+                }
+            }
+            Request::Part { room, reason } => self.part(key, room, reason.as_deref()),
+            Request::Move(name) => self.move_to(key, name),
+            Request::Private { to, text } => self.private_message(key, to, &text),
+            Request::Presence(what) => self.presence(key, what),
+            Request::Help => self.reply(key, &Reply::Help),
+            Request::Quit(reason) => {
+                self.reply(key, &Reply::Bye);
                 let deadline = self.now + QUIT_LINGER;
                 self.say_goodbye(key, true, reason.as_deref(), deadline);
                 return false;
@@ -94,41 +89,120 @@ impl Shard {
         true
     }
 
-    /// A line for the sender's room, formatted once by `write`.
-    fn chat(&mut self, key: usize, write: impl FnOnce(&mut Vec<u8>, &str)) {
-        // Borrows the sender's nick and room handle rather than cloning
-        // them: this runs for every chat line.
+    /// Chat, an action or a notice for one of the sender's rooms (`None`:
+    /// its current room).
+    fn say(&mut self, key: usize, room: Option<&str>, body: Body<'_>) {
         let c = &self.clients[key];
-        let room = c.room.as_ref().expect("an open client is in a room");
+        let at = match room {
+            None => 0,
+            Some(name) => {
+                let name = name.strip_prefix('#').unwrap_or(name);
+                match c
+                    .rooms
+                    .iter()
+                    .position(|m| m.room.name().eq_ignore_ascii_case(name))
+                {
+                    Some(at) => at,
+                    None => {
+                        let name = protocol::sanitize(name).into_owned().into_boxed_str();
+                        self.reply(key, &Refusal::NotInRoom(name).into());
+                        return;
+                    }
+                }
+            }
+        };
+        // Borrows the sender's room handle rather than cloning it: this
+        // runs for every chat line.
+        let id = self.next_msg_id();
+        let c = &self.clients[key];
+        let room = &c.rooms.get(at).expect("an open client is in a room").room;
+        let e = Event {
+            id,
+            time_ms: self.wall_ms,
+            user: c.id,
+            nick: &c.nick,
+            body,
+        };
         if self.shared.config.verbose {
             let mut line = Vec::new();
-            write(&mut line, &c.nick);
+            crate::proto::line::render_event(room.name(), &e, &mut line);
             crate::info!("{}", String::from_utf8_lossy(&line).trim_end());
-            self.outgoing
-                .push(room, c.id, |buf| buf.extend_from_slice(&line));
-        } else {
-            self.outgoing.push(room, c.id, |buf| write(buf, &c.nick));
+        }
+        self.outgoing.push(room, &e);
+    }
+
+    /// Checks a room argument: its name without `#` if it is valid and the
+    /// client's being in it (or not) is as `member` says; otherwise the
+    /// client is told why not.
+    fn room_arg<'a>(&mut self, key: usize, arg: &'a str, member: bool) -> Option<&'a str> {
+        let name = match parse_room_name(arg) {
+            Ok(name) => name,
+            Err(e) => {
+                self.reply(key, &Refusal::InvalidRoom(e).into());
+                return None;
+            }
+        };
+        let c = &self.clients[key];
+        let found = c
+            .rooms
+            .iter()
+            .find(|m| m.room.name().eq_ignore_ascii_case(name));
+        match (found, member) {
+            (Some(_), true) | (None, false) => Some(name),
+            (Some(m), false) => {
+                let room = m.room.name().into();
+                self.reply(key, &Refusal::AlreadyInRoom(room).into());
+                None
+            }
+            (None, true) => {
+                self.reply(key, &Refusal::NotInRoom(name.into()).into());
+                None
+            }
         }
     }
 
-    fn change_nick(&mut self, key: usize, name: Option<&str>) {
-        let Some(name) = name else {
-            self.reply(key, protocol::error(&["usage: /nick <name>"]));
+    /// Leaves one room, staying connected.
+    fn part(&mut self, key: usize, arg: &str, reason: Option<&str>) {
+        let Some(name) = self.room_arg(key, arg, true) else {
             return;
         };
+        let at = self.clients[key]
+            .rooms
+            .iter()
+            .position(|m| m.room.name().eq_ignore_ascii_case(name))
+            .expect("checked by room_arg");
+        self.catch_up(key, at);
+        self.leave_room(key, at, true, false, reason);
+        self.tell_backplane_rooms(key);
+    }
+
+    /// The line protocol's `/join`: leaves the current room for `arg`.
+    fn move_to(&mut self, key: usize, arg: &str) {
+        let current: Arc<Room> = Arc::clone(
+            self.clients[key]
+                .current_room()
+                .expect("an open client is in a room"),
+        );
+        let Some(name) = self.room_arg(key, arg, false) else {
+            return;
+        };
+        if current.name().eq_ignore_ascii_case(name) {
+            self.reply(key, &Refusal::AlreadyInRoom(current.name().into()).into());
+            return;
+        }
+        self.catch_up(key, 0);
+        self.leave_room(key, 0, true, false, None);
+        self.join_room(key, name);
+    }
+
+    fn change_nick(&mut self, key: usize, name: &str) {
         if let Err(e) = protocol::validate_nick(name) {
-            let why = match e {
-                NickError::Empty | NickError::BadChar => {
-                    "invalid nick: use 1-32 characters of A-Z a-z 0-9 _ -"
-                }
-                NickError::TooLong => "invalid nick: at most 32 characters",
-            };
-            self.reply(key, protocol::error(&[why]));
+            self.reply(key, &Refusal::InvalidNick(e).into());
             return;
         }
         let c = &self.clients[key];
         if *c.nick == *name {
-            self.reply(key, protocol::error(&["you are already ", name]));
+            self.reply(key, &Refusal::AlreadyNick(name.into()).into());
             return;
         }
         let at = Location {
@@ -137,46 +211,32 @@ impl Shard {
             key: key as u32,
         };
         if self.shared.cluster.is_some() && is_guest_name(name) {
-            self.reply(
-                key,
-                protocol::error(&["invalid nick: guest- names are given out by the server"]),
-            );
+            self.reply(key, &Refusal::GuestNick.into());
             return;
         }
         // The local registry reserves the name at once; in a cluster the
         // change completes when Redis confirms the name is free everywhere.
         let Some(cluster) = &self.shared.cluster else {
             match self.shared.registry.rename(&c.nick, name, at) {
-                Err(ClaimError::Taken) => self.reply(key, protocol::error(&["nick taken: ", name])),
+                Err(ClaimError::Taken) => self.reply(key, &Refusal::NickTaken(name.into()).into()),
                 Ok(()) => self.finish_rename(key, name),
             }
             return;
         };
         if c.nick_pending.is_some() {
-            self.reply(
-                key,
-                protocol::error(&["a nick change is already under way"]),
-            );
+            self.reply(key, &Refusal::NickChangePending.into());
             return;
         }
         // In a cluster the local registry holds both names until Redis says
         // whether the new one is free everywhere.
         match self.shared.registry.reserve(&c.nick, name, at) {
-            Err(ClaimError::Taken) => self.reply(key, protocol::error(&["nick taken: ", name])),
+            Err(ClaimError::Taken) => self.reply(key, &Refusal::NickTaken(name.into()).into()),
             Ok(()) => {
-                let room = self.room_of(key);
-                cluster.claim_nick(&c.nick, name, room.name(), self.reply_to(key));
+                let rooms: Vec<&str> = c.rooms.iter().map(|m| m.room.name()).collect();
+                cluster.claim_nick(&c.nick, name, &rooms, self.reply_to(key));
                 self.clients[key].nick_pending = Some(name.into());
             }
         }
-    }
-
-    /// The room a client (not leaving) is in.
-    fn room_of(&self, key: usize) -> std::sync::Arc<crate::rooms::Room> {
-        self.clients[key]
-            .room
-            .clone()
-            .expect("an open client is in a room")
     }
 
     /// Where the cluster's answer for client `key` goes.
@@ -223,12 +283,12 @@ impl Shard {
                 } else {
                     self.shared.registry.release(new, id);
                 }
-                let msg = if why == "taken" {
-                    "nick taken: "
+                let refusal = if why == "taken" {
+                    Refusal::NickTaken(new.into())
                 } else {
-                    "cannot change nick now, the cluster is unavailable: "
+                    Refusal::NickUnconfirmed(new.into())
                 };
-                self.reply(key, protocol::error(&[msg, new]));
+                self.reply(key, &refusal.into());
             }
             (false, result) => {
                 // Gone meanwhile: give back what it was granted.
@@ -240,116 +300,106 @@ impl Shard {
         }
     }
 
-    /// Renames a client whose new nick is granted, and tells its room.
+    /// Renames a client whose new nick is granted, and tells its rooms.
     fn finish_rename(&mut self, key: usize, name: &str) {
-        let c = &mut self.clients[key];
-        let old = std::mem::replace(&mut c.nick, name.into());
-        let (id, room) = (c.id, c.room.clone().expect("an open client is in a room"));
+        let old = self.clients[key].nick.clone();
         crate::info!("[Server] {old} is now {name}");
-        self.publish(&room, id, |buf| {
-            protocol::write_notice(buf, &[&old, " is now ", name])
-        });
-        self.reply(key, protocol::notice(&["you are now ", name]));
+        let rooms: Vec<Arc<Room>> = self.clients[key]
+            .rooms
+            .iter()
+            .map(|m| Arc::clone(&m.room))
+            .collect();
+        for room in &rooms {
+            // Said under the old name.
+            self.emit(room, key, Body::Nick { new: name });
+        }
+        self.clients[key].nick = name.into();
+        self.reply(key, &Reply::NickChanged { nick: name.into() });
     }
 
     /// `/list`, `/who`, `/rooms`: answered by the cluster when there is
     /// one and it is reachable (the answer arrives later), else from this
     /// node's own state at once.
-    fn presence(&mut self, key: usize, cmd: PresenceCmd) {
+    fn presence(&mut self, key: usize, what: Presence) {
         let now_ms = self.now_ms();
         let c = &mut self.clients[key];
         // Each answer costs O(users): presence has its own, small limit.
         match c.presence.take(PRESENCE_POLICY, now_ms) {
             Verdict::Allow => {}
             Verdict::DropAndWarn => {
-                self.reply(key, protocol::error(&[PRESENCE_SLOW_DOWN]));
+                self.reply(key, &Refusal::PresenceSlowDown.into());
                 return;
             }
             Verdict::Drop => return,
         }
-        let room = c.room.clone().expect("an open client is in a room");
+        let room = Arc::clone(c.current_room().expect("an open client is in a room"));
         if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
-            let query = match cmd {
-                PresenceCmd::List => Query::List {
+            let query = match what {
+                Presence::List => Query::List {
                     room: room.name().into(),
                 },
-                PresenceCmd::Who => Query::Who,
-                PresenceCmd::Rooms => Query::Rooms,
+                Presence::Who => Query::Who,
+                Presence::Rooms => Query::Rooms,
             };
             let reply = self.reply_to(key);
             cluster.query(query, reply);
             return;
         }
-        let line = match cmd {
-            PresenceCmd::List => {
+        let reply = match what {
+            Presence::List => {
                 let l = self.shared.registry.members_of(room.id(), MAX_LISTED);
-                protocol::users_reply(&format!("in #{}", room.name()), &l.first, l.total)
+                Reply::Users {
+                    scope: Scope::Room(room.name().into()),
+                    first: l.first,
+                    total: l.total,
+                }
             }
-            PresenceCmd::Who => {
+            Presence::Who => {
                 let l = self.shared.registry.sorted_nicks(MAX_LISTED);
-                protocol::users_reply("online", &l.first, l.total)
+                Reply::Users {
+                    scope: Scope::Online,
+                    first: l.first,
+                    total: l.total,
+                }
             }
-            PresenceCmd::Rooms => protocol::rooms_reply(&self.shared.rooms.list()),
+            Presence::Rooms => Reply::Rooms(self.shared.rooms.list()),
         };
-        self.reply(key, line);
-    }
-
-    fn join(&mut self, key: usize, arg: Option<&str>) {
-        let Some(arg) = arg else {
-            self.reply(key, protocol::error(&["usage: /join #<room>"]));
-            return;
-        };
-        let name = match parse_room_name(arg) {
-            Ok(name) => name,
-            Err(e) => {
-                let why = match e {
-                    RoomNameError::MissingHash => {
-                        "invalid room name: rooms start with #, as in /join #lobby"
-                    }
-                    RoomNameError::TooLong => "invalid room name: at most 32 characters after #",
-                    RoomNameError::Empty | RoomNameError::BadChar => {
-                        "invalid room name: use # and 1-32 characters of A-Z a-z 0-9 _ -"
-                    }
-                };
-                self.reply(key, protocol::error(&[why]));
-                return;
-            }
-        };
-        let current = self.clients[key]
-            .room
-            .as_ref()
-            .expect("an open client is in a room");
-        if current.name().eq_ignore_ascii_case(name) {
-            let already = format!("you are already in #{}", current.name());
-            self.reply(key, protocol::error(&[&already]));
-            return;
-        }
-        self.catch_up(key);
-        self.leave_room(key, true, None);
-        self.join_room(key, name);
+        self.reply(key, &reply);
     }
 
     fn private_message(&mut self, key: usize, to: &str, text: &str) {
+        let id = self.next_msg_id();
         // The registry is read once per private message.
-        let Some((to_nick, at)) = self.shared.registry.lookup(to) else {
+        let found = self.shared.registry.lookup(to);
+        let c = &self.clients[key];
+        let (to_nick, at) = match found {
+            Some((nick, at)) => (nick, Some(at)),
+            None => (to.into(), None),
+        };
+        let event = OwnedEvent::new(&Event {
+            id,
+            time_ms: self.wall_ms,
+            user: c.id,
+            nick: &c.nick,
+            body: Body::Private { to: &to_nick, text },
+        });
+        let Some(at) = at else {
             if let Some(cluster) = &self.shared.cluster {
-                let c = &self.clients[key];
-                let reply = self.reply_to(key);
-                cluster.private(&c.nick, to, text, reply);
+                cluster.private(event, self.reply_to(key));
                 return;
             }
-            self.reply(
-                key,
-                protocol::error(&["no such user: ", &protocol::sanitize(to)]),
-            );
+            let to = protocol::sanitize(to).into_owned().into_boxed_str();
+            self.reply(key, &Refusal::NoSuchUser(to).into());
             return;
         };
-        let c = &self.clients[key];
-        let line = protocol::private_line(&c.nick, &to_nick, text);
         if at.id != c.id {
-            self.send_direct(at, line.clone());
+            self.send_direct(at, DirectMsg::Event(event.clone()));
         }
-        self.reply(key, line);
+        let mut buf = Vec::new();
+        self.clients[key]
+            .session
+            .render_event(&event.event(), &mut buf);
+        self.queue_own(key, buf);
     }
 }
 
@@ -358,11 +408,4 @@ impl Shard {
 fn is_guest_name(name: &str) -> bool {
     name.get(..6)
         .is_some_and(|p| p.eq_ignore_ascii_case("guest-"))
-}
-
-/// The presence commands.
-enum PresenceCmd {
-    List,
-    Who,
-    Rooms,
 }

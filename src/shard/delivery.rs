@@ -1,6 +1,7 @@
-//! Getting a pass's lines to their readers: this pass's chunks per room,
-//! private lines, the batches for peer shards, and one vectored write per
-//! local recipient, with what the socket refuses queued.
+//! Getting a pass's events to their readers: this pass's chunks per room,
+//! private events and replies, the batches for peer shards, and one
+//! vectored write per local recipient (of the chunks rendered in its
+//! protocol's form), with what the socket refuses queued.
 
 use std::collections::HashMap;
 use std::io;
@@ -9,8 +10,9 @@ use std::sync::Arc;
 use super::Peer;
 use super::{close_reason, set_write_interest, Shard};
 use crate::client::Client;
-use crate::fanout::{Direct, ShardMsg, TrySendError};
-use crate::frame::{Chunk, ChunkBuilder, ClientId};
+use crate::event::{Body, Event, MsgId};
+use crate::fanout::{Direct, DirectMsg, ShardMsg, TrySendError};
+use crate::frame::{Chunk, ChunkBuilder};
 use crate::outbound::Flushed;
 use crate::poller::Poller;
 use crate::registry::Location;
@@ -19,7 +21,7 @@ use crate::rooms::{Room, RoomId};
 /// Spare builders kept for later passes (each with its capacity).
 const SPARE_BUILDERS: usize = 64;
 
-/// This pass's lines, one builder per room that has any. Builders go back
+/// This pass's events, one builder per room that has any. Builders go back
 /// to a spare list when the pass's chunks are frozen, so their buffers'
 /// capacity carries over to the next passes.
 #[derive(Debug, Default)]
@@ -30,25 +32,20 @@ pub(super) struct Outgoing {
 }
 
 impl Outgoing {
-    /// Appends a line from `origin` to this pass's chunk for `room`.
-    pub(super) fn push(
-        &mut self,
-        room: &Arc<Room>,
-        origin: ClientId,
-        write: impl FnOnce(&mut Vec<u8>),
-    ) {
+    /// Appends an event to this pass's chunk for `room`.
+    pub(super) fn push(&mut self, room: &Arc<Room>, e: &Event<'_>) {
         let i = *self.index.entry(room.id()).or_insert_with(|| {
             let builder = match self.spare.pop() {
                 Some(mut b) => {
-                    b.reuse_for(room.id());
+                    b.reuse_for(room.id(), room.name());
                     b
                 }
-                None => ChunkBuilder::new(room.id()),
+                None => ChunkBuilder::new(room.id(), room.name()),
             };
             self.builders.push((Arc::clone(room), builder));
             self.builders.len() - 1
         });
-        self.builders[i].1.push(origin, write);
+        self.builders[i].1.push(e);
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -57,42 +54,58 @@ impl Outgoing {
 }
 
 impl Shard {
-    /// Appends a line from `origin` to this pass's chunk for `room`.
-    pub(crate) fn publish(
-        &mut self,
-        room: &Arc<Room>,
-        origin: ClientId,
-        write: impl FnOnce(&mut Vec<u8>),
-    ) {
-        self.outgoing.push(room, origin, write);
+    /// A fresh message id of this shard's.
+    pub(crate) fn next_msg_id(&mut self) -> MsgId {
+        self.msg_seq += 1;
+        MsgId {
+            shard: self.index,
+            seq: self.msg_seq,
+        }
     }
 
-    /// Sends a private line to the client at `to`, wherever it lives.
-    pub(crate) fn send_direct(&mut self, to: Location, line: Vec<u8>) {
+    /// Appends an event from client `key` to this pass's chunk for `room`.
+    pub(crate) fn emit(&mut self, room: &Arc<Room>, key: usize, body: Body<'_>) {
+        let id = self.next_msg_id();
+        let c = &self.clients[key];
+        let e = Event {
+            id,
+            time_ms: self.wall_ms,
+            user: c.id,
+            nick: &c.nick,
+            body,
+        };
+        self.outgoing.push(room, &e);
+    }
+
+    /// Sends an event or a reply to the client at `to`, wherever it lives.
+    pub(crate) fn send_direct(&mut self, to: Location, msg: DirectMsg) {
+        let d = Direct {
+            key: to.key as usize,
+            id: to.id,
+            msg,
+        };
         if to.shard == self.index {
-            self.deliver_direct(Direct {
-                key: to.key as usize,
-                id: to.id,
-                line,
-            });
+            self.deliver_direct(d);
         } else if let Some(peer) = self.peers.iter_mut().find(|p| p.index == to.shard as usize) {
-            peer.direct.push(Direct {
-                key: to.key as usize,
-                id: to.id,
-                line,
-            });
+            peer.direct.push(d);
         }
     }
 
     pub(super) fn deliver_direct(&mut self, d: Direct) {
         // The recipient may have left (or its slot been reused) meanwhile.
-        if self
+        let Some(c) = self
             .clients
-            .get(d.key)
-            .is_some_and(|c| c.id == d.id && c.closing.is_none())
-        {
-            self.reply(d.key, d.line);
+            .get_mut(d.key)
+            .filter(|c| c.id == d.id && c.closing.is_none())
+        else {
+            return;
+        };
+        let mut buf = Vec::new();
+        match &d.msg {
+            DirectMsg::Event(e) => c.session.render_event(&e.event(), &mut buf),
+            DirectMsg::Reply(r) => c.session.render_reply(r, &mut buf),
         }
+        self.queue_own(d.key, buf);
     }
 
     /// Delivers this pass's chunks: to peers with members in their rooms
@@ -110,9 +123,8 @@ impl Shard {
                 continue;
             };
             let oldest = group.iter().map(|(seq, _)| *seq).min().unwrap_or(0);
-            for &key in &local.members {
+            for &(key, from) in &local.members {
                 let c = &mut self.clients[key];
-                let from = c.joined_seq;
                 let chunks = group
                     .iter()
                     .filter(move |(seq, _)| *seq >= from)
@@ -120,7 +132,8 @@ impl Shard {
                 if from > oldest && chunks.clone().next().is_none() {
                     continue; // joined after all of it
                 }
-                let result = c.out.deliver(c.transport.writer(), chunks, c.id);
+                let form = c.session.form();
+                let result = c.out.deliver(c.transport.writer(), form, chunks, c.id);
                 settle(&self.poller, &mut self.doomed, max_outbuf, key, c, result);
             }
         }
@@ -141,17 +154,16 @@ impl Shard {
         }
     }
 
-    /// Before a client changes rooms, hands it what its current room has
-    /// gathered this pass since it joined (at the end of the pass it will
-    /// no longer be a member).
-    pub(crate) fn catch_up(&mut self, key: usize) {
-        let Some(room) = self.clients[key].room.clone() else {
-            return;
-        };
-        self.freeze_room(room.id());
-        let id = room.id();
+    /// Before a client leaves the room at `at` in its list, hands it what
+    /// the room has gathered this pass since it joined (at the end of the
+    /// pass it will no longer be a member).
+    pub(crate) fn catch_up(&mut self, key: usize, at: usize) {
+        let c = &self.clients[key];
+        let m = &c.rooms[at];
+        let id = m.room.id();
+        let from = self.rooms[&id].members[m.slot].1;
+        self.freeze_room(id);
         let c = &mut self.clients[key];
-        let from = c.joined_seq;
         let from_peers = self
             .pass
             .iter()
@@ -166,7 +178,8 @@ impl Shard {
         if chunks.clone().next().is_none() {
             return;
         }
-        let result = c.out.deliver(c.transport.writer(), chunks, c.id);
+        let form = c.session.form();
+        let result = c.out.deliver(c.transport.writer(), form, chunks, c.id);
         settle(
             &self.poller,
             &mut self.doomed,

@@ -1,13 +1,17 @@
 //! Who is in which room on this shard: naming a new client, joining and
-//! leaving rooms with their notices, and saying goodbye.
+//! leaving rooms with their events, and saying goodbye. A client can be in
+//! several rooms; each room keeps its own local member index and notice
+//! limit.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::{LocalRoom, Shard};
-use crate::protocol;
+use crate::client::Membership;
+use crate::event::Body;
+use crate::proto::Reply;
 use crate::registry::Location;
-use crate::rooms::{RoomId, LOBBY};
+use crate::rooms::{Room, LOBBY};
 
 impl Shard {
     /// Names a connected client, welcomes it and puts it in the lobby.
@@ -18,90 +22,110 @@ impl Shard {
             shard: self.index,
             key: key as u32,
         };
-        let nick = self.shared.registry.claim_guest(at, RoomId(0));
+        let nick = self.shared.registry.claim_guest(at);
         crate::info!("[Server] New client joined ({nick})");
-        c.nick = nick;
+        c.nick = nick.clone();
         c.registered = true;
-        let welcome = protocol::notice(&["welcome ", &c.nick]);
-        self.reply(key, welcome);
+        self.reply(key, &Reply::Welcome { nick });
         self.join_room(key, LOBBY);
     }
 
-    /// Moves a client into room `name`, telling it and the room. Lines this
-    /// shard gathered before the move are delivered first, so a client sees
-    /// exactly the lines of the rooms it is in while it is in them.
-    pub(crate) fn join_room(&mut self, key: usize, name: &str) {
+    /// Adds room `name` to a client's rooms, telling it and the room. It
+    /// sees exactly the events of the room that come after it joined.
+    pub(crate) fn join_room(&mut self, key: usize, name: &str) -> Arc<Room> {
         let index = self.index as usize;
         let rooms = &self.rooms;
         let (room, n) = self
             .shared
             .rooms
             .join(name, index, |r| !rooms.contains_key(&r.id()));
+        // Events gathered so far are not the newcomer's to see: close the
+        // room's chunk here and take only what comes after.
+        self.freeze_room(room.id());
         let local = self.rooms.entry(room.id()).or_insert_with(|| LocalRoom {
             members: Vec::new(),
         });
         let c = &mut self.clients[key];
-        c.room_slot = local.members.len();
-        local.members.push(key);
-        c.room = Some(Arc::clone(&room));
+        c.rooms.push(Membership {
+            room: Arc::clone(&room),
+            slot: local.members.len(),
+        });
+        local.members.push((key, self.seq));
         let (id, nick) = (c.id, c.nick.clone());
         let pending = c.nick_pending.clone();
-        // Lines gathered so far are not the newcomer's to see: close the
-        // room's chunk here and take only what comes after.
-        self.freeze_room(room.id());
-        self.clients[key].joined_seq = self.seq;
-        self.shared.registry.set_room(&nick, id, room.id());
+        self.shared.registry.joined(&nick, id, room.id());
         if let Some(new) = pending {
             // Both names are registered until the cluster decides.
-            self.shared.registry.set_room(&new, id, room.id());
+            self.shared.registry.joined(&new, id, room.id());
         }
-        if let Some(cluster) = &self.shared.cluster {
-            cluster.user_moved(id, &nick, room.name());
-        }
-        let count = n.to_string();
+        self.tell_backplane_rooms(key);
         self.reply(
             key,
-            protocol::notice(&["you joined #", room.name(), " (", &count, " users)"]),
+            &Reply::Joined {
+                room: room.name().into(),
+                users: n,
+            },
         );
         if self.announces(n - 1) {
-            self.publish(&room, id, |buf| {
-                protocol::write_notice(buf, &[&nick, " joined #", room.name()])
-            });
+            self.emit(&room, key, Body::Join);
         }
+        room
     }
 
-    /// Takes a client out of its room, telling the room (within the notice
-    /// limit) with `* <nick> left #<room>[ (<reason>)]` if `announce`.
-    pub(crate) fn leave_room(&mut self, key: usize, announce: bool, reason: Option<&str>) {
-        let announce = announce
-            && self.announces(
-                self.clients[key]
-                    .room
-                    .as_ref()
-                    .map_or(0, |r| r.members().saturating_sub(1)),
-            );
-        let c = &mut self.clients[key];
-        let Some(room) = c.room.take() else { return };
-        let (id, slot) = (c.id, c.room_slot);
-        if announce {
-            let nick = c.nick.clone();
-            self.publish(&room, id, |buf| {
-                protocol::write_left(buf, &nick, room.name(), reason)
-            });
+    /// Takes a client out of the room at `at` in its list, telling the
+    /// room (within the notice limit) if `announce`: as a part, or as a
+    /// quit when the client is leaving the server.
+    pub(crate) fn leave_room(
+        &mut self,
+        key: usize,
+        at: usize,
+        announce: bool,
+        quit: bool,
+        reason: Option<&str>,
+    ) {
+        let c = &self.clients[key];
+        let room = Arc::clone(&c.rooms[at].room);
+        if announce && self.announces(room.members().saturating_sub(1)) {
+            let body = if quit {
+                Body::Quit { reason }
+            } else {
+                Body::Part { reason }
+            };
+            self.emit(&room, key, body);
         }
+        let c = &mut self.clients[key];
+        let Membership { slot, .. } = c.rooms.remove(at);
+        let (id, nick) = (c.id, c.nick.clone());
+        let pending = c.nick_pending.clone();
         let local = self
             .rooms
             .get_mut(&room.id())
             .expect("a member's room is indexed");
         local.members.swap_remove(slot);
-        if let Some(&moved) = local.members.get(slot) {
-            self.clients[moved].room_slot = slot;
+        if let Some(&(moved, _)) = local.members.get(slot) {
+            let m = &mut self.clients[moved];
+            if let Some(i) = m.room_index(room.id()) {
+                m.rooms[i].slot = slot;
+            }
         }
         let last = local.members.is_empty();
         if last {
             self.rooms.remove(&room.id());
         }
         self.shared.rooms.leave(&room, self.index as usize, last);
+        self.shared.registry.parted(&nick, id, room.id());
+        if let Some(new) = pending {
+            self.shared.registry.parted(&new, id, room.id());
+        }
+    }
+
+    /// Tells the backplane which rooms a client is in now.
+    pub(super) fn tell_backplane_rooms(&self, key: usize) {
+        if let Some(cluster) = &self.shared.cluster {
+            let c = &self.clients[key];
+            let names: Vec<&str> = c.rooms.iter().map(|m| m.room.name()).collect();
+            cluster.user_rooms(c.id, &c.nick, &names);
+        }
     }
 
     /// Whether a join or leave notice goes out to a room where `recipients`
@@ -111,7 +135,7 @@ impl Shard {
         limit > 0 && recipients <= limit
     }
 
-    /// Tells the room a client is leaving and frees its nick; it stays
+    /// Tells a client's rooms it is leaving and frees its nick; it stays
     /// connected (closing) until its last lines are flushed or `deadline`.
     pub(crate) fn say_goodbye(
         &mut self,
@@ -130,14 +154,17 @@ impl Shard {
             return; // a TLS handshake that never finished: nobody knew it
         }
         let (nick, id) = (c.nick.clone(), c.id);
-        self.shared.registry.release(&nick, id);
-        if let Some(cluster) = &self.shared.cluster {
-            cluster.user_left(id, &nick);
-        }
         match reason {
             Some(r) => crate::info!("[Server] Client left ({nick}: {r})"),
             None => crate::info!("[Server] Client left ({nick})"),
         }
-        self.leave_room(key, announce, reason);
+        while !self.clients[key].rooms.is_empty() {
+            let last = self.clients[key].rooms.len() - 1;
+            self.leave_room(key, last, announce, true, reason);
+        }
+        self.shared.registry.release(&nick, id);
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.user_left(id, &nick);
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! A shard: one thread, one edge-triggered event loop, and the clients it
 //! owns outright.
 //!
-//! One loop pass: wait for readiness; read from ready clients (chat lines
-//! become frames in this pass's chunk for the sender's room, replies go to
-//! the sender's own queue); take peers' batches from the mailbox; deliver
+//! One loop pass: wait for readiness; read from ready clients (each
+//! client's session decodes its lines into requests; chat becomes events in
+//! this pass's chunk for the room, replies go to the sender's own queue); take peers' batches from the mailbox; deliver
 //! each room's chunks to the shard's members of that room (one vectored
 //! write per client) and send the pass's chunks, as one batch, to each peer
 //! shard that has members in their rooms; flush replies; close whoever has
@@ -16,6 +16,8 @@
 
 mod commands;
 mod delivery;
+#[cfg(test)]
+mod many_rooms;
 mod membership;
 #[cfg(test)]
 mod tests;
@@ -33,7 +35,7 @@ use crate::client::Client;
 use crate::fanout::{Direct, Mailbox, ShardHandle, ShardMsg};
 use crate::frame::{Chunk, ClientId};
 use crate::poller::{Event, Events, Interest, Poller, Token, WAKE_TOKEN};
-use crate::protocol;
+use crate::proto::{Reply, Session};
 use crate::ratelimit::{Bucket, Policy};
 use crate::rooms::{Room, RoomId};
 use crate::shared::Shared;
@@ -56,10 +58,12 @@ pub struct ShardStats {
     pub handshake_timeouts: u64,
 }
 
-/// This shard's members of one room.
+/// This shard's members of one room: each client's key, and the shard's
+/// sequence number when it joined (it receives only the pass's chunks
+/// numbered from there on).
 #[derive(Debug)]
 struct LocalRoom {
-    members: Vec<usize>,
+    members: Vec<(usize, u64)>,
 }
 
 /// A peer shard and what this pass has for it.
@@ -93,17 +97,22 @@ pub struct Shard {
     lingering: Vec<usize>,
     /// TLS clients still in their handshake, with its deadline.
     handshakes: Vec<(usize, ClientId, Instant)>,
-    /// This pass's lines, one builder per room that has any.
+    /// This pass's events, one builder per room that has any.
     outgoing: delivery::Outgoing,
     /// Local chunks frozen early in the pass (a client joined their room),
     /// with their sequence numbers; sent on with the rest at its end.
     frozen: Vec<(Arc<Room>, Arc<Chunk>, u64)>,
     /// Chunks to deliver at the end of this pass (local and peers'), each
     /// with its sequence number: a client receives only chunks numbered
-    /// from its `joined_seq` on, i.e. those that came after it joined.
+    /// from the one it joined the room at, i.e. those that came after.
     pass: Vec<(u64, Arc<Chunk>)>,
-    /// The next sequence number.
+    /// The next chunk sequence number.
     seq: u64,
+    /// The last message id's sequence number this shard assigned.
+    msg_seq: u64,
+    /// The wall clock at the start of this pass (ms since the Unix
+    /// epoch): the time of every event the pass takes in.
+    wall_ms: u64,
     rbuf: Box<[u8]>,
     epoch: Instant,
     pub(crate) now: Instant,
@@ -137,6 +146,8 @@ impl Shard {
             frozen: Vec::new(),
             pass: Vec::new(),
             seq: 0,
+            msg_seq: 0,
+            wall_ms: crate::event::now_ms(),
             rbuf: vec![0; READ_BUDGET].into_boxed_slice(),
             epoch: now,
             now,
@@ -172,6 +183,7 @@ impl Shard {
             self.mailbox.awake();
             waited?;
             self.now = Instant::now();
+            self.wall_ms = crate::event::now_ms();
 
             // While a peer or the backplane refuses what this shard sends,
             // it reads no client: no new lines, so its backlog cannot grow,
@@ -315,10 +327,18 @@ impl Shard {
         }
     }
 
-    /// Queues a line for one client, flushed at the end of the pass.
-    pub(crate) fn reply(&mut self, key: usize, line: Vec<u8>) {
+    /// Queues a reply for one client, rendered in its protocol and flushed
+    /// at the end of the pass.
+    pub(crate) fn reply(&mut self, key: usize, reply: &Reply) {
+        let mut buf = Vec::new();
+        self.clients[key].session.render_reply(reply, &mut buf);
+        self.queue_own(key, buf);
+    }
+
+    /// Queues bytes of a client's own, flushed at the end of the pass.
+    pub(crate) fn queue_own(&mut self, key: usize, bytes: Vec<u8>) {
         let c = &mut self.clients[key];
-        c.out.push_owned(line);
+        c.out.push_owned(bytes);
         if !c.dirty {
             c.dirty = true;
             self.dirty.push(key);
@@ -381,8 +401,13 @@ impl Shard {
         let bucket = Bucket::new(self.policy, self.now_ms());
         let presence = Bucket::new(commands::PRESENCE_POLICY, self.now_ms());
         let handshaking = transport.is_handshaking();
-        self.clients
-            .insert(Client::new(transport, id, bucket, presence));
+        self.clients.insert(Client::new(
+            transport,
+            id,
+            Session::line(),
+            bucket,
+            presence,
+        ));
         self.stats.accepted += 1;
         if handshaking {
             self.handshakes
@@ -464,7 +489,7 @@ impl Shard {
         self.stopping = Some(deadline);
         let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
         for key in keys {
-            self.reply(key, protocol::notice(&["server shutting down"]));
+            self.reply(key, &Reply::ShuttingDown);
             self.say_goodbye(key, false, Some("server shutting down"), deadline);
         }
     }

@@ -80,9 +80,13 @@ impl Publisher {
             .arg("PX")
             .arg(HEARTBEAT_TTL_MS)
             .ignore();
-        for (nick, room) in self.shared.registry.snapshot() {
-            if let Some(name) = names.get(&room) {
-                self.add_user(&mut pipe, &nick, name);
+        for (nick, rooms) in self.shared.registry.snapshot() {
+            let rooms: Vec<&str> = rooms
+                .iter()
+                .filter_map(|r| names.get(r).map(|n| &**n))
+                .collect();
+            if !rooms.is_empty() {
+                self.add_user(&mut pipe, &nick, &rooms.join("\t"));
             }
         }
         pipe.query::<()>(self.con.as_mut().expect("connected"))

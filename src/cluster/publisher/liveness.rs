@@ -9,7 +9,8 @@ use super::{release_nick, Publisher, HEARTBEAT_TTL_MS};
 use crate::cluster::envelope::{self, Kind};
 use crate::cluster::keys;
 use crate::cluster::subscriber::SubCommand;
-use crate::protocol;
+use crate::event::{Body, Event, MsgId};
+use crate::frame::ClientId;
 
 impl Publisher {
     /// Refreshes the heartbeat and announces nodes whose heartbeat ran out.
@@ -85,15 +86,28 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<()> {
     let users: BTreeMap<String, String> =
         redis::cmd("HGETALL").arg(keys::users(dead)).query(con)?;
     let mut pipe = redis::pipe();
-    for (lower, value) in &users {
-        let (nick, room) = value.split_once('\t').unwrap_or((value.as_str(), ""));
+    let now = crate::event::now_ms();
+    for (i, (lower, value)) in users.iter().enumerate() {
+        let (nick, rooms) = value.split_once('\t').unwrap_or((value.as_str(), ""));
         release_nick(&mut pipe, lower, dead);
-        if !room.is_empty() {
-            let mut line = Vec::new();
-            protocol::write_left(&mut line, nick, room, Some("node lost"));
+        for room in rooms.split('\t').filter(|r| !r.is_empty()) {
+            // Shard `u32::MAX` is the node itself, which announces the
+            // lost node's users.
+            let quit = Event {
+                id: MsgId {
+                    shard: u32::MAX,
+                    seq: (now << 20) | (i as u64 & 0xf_ffff),
+                },
+                time_ms: now,
+                user: ClientId::SERVER,
+                nick,
+                body: Body::Quit {
+                    reason: Some("node lost"),
+                },
+            };
             // Sent as the dead node, so every live node (this one too)
             // delivers it.
-            let msg = envelope::encode(dead, &Kind::Room, &line);
+            let msg = envelope::encode_events(dead, std::slice::from_ref(&quit));
             pipe.cmd("PUBLISH")
                 .arg(keys::room_channel(&room.to_ascii_lowercase()))
                 .arg(msg)

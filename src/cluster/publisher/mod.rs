@@ -18,8 +18,10 @@ use super::envelope::{self, Kind};
 use super::subscriber::SubCommand;
 use super::{keys, ClusterConfig, Command, Spill};
 use crate::backplane::ReplyTo;
-use crate::fanout::{Direct, ShardHandle, ShardMsg};
+use crate::event::Body;
+use crate::fanout::{Direct, DirectMsg, ShardHandle, ShardMsg};
 use crate::frame::ClientId;
+use crate::proto::{Refusal, Reply};
 use crate::protocol;
 use crate::shared::Shared;
 
@@ -150,7 +152,7 @@ impl Publisher {
         for cmd in batch {
             match cmd {
                 Command::Publish { room, chunk } => {
-                    let msg = envelope::encode(&self.node, &Kind::Room, chunk.bytes());
+                    let msg = envelope::encode_room(&self.node, &chunk);
                     pipe.cmd("PUBLISH")
                         .arg(keys::room_channel(&room))
                         .arg(msg)
@@ -164,9 +166,9 @@ impl Publisher {
                     let _ = self.sub_tx.send(SubCommand::Unsubscribe(room));
                     wake = true;
                 }
-                Command::UserMoved { id, nick, room } => {
+                Command::UserRooms { id, nick, rooms } => {
                     let nick = self.current_nick(id, &nick, false);
-                    self.add_user(&mut pipe, &nick, &room);
+                    self.add_user(&mut pipe, &nick, &rooms);
                 }
                 Command::UserLeft { id, nick } => {
                     let nick = self.current_nick(id, &nick, true);
@@ -252,16 +254,11 @@ impl Publisher {
             Command::ClaimNick {
                 old,
                 new,
-                room,
+                rooms,
                 reply,
-            } => self.claim_nick(old, new, room, *reply),
+            } => self.claim_nick(old, new, rooms, *reply),
             Command::Query { query, reply } => self.query(query, *reply),
-            Command::Private {
-                from,
-                to,
-                text,
-                reply,
-            } => self.private(from, to, text, *reply),
+            Command::Private { event, reply } => self.private(event, *reply),
             _ => Ok(()),
         }
     }
@@ -276,12 +273,12 @@ impl Publisher {
             Command::Query { query, reply } => {
                 self.reply(*reply, presence::local_answer(&self.shared, query))
             }
-            Command::Private { to, reply, .. } => {
-                let to = protocol::sanitize(to);
-                self.reply(
-                    *reply,
-                    protocol::error(&["no such user here, and the cluster is unavailable: ", &to]),
-                )
+            Command::Private { event, reply } => {
+                let to = match event.event().body {
+                    Body::Private { to, .. } => protocol::sanitize(to).into_owned(),
+                    _ => String::new(),
+                };
+                self.reply(*reply, Refusal::NoSuchUserHere(to.into()).into())
             }
             _ => {}
         }
@@ -297,7 +294,9 @@ impl Publisher {
         release_nick(pipe, lower, &self.node);
     }
 
-    fn add_user(&self, pipe: &mut redis::Pipeline, nick: &str, room: &str) {
+    /// Records this node's user `nick` in `rooms` (display names,
+    /// tab-separated) and claims its nick.
+    fn add_user(&self, pipe: &mut redis::Pipeline, nick: &str, rooms: &str) {
         let lower = nick.to_ascii_lowercase();
         pipe.cmd("SET")
             .arg(keys::nick(&lower))
@@ -307,7 +306,7 @@ impl Publisher {
         pipe.cmd("HSET")
             .arg(keys::users(&self.node))
             .arg(&lower)
-            .arg(format!("{nick}\t{room}"))
+            .arg(format!("{nick}\t{rooms}"))
             .ignore();
     }
 
@@ -322,11 +321,16 @@ impl Publisher {
         });
     }
 
-    fn reply(&self, to: ReplyTo, line: Vec<u8>) {
+    /// Sends `msg` to the client `to`.
+    fn send_direct(&self, to: ReplyTo, msg: DirectMsg) {
         self.shards[to.shard].send(ShardMsg::Direct(vec![Direct {
             key: to.key,
             id: to.id,
-            line,
+            msg,
         }]));
+    }
+
+    fn reply(&self, to: ReplyTo, reply: Reply) {
+        self.send_direct(to, DirectMsg::Reply(reply));
     }
 }

@@ -8,9 +8,13 @@ use redis::RedisResult;
 
 use super::Publisher;
 use crate::backplane::{Query, ReplyTo};
-use crate::cluster::envelope::{self, Kind};
+use crate::cluster::envelope;
 use crate::cluster::keys;
+use crate::event::{Body, Event, OwnedEvent};
+use crate::fanout::DirectMsg;
+use crate::proto::{Refusal, Reply, Scope};
 use crate::protocol::{self, MAX_LISTED};
+use crate::registry::Listing;
 use crate::shared::Shared;
 
 impl Publisher {
@@ -18,7 +22,7 @@ impl Publisher {
         &mut self,
         old: &str,
         new: &str,
-        room: &str,
+        rooms: &str,
         reply: ReplyTo,
     ) -> RedisResult<()> {
         let con = self.con.as_mut().expect("connected");
@@ -44,7 +48,7 @@ impl Publisher {
             pipe.cmd("HSET")
                 .arg(keys::users(&self.node))
                 .arg(&new_l)
-                .arg(format!("{new}\t{room}"))
+                .arg(format!("{new}\t{rooms}"))
                 .ignore();
             pipe.query::<()>(self.con.as_mut().expect("connected"))?;
             if old_l != new_l {
@@ -55,7 +59,8 @@ impl Publisher {
         Ok(())
     }
 
-    /// Every user of every live node: (lower-cased nick, nick, room).
+    /// Every user of every live node: (lower-cased nick, nick, rooms as
+    /// tab-separated display names).
     pub(super) fn everyone(&mut self) -> RedisResult<Vec<(String, String, String)>> {
         let con = self.con.as_mut().expect("connected");
         let nodes: Vec<String> = redis::cmd("SMEMBERS").arg(keys::NODES).query(con)?;
@@ -80,46 +85,56 @@ impl Publisher {
     }
 
     pub(super) fn query(&mut self, query: &Query, reply: ReplyTo) -> RedisResult<()> {
-        let line = {
+        let answer = {
             let all = self.everyone()?;
             match query {
                 Query::Who => {
                     let (first, total) = first_listed(all.iter().map(|(_, n, _)| n));
-                    protocol::users_reply("online", &first, total)
+                    Reply::Users {
+                        scope: Scope::Online,
+                        first,
+                        total,
+                    }
                 }
                 Query::List { room } => {
                     let members = all
                         .iter()
-                        .filter(|(_, _, r)| r.eq_ignore_ascii_case(room))
+                        .filter(|(_, _, rooms)| in_room(rooms, room))
                         .map(|(_, n, _)| n);
                     let (first, total) = first_listed(members);
-                    protocol::users_reply(&format!("in #{room}"), &first, total)
+                    Reply::Users {
+                        scope: Scope::Room(room.clone()),
+                        first,
+                        total,
+                    }
                 }
                 Query::Rooms => {
                     let mut rooms: BTreeMap<String, (String, usize)> = BTreeMap::new();
-                    for (_, _, room) in &all {
+                    for room in all.iter().flat_map(|(_, _, r)| r.split('\t')) {
+                        if room.is_empty() {
+                            continue;
+                        }
                         rooms
                             .entry(room.to_ascii_lowercase())
-                            .or_insert_with(|| (room.clone(), 0))
+                            .or_insert_with(|| (room.to_string(), 0))
                             .1 += 1;
                     }
-                    let list: Vec<(Box<str>, usize)> =
-                        rooms.into_values().map(|(n, c)| (n.into(), c)).collect();
-                    protocol::rooms_reply(&list)
+                    Reply::Rooms(rooms.into_values().map(|(n, c)| (n.into(), c)).collect())
                 }
             }
         };
-        self.reply(reply, line);
+        self.reply(reply, answer);
         Ok(())
     }
 
-    pub(super) fn private(
-        &mut self,
-        from: &str,
-        to: &str,
-        text: &str,
-        reply: ReplyTo,
-    ) -> RedisResult<()> {
+    /// Finds the node of a private message's recipient and sends it the
+    /// event; the sender gets the event back, with the recipient's nick
+    /// as its owner spells it.
+    pub(super) fn private(&mut self, event: &OwnedEvent, reply: ReplyTo) -> RedisResult<()> {
+        let e = event.event();
+        let Body::Private { to, text } = e.body else {
+            return Ok(());
+        };
         let to_l = to.to_ascii_lowercase();
         let con = self.con.as_mut().expect("connected");
         let owner: Option<String> = redis::cmd("GET").arg(keys::nick(&to_l)).query(con)?;
@@ -134,22 +149,29 @@ impl Publisher {
             }
         };
         let Some((node, nick)) = found else {
-            self.reply(
-                reply,
-                protocol::error(&["no such user: ", &protocol::sanitize(to)]),
-            );
+            let to = protocol::sanitize(to).into_owned().into_boxed_str();
+            self.reply(reply, Refusal::NoSuchUser(to).into());
             return Ok(());
         };
-        let line = protocol::private_line(from, &nick, text);
-        let msg = envelope::encode(&self.node, &Kind::Private { to: &to_l }, &line);
+        let event = OwnedEvent::new(&Event {
+            body: Body::Private { to: &nick, text },
+            ..e
+        });
+        let msg = envelope::encode_private(&self.node, &to_l, &event.event());
         let con = self.con.as_mut().expect("connected");
         redis::cmd("PUBLISH")
             .arg(keys::node_channel(&node))
             .arg(msg)
             .query::<()>(con)?;
-        self.reply(reply, line);
+        self.send_direct(reply, DirectMsg::Event(event));
         Ok(())
     }
+}
+
+/// Whether `rooms` (tab-separated display names) holds `room`, ignoring
+/// case.
+fn in_room(rooms: &str, room: &str) -> bool {
+    rooms.split('\t').any(|r| r.eq_ignore_ascii_case(room))
 }
 
 /// The first [`MAX_LISTED`] of sorted nicks, and how many there are.
@@ -166,19 +188,36 @@ fn first_listed<'a>(sorted: impl Iterator<Item = &'a String>) -> (Vec<Box<str>>,
 }
 
 /// This node's own answer, for when Redis cannot be asked.
-pub(super) fn local_answer(shared: &Shared, query: &Query) -> Vec<u8> {
+pub(super) fn local_answer(shared: &Shared, query: &Query) -> Reply {
     match query {
         Query::Who => {
             let l = shared.registry.sorted_nicks(MAX_LISTED);
-            protocol::users_reply("online", &l.first, l.total)
-        }
-        Query::List { room } => match shared.rooms.get(room) {
-            Some(r) => {
-                let l = shared.registry.members_of(r.id(), MAX_LISTED);
-                protocol::users_reply(&format!("in #{}", r.name()), &l.first, l.total)
+            Reply::Users {
+                scope: Scope::Online,
+                first: l.first,
+                total: l.total,
             }
-            None => protocol::users_reply(&format!("in #{room}"), &[], 0),
-        },
-        Query::Rooms => protocol::rooms_reply(&shared.rooms.list()),
+        }
+        Query::List { room } => {
+            let (scope, l) = match shared.rooms.get(room) {
+                Some(r) => (
+                    r.name().into(),
+                    shared.registry.members_of(r.id(), MAX_LISTED),
+                ),
+                None => (
+                    room.clone(),
+                    Listing {
+                        first: Vec::new(),
+                        total: 0,
+                    },
+                ),
+            };
+            Reply::Users {
+                scope: Scope::Room(scope),
+                first: l.first,
+                total: l.total,
+            }
+        }
+        Query::Rooms => Reply::Rooms(shared.rooms.list()),
     }
 }

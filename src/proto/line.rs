@@ -1,0 +1,312 @@
+//! The line protocol's session: `/commands` and chat text in, `[nick]`
+//! chat, `* ` notices and `! ` errors out. docs/protocol.md is the
+//! reference; `protocol.rs` holds its parser and line formats.
+
+use crate::codec::Line;
+use crate::event::{Body, Event};
+use crate::protocol::{self, Command, NickError};
+use crate::rooms::RoomNameError;
+
+use super::{Presence, Refusal, Reply, Request, Scope, Usage};
+
+/// Decodes one framed line (see [`super::Session::decode`]).
+pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>, Refusal>> {
+    let bytes = match line {
+        Line::Complete(b) => b,
+        Line::TooLong => return Some(Err(Refusal::LineTooLong { max: max_line })),
+    };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Some(Err(Refusal::InvalidUtf8));
+    };
+    let request = match protocol::parse(text)? {
+        Command::Chat(text) => Request::Say {
+            room: None,
+            text,
+            action: false,
+        },
+        Command::Me(Some(text)) => Request::Say {
+            room: None,
+            text,
+            action: true,
+        },
+        Command::Me(None) => return Some(Err(Refusal::Usage(Usage::Me))),
+        Command::Nick(Some(name)) => Request::Nick(name),
+        Command::Nick(None) => return Some(Err(Refusal::Usage(Usage::Nick))),
+        Command::Join(Some(room)) => Request::Move(room),
+        Command::Join(None) => return Some(Err(Refusal::Usage(Usage::Join))),
+        Command::Msg(Some((to, text))) => Request::Private { to, text },
+        Command::Msg(None) => return Some(Err(Refusal::Usage(Usage::Msg))),
+        Command::List => Request::Presence(Presence::List),
+        Command::Who => Request::Presence(Presence::Who),
+        Command::Rooms => Request::Presence(Presence::Rooms),
+        Command::Help => Request::Help,
+        Command::Unknown(word) => {
+            let word = protocol::sanitize(word).into_owned().into_boxed_str();
+            return Some(Err(Refusal::UnknownCommand(word)));
+        }
+        Command::Quit(reason) => Request::Quit(reason),
+    };
+    Some(Ok(request))
+}
+
+/// Appends event `e` of room `room` as a line.
+pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
+    let nick = e.nick;
+    match e.body {
+        Body::Chat { text } | Body::Notice { text } => protocol::write_chat(out, nick, text),
+        Body::Action { text } => protocol::write_notice(out, &[nick, " ", text]),
+        Body::Join => protocol::write_notice(out, &[nick, " joined #", room]),
+        Body::Part { reason } | Body::Quit { reason } => {
+            protocol::write_left(out, nick, room, reason)
+        }
+        Body::Nick { new } => protocol::write_notice(out, &[nick, " is now ", new]),
+        Body::Topic { text } => {
+            protocol::write_notice(out, &[nick, " set the topic of #", room, ": ", text])
+        }
+        Body::Kick { target, reason } => match reason {
+            Some(r) => protocol::write_notice(
+                out,
+                &[nick, " removed ", target, " from #", room, " (", r, ")"],
+            ),
+            None => protocol::write_notice(out, &[nick, " removed ", target, " from #", room]),
+        },
+        Body::Mode { change } => {
+            protocol::write_notice(out, &[nick, " set mode ", change, " on #", room])
+        }
+        Body::Private { to, text } => protocol::write_private(out, nick, to, text),
+        Body::ServerNotice { text } => protocol::write_notice(out, &[text]),
+    }
+}
+
+/// Appends `reply` as the line protocol writes it.
+pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Welcome { nick } => protocol::write_notice(out, &["welcome ", nick]),
+        Reply::Joined { room, users } => protocol::write_notice(
+            out,
+            &["you joined #", room, " (", &users.to_string(), " users)"],
+        ),
+        Reply::NickChanged { nick } => protocol::write_notice(out, &["you are now ", nick]),
+        Reply::Bye => protocol::write_notice(out, &["bye"]),
+        Reply::ShuttingDown => protocol::write_notice(out, &["server shutting down"]),
+        Reply::Help => out.extend_from_slice(protocol::HELP.as_bytes()),
+        Reply::Users {
+            scope,
+            first,
+            total,
+        } => {
+            let scope = match scope {
+                Scope::Room(name) => format!("in #{name}"),
+                Scope::Online => "online".to_string(),
+            };
+            out.extend_from_slice(&protocol::users_reply(&scope, first, *total));
+        }
+        Reply::Rooms(rooms) => out.extend_from_slice(&protocol::rooms_reply(rooms)),
+        Reply::Refused(r) => render_refusal(r, out),
+    }
+}
+
+fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
+    let error = |out: &mut Vec<u8>, parts: &[&str]| out.extend_from_slice(&protocol::error(parts));
+    match r {
+        Refusal::SlowDown => error(out, &["slow down"]),
+        Refusal::PresenceSlowDown => error(
+            out,
+            &["slow down: /list, /who and /rooms are limited to 5 at once, then 1 per second"],
+        ),
+        Refusal::LineTooLong { max } => {
+            error(out, &["line too long (max ", &max.to_string(), " bytes)"])
+        }
+        Refusal::InvalidUtf8 => error(out, &["invalid UTF-8"]),
+        Refusal::Usage(u) => error(
+            out,
+            &[match u {
+                Usage::Me => "usage: /me <action>",
+                Usage::Msg => "usage: /msg <nick> <text>",
+                Usage::Nick => "usage: /nick <name>",
+                Usage::Join => "usage: /join #<room>",
+            }],
+        ),
+        Refusal::UnknownCommand(word) => error(out, &["unknown command: /", word]),
+        Refusal::InvalidNick(e) => error(
+            out,
+            &[match e {
+                NickError::Empty | NickError::BadChar => {
+                    "invalid nick: use 1-32 characters of A-Z a-z 0-9 _ -"
+                }
+                NickError::TooLong => "invalid nick: at most 32 characters",
+            }],
+        ),
+        Refusal::GuestNick => error(
+            out,
+            &["invalid nick: guest- names are given out by the server"],
+        ),
+        Refusal::AlreadyNick(nick) => error(out, &["you are already ", nick]),
+        Refusal::NickTaken(nick) => error(out, &["nick taken: ", nick]),
+        Refusal::NickChangePending => error(out, &["a nick change is already under way"]),
+        Refusal::NickUnconfirmed(nick) => error(
+            out,
+            &["cannot change nick now, the cluster is unavailable: ", nick],
+        ),
+        Refusal::NoSuchUser(nick) => error(out, &["no such user: ", nick]),
+        Refusal::NoSuchUserHere(nick) => error(
+            out,
+            &["no such user here, and the cluster is unavailable: ", nick],
+        ),
+        Refusal::InvalidRoom(e) => error(
+            out,
+            &[match e {
+                RoomNameError::MissingHash => {
+                    "invalid room name: rooms start with #, as in /join #lobby"
+                }
+                RoomNameError::TooLong => "invalid room name: at most 32 characters after #",
+                RoomNameError::Empty | RoomNameError::BadChar => {
+                    "invalid room name: use # and 1-32 characters of A-Z a-z 0-9 _ -"
+                }
+            }],
+        ),
+        Refusal::AlreadyInRoom(room) => error(out, &["you are already in #", room]),
+        Refusal::NotInRoom(room) => error(out, &["you are not in #", room]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::io::{self, Write};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::event::MsgId;
+    use crate::frame::{ChunkBuilder, ClientId};
+    use crate::outbound::{Flushed, Outbound};
+    use crate::proto::Form;
+    use crate::rooms::RoomId;
+
+    fn event<'a>(user: u64, nick: &'a str, body: Body<'a>) -> Event<'a> {
+        Event {
+            id: MsgId {
+                shard: 0,
+                seq: user,
+            },
+            time_ms: 0,
+            user: ClientId(user),
+            nick,
+            body,
+        }
+    }
+
+    fn rendered(e: &Event<'_>) -> String {
+        let mut out = Vec::new();
+        render_event("lobby", e, &mut out);
+        String::from_utf8(out).expect("UTF-8")
+    }
+
+    #[test]
+    fn events_render_as_the_line_protocol_always_wrote_them() {
+        let cases = [
+            (Body::Chat { text: "hi" }, "[ann] hi\n"),
+            (Body::Action { text: "waves" }, "* ann waves\n"),
+            (Body::Join, "* ann joined #lobby\n"),
+            (Body::Part { reason: None }, "* ann left #lobby\n"),
+            (
+                Body::Quit {
+                    reason: Some("slow consumer"),
+                },
+                "* ann left #lobby (slow consumer)\n",
+            ),
+            (Body::Nick { new: "bob" }, "* ann is now bob\n"),
+            (
+                Body::Private {
+                    to: "bob",
+                    text: "psst",
+                },
+                "[ann -> bob] psst\n",
+            ),
+            (Body::ServerNotice { text: "hello" }, "* hello\n"),
+            (
+                Body::Topic { text: "rust" },
+                "* ann set the topic of #lobby: rust\n",
+            ),
+            (
+                Body::Kick {
+                    target: "eve",
+                    reason: Some("spam"),
+                },
+                "* ann removed eve from #lobby (spam)\n",
+            ),
+            (
+                Body::Mode { change: "+o bob" },
+                "* ann set mode +o bob on #lobby\n",
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(rendered(&event(1, "ann", body)), want);
+        }
+    }
+
+    #[test]
+    fn lines_decode_into_requests() {
+        let d = |s: &'static str| decode(Line::Complete(s.as_bytes()), 512);
+        assert_eq!(
+            d("hello"),
+            Some(Ok(Request::Say {
+                room: None,
+                text: Cow::Borrowed("hello"),
+                action: false
+            }))
+        );
+        assert_eq!(d("/join #a"), Some(Ok(Request::Move("#a"))));
+        assert_eq!(d("/me"), Some(Err(Refusal::Usage(Usage::Me))));
+        assert_eq!(
+            d("/x\x1by"),
+            Some(Err(Refusal::UnknownCommand("xy".into())))
+        );
+        assert_eq!(d("  "), None);
+        assert_eq!(
+            decode(Line::TooLong, 512),
+            Some(Err(Refusal::LineTooLong { max: 512 }))
+        );
+        assert_eq!(
+            decode(Line::Complete(b"\xff"), 512),
+            Some(Err(Refusal::InvalidUtf8))
+        );
+    }
+
+    /// A socket that takes everything.
+    struct Sink(Vec<u8>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_chunk_renders_once_per_pass_for_any_number_of_recipients() {
+        let mut b = ChunkBuilder::new(RoomId(1), "lobby");
+        b.push(&event(1, "ann", Body::Chat { text: "one" }));
+        b.push(&event(2, "bob", Body::Join));
+        b.push(&event(1, "ann", Body::Action { text: "waves" }));
+        let chunks = [Arc::new(b.take())];
+        assert_eq!(chunks[0].renders(Form::Line), 0);
+        for to in 1..=1000 {
+            let mut out = Outbound::default();
+            let mut sink = Sink(Vec::new());
+            let done = out.deliver(&mut sink, Form::Line, &chunks, ClientId(to));
+            assert_eq!(done.expect("written"), Flushed::All);
+            let want: &[u8] = match to {
+                1 => b"* bob joined #lobby\n",
+                2 => b"[ann] one\n* ann waves\n",
+                _ => b"[ann] one\n* bob joined #lobby\n* ann waves\n",
+            };
+            assert_eq!(sink.0, want, "recipient {to}");
+        }
+        assert_eq!(chunks[0].renders(Form::Line), 1, "rendered once");
+    }
+}

@@ -1,0 +1,86 @@
+//! Replies: what the server tells one client about its own commands, as
+//! typed values. Command handlers build them; each client's protocol
+//! renders them (`line.rs` for the line protocol).
+
+use crate::protocol::NickError;
+use crate::rooms::RoomNameError;
+
+/// A reply to one client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// The client is registered under `nick`.
+    Welcome { nick: Box<str> },
+    /// The client joined `room`, which now has `users` members.
+    Joined { room: Box<str>, users: usize },
+    /// The client's nick is now `nick`.
+    NickChanged { nick: Box<str> },
+    /// The client's `/quit` is taken.
+    Bye,
+    /// The server is stopping.
+    ShuttingDown,
+    /// The command list.
+    Help,
+    /// Who is in a room, or online: the first nicks of a sorted list of
+    /// `total`.
+    Users {
+        scope: Scope,
+        first: Vec<Box<str>>,
+        total: usize,
+    },
+    /// The rooms, sorted by name, with their member counts.
+    Rooms(Vec<(Box<str>, usize)>),
+    /// A command was refused.
+    Refused(Refusal),
+}
+
+/// What a [`Reply::Users`] lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Room(Box<str>),
+    Online,
+}
+
+/// Which command's arguments were missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Usage {
+    Me,
+    Msg,
+    Nick,
+    Join,
+}
+
+/// Why a command was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Flood control dropped lines.
+    SlowDown,
+    /// Presence commands over their own limit.
+    PresenceSlowDown,
+    LineTooLong {
+        max: u32,
+    },
+    InvalidUtf8,
+    Usage(Usage),
+    UnknownCommand(Box<str>),
+    InvalidNick(NickError),
+    /// `guest-` names are the server's to give in a cluster.
+    GuestNick,
+    AlreadyNick(Box<str>),
+    NickTaken(Box<str>),
+    NickChangePending,
+    /// The cluster could not confirm a nick change.
+    NickUnconfirmed(Box<str>),
+    NoSuchUser(Box<str>),
+    /// No such user on this node, and the cluster cannot be asked.
+    NoSuchUserHere(Box<str>),
+    InvalidRoom(RoomNameError),
+    AlreadyInRoom(Box<str>),
+    /// The room named is not one the client is in.
+    NotInRoom(Box<str>),
+}
+
+impl From<Refusal> for Reply {
+    fn from(r: Refusal) -> Reply {
+        Reply::Refused(r)
+    }
+}
