@@ -111,24 +111,7 @@ impl Shard {
                 }
             }
         };
-        // Borrows the sender's room handle rather than cloning it: this
-        // runs for every chat line.
-        let id = self.next_msg_id();
-        let c = &self.clients[key];
-        let room = &c.rooms.get(at).expect("an open client is in a room").room;
-        let e = Event {
-            id,
-            time_ms: self.wall_ms,
-            user: c.id,
-            nick: &c.nick,
-            body,
-        };
-        if self.shared.config.verbose {
-            let mut line = Vec::new();
-            crate::proto::line::render_event(room.name(), &e, &mut line);
-            crate::info!("{}", String::from_utf8_lossy(&line).trim_end());
-        }
-        self.outgoing.push(room, &e);
+        self.emit(key, at, body);
     }
 
     /// Checks a room argument: its name without `#` if it is valid and the
@@ -304,14 +287,9 @@ impl Shard {
     fn finish_rename(&mut self, key: usize, name: &str) {
         let old = self.clients[key].nick.clone();
         crate::info!("[Server] {old} is now {name}");
-        let rooms: Vec<Arc<Room>> = self.clients[key]
-            .rooms
-            .iter()
-            .map(|m| Arc::clone(&m.room))
-            .collect();
-        for room in &rooms {
+        for at in 0..self.clients[key].rooms.len() {
             // Said under the old name.
-            self.emit(room, key, Body::Nick { new: name });
+            self.emit(key, at, Body::Nick { new: name });
         }
         self.clients[key].nick = name.into();
         self.reply(key, &Reply::NickChanged { nick: name.into() });

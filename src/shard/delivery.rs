@@ -63,10 +63,13 @@ impl Shard {
         }
     }
 
-    /// Appends an event from client `key` to this pass's chunk for `room`.
-    pub(crate) fn emit(&mut self, room: &Arc<Room>, key: usize, body: Body<'_>) {
+    /// Appends an event from client `key` to this pass's chunk for the room
+    /// at `at` in its list. Borrows the client's nick and room handle
+    /// rather than cloning them: this runs for every chat line.
+    pub(crate) fn emit(&mut self, key: usize, at: usize, body: Body<'_>) {
         let id = self.next_msg_id();
         let c = &self.clients[key];
+        let room = &c.rooms[at].room;
         let e = Event {
             id,
             time_ms: self.wall_ms,
@@ -74,6 +77,11 @@ impl Shard {
             nick: &c.nick,
             body,
         };
+        if self.shared.config.verbose && matches!(body, Body::Chat { .. } | Body::Action { .. }) {
+            let mut line = Vec::new();
+            crate::proto::line::render_event(room.name(), &e, &mut line);
+            crate::info!("{}", String::from_utf8_lossy(&line).trim_end());
+        }
         self.outgoing.push(room, &e);
     }
 

@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,25 +16,14 @@ use crate::fanout::{mailbox, ShardMsg};
 use crate::frame::ClientId;
 use crate::poller::{Backend, Poller};
 use crate::proto::Request;
-use crate::registry::Registry;
-use crate::rooms::Rooms;
 use crate::shared::Shared;
 
 fn shared() -> Arc<Shared> {
-    let config = Config {
+    super::tests::shared_with(Config {
         threads: Some(1),
         notice_limit: 100,
         rate_limit: 0,
         ..Config::default()
-    };
-    Arc::new(Shared {
-        config,
-        registry: Registry::new(),
-        rooms: Rooms::new(1),
-        connected: AtomicUsize::new(0),
-        max_clients: 100,
-        tls: None,
-        cluster: None,
     })
 }
 

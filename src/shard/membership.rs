@@ -67,7 +67,8 @@ impl Shard {
             },
         );
         if self.announces(n - 1) {
-            self.emit(&room, key, Body::Join);
+            let at = self.clients[key].rooms.len() - 1;
+            self.emit(key, at, Body::Join);
         }
         room
     }
@@ -91,7 +92,7 @@ impl Shard {
             } else {
                 Body::Part { reason }
             };
-            self.emit(&room, key, body);
+            self.emit(key, at, body);
         }
         let c = &mut self.clients[key];
         let Membership { slot, .. } = c.rooms.remove(at);

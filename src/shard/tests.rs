@@ -25,16 +25,21 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const LINES: usize = 200_000;
 
 fn shared() -> Arc<Shared> {
-    let config = Config {
+    shared_with(Config {
         threads: Some(2),
         notice_limit: 0,
         rate_limit: 0,
         ..Config::default()
-    };
+    })
+}
+
+/// What a test's shards share, for `config.threads` shards.
+pub(super) fn shared_with(config: Config) -> Arc<Shared> {
+    let shards = config.threads.unwrap_or(1);
     Arc::new(Shared {
         config,
         registry: Registry::new(),
-        rooms: Rooms::new(2),
+        rooms: Rooms::new(shards),
         connected: AtomicUsize::new(0),
         max_clients: 100,
         tls: None,
