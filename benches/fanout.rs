@@ -72,9 +72,8 @@ fn deliveries(chunks: &[Arc<Chunk>], n: u64) -> u64 {
     let mut total = 0;
     for to in 1..=n {
         for chunk in chunks {
-            let bytes = chunk.rendered(Form::Line).bytes();
-            chunk.for_each_range(Form::Line, ClientId(to), |s, e| {
-                total += bytes[s..e].iter().filter(|&&b| b == b'\n').count() as u64;
+            chunk.for_each_range(Form::Line, ClientId(to), |_, run| {
+                total += run.iter().filter(|&&b| b == b'\n').count() as u64;
             });
         }
     }

@@ -63,10 +63,12 @@ struct Record {
 }
 
 /// A chunk in one wire form: the bytes, and which events' bytes end where.
+/// Built once with enough capacity and never shrunk: a chunk lives for a
+/// pass or two, and a shrinking reallocation would cost a copy.
 #[derive(Debug)]
 pub struct Rendered {
-    bytes: Box<[u8]>,
-    spans: Box<[Span]>,
+    bytes: Vec<u8>,
+    spans: Vec<Span>,
 }
 
 impl Rendered {
@@ -155,8 +157,11 @@ impl Chunk {
     }
 
     fn render(&self, form: Form) -> Rendered {
-        let mut bytes = Vec::with_capacity(self.text.len() + 16 * self.records.len());
-        let mut spans: Vec<Span> = Vec::new();
+        // Room for every event's texts plus its framing (a chat line adds 4
+        // bytes; a notice repeats the room name); grows only for longer ones.
+        let framing = 24 + self.room_name().len();
+        let mut bytes = Vec::with_capacity(self.text.len() + framing * self.records.len());
+        let mut spans: Vec<Span> = Vec::with_capacity(self.records.len().min(64));
         let room = self.room_name();
         for r in self.records.iter() {
             proto::render_event(form, room, &self.event(r), &mut bytes);
@@ -169,24 +174,28 @@ impl Chunk {
                 }),
             }
         }
-        Rendered {
-            bytes: bytes.into_boxed_slice(),
-            spans: spans.into_boxed_slice(),
-        }
+        Rendered { bytes, spans }
     }
 
-    /// Calls `f` with each byte range of the `form` rendering that
-    /// `recipient` should receive: the whole of it, or all but the events
-    /// `recipient` sent itself (the sender gets no echo). Adjacent ranges
-    /// are merged; empty ones are skipped.
-    pub fn for_each_range(&self, form: Form, recipient: ClientId, mut f: impl FnMut(usize, usize)) {
+    /// Calls `f` with each run of the `form` rendering that `recipient`
+    /// should receive, and where it starts: the whole of it, or all but
+    /// the events `recipient` sent itself (the sender gets no echo).
+    /// Adjacent runs are merged; empty ones are skipped.
+    pub fn for_each_range<'c>(
+        &'c self,
+        form: Form,
+        recipient: ClientId,
+        mut f: impl FnMut(usize, &'c [u8]),
+    ) {
         let r = self.rendered(form);
+        let bytes = &r.bytes[..];
         if self.origins.binary_search(&recipient).is_err() {
-            if !r.bytes.is_empty() {
-                f(0, r.bytes.len());
+            if !bytes.is_empty() {
+                f(0, bytes);
             }
             return;
         }
+        let mut f = |s: usize, e: usize| f(s, &bytes[s..e]);
         let mut start = 0usize;
         let mut run: Option<usize> = None;
         for span in r.spans.iter() {
@@ -342,9 +351,8 @@ mod tests {
 
     fn ranges(chunk: &Chunk, who: u64) -> Vec<String> {
         let mut out = Vec::new();
-        let bytes = chunk.rendered(Form::Line).bytes();
-        chunk.for_each_range(Form::Line, ClientId(who), |s, e| {
-            out.push(String::from_utf8_lossy(&bytes[s..e]).into_owned())
+        chunk.for_each_range(Form::Line, ClientId(who), |_, run| {
+            out.push(String::from_utf8_lossy(run).into_owned())
         });
         out
     }

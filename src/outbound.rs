@@ -126,13 +126,12 @@ impl Outbound {
         let mut iov = [IoSlice::new(&[]); SMALL_IOV];
         let (mut pieces, mut total) = (0, 0);
         for chunk in chunks.clone() {
-            let bytes = chunk.rendered(form).bytes();
-            chunk.for_each_range(form, to, |s, e| {
+            chunk.for_each_range(form, to, |_, run| {
                 if let Some(slot) = iov.get_mut(pieces) {
-                    *slot = IoSlice::new(&bytes[s..e]);
+                    *slot = IoSlice::new(run);
                 }
                 pieces += 1;
-                total += e - s;
+                total += run.len();
             });
         }
         let written = if pieces <= SMALL_IOV {
@@ -156,10 +155,10 @@ impl Outbound {
         mut skip: usize,
     ) {
         for chunk in chunks {
-            chunk.for_each_range(form, to, |s, e| {
-                let taken = skip.min(e - s);
+            chunk.for_each_range(form, to, |s, run| {
+                let taken = skip.min(run.len());
                 skip -= taken;
-                self.push_shared(chunk, form, s + taken, e);
+                self.push_shared(chunk, form, s + taken, s + run.len());
             });
         }
     }
@@ -262,12 +261,11 @@ where
     loop {
         let (mut n, mut seen, mut offered) = (0, 0, 0);
         for chunk in chunks.clone() {
-            let bytes = chunk.rendered(form).bytes();
-            chunk.for_each_range(form, to, |s, e| {
+            chunk.for_each_range(form, to, |_, run| {
                 if seen >= done && n < N {
-                    iov[n] = IoSlice::new(&bytes[s..e]);
+                    iov[n] = IoSlice::new(run);
                     n += 1;
-                    offered += e - s;
+                    offered += run.len();
                 }
                 seen += 1;
             });
