@@ -213,3 +213,55 @@ fn replies_render_as_numerics() {
         ":ann!ann@user/ann NICK :bob\r\n"
     );
 }
+
+/// A socket that takes everything.
+struct Sink(Vec<u8>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_chunk_renders_its_irc_form_once_and_its_line_form_never() {
+    use crate::event::{Body, Event, MsgId};
+    use crate::frame::{ChunkBuilder, ClientId};
+    use crate::outbound::{Flushed, Outbound};
+    use crate::proto::Form;
+    use crate::rooms::RoomId;
+
+    let event = |user: u64, nick, body| Event {
+        id: MsgId {
+            shard: 0,
+            seq: user,
+        },
+        time_ms: 0,
+        user: ClientId(user),
+        nick,
+        body,
+    };
+    let mut b = ChunkBuilder::new(RoomId(1), "lobby");
+    b.push(&event(1, "ann", Body::Chat { text: "one" }));
+    b.push(&event(2, "bob", Body::Join));
+    let chunks = [Arc::new(b.take())];
+    for to in 1..=1000 {
+        let mut out = Outbound::default();
+        let mut sink = Sink(Vec::new());
+        let done = out.deliver(&mut sink, Form::Irc, &chunks, ClientId(to));
+        assert_eq!(done.expect("written"), Flushed::All);
+        let want: &[u8] = match to {
+            1 => b":bob!bob@user/bob JOIN #lobby\r\n",
+            2 => b":ann!ann@user/ann PRIVMSG #lobby :one\r\n",
+            _ => b":ann!ann@user/ann PRIVMSG #lobby :one\r\n:bob!bob@user/bob JOIN #lobby\r\n",
+        };
+        assert_eq!(sink.0, want, "recipient {to}");
+    }
+    assert_eq!(chunks[0].renders(Form::Irc), 1, "rendered once");
+    assert_eq!(chunks[0].renders(Form::Line), 0, "no line reader: never");
+}
