@@ -23,12 +23,15 @@ use std::time::{Duration, Instant};
 use crate::fanout::{ShardHandle, ShardMsg, TrySendError};
 use crate::frame::ClientId;
 use crate::poller::{Backend, Events, Interest, Poller, Token};
+use crate::proto::Protocol;
 use crate::shared::Shared;
 use crate::sys;
 
 /// How long to back off when descriptors run out and none is in reserve.
 const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(100);
 const FULL: &[u8] = b"! server full\n";
+/// The same for an IRC connection.
+const IRC_FULL: &[u8] = b"ERROR :Server full\r\n";
 /// Under poll(2), the least time between two wake-ups of a shard for new
 /// connections, per client the shard holds. A wake-up costs the shard a
 /// poll(2) call over all its descriptors: on a 2-core VM 0.14 us each when
@@ -42,10 +45,11 @@ const POLL_PACE_PER_CLIENT: Duration = Duration::from_micros(5);
 /// waits for its shard to be woken.
 const POLL_PACE_MAX: Duration = Duration::from_millis(20);
 
-/// A listening socket and whether it speaks TLS.
+/// A listening socket, whether it speaks TLS, and the protocol inside.
 pub(crate) struct Listener {
     pub socket: TcpListener,
     pub tls: bool,
+    pub proto: Protocol,
 }
 
 pub(crate) struct Acceptor {
@@ -150,7 +154,10 @@ impl Acceptor {
     fn accept_all(&mut self, i: usize) {
         loop {
             match self.listeners[i].socket.accept() {
-                Ok((stream, _)) => self.hand_off(stream, self.listeners[i].tls),
+                Ok((stream, _)) => {
+                    let l = &self.listeners[i];
+                    self.hand_off(stream, l.tls, l.proto)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_exhaustion(&e) => {
@@ -186,7 +193,7 @@ impl Acceptor {
             Ok((stream, _)) => {
                 // A TLS peer cannot read a plain line; it just sees the close.
                 if !self.listeners[i].tls {
-                    refuse(&stream);
+                    refuse(&stream, self.listeners[i].proto);
                 }
                 Shed::Refused
             }
@@ -196,7 +203,7 @@ impl Acceptor {
         result
     }
 
-    fn hand_off(&mut self, stream: TcpStream, tls: bool) {
+    fn hand_off(&mut self, stream: TcpStream, tls: bool, proto: Protocol) {
         if stream.set_nonblocking(true).is_err() {
             return;
         }
@@ -205,7 +212,7 @@ impl Acceptor {
         if connected >= self.shared.max_clients {
             self.shared.connected.fetch_sub(1, Ordering::Relaxed);
             if !tls {
-                refuse(&stream);
+                refuse(&stream, proto);
             }
             return;
         }
@@ -213,7 +220,12 @@ impl Acceptor {
         // Round-robin; a shard whose mailbox is full is passed over, and
         // when every one is full the connection is refused rather than the
         // acceptor waiting on a shard.
-        let mut msg = ShardMsg::Connect { stream, id, tls };
+        let mut msg = ShardMsg::Connect {
+            stream,
+            id,
+            tls,
+            proto,
+        };
         for _ in 0..self.shards.len() {
             let i = self.next_shard;
             self.next_shard = (i + 1) % self.shards.len();
@@ -231,10 +243,13 @@ impl Acceptor {
         }
         self.shared.connected.fetch_sub(1, Ordering::Relaxed);
         if let ShardMsg::Connect {
-            stream, tls: false, ..
+            stream,
+            tls: false,
+            proto,
+            ..
         } = msg
         {
-            refuse(&stream);
+            refuse(&stream, proto);
         }
     }
 
@@ -318,9 +333,14 @@ enum Shed {
     NoReserve,
 }
 
-fn refuse(stream: &TcpStream) {
+/// Tells a connection the server is full, in its protocol, and drops it.
+fn refuse(stream: &TcpStream, proto: Protocol) {
     let _ = stream.set_nonblocking(true);
-    let _ = (&*stream).write(FULL);
+    let line = match proto {
+        Protocol::Line => FULL,
+        Protocol::Irc => IRC_FULL,
+    };
+    let _ = (&*stream).write(line);
 }
 
 fn is_exhaustion(e: &io::Error) -> bool {

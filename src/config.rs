@@ -90,6 +90,19 @@ pub struct Config {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,
 
+    /// Also serve IRC (RFC 2812 and modern.ircdocs.horse clients such as
+    /// irssi or WeeChat) on this port, in the same rooms.
+    #[arg(long)]
+    pub irc_port: Option<u16>,
+
+    /// The server's name in IRC replies [default: the machine's host name].
+    #[arg(long)]
+    pub server_name: Option<String>,
+
+    /// The network's name in IRC's welcome and ISUPPORT.
+    #[arg(long, default_value = "shardchat")]
+    pub network: String,
+
     /// Join a cluster of nodes sharing rooms over Redis pub/sub
     /// (redis://host:port[/db]).
     #[arg(long, value_name = "URL")]

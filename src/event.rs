@@ -48,6 +48,8 @@ pub enum Body<'a> {
     Mode { change: &'a str },
     /// A private message from the user to the nick `to`.
     Private { to: &'a str, text: &'a str },
+    /// A private notice (IRC `NOTICE nick`: never answered automatically).
+    PrivateNotice { to: &'a str, text: &'a str },
     /// A notice from the server itself to a room.
     ServerNotice { text: &'a str },
 }
@@ -68,11 +70,12 @@ pub enum Kind {
     Mode = 9,
     Private = 10,
     ServerNotice = 11,
+    PrivateNotice = 12,
 }
 
 impl Kind {
     /// Every kind, in order of its number.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Chat,
         Kind::Action,
         Kind::Notice,
@@ -85,6 +88,7 @@ impl Kind {
         Kind::Mode,
         Kind::Private,
         Kind::ServerNotice,
+        Kind::PrivateNotice,
     ];
 
     /// The kind numbered `n`, if any.
@@ -108,6 +112,7 @@ impl<'a> Body<'a> {
             Body::Mode { .. } => Kind::Mode,
             Body::Private { .. } => Kind::Private,
             Body::ServerNotice { .. } => Kind::ServerNotice,
+            Body::PrivateNotice { .. } => Kind::PrivateNotice,
         }
     }
 
@@ -125,7 +130,7 @@ impl<'a> Body<'a> {
             Body::Nick { new } => (Some(new), None),
             Body::Kick { target, reason } => (Some(target), reason),
             Body::Mode { change } => (Some(change), None),
-            Body::Private { to, text } => (Some(to), Some(text)),
+            Body::Private { to, text } | Body::PrivateNotice { to, text } => (Some(to), Some(text)),
         }
     }
 
@@ -148,6 +153,7 @@ impl<'a> Body<'a> {
             Kind::Mode => Body::Mode { change: a? },
             Kind::Private => Body::Private { to: a?, text: b? },
             Kind::ServerNotice => Body::ServerNotice { text: a? },
+            Kind::PrivateNotice => Body::PrivateNotice { to: a?, text: b? },
         })
     }
 }
@@ -246,13 +252,14 @@ mod tests {
                 text: "psst",
             },
             Body::ServerNotice { text: "s" },
+            Body::PrivateNotice { to: "b", text: "n" },
         ];
         for body in bodies {
             let (a, b) = body.fields();
             let kind = Kind::from_u8(body.kind() as u8).expect("a kind");
             assert_eq!(Body::from_fields(kind, a, b), Some(body));
         }
-        assert_eq!(Kind::from_u8(12), None);
+        assert_eq!(Kind::from_u8(13), None);
         assert_eq!(Body::from_fields(Kind::Chat, None, None), None);
         let e = Event {
             id: MsgId { shard: 1, seq: 2 },

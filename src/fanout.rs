@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::event::OwnedEvent;
 use crate::frame::{Chunk, ClientId};
 use crate::poller::Waker;
-use crate::proto::Reply;
+use crate::proto::{Protocol, Reply};
 
 /// What a shard can be sent.
 #[derive(Debug)]
@@ -33,6 +33,7 @@ pub enum ShardMsg {
         stream: TcpStream,
         id: ClientId,
         tls: bool,
+        proto: Protocol,
     },
     /// The chunks one peer produced in one loop pass, in its order.
     Batch(Arc<[Arc<Chunk>]>),

@@ -101,6 +101,21 @@ impl Registry {
         }
     }
 
+    /// Registers a client under the nick it chose (already validated).
+    pub fn claim(&self, nick: &str, at: Location) -> Result<(), ClaimError> {
+        match self.by_key.write().entry(key(nick)) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(ClaimError::Taken),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(Entry {
+                    nick: nick.into(),
+                    at,
+                    rooms: Vec::new(),
+                });
+                Ok(())
+            }
+        }
+    }
+
     /// Moves `at` from `old` to `new` (already validated). Renaming to the
     /// same name in another case is allowed.
     pub fn rename(&self, old: &str, new: &str, at: Location) -> Result<(), ClaimError> {

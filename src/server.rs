@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::error::{setup, Error};
 use crate::fanout::{self, ShardHandle};
 use crate::poller::{Poller, Waker};
+use crate::proto::{Identity, Protocol};
 use crate::registry::Registry;
 use crate::rooms::Rooms;
 use crate::shard::{Shard, ShardStats};
@@ -34,6 +35,7 @@ pub struct Server {
     listeners: Vec<Listener>,
     plain_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
+    irc_addr: Option<SocketAddr>,
     fingerprint: Option<String>,
     acceptor_poller: Poller,
     stop: Arc<AtomicBool>,
@@ -94,14 +96,36 @@ impl Server {
         if !config.no_plain {
             let (socket, addr) = listen(SocketAddr::new(config.bind, config.port))?;
             plain_addr = Some(addr);
-            listeners.push(Listener { socket, tls: false });
+            listeners.push(Listener {
+                socket,
+                tls: false,
+                proto: Protocol::Line,
+            });
         }
         let mut tls_addr = None;
         if let Some(port) = config.tls_port {
             let (socket, addr) = listen(SocketAddr::new(config.bind, port))?;
             tls_addr = Some(addr);
-            listeners.push(Listener { socket, tls: true });
+            listeners.push(Listener {
+                socket,
+                tls: true,
+                proto: Protocol::Line,
+            });
         }
+        let mut irc_addr = None;
+        if let Some(port) = config.irc_port {
+            let (socket, addr) = listen(SocketAddr::new(config.bind, port))?;
+            irc_addr = Some(addr);
+            listeners.push(Listener {
+                socket,
+                tls: false,
+                proto: Protocol::Irc,
+            });
+        }
+        let names = Arc::new(Identity {
+            server: config.server_name.clone().unwrap_or_else(host_name).into(),
+            network: config.network.clone().into(),
+        });
         let acceptor_poller = setup("the acceptor's poller", Poller::new(config.backend))?;
         let fd_limit = sys::fd_limit().unwrap_or(1024);
         let max_clients = config.max_clients.unwrap_or_else(|| {
@@ -132,6 +156,7 @@ impl Server {
             max_clients,
             tls: identity.map(|i| i.config),
             cluster: cluster.clone().map(|c| Box::new(c) as Box<dyn Backplane>),
+            identity: names,
         });
         if let Some(cluster) = &cluster {
             shared.rooms.watch(cluster.room_watcher());
@@ -145,6 +170,7 @@ impl Server {
             listeners,
             plain_addr,
             tls_addr,
+            irc_addr,
             fingerprint,
             acceptor_poller,
             stop: Arc::new(AtomicBool::new(false)),
@@ -163,6 +189,11 @@ impl Server {
     /// The TLS address actually bound, if TLS is on.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
+    }
+
+    /// The IRC address actually bound, if IRC is on.
+    pub fn irc_addr(&self) -> Option<SocketAddr> {
+        self.irc_addr
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -193,6 +224,10 @@ impl Server {
         }
         if let Some(fp) = &self.fingerprint {
             lines.push(format!("[CHAT SERVER] TLS certificate SHA-256 {fp}"));
+        }
+        if let Some(irc) = self.irc_addr {
+            let name = &self.shared.identity.server;
+            lines.push(format!("[CHAT SERVER] IRC on {irc} as {name}"));
         }
         if let (Some(cluster), Some(url)) = (&self.shared.cluster, &c.cluster) {
             lines.push(format!(
@@ -307,4 +342,14 @@ fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
     let _ = sys::set_listen_backlog(socket.as_raw_fd(), 4096);
     let addr = setup("the listener", socket.local_addr())?;
     Ok((socket, addr))
+}
+
+/// The machine's host name (the default IRC server name), or `shardchat`
+/// when it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && !s.contains(' '))
+        .unwrap_or_else(|| "shardchat".into())
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::backplane::Backplane;
 use crate::config::Config;
+use crate::proto::Identity;
 use crate::registry::Registry;
 use crate::rooms::Rooms;
 
@@ -25,4 +26,6 @@ pub(crate) struct Shared {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The way to the other nodes, in cluster mode.
     pub cluster: Option<Box<dyn Backplane>>,
+    /// What the server calls itself (IRC's server and network names).
+    pub identity: Arc<Identity>,
 }

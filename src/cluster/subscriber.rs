@@ -222,7 +222,7 @@ impl Subscriber {
                 let Some([e]) = events.as_deref() else {
                     return;
                 };
-                if !matches!(e.body, Body::Private { .. }) {
+                if !matches!(e.body, Body::Private { .. } | Body::PrivateNotice { .. }) {
                     return;
                 }
                 if let Some((_, at)) = self.shared.registry.lookup(to) {

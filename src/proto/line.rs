@@ -7,7 +7,7 @@ use crate::event::{Body, Event};
 use crate::protocol::{self, Command, NickError};
 use crate::rooms::RoomNameError;
 
-use super::{Presence, Refusal, Reply, Request, Scope, Usage};
+use super::{Presence, Refusal, Reply, Request, Scope, Speech, Usage};
 
 /// Decodes one framed line (see [`super::Session::decode`]).
 pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>, Refusal>> {
@@ -22,19 +22,23 @@ pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>
         Command::Chat(text) => Request::Say {
             room: None,
             text,
-            action: false,
+            kind: Speech::Chat,
         },
         Command::Me(Some(text)) => Request::Say {
             room: None,
             text,
-            action: true,
+            kind: Speech::Action,
         },
         Command::Me(None) => return Some(Err(Refusal::Usage(Usage::Me))),
         Command::Nick(Some(name)) => Request::Nick(name),
         Command::Nick(None) => return Some(Err(Refusal::Usage(Usage::Nick))),
         Command::Join(Some(room)) => Request::Move(room),
         Command::Join(None) => return Some(Err(Refusal::Usage(Usage::Join))),
-        Command::Msg(Some((to, text))) => Request::Private { to, text },
+        Command::Msg(Some((to, text))) => Request::Private {
+            to,
+            text,
+            notice: false,
+        },
         Command::Msg(None) => return Some(Err(Refusal::Usage(Usage::Msg))),
         Command::List => Request::Presence(Presence::List),
         Command::Who => Request::Presence(Presence::Who),
@@ -73,7 +77,9 @@ pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
         Body::Mode { change } => {
             protocol::write_notice(out, &[nick, " set mode ", change, " on #", room])
         }
-        Body::Private { to, text } => protocol::write_private(out, nick, to, text),
+        Body::Private { to, text } | Body::PrivateNotice { to, text } => {
+            protocol::write_private(out, nick, to, text)
+        }
         Body::ServerNotice { text } => protocol::write_notice(out, &[text]),
     }
 }
@@ -81,12 +87,15 @@ pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
 /// Appends `reply` as the line protocol writes it.
 pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
     match reply {
-        Reply::Welcome { nick } => protocol::write_notice(out, &["welcome ", nick]),
+        Reply::Welcome { nick, .. } => protocol::write_notice(out, &["welcome ", nick]),
         Reply::Joined { room, users } => protocol::write_notice(
             out,
             &["you joined #", room, " (", &users.to_string(), " users)"],
         ),
-        Reply::NickChanged { nick } => protocol::write_notice(out, &["you are now ", nick]),
+        Reply::NickChanged { nick, .. } => protocol::write_notice(out, &["you are now ", nick]),
+        // The line protocol never asks for these: it moves between rooms
+        // (the join says so), and has no keep-alive or capabilities.
+        Reply::Parted { .. } | Reply::Names { .. } | Reply::Pong(_) | Reply::Caps(_) => {}
         Reply::Bye => protocol::write_notice(out, &["bye"]),
         Reply::ShuttingDown => protocol::write_notice(out, &["server shutting down"]),
         Reply::Help => out.extend_from_slice(protocol::HELP.as_bytes()),
@@ -167,6 +176,16 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         ),
         Refusal::AlreadyInRoom(room) => error(out, &["you are already in #", room]),
         Refusal::NotInRoom(room) => error(out, &["you are not in #", room]),
+        // Refusals of other protocols' commands, which line clients cannot
+        // send; written plainly should one ever reach them.
+        Refusal::NotRegistered => error(out, &["register first"]),
+        Refusal::AlreadyRegistered => error(out, &["already registered"]),
+        Refusal::NeedMoreParams(cmd) | Refusal::NoRecipient(cmd) => {
+            error(out, &["not enough parameters: ", cmd])
+        }
+        Refusal::NoTextToSend => error(out, &["no text to send"]),
+        Refusal::NoNickGiven => error(out, &["usage: /nick <name>"]),
+        Refusal::UnknownIrcCommand(cmd) => error(out, &["unknown command: /", cmd]),
     }
 }
 
@@ -253,7 +272,7 @@ mod tests {
             Some(Ok(Request::Say {
                 room: None,
                 text: Cow::Borrowed("hello"),
-                action: false
+                kind: Speech::Chat
             }))
         );
         assert_eq!(d("/join #a"), Some(Ok(Request::Move("#a"))));

@@ -10,14 +10,16 @@
 //! renders; nothing else changes.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::codec::Line;
 use crate::event::Event;
 
+pub(crate) mod irc;
 pub(crate) mod line;
 mod reply;
 
-pub(crate) use reply::{Refusal, Reply, Scope, Usage};
+pub(crate) use reply::{Caps, Refusal, Reply, Scope, Usage};
 
 /// A way of writing events as bytes. Every recipient of a chunk that
 /// shares a form shares its rendering.
@@ -25,16 +27,19 @@ pub(crate) use reply::{Refusal, Reply, Scope, Usage};
 pub enum Form {
     /// The line protocol: `[nick] text`, `* notices`.
     Line,
+    /// IRC without message tags: `:nick!user@host PRIVMSG #room :text`.
+    Irc,
 }
 
 impl Form {
     /// How many forms there are.
-    pub const COUNT: usize = 1;
+    pub const COUNT: usize = 2;
 
     /// The form's slot in per-form arrays.
     pub fn index(self) -> usize {
         match self {
             Form::Line => 0,
+            Form::Irc => 1,
         }
     }
 }
@@ -43,6 +48,7 @@ impl Form {
 pub fn render_event(form: Form, room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
     match form {
         Form::Line => line::render_event(room, e, out),
+        Form::Irc => irc::render_event(room, e, out),
     }
 }
 
@@ -50,6 +56,7 @@ pub fn render_event(form: Form, room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Protocol {
     Line,
+    Irc,
 }
 
 /// The presence questions.
@@ -63,34 +70,49 @@ pub(crate) enum Presence {
     Rooms,
 }
 
+/// What kind of thing a client says to a room or a user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Speech {
+    Chat,
+    /// An action (`/me`, IRC's CTCP ACTION).
+    Action,
+    /// A notice (IRC's NOTICE: never answered automatically).
+    Notice,
+}
+
 /// What a client asks for, whatever protocol it speaks. Room arguments are
 /// as the client wrote them (`#name`); the handlers check them.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Request<'a> {
-    /// Text (or an action) for a room: `None` is the client's current room.
+    /// Text, an action or a notice for a room: `None` is the client's
+    /// current room.
     Say {
         room: Option<&'a str>,
         text: Cow<'a, str>,
-        action: bool,
+        kind: Speech,
     },
+    /// Registration under a nick the client chose (IRC); line clients are
+    /// registered as guests when they connect.
+    Register(Cow<'a, str>),
     /// A new nick.
     Nick(&'a str),
-    /// Join a room, staying in the others (IRC's `JOIN`; the line
-    /// protocol moves instead).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Join rooms (comma-separated), staying in the others (IRC's `JOIN`;
+    /// the line protocol moves instead).
     Join(&'a str),
-    /// Leave one room (IRC's `PART`).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Leave rooms (comma-separated; IRC's `PART`).
     Part {
         room: &'a str,
         reason: Option<Cow<'a, str>>,
     },
+    /// Everyone in a room (IRC's `NAMES`).
+    Names(&'a str),
     /// Leave the current room for another (the line protocol's `/join`).
     Move(&'a str),
-    /// A private message.
+    /// A private message, or notice.
     Private {
         to: &'a str,
         text: Cow<'a, str>,
+        notice: bool,
     },
     Presence(Presence),
     Help,
@@ -98,43 +120,86 @@ pub(crate) enum Request<'a> {
     Quit(Option<Cow<'a, str>>),
 }
 
+/// What the server calls itself in protocols that name it (IRC).
+#[derive(Debug)]
+pub(crate) struct Identity {
+    /// The server's name (IRC's server name).
+    pub server: Box<str>,
+    /// The network's name (IRC's ISUPPORT `NETWORK`).
+    pub network: Box<str>,
+}
+
 /// One client's protocol state.
 #[derive(Debug)]
-pub(crate) struct Session {
-    protocol: Protocol,
+pub(crate) enum Session {
+    Line,
+    Irc(Box<irc::IrcSession>),
 }
 
 impl Session {
-    /// A line-protocol session.
-    pub(crate) fn line() -> Session {
-        Session {
-            protocol: Protocol::Line,
+    /// A session for a new connection speaking `protocol`.
+    pub(crate) fn new(protocol: Protocol, identity: &Arc<Identity>) -> Session {
+        match protocol {
+            Protocol::Line => Session::Line,
+            Protocol::Irc => Session::Irc(Box::new(irc::IrcSession::new(Arc::clone(identity)))),
         }
     }
 
     /// The form this client reads events in.
     pub(crate) fn form(&self) -> Form {
-        match self.protocol {
-            Protocol::Line => Form::Line,
+        match self {
+            Session::Line => Form::Line,
+            Session::Irc(_) => Form::Irc,
+        }
+    }
+
+    /// Whether the server names the client and registers it as soon as it
+    /// connects (a guest, in the lobby) rather than when it asks.
+    pub(crate) fn registers_at_once(&self) -> bool {
+        matches!(self, Session::Line)
+    }
+
+    /// Whether a private message is echoed to its sender (the line
+    /// protocol shows both ends the same line; IRC clients show their own).
+    pub(crate) fn echoes_private(&self) -> bool {
+        matches!(self, Session::Line)
+    }
+
+    /// Whether joining a room also lists its members (IRC sends NAMES).
+    pub(crate) fn names_on_join(&self) -> bool {
+        matches!(self, Session::Irc(_))
+    }
+
+    /// The longest line this protocol accepts, given the server's limit
+    /// for the line protocol.
+    pub(crate) fn max_line(&self, line_max: u32) -> usize {
+        match self {
+            Session::Line => line_max as usize,
+            Session::Irc(_) => irc::MAX_LINE,
         }
     }
 
     /// Decodes one framed line: `None` for a line that asks nothing (a
-    /// blank one), else the request or why it is refused.
+    /// blank one), else the request, or a reply to send at once (a
+    /// refusal, or what the protocol answers by itself).
     pub(crate) fn decode<'a>(
         &mut self,
         line: Line<'a>,
         max_line: u32,
-    ) -> Option<Result<Request<'a>, Refusal>> {
-        match self.protocol {
-            Protocol::Line => line::decode(line, max_line),
+        registered: bool,
+    ) -> Option<Result<Request<'a>, Reply>> {
+        match self {
+            Session::Line => line::decode(line, max_line).map(|r| r.map_err(Reply::from)),
+            Session::Irc(s) => s.decode(line, registered),
         }
     }
 
-    /// Appends `reply` in this client's protocol.
-    pub(crate) fn render_reply(&self, reply: &Reply, out: &mut Vec<u8>) {
-        match self.protocol {
-            Protocol::Line => line::render_reply(reply, out),
+    /// Appends `reply` in this client's protocol; `nick` is the client's
+    /// (empty before it registers).
+    pub(crate) fn render_reply(&self, nick: &str, reply: &Reply, out: &mut Vec<u8>) {
+        match self {
+            Session::Line => line::render_reply(reply, out),
+            Session::Irc(s) => s.render_reply(nick, reply, out),
         }
     }
 

@@ -8,12 +8,27 @@ use crate::rooms::RoomNameError;
 /// A reply to one client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Reply {
-    /// The client is registered under `nick`.
-    Welcome { nick: Box<str> },
+    /// The client is registered under `nick`; `users` are connected.
+    Welcome { nick: Box<str>, users: usize },
     /// The client joined `room`, which now has `users` members.
     Joined { room: Box<str>, users: usize },
-    /// The client's nick is now `nick`.
-    NickChanged { nick: Box<str> },
+    /// The client's nick is now `nick` (it was `old`).
+    NickChanged { old: Box<str>, nick: Box<str> },
+    /// The client left `room`, staying connected.
+    Parted {
+        room: Box<str>,
+        reason: Option<Box<str>>,
+    },
+    /// Who is in `room`, all of them (IRC's NAMES).
+    Names {
+        room: Box<str>,
+        nicks: Vec<Box<str>>,
+    },
+    /// The answer to a client's keep-alive (IRC's PING).
+    Pong(Box<str>),
+    /// The capabilities the server offers (none yet), or the answer to
+    /// a request for some (IRC's CAP).
+    Caps(Caps),
     /// The client's `/quit` is taken.
     Bye,
     /// The server is stopping.
@@ -31,6 +46,17 @@ pub(crate) enum Reply {
     Rooms(Vec<(Box<str>, usize)>),
     /// A command was refused.
     Refused(Refusal),
+}
+
+/// Capability negotiation (IRCv3 CAP). The server offers none yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Caps {
+    /// `CAP LS`: what the server offers.
+    List,
+    /// `CAP LIST`: what this client has enabled.
+    Enabled,
+    /// `CAP REQ`: refused, with what was asked for.
+    Refused(Box<str>),
 }
 
 /// What a [`Reply::Users`] lists.
@@ -77,6 +103,20 @@ pub(crate) enum Refusal {
     AlreadyInRoom(Box<str>),
     /// The room named is not one the client is in.
     NotInRoom(Box<str>),
+    /// A command other than registration before registering.
+    NotRegistered,
+    /// Registering twice.
+    AlreadyRegistered,
+    /// A command without the parameters it needs (the command).
+    NeedMoreParams(Box<str>),
+    /// A message without a target (the command).
+    NoRecipient(Box<str>),
+    /// A message without text.
+    NoTextToSend,
+    /// A nick change without a nick.
+    NoNickGiven,
+    /// A protocol command the server does not know (its name).
+    UnknownIrcCommand(Box<str>),
 }
 
 impl From<Refusal> for Reply {

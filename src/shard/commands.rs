@@ -10,7 +10,7 @@ use crate::codec::Line;
 use crate::event::{Body, Event, OwnedEvent};
 use crate::fanout::DirectMsg;
 use crate::frame::ClientId;
-use crate::proto::{Presence, Refusal, Reply, Request, Scope};
+use crate::proto::{Presence, Refusal, Reply, Request, Scope, Speech};
 use crate::protocol::{self, MAX_LISTED};
 use crate::ratelimit::{Policy, Verdict};
 use crate::registry::{ClaimError, Location};
@@ -47,10 +47,14 @@ impl Shard {
             }
             Verdict::Drop => return true,
         }
-        match c.session.decode(line, self.shared.config.max_line) {
+        let registered = c.registered;
+        match c
+            .session
+            .decode(line, self.shared.config.max_line, registered)
+        {
             None => true,
-            Some(Err(refusal)) => {
-                self.reply(key, &refusal.into());
+            Some(Err(reply)) => {
+                self.reply(key, &reply);
                 true
             }
             Some(Ok(request)) => self.handle(key, request),
@@ -60,23 +64,31 @@ impl Shard {
     /// Carries out one request; returns false once the client is leaving.
     pub(crate) fn handle(&mut self, key: usize, request: Request<'_>) -> bool {
         match request {
-            Request::Say { room, text, action } => {
-                let body = if action {
-                    Body::Action { text: &text }
-                } else {
-                    Body::Chat { text: &text }
+            Request::Say { room, text, kind } => {
+                let body = match kind {
+                    Speech::Chat => Body::Chat { text: &text },
+                    Speech::Action => Body::Action { text: &text },
+                    Speech::Notice => Body::Notice { text: &text },
                 };
                 self.say(key, room, body);
             }
+            Request::Register(nick) => self.register_as(key, &nick),
             Request::Nick(name) => self.change_nick(key, name),
-            Request::Join(name) => {
-                if let Some(name) = self.room_arg(key, name, false) {
-                    self.join_room(key, name);
+            Request::Join(names) => {
+                for name in names.split(',').filter(|n| !n.is_empty()) {
+                    if let Some(name) = self.room_arg(key, name, false) {
+                        self.join_room(key, name);
+                    }
                 }
             }
-            Request::Part { room, reason } => self.part(key, room, reason.as_deref()),
+            Request::Part { room, reason } => {
+                for name in room.split(',').filter(|n| !n.is_empty()) {
+                    self.part(key, name, reason.as_deref());
+                }
+            }
+            Request::Names(room) => self.names(key, room),
             Request::Move(name) => self.move_to(key, name),
-            Request::Private { to, text } => self.private_message(key, to, &text),
+            Request::Private { to, text, notice } => self.private_message(key, to, &text, notice),
             Request::Presence(what) => self.presence(key, what),
             Request::Help => self.reply(key, &Reply::Help),
             Request::Quit(reason) => {
@@ -154,9 +166,26 @@ impl Shard {
             .iter()
             .position(|m| m.room.name().eq_ignore_ascii_case(name))
             .expect("checked by room_arg");
+        let room = self.clients[key].rooms[at].room.name().into();
         self.catch_up(key, at);
         self.leave_room(key, at, true, false, reason);
         self.tell_backplane_rooms(key);
+        let reason = reason.map(Box::from);
+        self.reply(key, &Reply::Parted { room, reason });
+    }
+
+    /// Everyone in a room (IRC's NAMES): this node's registry; an unknown
+    /// room lists no one.
+    fn names(&mut self, key: usize, arg: &str) {
+        let name = arg.strip_prefix('#').unwrap_or(arg);
+        let (room, nicks) = match self.shared.rooms.get(name) {
+            Some(r) => {
+                let all = self.shared.registry.members_of(r.id(), usize::MAX);
+                (r.name().into(), all.first)
+            }
+            None => (protocol::sanitize(name).into_owned().into(), Vec::new()),
+        };
+        self.reply(key, &Reply::Names { room, nicks });
     }
 
     /// The line protocol's `/join`: leaves the current room for `arg`.
@@ -292,7 +321,8 @@ impl Shard {
             self.emit(key, at, Body::Nick { new: name });
         }
         self.clients[key].nick = name.into();
-        self.reply(key, &Reply::NickChanged { nick: name.into() });
+        let (old, nick) = (old, name.into());
+        self.reply(key, &Reply::NickChanged { old, nick });
     }
 
     /// `/list`, `/who`, `/rooms`: answered by the cluster when there is
@@ -345,7 +375,7 @@ impl Shard {
         self.reply(key, &reply);
     }
 
-    fn private_message(&mut self, key: usize, to: &str, text: &str) {
+    fn private_message(&mut self, key: usize, to: &str, text: &str, notice: bool) {
         let id = self.next_msg_id();
         // The registry is read once per private message.
         let found = self.shared.registry.lookup(to);
@@ -359,7 +389,11 @@ impl Shard {
             time_ms: self.wall_ms,
             user: c.id,
             nick: &c.nick,
-            body: Body::Private { to: &to_nick, text },
+            body: if notice {
+                Body::PrivateNotice { to: &to_nick, text }
+            } else {
+                Body::Private { to: &to_nick, text }
+            },
         });
         let Some(at) = at else {
             if let Some(cluster) = &self.shared.cluster {
@@ -370,20 +404,23 @@ impl Shard {
             self.reply(key, &Refusal::NoSuchUser(to).into());
             return;
         };
-        if at.id != c.id {
+        let echo = c.session.echoes_private();
+        if at.id != c.id || !echo {
             self.send_direct(at, DirectMsg::Event(event.clone()));
         }
-        let mut buf = Vec::new();
-        self.clients[key]
-            .session
-            .render_event(&event.event(), &mut buf);
-        self.queue_own(key, buf);
+        if echo {
+            let mut buf = Vec::new();
+            self.clients[key]
+                .session
+                .render_event(&event.event(), &mut buf);
+            self.queue_own(key, buf);
+        }
     }
 }
 
 /// `guest-...`: the names the server hands out (`guest-<n>`, or
 /// `guest-<node tag>-<n>` in a cluster).
-fn is_guest_name(name: &str) -> bool {
+pub(super) fn is_guest_name(name: &str) -> bool {
     name.get(..6)
         .is_some_and(|p| p.eq_ignore_ascii_case("guest-"))
 }

@@ -110,8 +110,22 @@ impl Shard {
         };
         let mut buf = Vec::new();
         match &d.msg {
+            // The cluster hands a private message back to its sender as
+            // sent; protocols that show their own do not want it.
+            DirectMsg::Event(e) if e.user == c.id && !c.session.echoes_private() => {
+                let to_self = match e.event().body {
+                    Body::Private { to, .. } | Body::PrivateNotice { to, .. } => {
+                        to.eq_ignore_ascii_case(&c.nick)
+                    }
+                    _ => true,
+                };
+                if !to_self {
+                    return;
+                }
+                c.session.render_event(&e.event(), &mut buf)
+            }
             DirectMsg::Event(e) => c.session.render_event(&e.event(), &mut buf),
-            DirectMsg::Reply(r) => c.session.render_reply(r, &mut buf),
+            DirectMsg::Reply(r) => c.session.render_reply(&c.nick, r, &mut buf),
         }
         self.queue_own(d.key, buf);
     }

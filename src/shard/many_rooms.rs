@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::fanout::{mailbox, ShardMsg};
 use crate::frame::ClientId;
 use crate::poller::{Backend, Poller};
-use crate::proto::Request;
+use crate::proto::{Protocol, Request, Speech};
 use crate::shared::Shared;
 
 fn shared() -> Arc<Shared> {
@@ -96,7 +96,7 @@ fn say(room: Option<&'static str>, text: &'static str) -> Request<'static> {
     Request::Say {
         room,
         text: Cow::Borrowed(text),
-        action: false,
+        kind: Speech::Chat,
     }
 }
 
@@ -116,6 +116,7 @@ fn clients_in_several_rooms(backend: Backend) {
                 stream: server_end,
                 id: ClientId(id),
                 tls: false,
+                proto: Protocol::Line,
             }));
             c.set_read_timeout(Some(Duration::from_secs(10)))
                 .expect("timeout");

@@ -9,9 +9,11 @@ use std::time::Instant;
 use super::{LocalRoom, Shard};
 use crate::client::Membership;
 use crate::event::Body;
-use crate::proto::Reply;
+use crate::proto::{Refusal, Reply};
 use crate::registry::Location;
 use crate::rooms::{Room, LOBBY};
+use crate::shard::commands::is_guest_name;
+use std::sync::atomic::Ordering;
 
 impl Shard {
     /// Names a connected client, welcomes it and puts it in the lobby.
@@ -26,8 +28,40 @@ impl Shard {
         crate::info!("[Server] New client joined ({nick})");
         c.nick = nick.clone();
         c.registered = true;
-        self.reply(key, &Reply::Welcome { nick });
+        let users = self.shared.connected.load(Ordering::Relaxed);
+        self.reply(key, &Reply::Welcome { nick, users });
         self.join_room(key, LOBBY);
+    }
+
+    /// Registers a client under the nick it chose (IRC), welcomes it, and
+    /// puts it in no room. A taken or invalid nick is refused; the client
+    /// may try another.
+    pub(crate) fn register_as(&mut self, key: usize, nick: &str) {
+        if let Err(e) = crate::protocol::validate_nick(nick) {
+            self.reply(key, &Refusal::InvalidNick(e).into());
+            return;
+        }
+        if self.shared.cluster.is_some() && is_guest_name(nick) {
+            self.reply(key, &Refusal::GuestNick.into());
+            return;
+        }
+        let c = &mut self.clients[key];
+        let at = Location {
+            id: c.id,
+            shard: self.index,
+            key: key as u32,
+        };
+        if self.shared.registry.claim(nick, at).is_err() {
+            self.reply(key, &Refusal::NickTaken(nick.into()).into());
+            return;
+        }
+        crate::info!("[Server] New client joined ({nick})");
+        c.nick = nick.into();
+        c.registered = true;
+        self.tell_backplane_rooms(key);
+        let users = self.shared.connected.load(Ordering::Relaxed);
+        let nick = nick.into();
+        self.reply(key, &Reply::Welcome { nick, users });
     }
 
     /// Adds room `name` to a client's rooms, telling it and the room. It
@@ -69,6 +103,11 @@ impl Shard {
         if self.announces(n - 1) {
             let at = self.clients[key].rooms.len() - 1;
             self.emit(key, at, Body::Join);
+        }
+        if self.clients[key].session.names_on_join() {
+            let nicks = self.shared.registry.members_of(room.id(), usize::MAX).first;
+            let name = room.name().into();
+            self.reply(key, &Reply::Names { room: name, nicks });
         }
         room
     }

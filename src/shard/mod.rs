@@ -35,7 +35,7 @@ use crate::client::Client;
 use crate::fanout::{Direct, Mailbox, ShardHandle, ShardMsg};
 use crate::frame::{Chunk, ClientId};
 use crate::poller::{Event, Events, Interest, Poller, Token, WAKE_TOKEN};
-use crate::proto::{Reply, Session};
+use crate::proto::{Protocol, Reply, Session};
 use crate::ratelimit::{Bucket, Policy};
 use crate::rooms::{Room, RoomId};
 use crate::shared::Shared;
@@ -273,7 +273,7 @@ impl Shard {
                 return;
             }
             let result = c.transport.read(&mut self.rbuf[..]);
-            if !c.registered && !c.transport.is_handshaking() {
+            if !c.registered && !c.transport.is_handshaking() && c.session.registers_at_once() {
                 self.register(key);
             }
             let c = &mut self.clients[key];
@@ -299,7 +299,7 @@ impl Shard {
             let more = c.peer_shut || c.transport.may_have_more(n, self.rbuf.len());
             let mut reader = std::mem::take(&mut c.reader);
             let rbuf = std::mem::take(&mut self.rbuf);
-            let max = self.shared.config.max_line as usize;
+            let max = c.session.max_line(self.shared.config.max_line);
             reader.feed(&rbuf[..n], max, |line| self.on_line(key, line));
             self.rbuf = rbuf;
             if let Some(c) = self.clients.get_mut(key) {
@@ -331,7 +331,8 @@ impl Shard {
     /// at the end of the pass.
     pub(crate) fn reply(&mut self, key: usize, reply: &Reply) {
         let mut buf = Vec::new();
-        self.clients[key].session.render_reply(reply, &mut buf);
+        let c = &self.clients[key];
+        c.session.render_reply(&c.nick, reply, &mut buf);
         self.queue_own(key, buf);
     }
 
@@ -348,7 +349,12 @@ impl Shard {
     fn drain_mailbox(&mut self) {
         while let Some(msg) = self.mailbox.try_recv() {
             match msg {
-                ShardMsg::Connect { stream, id, tls } => self.add_client(stream, id, tls),
+                ShardMsg::Connect {
+                    stream,
+                    id,
+                    tls,
+                    proto,
+                } => self.add_client(stream, id, tls, proto),
                 ShardMsg::Batch(chunks) => {
                     for chunk in chunks.iter().filter(|c| self.rooms.contains_key(&c.room())) {
                         let seq = self.seq;
@@ -373,7 +379,7 @@ impl Shard {
         }
     }
 
-    fn add_client(&mut self, stream: TcpStream, id: ClientId, tls: bool) {
+    fn add_client(&mut self, stream: TcpStream, id: ClientId, tls: bool, proto: Protocol) {
         if self.stopping.is_some() {
             self.shared.connected.fetch_sub(1, Ordering::Relaxed);
             return;
@@ -404,7 +410,7 @@ impl Shard {
         self.clients.insert(Client::new(
             transport,
             id,
-            Session::line(),
+            Session::new(proto, &self.shared.identity),
             bucket,
             presence,
         ));
@@ -412,7 +418,7 @@ impl Shard {
         if handshaking {
             self.handshakes
                 .push((key, id, self.now + self.shared.config.handshake_timeout));
-        } else {
+        } else if self.clients[key].session.registers_at_once() {
             self.register(key);
         }
     }

@@ -44,6 +44,10 @@ pub(super) fn shared_with(config: Config) -> Arc<Shared> {
         max_clients: 100,
         tls: None,
         cluster: None,
+        identity: Arc::new(crate::proto::Identity {
+            server: "test.server".into(),
+            network: "test".into(),
+        }),
     })
 }
 
@@ -57,6 +61,7 @@ fn connect(listener: &TcpListener, shard: &ShardHandle, id: u64) -> BufReader<Tc
         stream: server_end,
         id: ClientId(id),
         tls: false,
+        proto: crate::proto::Protocol::Line,
     }));
     client.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     let mut r = BufReader::new(client);

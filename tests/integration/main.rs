@@ -20,6 +20,7 @@ mod bad_input;
 mod client;
 mod cluster;
 mod docs;
+mod irc;
 mod protocol;
 mod rooms;
 mod scale;

@@ -275,7 +275,9 @@ impl Publisher {
             }
             Command::Private { event, reply } => {
                 let to = match event.event().body {
-                    Body::Private { to, .. } => protocol::sanitize(to).into_owned(),
+                    Body::Private { to, .. } | Body::PrivateNotice { to, .. } => {
+                        protocol::sanitize(to).into_owned()
+                    }
                     _ => String::new(),
                 };
                 self.reply(*reply, Refusal::NoSuchUserHere(to.into()).into())

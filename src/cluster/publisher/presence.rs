@@ -132,7 +132,7 @@ impl Publisher {
     /// as its owner spells it.
     pub(super) fn private(&mut self, event: &OwnedEvent, reply: ReplyTo) -> RedisResult<()> {
         let e = event.event();
-        let Body::Private { to, text } = e.body else {
+        let (Body::Private { to, text } | Body::PrivateNotice { to, text }) = e.body else {
             return Ok(());
         };
         let to_l = to.to_ascii_lowercase();
@@ -153,10 +153,11 @@ impl Publisher {
             self.reply(reply, Refusal::NoSuchUser(to).into());
             return Ok(());
         };
-        let event = OwnedEvent::new(&Event {
-            body: Body::Private { to: &nick, text },
-            ..e
-        });
+        let body = match e.body {
+            Body::PrivateNotice { .. } => Body::PrivateNotice { to: &nick, text },
+            _ => Body::Private { to: &nick, text },
+        };
+        let event = OwnedEvent::new(&Event { body, ..e });
         let msg = envelope::encode_private(&self.node, &to_l, &event.event());
         let con = self.con.as_mut().expect("connected");
         redis::cmd("PUBLISH")

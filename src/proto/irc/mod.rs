@@ -1,0 +1,206 @@
+//! The IRC client protocol (modern.ircdocs.horse, RFC 2812 where it is
+//! silent): registration, the commands that map onto the server's shared
+//! requests, and numerics for the replies. docs/irc.md says what is
+//! supported.
+
+mod message;
+mod render;
+mod replies;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use message::Message;
+pub(crate) use render::render_event;
+
+use super::{Caps, Identity, Presence, Refusal, Reply, Request, Speech};
+use crate::codec::Line;
+use crate::protocol;
+
+/// The longest line taken in, tags included: 8,191 bytes of tags and 512
+/// of message (RFC 2812 and IRCv3 message-tags).
+pub(crate) const MAX_LINE: usize = 8191 + 512;
+
+/// The longest message without its tags and CR LF.
+const MAX_MESSAGE: usize = 510;
+
+/// The server's version, as 002 and 004 say it.
+const VERSION: &str = concat!("shardchat-", env!("CARGO_PKG_VERSION"));
+
+/// One IRC client's protocol state.
+#[derive(Debug)]
+pub(crate) struct IrcSession {
+    identity: Arc<Identity>,
+    /// The nick given before registration.
+    nick: Option<Box<str>>,
+    /// USER was sent.
+    user: bool,
+    /// CAP LS or REQ was sent and CAP END not yet: registration waits.
+    negotiating: bool,
+}
+
+impl IrcSession {
+    pub(crate) fn new(identity: Arc<Identity>) -> IrcSession {
+        IrcSession {
+            identity,
+            nick: None,
+            user: false,
+            negotiating: false,
+        }
+    }
+
+    /// Decodes one line (see `Session::decode`).
+    pub(crate) fn decode<'a>(
+        &mut self,
+        line: Line<'a>,
+        registered: bool,
+    ) -> Option<Result<Request<'a>, Reply>> {
+        let refuse = |r: Refusal| Some(Err(Reply::Refused(r)));
+        let bytes = match line {
+            Line::Complete(b) => b,
+            Line::TooLong => return refuse(Refusal::LineTooLong { max: 512 }),
+        };
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return refuse(Refusal::InvalidUtf8);
+        };
+        let m = Message::parse(text)?;
+        let untagged = m.tags.map_or(text.len(), |t| text.len() - t.len() - 2);
+        if untagged > MAX_MESSAGE {
+            return refuse(Refusal::LineTooLong { max: 512 });
+        }
+        let need = |n: usize| (m.params().len() < n).then(|| m.command.to_ascii_uppercase());
+        if m.is("CAP") {
+            return self.cap(&m);
+        }
+        if m.is("PING") {
+            let token = m.param(0).unwrap_or("");
+            return Some(Err(Reply::Pong(token.into())));
+        }
+        if m.is("PONG") || m.is("PASS") {
+            return None;
+        }
+        if m.is("QUIT") {
+            return Some(Ok(Request::Quit(m.param(0).map(protocol::sanitize))));
+        }
+        if m.is("NICK") {
+            let Some(nick) = m.param(0).filter(|n| !n.is_empty()) else {
+                return refuse(Refusal::NoNickGiven);
+            };
+            if registered {
+                return Some(Ok(Request::Nick(nick)));
+            }
+            self.nick = Some(nick.into());
+            return self.try_register();
+        }
+        if m.is("USER") {
+            if registered || self.user {
+                return refuse(Refusal::AlreadyRegistered);
+            }
+            if let Some(cmd) = need(4) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            self.user = true;
+            return self.try_register();
+        }
+        if !registered {
+            return refuse(Refusal::NotRegistered);
+        }
+        let request = if m.is("PRIVMSG") || m.is("NOTICE") {
+            let notice = m.is("NOTICE");
+            let Some(target) = m.param(0).filter(|t| !t.is_empty()) else {
+                return refuse(Refusal::NoRecipient(m.command.to_ascii_uppercase().into()));
+            };
+            let Some(text) = m.param(1).filter(|t| !t.is_empty()) else {
+                return refuse(Refusal::NoTextToSend);
+            };
+            let (text, kind) = match ctcp_action(text) {
+                Some(action) => (action, Speech::Action),
+                None if text.starts_with('\u{1}') => return None, // other CTCP
+                None if notice => (text, Speech::Notice),
+                None => (text, Speech::Chat),
+            };
+            let text = protocol::sanitize(text);
+            if text.trim().is_empty() {
+                return refuse(Refusal::NoTextToSend);
+            }
+            if target.starts_with('#') {
+                Request::Say {
+                    room: Some(target),
+                    text,
+                    kind,
+                }
+            } else {
+                Request::Private {
+                    to: target,
+                    text,
+                    notice,
+                }
+            }
+        } else if m.is("JOIN") {
+            if let Some(cmd) = need(1) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            Request::Join(m.param(0).unwrap_or(""))
+        } else if m.is("PART") {
+            if let Some(cmd) = need(1) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            Request::Part {
+                room: m.param(0).unwrap_or(""),
+                reason: m.param(1).map(protocol::sanitize),
+            }
+        } else if m.is("NAMES") {
+            if let Some(cmd) = need(1) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            Request::Names(m.param(0).unwrap_or(""))
+        } else if m.is("LIST") {
+            Request::Presence(Presence::Rooms)
+        } else {
+            let cmd = protocol::sanitize(m.command).to_ascii_uppercase();
+            return refuse(Refusal::UnknownIrcCommand(cmd.into()));
+        };
+        Some(Ok(request))
+    }
+
+    /// Registration completes once NICK and USER are in and capability
+    /// negotiation (if any) has ended.
+    fn try_register<'a>(&mut self) -> Option<Result<Request<'a>, Reply>> {
+        match &self.nick {
+            Some(nick) if self.user && !self.negotiating => {
+                Some(Ok(Request::Register(Cow::Owned(nick.to_string()))))
+            }
+            _ => None,
+        }
+    }
+
+    fn cap<'a>(&mut self, m: &Message<'_>) -> Option<Result<Request<'a>, Reply>> {
+        let sub = m.param(0).unwrap_or("");
+        if sub.eq_ignore_ascii_case("LS") {
+            self.negotiating = true;
+            Some(Err(Reply::Caps(Caps::List)))
+        } else if sub.eq_ignore_ascii_case("LIST") {
+            Some(Err(Reply::Caps(Caps::Enabled)))
+        } else if sub.eq_ignore_ascii_case("REQ") {
+            self.negotiating = true;
+            let asked = protocol::sanitize(m.param(1).unwrap_or(""));
+            Some(Err(Reply::Caps(Caps::Refused(asked.into()))))
+        } else if sub.eq_ignore_ascii_case("END") {
+            self.negotiating = false;
+            self.try_register()
+        } else {
+            Some(Err(Reply::Refused(Refusal::NeedMoreParams("CAP".into()))))
+        }
+    }
+}
+
+/// The action inside a CTCP ACTION (`\x01ACTION text\x01`), if it is one.
+fn ctcp_action(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix('\u{1}')?;
+    let inner = inner.strip_suffix('\u{1}').unwrap_or(inner);
+    let (word, rest) = inner.split_once(' ').unwrap_or((inner, ""));
+    word.eq_ignore_ascii_case("ACTION").then_some(rest)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,204 @@
+//! Replies in IRC form: numerics (001-005, 251, 353/366, 321-323,
+//! errors 4xx) and the commands that confirm a client's own actions.
+
+use super::message::write;
+use super::render;
+use super::{IrcSession, VERSION};
+use crate::proto::{Caps, Refusal, Reply, Scope, Usage};
+
+/// Nick names in a 353 line, at most this many bytes of them.
+const NAMES_PER_LINE: usize = 400;
+
+impl IrcSession {
+    /// Appends `reply` as numerics and commands for the client `nick`
+    /// (empty before registration).
+    pub(crate) fn render_reply(&self, nick: &str, reply: &Reply, out: &mut Vec<u8>) {
+        let srv: &str = &self.identity.server;
+        let me = if nick.is_empty() { "*" } else { nick };
+        let to = To { srv, me };
+        let num = |out: &mut Vec<u8>, code: &str, params: &[&str], text: Option<&str>| {
+            to.numeric(out, code, params, text)
+        };
+        match reply {
+            Reply::Welcome { nick, users } => {
+                let net: &str = &self.identity.network;
+                let nick: &str = nick;
+                let welcome = format!("Welcome to the {net} IRC Network, {nick}");
+                write(out, srv, &["001", nick], Some(&welcome));
+                let host = format!("Your host is {srv}, running version {VERSION}");
+                write(out, srv, &["002", nick], Some(&host));
+                write(
+                    out,
+                    srv,
+                    &["003", nick],
+                    Some("This server was created at start"),
+                );
+                write(out, srv, &["004", nick, srv, VERSION, "i", "o"], None);
+                let network = format!("NETWORK={net}");
+                let isupport = [
+                    "CASEMAPPING=ascii",
+                    "CHANTYPES=#",
+                    "NICKLEN=32",
+                    "CHANNELLEN=33",
+                    "TOPICLEN=390",
+                    "PREFIX=(o)@",
+                    "CHANMODES=,,,",
+                    "TARGMAX=PRIVMSG:1,NOTICE:1,JOIN:,PART:,NAMES:1",
+                    network.as_str(),
+                ];
+                let mut parts = vec!["005", nick];
+                parts.extend_from_slice(&isupport);
+                write(out, srv, &parts, Some("are supported by this server"));
+                let lusers = format!("There are {users} users and 0 invisible on 1 servers");
+                write(out, srv, &["251", nick], Some(&lusers));
+                write(out, srv, &["422", nick], Some("MOTD File is missing"));
+            }
+            Reply::Joined { room, .. } => {
+                write(out, &render::prefix(me), &["JOIN", &chan(room)], None)
+            }
+            Reply::Parted { room, reason } => write(
+                out,
+                &render::prefix(me),
+                &["PART", &chan(room)],
+                reason.as_deref(),
+            ),
+            Reply::NickChanged { old, nick } => {
+                write(out, &render::prefix(old), &["NICK"], Some(nick))
+            }
+            Reply::Names { room, nicks } => {
+                let room = chan(room);
+                let mut line = String::new();
+                for n in nicks {
+                    if line.len() + n.len() > NAMES_PER_LINE {
+                        num(out, "353", &["=", &room], Some(&line));
+                        line.clear();
+                    }
+                    if !line.is_empty() {
+                        line.push(' ');
+                    }
+                    line.push_str(n);
+                }
+                if !line.is_empty() {
+                    num(out, "353", &["=", &room], Some(&line));
+                }
+                num(out, "366", &[&room], Some("End of /NAMES list"));
+            }
+            Reply::Pong(token) => write(out, srv, &["PONG", srv], Some(token)),
+            Reply::Caps(caps) => match caps {
+                Caps::List => write(out, srv, &["CAP", me, "LS"], Some("")),
+                Caps::Enabled => write(out, srv, &["CAP", me, "LIST"], Some("")),
+                Caps::Refused(asked) => write(out, srv, &["CAP", me, "NAK"], Some(asked)),
+            },
+            Reply::Bye => {
+                out.extend_from_slice(b"ERROR :Closing link (Quit)\r\n");
+            }
+            Reply::ShuttingDown => {
+                out.extend_from_slice(b"ERROR :Server shutting down\r\n");
+            }
+            Reply::Help => notice(out, srv, me, "see docs/irc.md for the supported commands"),
+            Reply::Users {
+                scope,
+                first,
+                total,
+            } => {
+                let scope = match scope {
+                    Scope::Room(r) => format!("in {}", chan(r)),
+                    Scope::Online => "online".into(),
+                };
+                let text = format!("{total} users {scope}: {}", first.join(" "));
+                notice(out, srv, me, &text);
+            }
+            Reply::Rooms(rooms) => {
+                num(out, "321", &["Channel"], Some("Users  Name"));
+                for (room, n) in rooms {
+                    num(out, "322", &[&chan(room), &n.to_string()], Some(""));
+                }
+                num(out, "323", &[], Some("End of /LIST"));
+            }
+            Reply::Refused(r) => refusal(r, &to, out),
+        }
+    }
+}
+
+/// Who numerics come from and go to.
+struct To<'a> {
+    srv: &'a str,
+    /// The client's nick, `*` before it has one.
+    me: &'a str,
+}
+
+impl To<'_> {
+    /// Appends `:<server> <code> <me> <params...> [:<text>]`.
+    fn numeric(&self, out: &mut Vec<u8>, code: &str, params: &[&str], text: Option<&str>) {
+        let mut parts = vec![code, self.me];
+        parts.extend_from_slice(params);
+        write(out, self.srv, &parts, text);
+    }
+}
+
+/// Appends the numeric (or notice) for a refusal.
+fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
+    let (srv, me) = (to.srv, to.me);
+    let num = |out: &mut Vec<u8>, code: &str, params: &[&str], text: Option<&str>| {
+        to.numeric(out, code, params, text)
+    };
+    match r {
+        Refusal::SlowDown => notice(out, srv, me, "slow down: lines are being dropped"),
+        Refusal::PresenceSlowDown => notice(out, srv, me, "slow down: LIST is limited"),
+        Refusal::LineTooLong { .. } => num(out, "417", &[], Some("Input line was too long")),
+        Refusal::InvalidUtf8 => notice(out, srv, me, "invalid UTF-8: line dropped"),
+        Refusal::Usage(Usage::Nick) | Refusal::NoNickGiven => {
+            num(out, "431", &[], Some("No nickname given"))
+        }
+        Refusal::Usage(u) => {
+            let cmd = match u {
+                Usage::Me | Usage::Msg => "PRIVMSG",
+                Usage::Nick => "NICK",
+                Usage::Join => "JOIN",
+            };
+            num(out, "461", &[cmd], Some("Not enough parameters"))
+        }
+        Refusal::UnknownCommand(cmd) | Refusal::UnknownIrcCommand(cmd) => {
+            num(out, "421", &[cmd], Some("Unknown command"))
+        }
+        Refusal::InvalidNick(_) | Refusal::GuestNick => {
+            num(out, "432", &["*"], Some("Erroneous nickname"))
+        }
+        Refusal::AlreadyNick(_) | Refusal::AlreadyInRoom(_) => {}
+        Refusal::NickTaken(n) => num(out, "433", &[n], Some("Nickname is already in use")),
+        Refusal::NickChangePending => notice(out, srv, me, "a nick change is already under way"),
+        Refusal::NickUnconfirmed(n) => num(
+            out,
+            "437",
+            &[n],
+            Some("Nick/channel is temporarily unavailable"),
+        ),
+        Refusal::NoSuchUser(n) | Refusal::NoSuchUserHere(n) => {
+            num(out, "401", &[n], Some("No such nick/channel"))
+        }
+        Refusal::InvalidRoom(_) => num(out, "403", &["*"], Some("No such channel")),
+        Refusal::NotInRoom(room) => num(
+            out,
+            "442",
+            &[&chan(room)],
+            Some("You're not on that channel"),
+        ),
+        Refusal::NotRegistered => num(out, "451", &[], Some("You have not registered")),
+        Refusal::AlreadyRegistered => num(out, "462", &[], Some("You may not reregister")),
+        Refusal::NeedMoreParams(cmd) => num(out, "461", &[cmd], Some("Not enough parameters")),
+        Refusal::NoRecipient(cmd) => {
+            let text = format!("No recipient given ({cmd})");
+            num(out, "411", &[], Some(&text))
+        }
+        Refusal::NoTextToSend => num(out, "412", &[], Some("No text to send")),
+    }
+}
+
+/// `#name` for a room name without `#`.
+fn chan(room: &str) -> String {
+    format!("#{room}")
+}
+
+fn notice(out: &mut Vec<u8>, srv: &str, me: &str, text: &str) {
+    write(out, srv, &["NOTICE", me], Some(text));
+}

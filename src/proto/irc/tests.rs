@@ -1,0 +1,267 @@
+//! The IRC session on its own: what each line decodes to, and how replies
+//! render as numerics.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::*;
+
+fn session() -> IrcSession {
+    IrcSession::new(Arc::new(Identity {
+        server: "irc.test".into(),
+        network: "TestNet".into(),
+    }))
+}
+
+fn decode<'a>(
+    s: &mut IrcSession,
+    line: &'a str,
+    registered: bool,
+) -> Option<Result<Request<'a>, Reply>> {
+    s.decode(Line::Complete(line.as_bytes()), registered)
+}
+
+fn render(s: &IrcSession, nick: &str, reply: &Reply) -> String {
+    let mut out = Vec::new();
+    s.render_reply(nick, reply, &mut out);
+    String::from_utf8(out).expect("UTF-8")
+}
+
+#[test]
+fn registration_waits_for_nick_user_and_cap_end() {
+    let mut s = session();
+    assert_eq!(
+        decode(&mut s, "CAP LS 302", false),
+        Some(Err(Reply::Caps(Caps::List)))
+    );
+    assert_eq!(decode(&mut s, "NICK ann", false), None);
+    assert_eq!(decode(&mut s, "USER ann 0 * :Ann", false), None);
+    assert_eq!(
+        decode(&mut s, "CAP REQ :sasl", false),
+        Some(Err(Reply::Caps(Caps::Refused("sasl".into()))))
+    );
+    assert_eq!(
+        decode(&mut s, "CAP END", false),
+        Some(Ok(Request::Register(Cow::Borrowed("ann"))))
+    );
+    // Without CAP, USER after NICK registers; a refused nick can be
+    // replaced by another NICK.
+    let mut s = session();
+    assert_eq!(decode(&mut s, "USER a 0 * :A", false), None);
+    assert_eq!(
+        decode(&mut s, "NICK bob", false),
+        Some(Ok(Request::Register(Cow::Borrowed("bob"))))
+    );
+    assert_eq!(
+        decode(&mut s, "NICK bob2", false),
+        Some(Ok(Request::Register(Cow::Borrowed("bob2"))))
+    );
+}
+
+#[test]
+fn only_registration_and_keepalives_come_before_it() {
+    let mut s = session();
+    assert_eq!(
+        decode(&mut s, "JOIN #a", false),
+        Some(Err(Refusal::NotRegistered.into()))
+    );
+    assert_eq!(
+        decode(&mut s, "PING :abc", false),
+        Some(Err(Reply::Pong("abc".into())))
+    );
+    assert_eq!(decode(&mut s, "PONG :x", false), None);
+    assert_eq!(
+        decode(&mut s, "USER a 0 *", false),
+        Some(Err(Refusal::NeedMoreParams("USER".into()).into()))
+    );
+    assert_eq!(
+        decode(&mut s, "USER a 0 * :A", true),
+        Some(Err(Refusal::AlreadyRegistered.into()))
+    );
+}
+
+#[test]
+fn commands_decode_into_shared_requests() {
+    let mut s = session();
+    let say = |room, text, kind| {
+        Some(Ok(Request::Say {
+            room: Some(room),
+            text: Cow::Borrowed(text),
+            kind,
+        }))
+    };
+    assert_eq!(
+        decode(&mut s, "PRIVMSG #a :hi there", true),
+        say("#a", "hi there", Speech::Chat)
+    );
+    assert_eq!(
+        decode(&mut s, "PRIVMSG #a :\u{1}ACTION waves\u{1}", true),
+        say("#a", "waves", Speech::Action)
+    );
+    assert_eq!(
+        decode(&mut s, "NOTICE #a :fyi", true),
+        say("#a", "fyi", Speech::Notice)
+    );
+    assert_eq!(decode(&mut s, "PRIVMSG bob :\u{1}VERSION\u{1}", true), None);
+    assert_eq!(
+        decode(&mut s, "NOTICE bob :psst", true),
+        Some(Ok(Request::Private {
+            to: "bob",
+            text: Cow::Borrowed("psst"),
+            notice: true
+        }))
+    );
+    assert_eq!(
+        decode(&mut s, "privmsg", true),
+        Some(Err(Refusal::NoRecipient("PRIVMSG".into()).into()))
+    );
+    assert_eq!(
+        decode(&mut s, "PRIVMSG #a", true),
+        Some(Err(Refusal::NoTextToSend.into()))
+    );
+    assert_eq!(
+        decode(&mut s, "JOIN #a,#b", true),
+        Some(Ok(Request::Join("#a,#b")))
+    );
+    assert_eq!(
+        decode(&mut s, "PART #a :later", true),
+        Some(Ok(Request::Part {
+            room: "#a",
+            reason: Some(Cow::Borrowed("later"))
+        }))
+    );
+    assert_eq!(
+        decode(&mut s, "NICK carol", true),
+        Some(Ok(Request::Nick("carol")))
+    );
+    assert_eq!(
+        decode(&mut s, "FROB x", true),
+        Some(Err(Refusal::UnknownIrcCommand("FROB".into()).into()))
+    );
+    let long = format!("PRIVMSG #a :{}", "x".repeat(500));
+    assert_eq!(
+        decode(&mut s, &long, true),
+        Some(Err(Refusal::LineTooLong { max: 512 }.into()))
+    );
+    // Tags do not count against the 512 bytes.
+    let tagged = format!("@+x={} PRIVMSG #a :hi", "t".repeat(4000));
+    assert!(matches!(decode(&mut s, &tagged, true), Some(Ok(_))));
+    assert_eq!(
+        s.decode(Line::Complete(b"PRIVMSG #a :\xff"), true),
+        Some(Err(Refusal::InvalidUtf8.into()))
+    );
+}
+
+#[test]
+fn replies_render_as_numerics() {
+    let s = session();
+    let welcome = render(
+        &s,
+        "ann",
+        &Reply::Welcome {
+            nick: "ann".into(),
+            users: 3,
+        },
+    );
+    let lines: Vec<&str> = welcome.split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        ":irc.test 001 ann :Welcome to the TestNet IRC Network, ann"
+    );
+    assert!(lines[4].starts_with(":irc.test 005 ann CASEMAPPING=ascii CHANTYPES=#"));
+    assert!(lines[4].contains(" NETWORK=TestNet :are supported by this server"));
+    assert_eq!(lines[6], ":irc.test 422 ann :MOTD File is missing");
+    assert_eq!(
+        render(&s, "", &Refusal::NickTaken("ann".into()).into()),
+        ":irc.test 433 * ann :Nickname is already in use\r\n"
+    );
+    assert_eq!(
+        render(&s, "ann", &Refusal::NotInRoom("x".into()).into()),
+        ":irc.test 442 ann #x :You're not on that channel\r\n"
+    );
+    let nicks: Vec<Box<str>> = (0..100).map(|i| format!("user{i:03}").into()).collect();
+    let names = render(
+        &s,
+        "ann",
+        &Reply::Names {
+            room: "big".into(),
+            nicks,
+        },
+    );
+    let lines: Vec<&str> = names.trim_end().split("\r\n").collect();
+    assert!(lines.len() > 2, "split over several 353s");
+    assert!(lines.iter().all(|l| l.len() <= 510));
+    assert_eq!(
+        lines.last().copied(),
+        Some(":irc.test 366 ann #big :End of /NAMES list")
+    );
+    let listed: usize = lines
+        .iter()
+        .filter(|l| l.starts_with(":irc.test 353 ann = #big :"))
+        .map(|l| l.rsplit(':').next().unwrap_or("").split(' ').count())
+        .sum();
+    assert_eq!(listed, 100);
+    assert_eq!(
+        render(
+            &s,
+            "ann",
+            &Reply::NickChanged {
+                old: "ann".into(),
+                nick: "bob".into()
+            }
+        ),
+        ":ann!ann@user/ann NICK :bob\r\n"
+    );
+}
+
+/// A socket that takes everything.
+struct Sink(Vec<u8>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_chunk_renders_its_irc_form_once_and_its_line_form_never() {
+    use crate::event::{Body, Event, MsgId};
+    use crate::frame::{ChunkBuilder, ClientId};
+    use crate::outbound::{Flushed, Outbound};
+    use crate::proto::Form;
+    use crate::rooms::RoomId;
+
+    let event = |user: u64, nick, body| Event {
+        id: MsgId {
+            shard: 0,
+            seq: user,
+        },
+        time_ms: 0,
+        user: ClientId(user),
+        nick,
+        body,
+    };
+    let mut b = ChunkBuilder::new(RoomId(1), "lobby");
+    b.push(&event(1, "ann", Body::Chat { text: "one" }));
+    b.push(&event(2, "bob", Body::Join));
+    let chunks = [Arc::new(b.take())];
+    for to in 1..=1000 {
+        let mut out = Outbound::default();
+        let mut sink = Sink(Vec::new());
+        let done = out.deliver(&mut sink, Form::Irc, &chunks, ClientId(to));
+        assert_eq!(done.expect("written"), Flushed::All);
+        let want: &[u8] = match to {
+            1 => b":bob!bob@user/bob JOIN #lobby\r\n",
+            2 => b":ann!ann@user/ann PRIVMSG #lobby :one\r\n",
+            _ => b":ann!ann@user/ann PRIVMSG #lobby :one\r\n:bob!bob@user/bob JOIN #lobby\r\n",
+        };
+        assert_eq!(sink.0, want, "recipient {to}");
+    }
+    assert_eq!(chunks[0].renders(Form::Irc), 1, "rendered once");
+    assert_eq!(chunks[0].renders(Form::Line), 0, "no line reader: never");
+}
