@@ -95,7 +95,12 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         Reply::NickChanged { nick, .. } => protocol::write_notice(out, &["you are now ", nick]),
         // The line protocol never asks for these: it moves between rooms
         // (the join says so), and has no keep-alive or capabilities.
-        Reply::Parted { .. } | Reply::Names { .. } | Reply::Pong(_) | Reply::Caps(_) => {}
+        Reply::Parted { .. }
+        | Reply::Names { .. }
+        | Reply::Pong(_)
+        | Reply::Ping
+        | Reply::Caps(_) => {}
+        Reply::Closing(why) => out.extend_from_slice(&protocol::error(&["closing: ", why])),
         Reply::Bye => protocol::write_notice(out, &["bye"]),
         Reply::ShuttingDown => protocol::write_notice(out, &["server shutting down"]),
         Reply::Help => out.extend_from_slice(protocol::HELP.as_bytes()),

@@ -203,6 +203,14 @@ impl Session {
         }
     }
 
+    /// Notes that the client sent a line at `now` (it is alive).
+    pub(crate) fn heard(&mut self, now: std::time::Instant) {
+        if let Session::Irc(s) = self {
+            s.heard = now;
+            s.pinged = None;
+        }
+    }
+
     /// Appends an event sent to this client alone (a private message).
     pub(crate) fn render_event(&self, e: &Event<'_>, out: &mut Vec<u8>) {
         render_event(self.form(), "", e, out);

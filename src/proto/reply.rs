@@ -26,6 +26,10 @@ pub(crate) enum Reply {
     },
     /// The answer to a client's keep-alive (IRC's PING).
     Pong(Box<str>),
+    /// The server's keep-alive (IRC's PING), for a quiet client.
+    Ping,
+    /// The server is closing the connection, and why (IRC's ERROR).
+    Closing(&'static str),
     /// The capabilities the server offers (none yet), or the answer to
     /// a request for some (IRC's CAP).
     Caps(Caps),

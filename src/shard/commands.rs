@@ -37,6 +37,7 @@ impl Shard {
             return true;
         }
         self.stats.lines_in += 1;
+        c.session.heard(self.now);
         // Every line counts against the flood limit, an over-long one too:
         // its error reply must not be a way around the limit.
         match c.bucket.take(self.policy, now_ms) {

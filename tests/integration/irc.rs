@@ -57,19 +57,22 @@ impl Irc {
 }
 
 fn irc_server(b: Backend) -> (TestServer, SocketAddr) {
-    let s = server(
-        b,
-        &[
-            "--irc-port",
-            "0",
-            "--server-name",
-            "irc.test",
-            "--network",
-            "TestNet",
-            "--notice-limit",
-            "100",
-        ],
-    );
+    irc_server_with(b, &[])
+}
+
+fn irc_server_with(b: Backend, extra: &[&str]) -> (TestServer, SocketAddr) {
+    let mut args = vec![
+        "--irc-port",
+        "0",
+        "--server-name",
+        "irc.test",
+        "--network",
+        "TestNet",
+        "--notice-limit",
+        "100",
+    ];
+    args.extend_from_slice(extra);
+    let s = server(b, &args);
     let line = s.wait_log("[CHAT SERVER] IRC on ");
     let addr = line
         .strip_prefix("[CHAT SERVER] IRC on ")
@@ -227,7 +230,40 @@ fn list_shows_the_rooms(b: Backend) {
     irc.expect(":irc.test 323 ann :End of /LIST");
 }
 
+fn quiet_and_unregistered_clients_are_closed(b: Backend) {
+    let (s, addr) = irc_server_with(
+        b,
+        &[
+            "--ping-interval",
+            "1s",
+            "--ping-timeout",
+            "1s",
+            "--registration-timeout",
+            "1s",
+        ],
+    );
+    // Never registers.
+    let mut lurker = Irc::open(addr);
+    lurker.send("NICK lurker");
+    lurker.expect("ERROR :Registration timeout");
+    lurker.0.expect_closed();
+
+    // Answers the first PING, then goes quiet.
+    let (mut line, _) = s.connect();
+    let mut c = Irc::register(addr, "ann");
+    c.send("JOIN #lobby");
+    c.until(":irc.test 366 ");
+    line.expect("* ann joined #lobby");
+    c.expect("PING :irc.test");
+    c.send("PONG :irc.test");
+    c.expect("PING :irc.test");
+    c.expect("ERROR :Ping timeout");
+    c.0.expect_closed();
+    line.expect("* ann left #lobby (Ping timeout)");
+}
+
 both_backends!(
+    quiet_and_unregistered_clients_are_closed,
     registration_and_its_numerics,
     errors_a_client_can_trigger,
     irc_and_line_clients_share_a_room,

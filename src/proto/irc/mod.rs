@@ -9,6 +9,7 @@ mod replies;
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Instant;
 
 use message::Message;
 pub(crate) use render::render_event;
@@ -37,15 +38,25 @@ pub(crate) struct IrcSession {
     user: bool,
     /// CAP LS or REQ was sent and CAP END not yet: registration waits.
     negotiating: bool,
+    /// When the connection opened (registration must end in time).
+    pub(crate) opened: Instant,
+    /// When the client last sent a line.
+    pub(crate) heard: Instant,
+    /// When the server's PING went out, while it is unanswered.
+    pub(crate) pinged: Option<Instant>,
 }
 
 impl IrcSession {
     pub(crate) fn new(identity: Arc<Identity>) -> IrcSession {
+        let now = Instant::now();
         IrcSession {
             identity,
             nick: None,
             user: false,
             negotiating: false,
+            opened: now,
+            heard: now,
+            pinged: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Replies in IRC form: numerics (001-005, 251, 353/366, 321-323,
 //! errors 4xx) and the commands that confirm a client's own actions.
 
-use super::message::write;
+use super::message::{self, write};
 use super::render;
 use super::{IrcSession, VERSION};
 use crate::proto::{Caps, Refusal, Reply, Scope, Usage};
@@ -84,6 +84,16 @@ impl IrcSession {
                 num(out, "366", &[&room], Some("End of /NAMES list"));
             }
             Reply::Pong(token) => write(out, srv, &["PONG", srv], Some(token)),
+            Reply::Ping => {
+                out.extend_from_slice(b"PING :");
+                message::push_clean(out, srv);
+                out.extend_from_slice(b"\r\n");
+            }
+            Reply::Closing(why) => {
+                out.extend_from_slice(b"ERROR :");
+                out.extend_from_slice(why.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
             Reply::Caps(caps) => match caps {
                 Caps::List => write(out, srv, &["CAP", me, "LS"], Some("")),
                 Caps::Enabled => write(out, srv, &["CAP", me, "LIST"], Some("")),
