@@ -97,6 +97,14 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         // (the join says so), and has no keep-alive or capabilities.
         Reply::Parted { .. }
         | Reply::Names { .. }
+        | Reply::Who { .. }
+        | Reply::Whois { .. }
+        | Reply::Online { .. }
+        | Reply::RoomModes { .. }
+        | Reply::Counts { .. }
+        | Reply::UserModes
+        | Reply::Version
+        | Reply::Time
         | Reply::Pong(_)
         | Reply::Ping
         | Reply::Caps(_) => {}
@@ -191,6 +199,9 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         Refusal::NoTextToSend => error(out, &["no text to send"]),
         Refusal::NoNickGiven => error(out, &["usage: /nick <name>"]),
         Refusal::UnknownIrcCommand(cmd) => error(out, &["unknown command: /", cmd]),
+        Refusal::NotRoomOperator(room) => error(out, &["you are not an operator of #", room]),
+        Refusal::NoMotd => error(out, &["no message of the day"]),
+        Refusal::NoSuchRoom(room) => error(out, &["no such room: #", room]),
     }
 }
 

@@ -77,7 +77,8 @@ impl Shard {
 
     /// When the next keep-alive check is due, if any client needs one.
     pub(super) fn keepalive_timeout(&self) -> Option<Duration> {
-        (!self.keepalive.is_empty()).then(|| self.next_keepalive.saturating_duration_since(self.now))
+        (!self.keepalive.is_empty())
+            .then(|| self.next_keepalive.saturating_duration_since(self.now))
     }
 }
 

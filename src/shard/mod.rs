@@ -420,13 +420,8 @@ impl Shard {
         if !session.registers_at_once() {
             self.keepalive.push((key, id));
         }
-        self.clients.insert(Client::new(
-            transport,
-            id,
-            session,
-            bucket,
-            presence,
-        ));
+        self.clients
+            .insert(Client::new(transport, id, session, bucket, presence));
         self.stats.accepted += 1;
         if handshaking {
             self.handshakes
