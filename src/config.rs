@@ -95,6 +95,18 @@ pub struct Config {
     #[arg(long)]
     pub irc_port: Option<u16>,
 
+    /// PING an IRC client that has sent nothing for this long.
+    #[arg(long, default_value = "90s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// Close an IRC client that has not answered a PING within this long.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub ping_timeout: Duration,
+
+    /// Close an IRC connection that has not registered within this long.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub registration_timeout: Duration,
+
     /// The server's name in IRC replies [default: the machine's host name].
     #[arg(long)]
     pub server_name: Option<String>,

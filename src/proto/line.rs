@@ -95,7 +95,20 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         Reply::NickChanged { nick, .. } => protocol::write_notice(out, &["you are now ", nick]),
         // The line protocol never asks for these: it moves between rooms
         // (the join says so), and has no keep-alive or capabilities.
-        Reply::Parted { .. } | Reply::Names { .. } | Reply::Pong(_) | Reply::Caps(_) => {}
+        Reply::Parted { .. }
+        | Reply::Names { .. }
+        | Reply::Who { .. }
+        | Reply::Whois { .. }
+        | Reply::Online { .. }
+        | Reply::RoomModes { .. }
+        | Reply::Counts { .. }
+        | Reply::UserModes
+        | Reply::Version
+        | Reply::Time
+        | Reply::Pong(_)
+        | Reply::Ping
+        | Reply::Caps(_) => {}
+        Reply::Closing(why) => out.extend_from_slice(&protocol::error(&["closing: ", why])),
         Reply::Bye => protocol::write_notice(out, &["bye"]),
         Reply::ShuttingDown => protocol::write_notice(out, &["server shutting down"]),
         Reply::Help => out.extend_from_slice(protocol::HELP.as_bytes()),
@@ -186,6 +199,9 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         Refusal::NoTextToSend => error(out, &["no text to send"]),
         Refusal::NoNickGiven => error(out, &["usage: /nick <name>"]),
         Refusal::UnknownIrcCommand(cmd) => error(out, &["unknown command: /", cmd]),
+        Refusal::NotRoomOperator(room) => error(out, &["you are not an operator of #", room]),
+        Refusal::NoMotd => error(out, &["no message of the day"]),
+        Refusal::NoSuchRoom(room) => error(out, &["no such room: #", room]),
     }
 }
 

@@ -106,6 +106,23 @@ pub(crate) enum Request<'a> {
     },
     /// Everyone in a room (IRC's `NAMES`).
     Names(&'a str),
+    /// Who matches a room (`#name`), a nick, or everyone (`*`): IRC's WHO.
+    Who(&'a str),
+    /// What is known of one user (IRC's WHOIS).
+    Whois(&'a str),
+    /// Which of these nicks (space-separated) are online, and how (IRC's
+    /// ISON and USERHOST).
+    Lookup {
+        nicks: &'a str,
+        hosts: bool,
+    },
+    /// A room's modes, or a change to them (IRC's MODE on a channel).
+    RoomModes {
+        room: &'a str,
+        change: Option<&'a str>,
+    },
+    /// Counts of users and rooms (IRC's LUSERS).
+    Counts,
     /// Leave the current room for another (the line protocol's `/join`).
     Move(&'a str),
     /// A private message, or notice.
@@ -200,6 +217,14 @@ impl Session {
         match self {
             Session::Line => line::render_reply(reply, out),
             Session::Irc(s) => s.render_reply(nick, reply, out),
+        }
+    }
+
+    /// Notes that the client sent a line at `now` (it is alive).
+    pub(crate) fn heard(&mut self, now: std::time::Instant) {
+        if let Session::Irc(s) = self {
+            s.heard = now;
+            s.pinged = None;
         }
     }
 

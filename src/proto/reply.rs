@@ -24,8 +24,35 @@ pub(crate) enum Reply {
         room: Box<str>,
         nicks: Vec<Box<str>>,
     },
+    /// Who matched a WHO: each nick with one room it is in (or none).
+    Who {
+        mask: Box<str>,
+        users: Vec<(Box<str>, Option<Box<str>>)>,
+    },
+    /// The answer to a WHOIS: `None` when no such user is online.
+    Whois {
+        nick: Box<str>,
+        found: Option<Box<str>>,
+    },
+    /// The nicks found of those asked (ISON, or USERHOST when `hosts`).
+    Online { nicks: Vec<Box<str>>, hosts: bool },
+    /// A room's modes (none are enforced yet); `bans`: the (empty) ban
+    /// list was asked for instead.
+    RoomModes { room: Box<str>, bans: bool },
+    /// Counts of users and rooms.
+    Counts { users: usize, rooms: usize },
+    /// The client's own modes (none are kept).
+    UserModes,
+    /// The server's version.
+    Version,
+    /// The server's clock.
+    Time,
     /// The answer to a client's keep-alive (IRC's PING).
     Pong(Box<str>),
+    /// The server's keep-alive (IRC's PING), for a quiet client.
+    Ping,
+    /// The server is closing the connection, and why (IRC's ERROR).
+    Closing(&'static str),
     /// The capabilities the server offers (none yet), or the answer to
     /// a request for some (IRC's CAP).
     Caps(Caps),
@@ -117,6 +144,12 @@ pub(crate) enum Refusal {
     NoNickGiven,
     /// A protocol command the server does not know (its name).
     UnknownIrcCommand(Box<str>),
+    /// Changing a room's modes, which needs an operator of the room.
+    NotRoomOperator(Box<str>),
+    /// No message of the day is set.
+    NoMotd,
+    /// No room of that name exists.
+    NoSuchRoom(Box<str>),
 }
 
 impl From<Refusal> for Reply {

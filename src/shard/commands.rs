@@ -17,6 +17,9 @@ use crate::registry::{ClaimError, Location};
 use crate::rooms::{parse_room_name, Room};
 use crate::shard::Shard;
 
+/// Most nicks one ISON or USERHOST looks up.
+const MAX_LOOKUPS: usize = 20;
+
 /// How long a client that sent `/quit` gets to take its last lines.
 const QUIT_LINGER: Duration = Duration::from_secs(2);
 
@@ -37,6 +40,7 @@ impl Shard {
             return true;
         }
         self.stats.lines_in += 1;
+        c.session.heard(self.now);
         // Every line counts against the flood limit, an over-long one too:
         // its error reply must not be a way around the limit.
         match c.bucket.take(self.policy, now_ms) {
@@ -87,6 +91,30 @@ impl Shard {
                 }
             }
             Request::Names(room) => self.names(key, room),
+            Request::Who(mask) => self.who(key, mask),
+            Request::Whois(nick) => {
+                let found = self.shared.registry.lookup(nick).map(|(n, _)| n);
+                let nick = protocol::sanitize(nick).into_owned().into();
+                self.reply(key, &Reply::Whois { nick, found });
+            }
+            Request::Lookup { nicks, hosts } => {
+                let nicks = nicks
+                    .split(' ')
+                    .filter(|n| !n.is_empty())
+                    .take(MAX_LOOKUPS)
+                    .filter_map(|n| self.shared.registry.lookup(n).map(|(n, _)| n))
+                    .collect();
+                self.reply(key, &Reply::Online { nicks, hosts });
+            }
+            Request::RoomModes { room, change } => self.room_modes(key, room, change),
+            Request::Counts => {
+                let users = self
+                    .shared
+                    .connected
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                let rooms = self.shared.rooms.list().len();
+                self.reply(key, &Reply::Counts { users, rooms });
+            }
             Request::Move(name) => self.move_to(key, name),
             Request::Private { to, text, notice } => self.private_message(key, to, &text, notice),
             Request::Presence(what) => self.presence(key, what),
@@ -172,6 +200,49 @@ impl Shard {
         self.tell_backplane_rooms(key);
         let reason = reason.map(Box::from);
         self.reply(key, &Reply::Parted { room, reason });
+    }
+
+    /// IRC's WHO: a room's members, one user, or the first of everyone.
+    fn who(&mut self, key: usize, mask: &str) {
+        let users = if let Some(name) = mask.strip_prefix('#') {
+            match self.shared.rooms.get(name) {
+                Some(r) => {
+                    let all = self.shared.registry.members_of(r.id(), usize::MAX);
+                    let room: Box<str> = r.name().into();
+                    all.first
+                        .into_iter()
+                        .map(|n| (n, Some(room.clone())))
+                        .collect()
+                }
+                None => Vec::new(),
+            }
+        } else if mask == "*" || mask == "0" {
+            let all = self.shared.registry.sorted_nicks(MAX_LISTED);
+            all.first.into_iter().map(|n| (n, None)).collect()
+        } else {
+            let found = self.shared.registry.lookup(mask);
+            found.map(|(n, _)| (n, None)).into_iter().collect()
+        };
+        let mask = protocol::sanitize(mask).into_owned().into();
+        self.reply(key, &Reply::Who { mask, users });
+    }
+
+    /// IRC's MODE on a room: no modes are kept yet, so a query answers
+    /// none (and an empty ban list), and a change is refused.
+    fn room_modes(&mut self, key: usize, arg: &str, change: Option<&str>) {
+        let name = arg.strip_prefix('#').unwrap_or(arg);
+        let Some(room) = self.shared.rooms.get(name) else {
+            let name = protocol::sanitize(name).into_owned().into();
+            self.reply(key, &Refusal::NoSuchRoom(name).into());
+            return;
+        };
+        let room: Box<str> = room.name().into();
+        let reply = match change {
+            None => Reply::RoomModes { room, bans: false },
+            Some("b" | "+b") => Reply::RoomModes { room, bans: true },
+            Some(_) => Refusal::NotRoomOperator(room).into(),
+        };
+        self.reply(key, &reply);
     }
 
     /// Everyone in a room (IRC's NAMES): this node's registry; an unknown

@@ -16,6 +16,7 @@
 
 mod commands;
 mod delivery;
+mod keepalive;
 #[cfg(test)]
 mod many_rooms;
 mod membership;
@@ -97,6 +98,10 @@ pub struct Shard {
     lingering: Vec<usize>,
     /// TLS clients still in their handshake, with its deadline.
     handshakes: Vec<(usize, ClientId, Instant)>,
+    /// Clients whose protocol has keep-alives (IRC), checked every
+    /// `KEEPALIVE_TICK` (see `keepalive.rs`).
+    keepalive: Vec<(usize, ClientId)>,
+    next_keepalive: Instant,
     /// This pass's events, one builder per room that has any.
     outgoing: delivery::Outgoing,
     /// Local chunks frozen early in the pass (a client joined their room),
@@ -142,6 +147,8 @@ impl Shard {
             doomed: Vec::new(),
             lingering: Vec::new(),
             handshakes: Vec::new(),
+            keepalive: Vec::new(),
+            next_keepalive: now,
             outgoing: delivery::Outgoing::default(),
             frozen: Vec::new(),
             pass: Vec::new(),
@@ -206,6 +213,8 @@ impl Shard {
             }
             self.drain_mailbox();
             self.deliver();
+            // Before the flush: its PINGs and ERRORs go out this pass.
+            self.check_keepalives();
             self.flush_dirty();
             self.close_doomed();
             self.reap_lingering();
@@ -231,7 +240,7 @@ impl Shard {
         if !self.lingering.is_empty() || !self.handshakes.is_empty() {
             return Some(CLOSING_TICK);
         }
-        None
+        self.keepalive_timeout()
     }
 
     fn on_event(&mut self, ev: &Event, reading: bool) {
@@ -407,13 +416,12 @@ impl Shard {
         let bucket = Bucket::new(self.policy, self.now_ms());
         let presence = Bucket::new(commands::PRESENCE_POLICY, self.now_ms());
         let handshaking = transport.is_handshaking();
-        self.clients.insert(Client::new(
-            transport,
-            id,
-            Session::new(proto, &self.shared.identity),
-            bucket,
-            presence,
-        ));
+        let session = Session::new(proto, &self.shared.identity);
+        if !session.registers_at_once() {
+            self.keepalive.push((key, id));
+        }
+        self.clients
+            .insert(Client::new(transport, id, session, bucket, presence));
         self.stats.accepted += 1;
         if handshaking {
             self.handshakes

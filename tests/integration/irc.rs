@@ -57,19 +57,22 @@ impl Irc {
 }
 
 fn irc_server(b: Backend) -> (TestServer, SocketAddr) {
-    let s = server(
-        b,
-        &[
-            "--irc-port",
-            "0",
-            "--server-name",
-            "irc.test",
-            "--network",
-            "TestNet",
-            "--notice-limit",
-            "100",
-        ],
-    );
+    irc_server_with(b, &[])
+}
+
+fn irc_server_with(b: Backend, extra: &[&str]) -> (TestServer, SocketAddr) {
+    let mut args = vec![
+        "--irc-port",
+        "0",
+        "--server-name",
+        "irc.test",
+        "--network",
+        "TestNet",
+        "--notice-limit",
+        "100",
+    ];
+    args.extend_from_slice(extra);
+    let s = server(b, &args);
     let line = s.wait_log("[CHAT SERVER] IRC on ");
     let addr = line
         .strip_prefix("[CHAT SERVER] IRC on ")
@@ -227,7 +230,95 @@ fn list_shows_the_rooms(b: Backend) {
     irc.expect(":irc.test 323 ann :End of /LIST");
 }
 
+fn quiet_and_unregistered_clients_are_closed(b: Backend) {
+    let (s, addr) = irc_server_with(
+        b,
+        &[
+            "--ping-interval",
+            "1s",
+            "--ping-timeout",
+            "1s",
+            "--registration-timeout",
+            "1s",
+        ],
+    );
+    // Never registers.
+    let mut lurker = Irc::open(addr);
+    lurker.send("NICK lurker");
+    lurker.expect("ERROR :Registration timeout");
+    lurker.0.expect_closed();
+
+    // Answers the first PING, then goes quiet.
+    let (mut line, _) = s.connect();
+    let mut c = Irc::register(addr, "ann");
+    c.send("JOIN #lobby");
+    c.until(":irc.test 366 ");
+    line.expect("* ann joined #lobby");
+    c.expect("PING :irc.test");
+    c.send("PONG :irc.test");
+    c.expect("PING :irc.test");
+    c.expect("ERROR :Ping timeout");
+    c.0.expect_closed();
+    line.expect("* ann left #lobby (Ping timeout)");
+}
+
+fn queries_about_users_and_rooms(b: Backend) {
+    let (s, addr) = irc_server(b);
+    let (_line, guest) = s.connect();
+    let mut c = Irc::register(addr, "ann");
+    c.send("JOIN #lobby");
+    c.until(":irc.test 366 ");
+    // What irssi asks right after joining.
+    c.send("MODE #lobby");
+    c.expect(":irc.test 324 ann #lobby +");
+    c.send("WHO #lobby");
+    c.expect(":irc.test 352 ann #lobby ann user/ann irc.test ann H :0 ann");
+    c.expect(&format!(
+        ":irc.test 352 ann #lobby {guest} user/{guest} irc.test {guest} H :0 {guest}"
+    ));
+    c.expect(":irc.test 315 ann #lobby :End of /WHO list");
+    c.send("MODE #lobby b");
+    c.expect(":irc.test 368 ann #lobby :End of channel ban list");
+    c.send("MODE #lobby +o ann");
+    c.expect(":irc.test 482 ann #lobby :You're not channel operator");
+    c.send("MODE #nowhere");
+    c.expect(":irc.test 403 ann #nowhere :No such channel");
+    c.send("MODE ann");
+    c.expect(":irc.test 221 ann +");
+    c.send(&format!("WHOIS {guest}"));
+    c.expect(&format!(
+        ":irc.test 311 ann {guest} {guest} user/{guest} * :{guest}"
+    ));
+    c.expect(&format!(":irc.test 312 ann {guest} irc.test :shardchat"));
+    c.expect(&format!(":irc.test 318 ann {guest} :End of /WHOIS list"));
+    c.send("WHOIS nobody");
+    c.expect(":irc.test 401 ann nobody :No such nick/channel");
+    c.expect(":irc.test 318 ann nobody :End of /WHOIS list");
+    c.send(&format!("ISON nobody {guest} ANN"));
+    c.expect(&format!(":irc.test 303 ann :{guest} ann"));
+    c.send("USERHOST ann");
+    c.expect(":irc.test 302 ann :ann=+ann@user/ann");
+    c.send("LUSERS");
+    c.expect(":irc.test 251 ann :There are 2 users and 0 invisible on 1 servers");
+    c.expect(":irc.test 254 ann 1 :channels formed");
+    c.expect(":irc.test 255 ann :I have 2 clients and 0 servers");
+    c.send("MOTD");
+    c.expect(":irc.test 422 ann :MOTD File is missing");
+    c.send("VERSION");
+    let version = c.line();
+    assert!(
+        version.starts_with(":irc.test 351 ann shardchat-"),
+        "{version}"
+    );
+    c.send("TIME");
+    let time = c.line();
+    assert!(time.starts_with(":irc.test 391 ann irc.test :"), "{time}");
+    assert!(time.ends_with(" GMT"), "{time}");
+}
+
 both_backends!(
+    queries_about_users_and_rooms,
+    quiet_and_unregistered_clients_are_closed,
     registration_and_its_numerics,
     errors_a_client_can_trigger,
     irc_and_line_clients_share_a_room,

@@ -9,6 +9,7 @@ mod replies;
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Instant;
 
 use message::Message;
 pub(crate) use render::render_event;
@@ -37,15 +38,25 @@ pub(crate) struct IrcSession {
     user: bool,
     /// CAP LS or REQ was sent and CAP END not yet: registration waits.
     negotiating: bool,
+    /// When the connection opened (registration must end in time).
+    pub(crate) opened: Instant,
+    /// When the client last sent a line.
+    pub(crate) heard: Instant,
+    /// When the server's PING went out, while it is unanswered.
+    pub(crate) pinged: Option<Instant>,
 }
 
 impl IrcSession {
     pub(crate) fn new(identity: Arc<Identity>) -> IrcSession {
+        let now = Instant::now();
         IrcSession {
             identity,
             nick: None,
             user: false,
             negotiating: false,
+            opened: now,
+            heard: now,
+            pinged: None,
         }
     }
 
@@ -156,6 +167,45 @@ impl IrcSession {
             Request::Names(m.param(0).unwrap_or(""))
         } else if m.is("LIST") {
             Request::Presence(Presence::Rooms)
+        } else if m.is("WHO") {
+            Request::Who(m.param(0).unwrap_or("*"))
+        } else if m.is("WHOIS") {
+            // `WHOIS [server] nick`: the nick is the last parameter.
+            match m.params().last() {
+                Some(nick) => Request::Whois(nick),
+                None => return refuse(Refusal::NoNickGiven),
+            }
+        } else if m.is("ISON") || m.is("USERHOST") {
+            if let Some(cmd) = need(1) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            // Nicks may come as one parameter or several.
+            let from = m.param(0).unwrap_or("");
+            let nicks = text.get(text.find(from).unwrap_or(0)..).unwrap_or("");
+            Request::Lookup {
+                nicks: nicks.trim_start_matches(':'),
+                hosts: m.is("USERHOST"),
+            }
+        } else if m.is("MODE") {
+            let Some(target) = m.param(0) else {
+                return refuse(Refusal::NeedMoreParams("MODE".into()));
+            };
+            if !target.starts_with('#') {
+                // User modes: none are kept.
+                return Some(Err(Reply::UserModes));
+            }
+            Request::RoomModes {
+                room: target,
+                change: m.param(1),
+            }
+        } else if m.is("LUSERS") {
+            Request::Counts
+        } else if m.is("MOTD") {
+            return refuse(Refusal::NoMotd);
+        } else if m.is("VERSION") {
+            return Some(Err(Reply::Version));
+        } else if m.is("TIME") {
+            return Some(Err(Reply::Time));
         } else {
             let cmd = protocol::sanitize(m.command).to_ascii_uppercase();
             return refuse(Refusal::UnknownIrcCommand(cmd.into()));

@@ -1,7 +1,7 @@
 //! Replies in IRC form: numerics (001-005, 251, 353/366, 321-323,
 //! errors 4xx) and the commands that confirm a client's own actions.
 
-use super::message::write;
+use super::message::{self, write};
 use super::render;
 use super::{IrcSession, VERSION};
 use crate::proto::{Caps, Refusal, Reply, Scope, Usage};
@@ -83,7 +83,70 @@ impl IrcSession {
                 }
                 num(out, "366", &[&room], Some("End of /NAMES list"));
             }
+            Reply::Who { mask, users } => {
+                for (nick, room) in users {
+                    let room = room.as_deref().map_or_else(|| "*".to_string(), chan);
+                    let host = format!("user/{nick}");
+                    let real = format!("0 {nick}");
+                    num(
+                        out,
+                        "352",
+                        &[&room, nick, &host, srv, nick, "H"],
+                        Some(&real),
+                    );
+                }
+                num(out, "315", &[mask], Some("End of /WHO list"));
+            }
+            Reply::Whois { nick, found } => {
+                match found {
+                    Some(n) => {
+                        let host = format!("user/{n}");
+                        num(out, "311", &[n, n, &host, "*"], Some(n));
+                        num(out, "312", &[n, srv], Some("shardchat"));
+                    }
+                    None => num(out, "401", &[nick], Some("No such nick/channel")),
+                }
+                num(out, "318", &[nick], Some("End of /WHOIS list"));
+            }
+            Reply::Online { nicks, hosts } => {
+                let list: Vec<String> = nicks
+                    .iter()
+                    .map(|n| {
+                        if *hosts {
+                            format!("{n}=+{n}@user/{n}")
+                        } else {
+                            n.to_string()
+                        }
+                    })
+                    .collect();
+                let code = if *hosts { "302" } else { "303" };
+                num(out, code, &[], Some(&list.join(" ")));
+            }
+            Reply::RoomModes { room, bans: true } => {
+                num(out, "368", &[&chan(room)], Some("End of channel ban list"))
+            }
+            Reply::RoomModes { room, bans: false } => num(out, "324", &[&chan(room), "+"], None),
+            Reply::Counts { users, rooms } => {
+                let there = format!("There are {users} users and 0 invisible on 1 servers");
+                num(out, "251", &[], Some(&there));
+                num(out, "254", &[&rooms.to_string()], Some("channels formed"));
+                let have = format!("I have {users} clients and 0 servers");
+                num(out, "255", &[], Some(&have));
+            }
+            Reply::UserModes => num(out, "221", &["+"], None),
+            Reply::Version => num(out, "351", &[VERSION, srv], Some("")),
+            Reply::Time => num(out, "391", &[srv], Some(&http_date(crate::event::now_ms()))),
             Reply::Pong(token) => write(out, srv, &["PONG", srv], Some(token)),
+            Reply::Ping => {
+                out.extend_from_slice(b"PING :");
+                message::push_clean(out, srv);
+                out.extend_from_slice(b"\r\n");
+            }
+            Reply::Closing(why) => {
+                out.extend_from_slice(b"ERROR :");
+                out.extend_from_slice(why.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
             Reply::Caps(caps) => match caps {
                 Caps::List => write(out, srv, &["CAP", me, "LS"], Some("")),
                 Caps::Enabled => write(out, srv, &["CAP", me, "LIST"], Some("")),
@@ -191,7 +254,39 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
             num(out, "411", &[], Some(&text))
         }
         Refusal::NoTextToSend => num(out, "412", &[], Some("No text to send")),
+        Refusal::NotRoomOperator(room) => num(
+            out,
+            "482",
+            &[&chan(room)],
+            Some("You're not channel operator"),
+        ),
+        Refusal::NoMotd => num(out, "422", &[], Some("MOTD File is missing")),
+        Refusal::NoSuchRoom(room) => num(out, "403", &[&chan(room)], Some("No such channel")),
     }
+}
+
+/// `Thu, 03 Dec 2026 09:00:00 GMT` for a time in ms since the Unix epoch.
+fn http_date(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let weekday = WEEKDAYS[days.rem_euclid(7) as usize];
+    let month = MONTHS[(month - 1) as usize];
+    format!("{weekday}, {day:02} {month} {year} {h:02}:{m:02}:{s:02} GMT")
 }
 
 /// `#name` for a room name without `#`.
@@ -201,4 +296,20 @@ fn chan(room: &str) -> String {
 
 fn notice(out: &mut Vec<u8>, srv: &str, me: &str, text: &str) {
     write(out, srv, &["NOTICE", me], Some(text));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_written_as_http_dates() {
+        assert_eq!(super::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            super::http_date(1_796_288_400_000),
+            "Thu, 03 Dec 2026 09:00:00 GMT"
+        );
+        assert_eq!(
+            super::http_date(951_782_400_000),
+            "Tue, 29 Feb 2000 00:00:00 GMT"
+        );
+    }
 }
