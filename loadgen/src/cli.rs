@@ -123,7 +123,8 @@ pub struct RunArgs {
     /// pub/sub (senders publish only; the others subscribe).
     #[arg(long, value_enum, default_value_t = Proto::Line)]
     pub proto: Proto,
-    /// Connect with TLS (the server's --tls-port); needs --ca or --insecure.
+    /// Connect with TLS (the server's --tls-port, or an IRC daemon's TLS
+    /// port); needs --ca or --insecure. Not for redis or nats.
     #[arg(long)]
     pub tls: bool,
     /// PEM file of the CA certificate(s) the server's certificate must lead
@@ -294,8 +295,8 @@ impl RunArgs {
                 "--tls needs --ca FILE (the server's CA or self-signed certificate) or --insecure"
             ),
         };
-        if tls.is_some() && self.proto != Proto::Line {
-            bail!("--tls is supported with --proto line only");
+        if tls.is_some() && self.proto.is_pub_sub() {
+            bail!("--tls is supported with --proto line and irc only");
         }
         let mode = if self.idle {
             Mode::Idle
@@ -655,6 +656,7 @@ mod tests {
         assert!(e.to_string().contains("at most 408"), "{e}");
         // The line protocol keeps its own limit.
         assert!(config(&["--size", "409"]).is_ok());
+        assert!(config(&["--proto", "irc", "--tls", "--insecure"]).is_ok());
     }
 
     #[test]

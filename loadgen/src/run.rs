@@ -488,9 +488,12 @@ fn summarize(
     let notices = ServerNotices {
         errors: sum(|r| r.server_errors),
         slow_down: sum(|r| r.slow_down),
+        // Each thread keeps its own distinct few; keep the distinct ones.
         samples: reports
             .iter()
             .flat_map(|r| r.error_samples.iter().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .take(5)
             .collect(),
     };

@@ -120,7 +120,7 @@ pub fn channel(proto: Proto, room: usize) -> String {
     }
 }
 
-/// The room client joins after its welcome: with the line protocol only
+/// The room a client joins after its welcome: with the line protocol only
 /// when there are several (everyone starts in #lobby); always with IRC;
 /// never in pub/sub.
 pub fn join_room(proto: Proto, rooms: usize, room: usize) -> Option<String> {

@@ -1,20 +1,21 @@
-//! `--proto irc` against a real IRC daemon (ngircd, started here), and its
-//! refusal of payloads an IRC line cannot hold.
+//! `--proto irc` against a real IRC daemon (ngircd, started here): plain
+//! and TLS runs, a taken nick, refused connections; and the refusal of
+//! payloads an IRC line cannot hold.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::ngircd::Ngircd;
+use crate::ngircd::{Ngircd, Setup};
 use crate::run_at;
-use crate::util::{check_hgrm, loadgen, read_json, u64_at, TempDir};
+use crate::util::{check_hgrm, loadgen, read_json, u64_at, write_cert, TempDir};
 
 /// 20 clients in two channels of 10, 4 senders (two per channel): every
 /// line reaches the 9 others of its channel, none crosses to the other,
 /// and nothing is lost, duplicated or reordered.
 #[test]
 fn irc_run_against_ngircd_keeps_lines_in_their_channel() {
-    let Some(server) = Ngircd::start() else {
+    let Some(server) = Ngircd::start(Setup::default()) else {
         return;
     };
     let dir = TempDir::new("irc");
@@ -53,7 +54,7 @@ fn irc_run_against_ngircd_keeps_lines_in_their_channel() {
 /// `#lobby` too, sees it join and gets every line the loadgen sends.
 #[test]
 fn irc_nick_in_use_is_retried_and_lines_go_to_lobby() {
-    let Some(server) = Ngircd::start() else {
+    let Some(server) = Ngircd::start(Setup::default()) else {
         return;
     };
     let mut squatter = Squatter::register(&server, "l0");
@@ -79,6 +80,68 @@ fn irc_nick_in_use_is_retried_and_lines_go_to_lobby() {
         lines += u64::from(l.contains(" PRIVMSG #lobby :LG"));
         lines == sent
     });
+}
+
+/// TLS on ngircd's TLS port, verified against its certificate.
+/// Connects are paced: ngircd listens with a backlog of 10, and a burst
+/// beyond it waits for SYN retries (1 s).
+#[test]
+fn irc_over_tls_verified_with_a_ca_file() {
+    let dir = TempDir::new("irc-tls");
+    let cert = write_cert(dir.path(), "ngircd");
+    let setup = Setup {
+        tls: Some(&cert),
+        ..Setup::default()
+    };
+    let Some(server) = Ngircd::start(setup) else {
+        return;
+    };
+    let addr = server.tls_addr.unwrap().to_string();
+    let flags = format!(
+        "--proto irc --tls --ca {} --clients 20 --senders 2 --rate 100 --duration 1s \
+         --connect-rate 200",
+        cert.cert.display()
+    );
+    let run = run_at(&addr, dir.path(), "tls", &flags);
+    assert!(run.status.success(), "exit {:?}", run.status);
+    let json = read_json(&dir.path().join("tls.json"));
+    assert_eq!(json["config"]["tls"]["verify"], "ca");
+    assert_eq!(u64_at(&json, "/connect/connected"), 20);
+    assert_eq!(u64_at(&json, "/connect/tls_handshake_ms/count"), 20);
+    let sent = u64_at(&json, "/delivery/sent");
+    assert_eq!(sent, 100);
+    assert_eq!(u64_at(&json, "/delivery/received"), sent * 19);
+    assert_eq!(json["verdict"]["ok"], true);
+}
+
+/// ngircd allowed 5 connections per address: the other 5 clients get
+/// `ERROR :...` and are closed, which counts as server errors and failed
+/// connections, and fails the run.
+#[test]
+fn irc_errors_and_refused_connections_fail_the_run() {
+    let setup = Setup {
+        per_ip: 5,
+        ..Setup::default()
+    };
+    let Some(server) = Ngircd::start(setup) else {
+        return;
+    };
+    let dir = TempDir::new("irc-refused");
+    let flags = "--proto irc --clients 10 --senders 2 --rate 100 --duration 500ms";
+    let run = run_at(&server.addr.to_string(), dir.path(), "refused", flags);
+    assert_eq!(run.status.code(), Some(1));
+    let json = read_json(&dir.path().join("refused.json"));
+    assert_eq!(u64_at(&json, "/connect/connected"), 5);
+    assert_eq!(u64_at(&json, "/connect/failed"), 5);
+    assert_eq!(
+        json["connect"]["failures"]["closed by the server before it was ready"],
+        5
+    );
+    assert_eq!(u64_at(&json, "/server_notices/errors"), 5);
+    let sample = json["server_notices"]["samples"][0].as_str().unwrap();
+    assert!(sample.starts_with("ERROR :"), "{sample}");
+    assert_eq!(u64_at(&json, "/delivery/lost"), 0);
+    assert_eq!(json["verdict"]["ok"], false);
 }
 
 #[test]
