@@ -544,7 +544,13 @@ impl Loop {
             let mut welcomed = false;
             let mut ready = false;
             let proto = self.cfg.proto;
-            let join = wire::join_room(proto, self.cfg.rooms, c.room);
+            // Only a client on its way in joins: no allocation per read once
+            // it is ready.
+            let join = if c.is_pending() {
+                wire::join_room(proto, self.cfg.rooms, c.room)
+            } else {
+                None
+            };
             let Client {
                 state,
                 lines,
