@@ -10,7 +10,7 @@ use serde::Serialize;
 use shardchat::poller::Backend;
 
 use crate::compare::CompareArgs;
-use crate::payload;
+use crate::{irc, payload};
 
 /// Load generator and latency meter for a shardchat server.
 ///
@@ -118,11 +118,13 @@ pub struct RunArgs {
     /// (the default) everyone stays in #lobby.
     #[arg(long, default_value_t = 1)]
     pub rooms: usize,
-    /// What to talk: shardchat's line protocol, or, for comparison, Redis
-    /// or NATS pub/sub (senders publish only; the others subscribe).
+    /// What to talk: shardchat's line protocol, IRC (RFC 2812; the same
+    /// rooms as #lobby or #lg-<r>), or, for comparison, Redis or NATS
+    /// pub/sub (senders publish only; the others subscribe).
     #[arg(long, value_enum, default_value_t = Proto::Line)]
     pub proto: Proto,
-    /// Connect with TLS (the server's --tls-port); needs --ca or --insecure.
+    /// Connect with TLS (the server's --tls-port, or an IRC daemon's TLS
+    /// port); needs --ca or --insecure. Not for redis or nats.
     #[arg(long)]
     pub tls: bool,
     /// PEM file of the CA certificate(s) the server's certificate must lead
@@ -143,7 +145,8 @@ pub struct RunArgs {
     /// Total lines per second over all senders (open loop).
     #[arg(long, default_value_t = 500.0)]
     pub rate: f64,
-    /// Payload bytes per chat line, newline not counted.
+    /// Payload bytes per chat line, newline not counted (with --proto irc,
+    /// at most what a 512-byte IRC line leaves: 408 in #lobby).
     #[arg(long, default_value_t = 64)]
     pub size: usize,
     /// How long to send (or, with --idle, to hold): 30s, 500ms, 2m, 1h.
@@ -214,6 +217,8 @@ pub enum Proto {
     Redis,
     /// NATS core pub/sub.
     Nats,
+    /// The IRC client protocol (RFC 2812): one channel per room.
+    Irc,
 }
 
 impl Proto {
@@ -222,7 +227,15 @@ impl Proto {
             Proto::Line => "line",
             Proto::Redis => "redis",
             Proto::Nats => "nats",
+            Proto::Irc => "irc",
         }
+    }
+
+    /// Pub/sub: senders publish only and receive nothing; in the chat
+    /// protocols (line, IRC) every member of a room receives the others'
+    /// lines.
+    pub fn is_pub_sub(self) -> bool {
+        matches!(self, Proto::Redis | Proto::Nats)
     }
 }
 
@@ -282,8 +295,8 @@ impl RunArgs {
                 "--tls needs --ca FILE (the server's CA or self-signed certificate) or --insecure"
             ),
         };
-        if tls.is_some() && self.proto != Proto::Line {
-            bail!("--tls is supported with --proto line only");
+        if tls.is_some() && self.proto.is_pub_sub() {
+            bail!("--tls is supported with --proto line and irc only");
         }
         let mode = if self.idle {
             Mode::Idle
@@ -325,6 +338,16 @@ impl RunArgs {
             bail!(
                 "--size must be between {} (the payload header) and {MAX_SIZE} (the server's line limit)",
                 payload::MIN_SIZE
+            );
+        }
+        let irc_max = irc::max_payload(self.rooms);
+        if self.proto == Proto::Irc && self.size > irc_max {
+            bail!(
+                "--size {} does not fit an IRC line: with --proto irc at most {irc_max}, so that \
+                 `:nick!user@host PRIVMSG <channel> :<payload>\\r\\n` as relayed to the receivers \
+                 stays within {} bytes",
+                self.size,
+                irc::MAX_LINE
             );
         }
         // Payload send times hold 78 hours; a day is plenty for any run.
@@ -369,7 +392,7 @@ impl RunArgs {
                 "room {} has a sender but nobody to receive its lines: use fewer --rooms \
                  or more --clients{}",
                 room_name(room),
-                if cfg.proto == Proto::Line {
+                if !cfg.proto.is_pub_sub() {
                     ""
                 } else {
                     " (pub/sub senders do not subscribe)"
@@ -389,10 +412,10 @@ impl Config {
         id % self.rooms
     }
 
-    /// Whether client `id` receives: everyone in the line protocol; in
-    /// pub/sub only the subscribers, as senders publish only.
+    /// Whether client `id` receives: everyone in the line protocol and
+    /// IRC; in pub/sub only the subscribers, as senders publish only.
     pub fn receives(&self, id: usize) -> bool {
-        self.proto == Proto::Line || id >= self.senders
+        !self.proto.is_pub_sub() || id >= self.senders
     }
 
     /// Rooms that hold at least one sender.
@@ -618,6 +641,22 @@ mod tests {
         assert!(config(&["--proto", "nats", "--clients", "3", "--senders", "3"]).is_err());
         assert!(config(&["--proto", "redis", "--tls", "--insecure"]).is_err());
         assert!(config(&["--proto", "kafka"]).is_err());
+    }
+
+    #[test]
+    fn irc_clients_all_receive_and_lines_fit_512_bytes() {
+        let c = config(&["--proto", "irc", "--clients", "10", "--senders", "3"]).unwrap();
+        assert_eq!(c.proto, Proto::Irc);
+        assert!(c.receives(0) && c.receives(9));
+        // As in the line protocol: every other member of the room.
+        assert_eq!(c.receivers_in(0), 9);
+        assert!(c.label.ends_with("-irc"), "{}", c.label);
+        assert!(config(&["--proto", "irc", "--size", "408"]).is_ok());
+        let e = config(&["--proto", "irc", "--size", "409"]).unwrap_err();
+        assert!(e.to_string().contains("at most 408"), "{e}");
+        // The line protocol keeps its own limit.
+        assert!(config(&["--size", "409"]).is_ok());
+        assert!(config(&["--proto", "irc", "--tls", "--insecure"]).is_ok());
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl Client {
             connect_ns: 0,
             handshake_seen: false,
             lines: LineBuf::default(),
-            decoder: Decoder::new(cfg.proto),
+            decoder: Decoder::new(cfg.proto, id),
             out: Outbound::default(),
             checks: Vec::new(),
             sender: (id < cfg.senders).then(|| SenderState {
@@ -115,7 +115,7 @@ impl Client {
                 seq: 0,
                 due_ns: 0,
                 finished: false,
-                framing: Framing::new(cfg.proto, room, cfg.size),
+                framing: Framing::new(cfg.proto, cfg.rooms, room, cfg.size),
             }),
             registered: None,
         }

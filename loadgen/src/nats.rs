@@ -15,6 +15,9 @@
 
 use crate::wire::Incoming;
 
+/// The answer to a server's PING.
+pub const PONG: &[u8] = b"PONG\r\n";
+
 #[derive(Debug, Default)]
 pub struct Parser {
     /// The payload length of the `MSG` just read: its payload is the next

@@ -262,8 +262,15 @@ impl Summary {
         if n.errors > 0 {
             let _ = writeln!(
                 o,
-                "server:     {} '! ' lines ({} slow down), e.g. {:?}",
-                n.errors, n.slow_down, n.samples
+                "server:     {} {} lines ({} slow down), e.g. {:?}",
+                n.errors,
+                match self.config.proto {
+                    Proto::Line => "'! '",
+                    Proto::Irc => "ERROR",
+                    Proto::Redis | Proto::Nats => "error",
+                },
+                n.slow_down,
+                n.samples
             );
         }
         if let Some(s) = &self.server {

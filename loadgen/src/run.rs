@@ -488,9 +488,12 @@ fn summarize(
     let notices = ServerNotices {
         errors: sum(|r| r.server_errors),
         slow_down: sum(|r| r.slow_down),
+        // Each thread keeps its own distinct few; keep the distinct ones.
         samples: reports
             .iter()
             .flat_map(|r| r.error_samples.iter().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .take(5)
             .collect(),
     };
@@ -529,7 +532,7 @@ fn summarize(
 /// line.
 pub fn expected_receivers(proto: Proto, room_receivers: u64) -> u64 {
     match proto {
-        Proto::Line => room_receivers.saturating_sub(1),
+        Proto::Line | Proto::Irc => room_receivers.saturating_sub(1),
         Proto::Redis | Proto::Nats => room_receivers,
     }
 }
@@ -537,7 +540,7 @@ pub fn expected_receivers(proto: Proto, room_receivers: u64) -> u64 {
 /// How `expected` is counted, in full.
 fn delivery_rule(proto: Proto) -> &'static str {
     match proto {
-        Proto::Line => {
+        Proto::Line | Proto::Irc => {
             "every line a sender sends is expected once by every other client of its room \
              that got ready (welcomed and joined) and was still connected at the end; senders \
              the server disconnected are left out"
@@ -554,7 +557,9 @@ fn delivery_rule(proto: Proto) -> &'static str {
 /// Receivers per line in a full run, in one phrase.
 fn receivers_per_line(proto: Proto) -> &'static str {
     match proto {
-        Proto::Line => "clients - 1 (all others; the sender receives the other senders' lines)",
+        Proto::Line | Proto::Irc => {
+            "clients - 1 (all others; the sender receives the other senders' lines)"
+        }
         Proto::Redis | Proto::Nats => "clients - senders (the subscribers; senders only publish)",
     }
 }
@@ -613,6 +618,8 @@ mod tests {
         // A room of 50 ready line clients: the sender gets no echo.
         assert_eq!(expected_receivers(Proto::Line, 50), 49);
         assert_eq!(expected_receivers(Proto::Line, 0), 0);
+        // IRC servers do not echo a PRIVMSG to its sender either.
+        assert_eq!(expected_receivers(Proto::Irc, 50), 49);
         // 50 subscribers: the publisher is not one of them.
         assert_eq!(expected_receivers(Proto::Redis, 50), 50);
         assert_eq!(expected_receivers(Proto::Nats, 50), 50);

@@ -17,7 +17,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use shardchat::poller::{Event, Events, Poller, Token, WAKE_TOKEN};
 
-use crate::cli::{self, Config, Mode, Proto};
+use crate::cli::{Config, Mode};
 use crate::client::{Client, CloseReason, State};
 use crate::conn::Conn;
 use crate::latency;
@@ -466,7 +466,7 @@ impl Loop {
                     let us = self.shared.now_ns().saturating_sub(c.connect_ns) / 1000;
                     latency::record_clamped(&mut self.report.tcp, us);
                     let subscribes = self.cfg.receives(c.id);
-                    wire::hello(self.cfg.proto, c.room, subscribes, c.out.buf());
+                    wire::hello(self.cfg.proto, c.id, c.room, subscribes, c.out.buf());
                     if c.sync_interest(poller, Token(pos)).is_err() {
                         self.fail(pos, CloseReason::ConnectFailed);
                         return;
@@ -543,7 +543,14 @@ impl Loop {
             let now_ns = self.shared.now_ns();
             let mut welcomed = false;
             let mut ready = false;
-            let join = cli::join_room(self.cfg.rooms, c.room);
+            let proto = self.cfg.proto;
+            // Only a client on its way in joins: no allocation per read once
+            // it is ready.
+            let join = if c.is_pending() {
+                wire::join_room(proto, self.cfg.rooms, c.room)
+            } else {
+                None
+            };
             let Client {
                 state,
                 lines,
@@ -554,7 +561,7 @@ impl Loop {
                 room,
                 ..
             } = c;
-            let pubsub = self.cfg.proto != Proto::Line;
+            let pubsub = proto.is_pub_sub();
             let own = sender.as_ref().map(|s| s.index);
             let ctx = &mut LineCtx {
                 report: &mut self.report,
@@ -564,42 +571,43 @@ impl Loop {
                 room: *room,
                 now_ns,
             };
-            let overlong = lines.feed(&self.scratch[..n], |line| match decoder.line(line) {
-                Incoming::Welcome if *state == State::AwaitWelcome => {
-                    welcomed = true;
-                    match &join {
-                        Some(name) => {
-                            out.buf()
-                                .extend_from_slice(format!("/join {name}\n").as_bytes());
-                            *state = State::Joining;
+            let overlong = lines.feed(&self.scratch[..n], |line| {
+                match decoder.line(line, out.buf()) {
+                    Incoming::Welcome if *state == State::AwaitWelcome => {
+                        welcomed = true;
+                        match &join {
+                            Some(name) => {
+                                wire::join(proto, name, out.buf());
+                                *state = State::Joining;
+                            }
+                            None => ready = true,
                         }
-                        None => ready = true,
                     }
+                    Incoming::Joined(room)
+                        if *state == State::Joining
+                            && join.as_ref().map(String::as_bytes) == Some(room) =>
+                    {
+                        ready = true;
+                    }
+                    // Pub/sub has no welcome: the reply to the subscription (or
+                    // to the round trip after it) is the client's welcome.
+                    Incoming::Subscribed | Incoming::Pong
+                        if pubsub && *state == State::AwaitWelcome =>
+                    {
+                        welcomed = true;
+                        ready = true;
+                    }
+                    Incoming::Published(n) => ctx.report.published += n,
+                    Incoming::Payload(text) => ctx.chat(text, checks, own),
+                    Incoming::Error(text) => ctx.error(text),
+                    Incoming::Malformed => ctx.report.malformed += 1,
+                    Incoming::Welcome
+                    | Incoming::Joined(_)
+                    | Incoming::Subscribed
+                    | Incoming::Pong
+                    | Incoming::Ping
+                    | Incoming::Other => {}
                 }
-                Incoming::Joined(room)
-                    if *state == State::Joining
-                        && join.as_ref().map(String::as_bytes) == Some(room) =>
-                {
-                    ready = true;
-                }
-                // Pub/sub has no welcome: the reply to the subscription (or
-                // to the round trip after it) is the client's welcome.
-                Incoming::Subscribed | Incoming::Pong
-                    if pubsub && *state == State::AwaitWelcome =>
-                {
-                    welcomed = true;
-                    ready = true;
-                }
-                Incoming::Ping => out.buf().extend_from_slice(wire::PONG),
-                Incoming::Published(n) => ctx.report.published += n,
-                Incoming::Payload(text) => ctx.chat(text, checks, own),
-                Incoming::Error(text) => ctx.error(text),
-                Incoming::Malformed => ctx.report.malformed += 1,
-                Incoming::Welcome
-                | Incoming::Joined(_)
-                | Incoming::Subscribed
-                | Incoming::Pong
-                | Incoming::Other => {}
             });
             self.report.overlong += overlong;
             if welcomed {

@@ -1,7 +1,10 @@
 //! Integration tests of the loadgen binary: against a fake broadcast server
-//! (the loadgen's own checks) and against the real server (a short run with
-//! zero loss and reorders, and well-formed output files).
+//! (the loadgen's own checks), against the real server (a short run with
+//! zero loss and reorders, and well-formed output files), and against
+//! Redis, NATS and an IRC daemon when they are installed.
 
+mod irc;
+mod ngircd;
 mod util;
 
 use std::path::Path;

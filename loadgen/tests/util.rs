@@ -213,11 +213,18 @@ impl Drop for PubSub {
 /// after saying the test is skipped when it is not, unless REQUIRE_REDIS=1
 /// makes that a failure.
 pub fn installed(binary: &str) -> Option<PathBuf> {
+    installed_unless(binary, "REQUIRE_REDIS")
+}
+
+/// Where `binary` is installed; `None` after saying the test is skipped
+/// when it is not, unless the environment variable `require` is `1`,
+/// which makes that a failure.
+pub fn installed_unless(binary: &str, require: &str) -> Option<PathBuf> {
     let found = find_binary(binary);
     if found.is_none() {
-        let required = std::env::var("REQUIRE_REDIS").is_ok_and(|v| v == "1");
-        assert!(!required, "{binary} is not installed and REQUIRE_REDIS=1");
-        println!("SKIPPED: {binary} is not installed (set REQUIRE_REDIS=1 to fail instead)");
+        let required = std::env::var(require).is_ok_and(|v| v == "1");
+        assert!(!required, "{binary} is not installed and {require}=1");
+        println!("SKIPPED: {binary} is not installed (set {require}=1 to fail instead)");
     }
     found
 }

@@ -98,7 +98,7 @@ impl Scenario {
     pub fn clients(&self, proto: Proto) -> usize {
         match (self.load, proto) {
             (Load::Idle, _) => self.receivers,
-            (_, Proto::Line) => self.receivers + 1,
+            (_, Proto::Line | Proto::Irc) => self.receivers + 1,
             (_, Proto::Redis | Proto::Nats) => self.receivers + self.senders,
         }
     }

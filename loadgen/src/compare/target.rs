@@ -68,7 +68,7 @@ impl Target {
         let (label, name) = match proto {
             Proto::Redis => ("redis", "redis-server"),
             Proto::Nats => ("nats", "nats-server"),
-            Proto::Line => unreachable!("shardchat is not a peer"),
+            Proto::Line | Proto::Irc => unreachable!("not a pub/sub peer"),
         };
         let missing = |why: String| Missing {
             label: label.to_owned(),
@@ -140,6 +140,7 @@ impl Target {
                 vec![("GOMAXPROCS", threads.to_string())],
                 v(&["-a", "127.0.0.1", "-p", port]),
             ),
+            Proto::Irc => unreachable!("IRC daemons are not compare targets"),
         }
     }
 
@@ -147,7 +148,7 @@ impl Target {
     pub fn start(&self, threads: usize, max_clients: usize, log: &Path) -> Result<Running> {
         let port = match self.proto {
             Proto::Line => 0,
-            Proto::Redis | Proto::Nats => free_port()?,
+            Proto::Redis | Proto::Nats | Proto::Irc => free_port()?,
         };
         let (env, args) = self.args(&port.to_string(), threads, max_clients);
         let log_file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
