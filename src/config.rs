@@ -95,6 +95,11 @@ pub struct Config {
     #[arg(long)]
     pub irc_port: Option<u16>,
 
+    /// Also serve IRC over TLS on this port (6697 by convention), with the
+    /// certificate options of --tls-port.
+    #[arg(long)]
+    pub irc_tls_port: Option<u16>,
+
     /// PING an IRC client that has sent nothing for this long.
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
     pub ping_interval: Duration,

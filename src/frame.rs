@@ -164,7 +164,7 @@ impl Chunk {
         let mut spans: Vec<Span> = Vec::with_capacity(self.records.len().min(64));
         let room = self.room_name();
         for r in self.records.iter() {
-            proto::render_event(form, room, &self.event(r), &mut bytes);
+            proto::render_event(form, room, self.node(), &self.event(r), &mut bytes);
             let end = u32::try_from(bytes.len()).expect("a chunk stays far below 4 GiB");
             match spans.last_mut() {
                 Some(last) if last.origin == r.user => last.end = end,

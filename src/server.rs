@@ -36,6 +36,7 @@ pub struct Server {
     plain_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
     irc_addr: Option<SocketAddr>,
+    irc_tls_addr: Option<SocketAddr>,
     fingerprint: Option<String>,
     acceptor_poller: Poller,
     stop: Arc<AtomicBool>,
@@ -75,21 +76,26 @@ impl Server {
         if config.threads == Some(0) {
             return Err(Error::Config("--threads must be at least 1".into()));
         }
+        // Either TLS port needs the certificate options.
+        let tls_port = config.tls_port.or(config.irc_tls_port);
         let identity = match (
-            &config.tls_port,
+            &tls_port,
             config.tls_self_signed,
             &config.tls_cert,
             &config.tls_key,
         ) {
             (None, false, None, None) => None,
-            (None, _, _, _) => return Err(Error::Config("TLS options need --tls-port".into())),
-            (Some(_), true, _, _) => Some(tls::self_signed(config.bind)?),
-            (Some(_), false, Some(cert), Some(key)) => Some(tls::load(cert, key)?),
-            (Some(_), false, _, _) => {
+            (None, _, _, _) => {
                 return Err(Error::Config(
-                    "--tls-port needs --tls-cert and --tls-key, or --tls-self-signed".into(),
+                    "TLS options need --tls-port or --irc-tls-port".into(),
                 ))
             }
+            (Some(_), true, _, _) => Some(tls::self_signed(config.bind)?),
+            (Some(_), false, Some(cert), Some(key)) => Some(tls::load(cert, key)?),
+            (Some(_), false, _, _) => return Err(Error::Config(
+                "--tls-port and --irc-tls-port need --tls-cert and --tls-key, or --tls-self-signed"
+                    .into(),
+            )),
         };
         let mut listeners = Vec::new();
         let mut plain_addr = None;
@@ -119,6 +125,16 @@ impl Server {
             listeners.push(Listener {
                 socket,
                 tls: false,
+                proto: Protocol::Irc,
+            });
+        }
+        let mut irc_tls_addr = None;
+        if let Some(port) = config.irc_tls_port {
+            let (socket, addr) = listen(SocketAddr::new(config.bind, port))?;
+            irc_tls_addr = Some(addr);
+            listeners.push(Listener {
+                socket,
+                tls: true,
                 proto: Protocol::Irc,
             });
         }
@@ -171,6 +187,7 @@ impl Server {
             plain_addr,
             tls_addr,
             irc_addr,
+            irc_tls_addr,
             fingerprint,
             acceptor_poller,
             stop: Arc::new(AtomicBool::new(false)),
@@ -225,9 +242,12 @@ impl Server {
         if let Some(fp) = &self.fingerprint {
             lines.push(format!("[CHAT SERVER] TLS certificate SHA-256 {fp}"));
         }
+        let name = &self.shared.identity.server;
         if let Some(irc) = self.irc_addr {
-            let name = &self.shared.identity.server;
             lines.push(format!("[CHAT SERVER] IRC on {irc} as {name}"));
+        }
+        if let Some(irc) = self.irc_tls_addr {
+            lines.push(format!("[CHAT SERVER] IRC TLS on {irc} as {name}"));
         }
         if let (Some(cluster), Some(url)) = (&self.shared.cluster, &c.cluster) {
             lines.push(format!(

@@ -29,26 +29,41 @@ pub enum Form {
     Line,
     /// IRC without message tags: `:nick!user@host PRIVMSG #room :text`.
     Irc,
+    /// IRC with the `time` tag only (IRCv3 `server-time`).
+    IrcTime,
+    /// IRC with `time` and `msgid` tags (IRCv3 `message-tags`).
+    IrcTags,
 }
 
 impl Form {
     /// How many forms there are.
-    pub const COUNT: usize = 2;
+    pub const COUNT: usize = 4;
 
     /// The form's slot in per-form arrays.
     pub fn index(self) -> usize {
         match self {
             Form::Line => 0,
             Form::Irc => 1,
+            Form::IrcTime => 2,
+            Form::IrcTags => 3,
         }
     }
 }
 
-/// Appends `e`, an event of room `room` (or a private one), in `form`.
-pub fn render_event(form: Form, room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
+/// Appends `e`, an event of room `room` (or a private one), in `form`;
+/// `node` is the cluster node it entered on when not this one.
+pub fn render_event(form: Form, room: &str, node: Option<&str>, e: &Event<'_>, out: &mut Vec<u8>) {
     match form {
         Form::Line => line::render_event(room, e, out),
         Form::Irc => irc::render_event(room, e, out),
+        Form::IrcTime => {
+            irc::write_tags(out, e, None);
+            irc::render_event(room, e, out)
+        }
+        Form::IrcTags => {
+            irc::write_tags(out, e, Some(node));
+            irc::render_event(room, e, out)
+        }
     }
 }
 
@@ -166,7 +181,7 @@ impl Session {
     pub(crate) fn form(&self) -> Form {
         match self {
             Session::Line => Form::Line,
-            Session::Irc(_) => Form::Irc,
+            Session::Irc(s) => s.form(),
         }
     }
 
@@ -228,8 +243,9 @@ impl Session {
         }
     }
 
-    /// Appends an event sent to this client alone (a private message).
-    pub(crate) fn render_event(&self, e: &Event<'_>, out: &mut Vec<u8>) {
-        render_event(self.form(), "", e, out);
+    /// Appends an event sent to this client alone (a private message),
+    /// which entered on cluster node `node` when not this one.
+    pub(crate) fn render_event(&self, node: Option<&str>, e: &Event<'_>, out: &mut Vec<u8>) {
+        render_event(self.form(), "", node, e, out);
     }
 }

@@ -81,7 +81,9 @@ pub(crate) enum Caps {
     /// `CAP LS`: what the server offers.
     List,
     /// `CAP LIST`: what this client has enabled.
-    Enabled,
+    Enabled(Box<str>),
+    /// `CAP REQ`: granted, with what was asked for.
+    Acked(Box<str>),
     /// `CAP REQ`: refused, with what was asked for.
     Refused(Box<str>),
 }

@@ -483,7 +483,7 @@ impl Shard {
             let mut buf = Vec::new();
             self.clients[key]
                 .session
-                .render_event(&event.event(), &mut buf);
+                .render_event(None, &event.event(), &mut buf);
             self.queue_own(key, buf);
         }
     }

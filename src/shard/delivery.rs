@@ -122,9 +122,12 @@ impl Shard {
                 if !to_self {
                     return;
                 }
-                c.session.render_event(&e.event(), &mut buf)
+                c.session
+                    .render_event(e.node.as_deref(), &e.event(), &mut buf)
             }
-            DirectMsg::Event(e) => c.session.render_event(&e.event(), &mut buf),
+            DirectMsg::Event(e) => c
+                .session
+                .render_event(e.node.as_deref(), &e.event(), &mut buf),
             DirectMsg::Reply(r) => c.session.render_reply(&c.nick, r, &mut buf),
         }
         self.queue_own(d.key, buf);

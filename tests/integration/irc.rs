@@ -42,6 +42,16 @@ impl Irc {
         }
     }
 
+    /// Reads up to the first line containing `text`, and returns it.
+    fn containing(&mut self, text: &str) -> String {
+        loop {
+            let l = self.line();
+            if l.contains(text) {
+                return l;
+            }
+        }
+    }
+
     /// Registers as `nick` and reads the welcome through the MOTD numeric.
     fn register(addr: SocketAddr, nick: &str) -> Irc {
         let mut c = Irc::open(addr);
@@ -90,7 +100,7 @@ fn registration_and_its_numerics(b: Backend) {
     c.send("PING :t1");
     c.expect(":irc.test PONG irc.test :t1");
     c.send("CAP LS 302");
-    c.expect(":irc.test CAP * LS :");
+    c.expect(":irc.test CAP * LS :message-tags server-time");
     c.send("NICK ann");
     c.send("USER ann 0 * :Ann");
     c.send("CAP REQ :multi-prefix");
@@ -316,7 +326,54 @@ fn queries_about_users_and_rooms(b: Backend) {
     assert!(time.ends_with(" GMT"), "{time}");
 }
 
+fn tagged_clients_get_time_and_msgid(b: Backend) {
+    let (s, addr) = irc_server(b);
+    let mut tagged = Irc::open(addr);
+    tagged.send("CAP LS 302");
+    tagged.expect(":irc.test CAP * LS :message-tags server-time");
+    tagged.send("CAP REQ :server-time message-tags");
+    tagged.expect(":irc.test CAP * ACK :server-time message-tags");
+    tagged.send("NICK tag");
+    tagged.send("USER tag 0 * :T");
+    tagged.send("CAP LIST");
+    tagged.expect(":irc.test CAP * LIST :message-tags server-time");
+    tagged.send("CAP END");
+    tagged.until(":irc.test 422 ");
+    let mut timed = Irc::open(addr);
+    timed.send("CAP REQ :server-time");
+    timed.expect(":irc.test CAP * ACK :server-time");
+    timed.send("NICK tim");
+    timed.send("USER tim 0 * :T");
+    timed.send("CAP END");
+    timed.until(":irc.test 422 ");
+    let mut plain = Irc::register(addr, "pla");
+    for c in [&mut tagged, &mut timed, &mut plain] {
+        c.send("JOIN #lobby");
+        c.until(":irc.test 366 ");
+    }
+    let (mut line, guest) = s.connect();
+    line.send("one line, three forms");
+    let msg = format!(":{guest}!{guest}@user/{guest} PRIVMSG #lobby :one line, three forms");
+    let t = tagged.containing("one line, three forms");
+    let (tags, rest) = t.split_once(' ').expect("tags, then the message");
+    assert_eq!(rest, msg);
+    let tags: Vec<&str> = tags.trim_start_matches('@').split(';').collect();
+    assert_eq!(tags.len(), 2, "{t}");
+    assert!(
+        tags[0].starts_with("time=20") && tags[0].ends_with('Z'),
+        "{t}"
+    );
+    assert!(tags[1].starts_with("msgid="), "{t}");
+    let ti = timed.containing("one line, three forms");
+    assert!(!ti.contains("msgid="), "{ti}");
+    assert!(ti.ends_with(&msg), "{ti}");
+    assert_eq!(plain.containing("one line, three forms"), msg);
+    tagged.send("CAP REQ :-message-tags bogus");
+    tagged.expect(":irc.test CAP tag NAK :-message-tags bogus");
+}
+
 both_backends!(
+    tagged_clients_get_time_and_msgid,
     queries_about_users_and_rooms,
     quiet_and_unregistered_clients_are_closed,
     registration_and_its_numerics,

@@ -107,6 +107,47 @@ impl TlsConn {
     }
 }
 
+fn irc_over_tls_shares_the_rooms(b: Backend) {
+    let certs = valid_cert("irc");
+    let (cert, key) = (
+        certs.cert.to_str().expect("utf-8 path"),
+        certs.key.to_str().expect("utf-8 path"),
+    );
+    let s = server(
+        b,
+        &[
+            "--irc-tls-port",
+            "0",
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--server-name",
+            "irc.test",
+        ],
+    );
+    let line = s.wait_log("[CHAT SERVER] IRC TLS on ");
+    let addr = line
+        .strip_prefix("[CHAT SERVER] IRC TLS on ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("IRC TLS line: {line:?}"));
+    let mut t = TlsConn::open(addr, &certs.der);
+    t.send("NICK ann");
+    t.send("USER ann 0 * :Ann");
+    assert!(t.line().starts_with(":irc.test 001 ann :Welcome"));
+    while !t.line().starts_with(":irc.test 422 ") {}
+    let (mut p, np) = s.connect();
+    t.send("JOIN #lobby");
+    t.expect_line(":ann!ann@user/ann JOIN #lobby\r");
+    p.expect("* ann joined #lobby");
+    p.send("over plain");
+    while !t.line().starts_with(":irc.test 366 ") {}
+    t.expect_line(&format!(
+        ":{np}!{np}@user/{np} PRIVMSG #lobby :over plain\r"
+    ));
+}
+
 fn openssl_s_client_joins_and_chats(b: Backend) {
     let s = server(b, &["--tls-port", "0", "--tls-self-signed"]);
     let tls = s.tls_addr.expect("TLS port");
@@ -445,6 +486,7 @@ fn a_tls_client_half_closing_after_a_last_line_leaves(b: Backend) {
 }
 
 both_backends!(
+    irc_over_tls_shares_the_rooms,
     rsa_and_ed25519_keys_work,
     a_tls_client_half_closing_after_a_last_line_leaves,
     no_plain_serves_only_tls,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use message::Message;
-pub(crate) use render::render_event;
+pub(crate) use render::{render_event, write_tags};
 
 use super::{Caps, Identity, Presence, Refusal, Reply, Request, Speech};
 use crate::codec::Line;
@@ -38,6 +38,8 @@ pub(crate) struct IrcSession {
     user: bool,
     /// CAP LS or REQ was sent and CAP END not yet: registration waits.
     negotiating: bool,
+    /// The capabilities the client enabled (`CAP_*` bits).
+    caps: u8,
     /// When the connection opened (registration must end in time).
     pub(crate) opened: Instant,
     /// When the client last sent a line.
@@ -54,6 +56,7 @@ impl IrcSession {
             nick: None,
             user: false,
             negotiating: false,
+            caps: 0,
             opened: now,
             heard: now,
             pinged: None,
@@ -230,11 +233,29 @@ impl IrcSession {
             self.negotiating = true;
             Some(Err(Reply::Caps(Caps::List)))
         } else if sub.eq_ignore_ascii_case("LIST") {
-            Some(Err(Reply::Caps(Caps::Enabled)))
+            Some(Err(Reply::Caps(Caps::Enabled(cap_names(self.caps).into()))))
         } else if sub.eq_ignore_ascii_case("REQ") {
             self.negotiating = true;
-            let asked = protocol::sanitize(m.param(1).unwrap_or(""));
-            Some(Err(Reply::Caps(Caps::Refused(asked.into()))))
+            let asked = m.param(1).unwrap_or("");
+            // All or nothing: one unknown name refuses the whole request.
+            let mut caps = self.caps;
+            for name in asked.split(' ').filter(|n| !n.is_empty()) {
+                let (off, name) = match name.strip_prefix('-') {
+                    Some(n) => (true, n),
+                    None => (false, name),
+                };
+                let Some(bit) = cap_bit(name) else {
+                    let asked = protocol::sanitize(asked).into_owned();
+                    return Some(Err(Reply::Caps(Caps::Refused(asked.into()))));
+                };
+                if off {
+                    caps &= !bit;
+                } else {
+                    caps |= bit;
+                }
+            }
+            self.caps = caps;
+            Some(Err(Reply::Caps(Caps::Acked(asked.into()))))
         } else if sub.eq_ignore_ascii_case("END") {
             self.negotiating = false;
             self.try_register()
@@ -242,6 +263,52 @@ impl IrcSession {
             Some(Err(Reply::Refused(Refusal::NeedMoreParams("CAP".into()))))
         }
     }
+}
+
+impl IrcSession {
+    /// The form this client reads events in, by the capabilities it
+    /// enabled.
+    pub(crate) fn form(&self) -> super::Form {
+        if self.caps & CAP_MESSAGE_TAGS != 0 {
+            super::Form::IrcTags
+        } else if self.caps & CAP_SERVER_TIME != 0 {
+            super::Form::IrcTime
+        } else {
+            super::Form::Irc
+        }
+    }
+}
+
+/// IRCv3 `message-tags`: `msgid` (and `time`) on every event.
+const CAP_MESSAGE_TAGS: u8 = 1;
+/// IRCv3 `server-time`: `time` on every event.
+const CAP_SERVER_TIME: u8 = 2;
+
+/// The capabilities offered, with their bits, as `CAP LS` lists them.
+const CAPS: [(&str, u8); 2] = [
+    ("message-tags", CAP_MESSAGE_TAGS),
+    ("server-time", CAP_SERVER_TIME),
+];
+
+fn cap_bit(name: &str) -> Option<u8> {
+    CAPS.iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, b)| b)
+}
+
+/// The names of the capabilities in `bits`, space-separated.
+fn cap_names(bits: u8) -> String {
+    let names: Vec<&str> = CAPS
+        .iter()
+        .filter(|&&(_, b)| bits & b != 0)
+        .map(|&(n, _)| n)
+        .collect();
+    names.join(" ")
+}
+
+/// The capabilities offered, space-separated.
+pub(crate) fn offered() -> String {
+    cap_names(u8::MAX)
 }
 
 /// The action inside a CTCP ACTION (`\x01ACTION text\x01`), if it is one.

@@ -2,6 +2,8 @@
 //! chat, actions, joins, parts, quits and nick changes, whatever protocol
 //! the sender speaks.
 
+use std::io::Write;
+
 use super::message::{push_clean, write};
 use crate::event::{Body, Event};
 
@@ -20,6 +22,67 @@ pub(crate) fn prefix(nick: &str) -> String {
     let mut v = Vec::with_capacity(3 * nick.len() + 6);
     push_prefix(&mut v, nick);
     String::from_utf8(v).unwrap_or_default()
+}
+
+/// Appends the IRCv3 tags of `e` and a space: `@time=...` (server-time),
+/// and with `msgid` = `Some(node)` also `;msgid=...` (message-tags), where
+/// `node` names the cluster node the event entered on when not this one.
+pub(crate) fn write_tags(out: &mut Vec<u8>, e: &Event<'_>, msgid: Option<Option<&str>>) {
+    let t = Civil::of(e.time_ms);
+    let _ = write!(
+        out,
+        "@time={:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second, t.milli
+    );
+    if let Some(node) = msgid {
+        out.extend_from_slice(b";msgid=");
+        if let Some(node) = node {
+            push_clean(out, node);
+            out.push(b'-');
+        }
+        let _ = write!(out, "{}-{}", e.id.shard, e.id.seq);
+    }
+    out.push(b' ');
+}
+
+/// A UTC date and time.
+pub(crate) struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub milli: u32,
+    /// 0 = Thursday (1 January 1970).
+    pub weekday: u32,
+}
+
+impl Civil {
+    /// The date and time `ms` milliseconds after the Unix epoch (Howard
+    /// Hinnant's days-to-civil algorithm).
+    pub fn of(ms: u64) -> Civil {
+        let secs = ms / 1000;
+        let days = (secs / 86_400) as i64;
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        Civil {
+            year: yoe + era * 400 + i64::from(month <= 2),
+            month,
+            day,
+            hour: (secs / 3600 % 24) as u32,
+            minute: (secs / 60 % 60) as u32,
+            second: (secs % 60) as u32,
+            milli: (ms % 1000) as u32,
+            weekday: days.rem_euclid(7) as u32,
+        }
+    }
 }
 
 /// Appends event `e` of room `room` (without `#`; empty for a private

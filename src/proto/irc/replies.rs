@@ -148,8 +148,9 @@ impl IrcSession {
                 out.extend_from_slice(b"\r\n");
             }
             Reply::Caps(caps) => match caps {
-                Caps::List => write(out, srv, &["CAP", me, "LS"], Some("")),
-                Caps::Enabled => write(out, srv, &["CAP", me, "LIST"], Some("")),
+                Caps::List => write(out, srv, &["CAP", me, "LS"], Some(&super::offered())),
+                Caps::Enabled(names) => write(out, srv, &["CAP", me, "LIST"], Some(names)),
+                Caps::Acked(names) => write(out, srv, &["CAP", me, "ACK"], Some(names)),
                 Caps::Refused(asked) => write(out, srv, &["CAP", me, "NAK"], Some(asked)),
             },
             Reply::Bye => {
@@ -267,26 +268,21 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
 
 /// `Thu, 03 Dec 2026 09:00:00 GMT` for a time in ms since the Unix epoch.
 fn http_date(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let weekday = WEEKDAYS[days.rem_euclid(7) as usize];
-    let month = MONTHS[(month - 1) as usize];
-    format!("{weekday}, {day:02} {month} {year} {h:02}:{m:02}:{s:02} GMT")
+    let t = render::Civil::of(ms);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[t.weekday as usize],
+        t.day,
+        MONTHS[(t.month - 1) as usize],
+        t.year,
+        t.hour,
+        t.minute,
+        t.second
+    )
 }
 
 /// `#name` for a room name without `#`.

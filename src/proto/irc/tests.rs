@@ -250,7 +250,15 @@ fn a_chunk_renders_its_irc_form_once_and_its_line_form_never() {
     b.push(&event(1, "ann", Body::Chat { text: "one" }));
     b.push(&event(2, "bob", Body::Join));
     let chunks = [Arc::new(b.take())];
+    let mut tagged = Vec::new();
     for to in 1..=1000 {
+        for form in [Form::IrcTime, Form::IrcTags] {
+            let mut out = Outbound::default();
+            let mut sink = Sink(Vec::new());
+            let done = out.deliver(&mut sink, form, &chunks, ClientId(to));
+            assert_eq!(done.expect("written"), Flushed::All);
+            tagged.push(sink.0);
+        }
         let mut out = Outbound::default();
         let mut sink = Sink(Vec::new());
         let done = out.deliver(&mut sink, Form::Irc, &chunks, ClientId(to));
@@ -263,5 +271,45 @@ fn a_chunk_renders_its_irc_form_once_and_its_line_form_never() {
         assert_eq!(sink.0, want, "recipient {to}");
     }
     assert_eq!(chunks[0].renders(Form::Irc), 1, "rendered once");
+    assert_eq!(chunks[0].renders(Form::IrcTime), 1, "rendered once");
+    assert_eq!(chunks[0].renders(Form::IrcTags), 1, "rendered once");
+    // Recipient 3 gets both events in each tagged form.
+    assert_eq!(
+        String::from_utf8_lossy(&tagged[4]),
+        "@time=1970-01-01T00:00:00.000Z :ann!ann@user/ann PRIVMSG #lobby :one\r\n\
+         @time=1970-01-01T00:00:00.000Z :bob!bob@user/bob JOIN #lobby\r\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&tagged[5]),
+        "@time=1970-01-01T00:00:00.000Z;msgid=0-1 :ann!ann@user/ann PRIVMSG #lobby :one\r\n\
+         @time=1970-01-01T00:00:00.000Z;msgid=0-2 :bob!bob@user/bob JOIN #lobby\r\n"
+    );
     assert_eq!(chunks[0].renders(Form::Line), 0, "no line reader: never");
+}
+
+#[test]
+fn tags_carry_the_time_and_a_cluster_wide_msgid() {
+    use crate::event::{Body, Event, MsgId};
+    use crate::frame::ClientId;
+    let e = Event {
+        id: MsgId { shard: 3, seq: 42 },
+        time_ms: 1_796_288_400_123,
+        user: ClientId(1),
+        nick: "ann",
+        body: Body::Join,
+    };
+    let tags = |msgid| {
+        let mut out = Vec::new();
+        write_tags(&mut out, &e, msgid);
+        String::from_utf8(out).expect("UTF-8")
+    };
+    assert_eq!(tags(None), "@time=2026-12-03T09:00:00.123Z ");
+    assert_eq!(
+        tags(Some(None)),
+        "@time=2026-12-03T09:00:00.123Z;msgid=3-42 "
+    );
+    assert_eq!(
+        tags(Some(Some("node-b"))),
+        "@time=2026-12-03T09:00:00.123Z;msgid=node-b-3-42 "
+    );
 }
