@@ -33,6 +33,8 @@ pub enum Command<'a> {
     Quit(Option<Cow<'a, str>>),
     /// `/help`.
     Help,
+    /// `/topic [text]`: show or set the room's topic.
+    Topic(Option<Cow<'a, str>>),
     /// Any other `/word`.
     Unknown(&'a str),
 }
@@ -76,6 +78,8 @@ pub fn parse(line: &str) -> Option<Command<'_>> {
         Command::Quit(arg.map(sanitize).filter(|r| !r.trim().is_empty()))
     } else if word.eq_ignore_ascii_case("help") {
         Command::Help
+    } else if word.eq_ignore_ascii_case("topic") {
+        Command::Topic(arg.map(sanitize).filter(|t| !t.trim().is_empty()))
     } else {
         Command::Unknown(word)
     };
@@ -262,6 +266,11 @@ mod tests {
             Some(Command::Quit(Some("gone home".into())))
         );
         assert_eq!(parse("/help"), Some(Command::Help));
+        assert_eq!(parse("/topic"), Some(Command::Topic(None)));
+        assert_eq!(
+            parse("/topic Rust 2027 "),
+            Some(Command::Topic(Some("Rust 2027".into())))
+        );
         assert_eq!(parse("/who"), Some(Command::Who));
         assert_eq!(parse("/rooms"), Some(Command::Rooms));
         assert_eq!(parse("/join #rust"), Some(Command::Join(Some("#rust"))));

@@ -33,6 +33,16 @@ pub struct Room {
     members: AtomicUsize,
     /// Bit `i` is set while shard `i` has members here.
     shards: Box<[AtomicU64]>,
+    /// The topic, if one is set (touched on TOPIC and join only).
+    topic: Mutex<Option<Topic>>,
+}
+
+/// A room's topic: its text, who set it and when (ms since the epoch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topic {
+    pub text: Box<str>,
+    pub by: Box<str>,
+    pub at_ms: u64,
 }
 
 impl Room {
@@ -48,6 +58,16 @@ impl Room {
     /// Members across all shards.
     pub fn members(&self) -> usize {
         self.members.load(Ordering::Relaxed)
+    }
+
+    /// The room's topic, if one is set.
+    pub fn topic(&self) -> Option<Topic> {
+        self.topic.lock().clone()
+    }
+
+    /// Sets the topic (an empty text clears it).
+    pub fn set_topic(&self, topic: Topic) {
+        *self.topic.lock() = (!topic.text.is_empty()).then_some(topic);
     }
 
     /// Whether shard `index` currently has members here (lock-free).
@@ -164,6 +184,7 @@ impl Rooms {
                     name: name.into(),
                     members: AtomicUsize::new(0),
                     shards,
+                    topic: Mutex::new(None),
                 })
             });
         let n = room.members.fetch_add(1, Ordering::Relaxed) + 1;

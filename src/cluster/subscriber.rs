@@ -14,7 +14,7 @@ use super::{keys, ClusterConfig};
 use crate::event::{Body, OwnedEvent};
 use crate::fanout::{Direct, DirectMsg, ShardHandle, ShardMsg};
 use crate::frame::{Chunk, ChunkBuilder};
-use crate::rooms::Room;
+use crate::rooms::{Room, Topic};
 use crate::shared::Shared;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -208,6 +208,14 @@ impl Subscriber {
                 let mut b = ChunkBuilder::new(room.id(), room.name());
                 b.set_node(env.origin);
                 for e in &events {
+                    if let Body::Topic { text } = e.body {
+                        // Room state another node changed.
+                        room.set_topic(Topic {
+                            text: text.into(),
+                            by: e.nick.into(),
+                            at_ms: e.time_ms,
+                        });
+                    }
                     b.push(e);
                 }
                 let batch: Arc<[Arc<Chunk>]> = Arc::from([Arc::new(b.take())]);

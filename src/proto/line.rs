@@ -49,6 +49,7 @@ pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>
             return Some(Err(Refusal::UnknownCommand(word)));
         }
         Command::Quit(reason) => Request::Quit(reason),
+        Command::Topic(text) => Request::Topic { room: None, text },
     };
     Some(Ok(request))
 }
@@ -95,6 +96,16 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         Reply::NickChanged { nick, .. } => protocol::write_notice(out, &["you are now ", nick]),
         // The line protocol never asks for these: it moves between rooms
         // (the join says so), and has no keep-alive or capabilities.
+        Reply::Topic { room, topic } => match topic {
+            Some(t) => protocol::write_notice(
+                out,
+                &["topic of #", room, ": ", &t.text, " (set by ", &t.by, ")"],
+            ),
+            None => protocol::write_notice(out, &["no topic is set for #", room]),
+        },
+        Reply::TopicSet { room, text } => {
+            protocol::write_notice(out, &["you set the topic of #", room, ": ", text])
+        }
         Reply::Parted { .. }
         | Reply::Names { .. }
         | Reply::Who { .. }

@@ -138,6 +138,12 @@ pub(crate) enum Request<'a> {
     },
     /// Counts of users and rooms (IRC's LUSERS).
     Counts,
+    /// Show a room's topic (`text` `None`) or set it; `room` `None` is the
+    /// client's current room.
+    Topic {
+        room: Option<&'a str>,
+        text: Option<Cow<'a, str>>,
+    },
     /// Leave the current room for another (the line protocol's `/join`).
     Move(&'a str),
     /// A private message, or notice.

@@ -39,6 +39,13 @@ pub(crate) enum Reply {
     /// A room's modes (none are enforced yet); `bans`: the (empty) ban
     /// list was asked for instead.
     RoomModes { room: Box<str>, bans: bool },
+    /// A room's topic (`None`: none is set).
+    Topic {
+        room: Box<str>,
+        topic: Option<crate::rooms::Topic>,
+    },
+    /// The client set a room's topic.
+    TopicSet { room: Box<str>, text: Box<str> },
     /// Counts of users and rooms.
     Counts { users: usize, rooms: usize },
     /// The client's own modes (none are kept).

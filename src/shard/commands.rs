@@ -14,8 +14,11 @@ use crate::proto::{Presence, Refusal, Reply, Request, Scope, Speech};
 use crate::protocol::{self, MAX_LISTED};
 use crate::ratelimit::{Policy, Verdict};
 use crate::registry::{ClaimError, Location};
-use crate::rooms::{parse_room_name, Room};
+use crate::rooms::{parse_room_name, Room, Topic};
 use crate::shard::Shard;
+
+/// The longest topic, in characters (ISUPPORT `TOPICLEN`).
+const MAX_TOPIC: usize = 390;
 
 /// Most nicks one ISON or USERHOST looks up.
 const MAX_LOOKUPS: usize = 20;
@@ -107,6 +110,7 @@ impl Shard {
                 self.reply(key, &Reply::Online { nicks, hosts });
             }
             Request::RoomModes { room, change } => self.room_modes(key, room, change),
+            Request::Topic { room, text } => self.topic(key, room, text.as_deref()),
             Request::Counts => {
                 let users = self
                     .shared
@@ -200,6 +204,49 @@ impl Shard {
         self.tell_backplane_rooms(key);
         let reason = reason.map(Box::from);
         self.reply(key, &Reply::Parted { room, reason });
+    }
+
+    /// Shows or sets the topic of one of the client's rooms (`None`: its
+    /// current one). Anyone in a room may set it (no channel operators
+    /// yet); the room sees a topic event, the setter a confirmation.
+    fn topic(&mut self, key: usize, room: Option<&str>, text: Option<&str>) {
+        let c = &self.clients[key];
+        let at = match room {
+            None => Some(0),
+            Some(name) => {
+                let name = name.strip_prefix('#').unwrap_or(name);
+                c.rooms
+                    .iter()
+                    .position(|m| m.room.name().eq_ignore_ascii_case(name))
+            }
+        };
+        let Some(at) = at.filter(|&at| at < c.rooms.len()) else {
+            let name = room.unwrap_or("").trim_start_matches('#');
+            let name = protocol::sanitize(name).into_owned().into();
+            self.reply(key, &Refusal::NotInRoom(name).into());
+            return;
+        };
+        let r = std::sync::Arc::clone(&c.rooms[at].room);
+        let name: Box<str> = r.name().into();
+        let Some(text) = text else {
+            self.reply(
+                key,
+                &Reply::Topic {
+                    room: name,
+                    topic: r.topic(),
+                },
+            );
+            return;
+        };
+        let text: String = text.chars().take(MAX_TOPIC).collect();
+        r.set_topic(Topic {
+            text: text.as_str().into(),
+            by: c.nick.clone(),
+            at_ms: self.wall_ms,
+        });
+        self.emit(key, at, Body::Topic { text: &text });
+        let text = text.into();
+        self.reply(key, &Reply::TopicSet { room: name, text });
     }
 
     /// IRC's WHO: a room's members, one user, or the first of everyone.

@@ -104,6 +104,16 @@ impl Shard {
             let at = self.clients[key].rooms.len() - 1;
             self.emit(key, at, Body::Join);
         }
+        if let Some(topic) = room.topic() {
+            let name = room.name().into();
+            self.reply(
+                key,
+                &Reply::Topic {
+                    room: name,
+                    topic: Some(topic),
+                },
+            );
+        }
         if self.clients[key].session.names_on_join() {
             let nicks = self.shared.registry.members_of(room.id(), usize::MAX).first;
             let name = room.name().into();

@@ -372,7 +372,56 @@ fn tagged_clients_get_time_and_msgid(b: Backend) {
     tagged.expect(":irc.test CAP tag NAK :-message-tags bogus");
 }
 
+fn topics_are_shared_and_shown_on_join(b: Backend) {
+    let (s, addr) = irc_server(b);
+    let (mut line, guest) = s.connect();
+    line.send("/topic");
+    line.expect("* no topic is set for #lobby");
+    let mut irc = Irc::register(addr, "ann");
+    irc.send("JOIN #lobby");
+    irc.expect(":ann!ann@user/ann JOIN #lobby");
+    irc.until(":irc.test 366 ");
+    line.expect("* ann joined #lobby");
+    irc.send("TOPIC #lobby");
+    irc.expect(":irc.test 331 ann #lobby :No topic is set");
+
+    line.send("/topic Rust 2027, all welcome");
+    line.expect("* you set the topic of #lobby: Rust 2027, all welcome");
+    irc.expect(&format!(
+        ":{guest}!{guest}@user/{guest} TOPIC #lobby :Rust 2027, all welcome"
+    ));
+    irc.send("TOPIC #lobby");
+    irc.expect(":irc.test 332 ann #lobby :Rust 2027, all welcome");
+    let who = irc.line();
+    assert!(
+        who.starts_with(&format!(":irc.test 333 ann #lobby {guest} ")),
+        "{who}"
+    );
+
+    irc.send("TOPIC #lobby :now from irc");
+    irc.expect(":ann!ann@user/ann TOPIC #lobby :now from irc");
+    line.expect("* ann set the topic of #lobby: now from irc");
+    line.send("/topic");
+    line.expect("* topic of #lobby: now from irc (set by ann)");
+
+    // Joining shows it, on either side.
+    let (mut late, _) = s.connect();
+    late.expect("* topic of #lobby: now from irc (set by ann)");
+    let mut bob = Irc::register(addr, "bob");
+    bob.send("JOIN #lobby");
+    bob.expect(":bob!bob@user/bob JOIN #lobby");
+    bob.expect(":irc.test 332 bob #lobby :now from irc");
+    assert!(bob.line().starts_with(":irc.test 333 bob #lobby ann "));
+    irc.send("TOPIC #elsewhere :x");
+    // (After the joins of the late line client and bob.)
+    assert_eq!(
+        irc.containing(" 442 "),
+        ":irc.test 442 ann #elsewhere :You're not on that channel"
+    );
+}
+
 both_backends!(
+    topics_are_shared_and_shown_on_join,
     tagged_clients_get_time_and_msgid,
     queries_about_users_and_rooms,
     quiet_and_unregistered_clients_are_closed,

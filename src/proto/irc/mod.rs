@@ -201,6 +201,14 @@ impl IrcSession {
                 room: target,
                 change: m.param(1),
             }
+        } else if m.is("TOPIC") {
+            if let Some(cmd) = need(1) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            Request::Topic {
+                room: m.param(0),
+                text: m.param(1).map(protocol::sanitize),
+            }
         } else if m.is("LUSERS") {
             Request::Counts
         } else if m.is("MOTD") {

@@ -126,6 +126,20 @@ impl IrcSession {
                 num(out, "368", &[&chan(room)], Some("End of channel ban list"))
             }
             Reply::RoomModes { room, bans: false } => num(out, "324", &[&chan(room), "+"], None),
+            Reply::Topic { room, topic } => match topic {
+                Some(t) => {
+                    num(out, "332", &[&chan(room)], Some(&t.text));
+                    let at = (t.at_ms / 1000).to_string();
+                    num(out, "333", &[&chan(room), &t.by, &at], None);
+                }
+                None => num(out, "331", &[&chan(room)], Some("No topic is set")),
+            },
+            Reply::TopicSet { room, text } => write(
+                out,
+                &render::prefix(me),
+                &["TOPIC", &chan(room)],
+                Some(text),
+            ),
             Reply::Counts { users, rooms } => {
                 let there = format!("There are {users} users and 0 invisible on 1 servers");
                 num(out, "251", &[], Some(&there));
