@@ -100,6 +100,11 @@ pub struct Config {
     #[arg(long)]
     pub irc_tls_port: Option<u16>,
 
+    /// A password every client must give before anything else (IRC's
+    /// PASS, the line protocol's /pass).
+    #[arg(long, value_name = "PW")]
+    pub server_password: Option<String>,
+
     /// PING an IRC client that has sent nothing for this long.
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
     pub ping_interval: Duration,

@@ -33,6 +33,8 @@ pub enum Command<'a> {
     Quit(Option<Cow<'a, str>>),
     /// `/help`.
     Help,
+    /// `/pass <password>`: the server's password, first of all.
+    Pass(Option<&'a str>),
     /// `/topic [text]`: show or set the room's topic.
     Topic(Option<Cow<'a, str>>),
     /// Any other `/word`.
@@ -78,6 +80,8 @@ pub fn parse(line: &str) -> Option<Command<'_>> {
         Command::Quit(arg.map(sanitize).filter(|r| !r.trim().is_empty()))
     } else if word.eq_ignore_ascii_case("help") {
         Command::Help
+    } else if word.eq_ignore_ascii_case("pass") {
+        Command::Pass(arg)
     } else if word.eq_ignore_ascii_case("topic") {
         Command::Topic(arg.map(sanitize).filter(|t| !t.trim().is_empty()))
     } else {
@@ -267,6 +271,8 @@ mod tests {
         );
         assert_eq!(parse("/help"), Some(Command::Help));
         assert_eq!(parse("/topic"), Some(Command::Topic(None)));
+        assert_eq!(parse("/pass s3cret"), Some(Command::Pass(Some("s3cret"))));
+        assert_eq!(parse("/pass"), Some(Command::Pass(None)));
         assert_eq!(
             parse("/topic Rust 2027 "),
             Some(Command::Topic(Some("Rust 2027".into())))

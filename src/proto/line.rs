@@ -50,6 +50,8 @@ pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>
         }
         Command::Quit(reason) => Request::Quit(reason),
         Command::Topic(text) => Request::Topic { room: None, text },
+        Command::Pass(Some(pw)) => Request::Pass(pw),
+        Command::Pass(None) => return Some(Err(Refusal::PasswordRequired)),
     };
     Some(Ok(request))
 }
@@ -118,8 +120,8 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::Time
         | Reply::Pong(_)
         | Reply::Ping
-        | Reply::Caps(_) => {}
-        Reply::Closing(why) => out.extend_from_slice(&protocol::error(&["closing: ", why])),
+        | Reply::Caps(_)
+        | Reply::Closing(_) => {}
         Reply::Bye => protocol::write_notice(out, &["bye"]),
         Reply::ShuttingDown => protocol::write_notice(out, &["server shutting down"]),
         Reply::Help => out.extend_from_slice(protocol::HELP.as_bytes()),
@@ -213,6 +215,12 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         Refusal::NotRoomOperator(room) => error(out, &["you are not an operator of #", room]),
         Refusal::NoMotd => error(out, &["no message of the day"]),
         Refusal::NoSuchRoom(room) => error(out, &["no such room: #", room]),
+        Refusal::PasswordRequired => error(
+            out,
+            &["this server needs a password: send /pass <password> first"],
+        ),
+        Refusal::WrongPassword => error(out, &["wrong password"]),
+        Refusal::NoPasswordNeeded => error(out, &["no password is needed now"]),
     }
 }
 

@@ -106,6 +106,8 @@ pub(crate) enum Request<'a> {
         text: Cow<'a, str>,
         kind: Speech,
     },
+    /// The server's password (IRC's PASS, the line protocol's /pass).
+    Pass(&'a str),
     /// Registration under a nick the client chose (IRC); line clients are
     /// registered as guests when they connect.
     Register(Cow<'a, str>),

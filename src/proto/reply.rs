@@ -159,6 +159,12 @@ pub(crate) enum Refusal {
     NoMotd,
     /// No room of that name exists.
     NoSuchRoom(Box<str>),
+    /// The server's password must come first.
+    PasswordRequired,
+    /// The password given is not the server's (the connection closes).
+    WrongPassword,
+    /// The password was already given, or none is needed.
+    NoPasswordNeeded,
 }
 
 impl From<Refusal> for Reply {

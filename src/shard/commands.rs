@@ -64,8 +64,49 @@ impl Shard {
                 self.reply(key, &reply);
                 true
             }
-            Some(Ok(request)) => self.handle(key, request),
+            Some(Ok(Request::Pass(pw))) => self.password(key, pw),
+            Some(Ok(request)) if registered || !self.clients[key].locked => {
+                self.handle(key, request)
+            }
+            // Locked: only the password, or leaving, is taken.
+            Some(Ok(Request::Quit(reason))) => self.handle(key, Request::Quit(reason)),
+            Some(Ok(Request::Register(_))) => {
+                // IRC: registering without the password closes.
+                self.reply(key, &Refusal::WrongPassword.into());
+                self.reply(key, &Reply::Closing("Bad password"));
+                self.doomed.push((key, None));
+                false
+            }
+            Some(Ok(_)) => {
+                self.reply(key, &Refusal::PasswordRequired.into());
+                true
+            }
         }
+    }
+
+    /// The server's password: unlocks the client (a line client is then
+    /// welcomed), or closes it when wrong.
+    fn password(&mut self, key: usize, given: &str) -> bool {
+        let c = &mut self.clients[key];
+        let Some(wanted) = &self.shared.config.server_password else {
+            self.reply(key, &Refusal::NoPasswordNeeded.into());
+            return true;
+        };
+        if !c.locked {
+            self.reply(key, &Refusal::NoPasswordNeeded.into());
+            return true;
+        }
+        if !same_secret(given.as_bytes(), wanted.as_bytes()) {
+            self.reply(key, &Refusal::WrongPassword.into());
+            self.reply(key, &Reply::Closing("Bad password"));
+            self.doomed.push((key, None));
+            return false;
+        }
+        c.locked = false;
+        if c.registers_now() {
+            self.register(key);
+        }
+        true
     }
 
     /// Carries out one request; returns false once the client is leaving.
@@ -80,6 +121,7 @@ impl Shard {
                 self.say(key, room, body);
             }
             Request::Register(nick) => self.register_as(key, &nick),
+            Request::Pass(pw) => return self.password(key, pw),
             Request::Nick(name) => self.change_nick(key, name),
             Request::Join(names) => {
                 for name in names.split(',').filter(|n| !n.is_empty()) {
@@ -534,6 +576,11 @@ impl Shard {
             self.queue_own(key, buf);
         }
     }
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// `guest-...`: the names the server hands out (`guest-<n>`, or

@@ -420,7 +420,50 @@ fn topics_are_shared_and_shown_on_join(b: Backend) {
     );
 }
 
+fn server_password_gates_both_protocols(b: Backend) {
+    let (s, addr) = irc_server_with(b, &["--server-password", "s3cret"]);
+    let gate = "! this server needs a password: send /pass <password> first";
+    // The line protocol: nothing but /pass (or /quit) before it.
+    let mut line = Conn::open(s.addr);
+    line.send("hello");
+    line.expect(gate);
+    line.send("/nick early");
+    line.expect(gate);
+    line.send("/pass");
+    line.expect(gate);
+    line.send("/pass s3cret");
+    assert!(line.line().starts_with("* welcome guest-"));
+    assert!(line.line().starts_with("* you joined #lobby"));
+    line.send("/pass s3cret");
+    line.expect("! no password is needed now");
+    let mut wrong = Conn::open(s.addr);
+    wrong.send("/pass guess");
+    wrong.expect("! wrong password");
+    wrong.expect_closed();
+
+    // IRC: PASS before registering; without it or with a wrong one, 464.
+    let mut irc = Irc::open(addr);
+    irc.send("NICK ann");
+    irc.send("USER ann 0 * :Ann");
+    irc.expect(":irc.test 464 * :Password incorrect");
+    irc.expect("ERROR :Bad password");
+    irc.0.expect_closed();
+    let mut bad = Irc::open(addr);
+    bad.send("PASS guess");
+    bad.expect(":irc.test 464 * :Password incorrect");
+    bad.expect("ERROR :Bad password");
+    bad.0.expect_closed();
+    let mut good = Irc::open(addr);
+    good.send("PASS s3cret");
+    good.send("NICK bob");
+    good.send("USER bob 0 * :Bob");
+    good.until(":irc.test 422 bob ");
+    good.send("PASS s3cret");
+    good.expect(":irc.test 462 bob :You may not reregister");
+}
+
 both_backends!(
+    server_password_gates_both_protocols,
     topics_are_shared_and_shown_on_join,
     tagged_clients_get_time_and_msgid,
     queries_about_users_and_rooms,

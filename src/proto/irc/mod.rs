@@ -90,8 +90,17 @@ impl IrcSession {
             let token = m.param(0).unwrap_or("");
             return Some(Err(Reply::Pong(token.into())));
         }
-        if m.is("PONG") || m.is("PASS") {
+        if m.is("PONG") {
             return None;
+        }
+        if m.is("PASS") {
+            if registered {
+                return refuse(Refusal::AlreadyRegistered);
+            }
+            return match m.param(0) {
+                Some(pw) => Some(Ok(Request::Pass(pw))),
+                None => refuse(Refusal::NeedMoreParams("PASS".into())),
+            };
         }
         if m.is("QUIT") {
             return Some(Ok(Request::Quit(m.param(0).map(protocol::sanitize))));

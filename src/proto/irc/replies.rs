@@ -277,6 +277,10 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
         ),
         Refusal::NoMotd => num(out, "422", &[], Some("MOTD File is missing")),
         Refusal::NoSuchRoom(room) => num(out, "403", &[&chan(room)], Some("No such channel")),
+        Refusal::PasswordRequired | Refusal::WrongPassword => {
+            num(out, "464", &[], Some("Password incorrect"))
+        }
+        Refusal::NoPasswordNeeded => {}
     }
 }
 
