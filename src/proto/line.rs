@@ -56,24 +56,39 @@ pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>
     Some(Ok(request))
 }
 
-/// Appends event `e` of room `room` as a line.
+/// Appends event `e` of room `room` as a line. Texts from IRC clients
+/// may hold IRC formatting codes; they are removed here.
 pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
+    use protocol::strip_formatting as plain;
     let nick = e.nick;
     match e.body {
-        Body::Chat { text } | Body::Notice { text } => protocol::write_chat(out, nick, text),
-        Body::Action { text } => protocol::write_notice(out, &[nick, " ", text]),
+        Body::Chat { text } | Body::Notice { text } => {
+            protocol::write_chat(out, nick, &plain(text))
+        }
+        Body::Action { text } => protocol::write_notice(out, &[nick, " ", &plain(text)]),
         Body::Join => protocol::write_notice(out, &[nick, " joined #", room]),
         Body::Part { reason } | Body::Quit { reason } => {
-            protocol::write_left(out, nick, room, reason)
+            let reason = reason.map(plain);
+            protocol::write_left(out, nick, room, reason.as_deref())
         }
         Body::Nick { new } => protocol::write_notice(out, &[nick, " is now ", new]),
-        Body::Topic { text } => {
-            protocol::write_notice(out, &[nick, " set the topic of #", room, ": ", text])
-        }
+        Body::Topic { text } => protocol::write_notice(
+            out,
+            &[nick, " set the topic of #", room, ": ", &plain(text)],
+        ),
         Body::Kick { target, reason } => match reason {
             Some(r) => protocol::write_notice(
                 out,
-                &[nick, " removed ", target, " from #", room, " (", r, ")"],
+                &[
+                    nick,
+                    " removed ",
+                    target,
+                    " from #",
+                    room,
+                    " (",
+                    &plain(r),
+                    ")",
+                ],
             ),
             None => protocol::write_notice(out, &[nick, " removed ", target, " from #", room]),
         },
@@ -81,9 +96,9 @@ pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
             protocol::write_notice(out, &[nick, " set mode ", change, " on #", room])
         }
         Body::Private { to, text } | Body::PrivateNotice { to, text } => {
-            protocol::write_private(out, nick, to, text)
+            protocol::write_private(out, nick, to, &plain(text))
         }
-        Body::ServerNotice { text } => protocol::write_notice(out, &[text]),
+        Body::ServerNotice { text } => protocol::write_notice(out, &[&plain(text)]),
     }
 }
 
@@ -101,12 +116,21 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         Reply::Topic { room, topic } => match topic {
             Some(t) => protocol::write_notice(
                 out,
-                &["topic of #", room, ": ", &t.text, " (set by ", &t.by, ")"],
+                &[
+                    "topic of #",
+                    room,
+                    ": ",
+                    &protocol::strip_formatting(&t.text),
+                    " (set by ",
+                    &t.by,
+                    ")",
+                ],
             ),
             None => protocol::write_notice(out, &["no topic is set for #", room]),
         },
         Reply::TopicSet { room, text } => {
-            protocol::write_notice(out, &["you set the topic of #", room, ": ", text])
+            let text = protocol::strip_formatting(text);
+            protocol::write_notice(out, &["you set the topic of #", room, ": ", &text])
         }
         Reply::Parted { .. }
         | Reply::Names { .. }

@@ -462,7 +462,27 @@ fn server_password_gates_both_protocols(b: Backend) {
     good.expect(":irc.test 462 bob :You may not reregister");
 }
 
+fn irc_formatting_reaches_irc_clients_only(b: Backend) {
+    let (s, addr) = irc_server(b);
+    let (mut line, _) = s.connect();
+    let mut ann = Irc::register(addr, "ann");
+    let mut bob = Irc::register(addr, "bob");
+    for c in [&mut ann, &mut bob] {
+        c.send("JOIN #lobby");
+        c.until(":irc.test 366 ");
+    }
+    line.expect("* ann joined #lobby");
+    line.expect("* bob joined #lobby");
+    ann.send("PRIVMSG #lobby :\u{2}bold\u{2} \u{3}4,12red\u{f} and\u{1b}[2J escaped");
+    assert_eq!(
+        bob.containing("PRIVMSG"),
+        ":ann!ann@user/ann PRIVMSG #lobby :\u{2}bold\u{2} \u{3}4,12red\u{f} and[2J escaped"
+    );
+    line.expect("[ann] bold red and[2J escaped");
+}
+
 both_backends!(
+    irc_formatting_reaches_irc_clients_only,
     server_password_gates_both_protocols,
     topics_are_shared_and_shown_on_join,
     tagged_clients_get_time_and_msgid,

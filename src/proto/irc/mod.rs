@@ -103,7 +103,7 @@ impl IrcSession {
             };
         }
         if m.is("QUIT") {
-            return Some(Ok(Request::Quit(m.param(0).map(protocol::sanitize))));
+            return Some(Ok(Request::Quit(m.param(0).map(protocol::sanitize_irc))));
         }
         if m.is("NICK") {
             let Some(nick) = m.param(0).filter(|n| !n.is_empty()) else {
@@ -142,8 +142,8 @@ impl IrcSession {
                 None if notice => (text, Speech::Notice),
                 None => (text, Speech::Chat),
             };
-            let text = protocol::sanitize(text);
-            if text.trim().is_empty() {
+            let text = protocol::sanitize_irc(text);
+            if protocol::strip_formatting(&text).trim().is_empty() {
                 return refuse(Refusal::NoTextToSend);
             }
             if target.starts_with('#') {
@@ -170,7 +170,7 @@ impl IrcSession {
             }
             Request::Part {
                 room: m.param(0).unwrap_or(""),
-                reason: m.param(1).map(protocol::sanitize),
+                reason: m.param(1).map(protocol::sanitize_irc),
             }
         } else if m.is("NAMES") {
             if let Some(cmd) = need(1) {
@@ -216,7 +216,7 @@ impl IrcSession {
             }
             Request::Topic {
                 room: m.param(0),
-                text: m.param(1).map(protocol::sanitize),
+                text: m.param(1).map(protocol::sanitize_irc),
             }
         } else if m.is("LUSERS") {
             Request::Counts
