@@ -26,6 +26,8 @@ struct Entry {
     at: Location,
     /// The rooms it is in, in the order it joined them.
     rooms: Vec<RoomId>,
+    /// Its away message, while it is away (IRC's AWAY).
+    away: Option<Box<str>>,
 }
 
 /// Nick -> client, for every connected client.
@@ -95,6 +97,7 @@ impl Registry {
                     nick: nick.clone(),
                     at,
                     rooms: Vec::new(),
+                    away: None,
                 });
                 return nick;
             }
@@ -110,6 +113,7 @@ impl Registry {
                     nick: nick.into(),
                     at,
                     rooms: Vec::new(),
+                    away: None,
                 });
                 Ok(())
             }
@@ -127,16 +131,19 @@ impl Registry {
                 return Err(ClaimError::Taken);
             }
         }
-        let rooms = match map.get(&old_key) {
-            Some(e) if e.at.id == at.id => map.remove(&old_key).map(|e| e.rooms),
-            _ => None,
+        let (rooms, away) = match map.get(&old_key) {
+            Some(e) if e.at.id == at.id => map
+                .remove(&old_key)
+                .map_or((Vec::new(), None), |e| (e.rooms, e.away)),
+            _ => (Vec::new(), None),
         };
         map.insert(
             new_key,
             Entry {
                 nick: new.into(),
                 at,
-                rooms: rooms.unwrap_or_default(),
+                rooms,
+                away,
             },
         );
         Ok(())
@@ -150,10 +157,10 @@ impl Registry {
             return self.rename(old, new, at);
         }
         let mut map = self.by_key.write();
-        let rooms = map
+        let (rooms, away) = map
             .get(&key(old))
             .filter(|e| e.at.id == at.id)
-            .map_or_else(Vec::new, |e| e.rooms.clone());
+            .map_or((Vec::new(), None), |e| (e.rooms.clone(), e.away.clone()));
         match map.entry(key(new)) {
             std::collections::hash_map::Entry::Occupied(e) if e.get().at.id != at.id => {
                 Err(ClaimError::Taken)
@@ -163,6 +170,7 @@ impl Registry {
                     nick: new.into(),
                     at,
                     rooms,
+                    away,
                 };
                 match slot {
                     std::collections::hash_map::Entry::Occupied(mut e) => {
@@ -207,6 +215,23 @@ impl Registry {
                 e.rooms.push(room);
             }
         }
+    }
+
+    /// Sets or clears (`None`) the away message of `nick`, owned by `id`.
+    pub fn set_away(&self, nick: &str, id: ClientId, away: Option<Box<str>>) {
+        if let Some(e) = self.by_key.write().get_mut(&key(nick)) {
+            if e.at.id == id {
+                e.away = away;
+            }
+        }
+    }
+
+    /// The away message of `nick`, if it is online and away.
+    pub fn away_of(&self, nick: &str) -> Option<Box<str>> {
+        self.by_key
+            .read()
+            .get(&key(nick))
+            .and_then(|e| e.away.clone())
     }
 
     /// Records that `nick` (owned by `id`) left `room`.

@@ -139,6 +139,8 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::Online { .. }
         | Reply::RoomModes { .. }
         | Reply::Counts { .. }
+        | Reply::Away(_)
+        | Reply::IsAway { .. }
         | Reply::UserModes
         | Reply::Version
         | Reply::Time

@@ -140,6 +140,8 @@ pub(crate) enum Request<'a> {
     },
     /// Counts of users and rooms (IRC's LUSERS).
     Counts,
+    /// Marks the client away with a message, or back (`None`).
+    Away(Option<Cow<'a, str>>),
     /// Show a room's topic (`text` `None`) or set it; `room` `None` is the
     /// client's current room.
     Topic {

@@ -29,11 +29,17 @@ pub(crate) enum Reply {
         mask: Box<str>,
         users: Vec<(Box<str>, Option<Box<str>>)>,
     },
-    /// The answer to a WHOIS: `None` when no such user is online.
+    /// The answer to a WHOIS: `found` is `None` when no such user is
+    /// online; `away`, its away message.
     Whois {
         nick: Box<str>,
         found: Option<Box<str>>,
+        away: Option<Box<str>>,
     },
+    /// The client is now away (`true`) or back.
+    Away(bool),
+    /// The user a message went to is away, with this message.
+    IsAway { nick: Box<str>, message: Box<str> },
     /// The nicks found of those asked (ISON, or USERHOST when `hosts`).
     Online { nicks: Vec<Box<str>>, hosts: bool },
     /// A room's modes (none are enforced yet); `bans`: the (empty) ban

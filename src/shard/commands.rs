@@ -17,6 +17,9 @@ use crate::registry::{ClaimError, Location};
 use crate::rooms::{parse_room_name, Room, Topic};
 use crate::shard::Shard;
 
+/// The longest away message, in characters (ISUPPORT `AWAYLEN`).
+const MAX_AWAY: usize = 200;
+
 /// The longest topic, in characters (ISUPPORT `TOPICLEN`).
 const MAX_TOPIC: usize = 390;
 
@@ -139,8 +142,19 @@ impl Shard {
             Request::Who(mask) => self.who(key, mask),
             Request::Whois(nick) => {
                 let found = self.shared.registry.lookup(nick).map(|(n, _)| n);
+                let away = found.as_ref().and_then(|n| self.shared.registry.away_of(n));
                 let nick = protocol::sanitize(nick).into_owned().into();
-                self.reply(key, &Reply::Whois { nick, found });
+                self.reply(key, &Reply::Whois { nick, found, away });
+            }
+            Request::Away(message) => {
+                let c = &self.clients[key];
+                let away = message.map(|m| {
+                    let m: String = m.chars().take(MAX_AWAY).collect();
+                    m.into_boxed_str()
+                });
+                let is_away = away.is_some();
+                self.shared.registry.set_away(&c.nick, c.id, away);
+                self.reply(key, &Reply::Away(is_away));
             }
             Request::Lookup { nicks, hosts } => {
                 let nicks = nicks
@@ -564,6 +578,18 @@ impl Shard {
             self.reply(key, &Refusal::NoSuchUser(to).into());
             return;
         };
+        if !notice {
+            if let Some(message) = self.shared.registry.away_of(&to_nick) {
+                self.reply(
+                    key,
+                    &Reply::IsAway {
+                        nick: to_nick.clone(),
+                        message,
+                    },
+                );
+            }
+        }
+        let c = &self.clients[key];
         let echo = c.session.echoes_private();
         if at.id != c.id || !echo {
             self.send_direct(at, DirectMsg::Event(event.clone()));

@@ -481,7 +481,30 @@ fn irc_formatting_reaches_irc_clients_only(b: Backend) {
     line.expect("[ann] bold red and[2J escaped");
 }
 
+fn away_is_told_to_whoever_writes(b: Backend) {
+    let (_s, addr) = irc_server(b);
+    let mut ann = Irc::register(addr, "ann");
+    let mut bob = Irc::register(addr, "bob");
+    ann.send("AWAY :at lunch");
+    ann.expect(":irc.test 306 ann :You have been marked as being away");
+    bob.send("PRIVMSG ann :hi");
+    bob.expect(":irc.test 301 bob ann :at lunch");
+    ann.expect(":bob!bob@user/bob PRIVMSG ann :hi");
+    bob.send("WHOIS ann");
+    bob.expect(":irc.test 311 bob ann ann user/ann * :ann");
+    bob.expect(":irc.test 312 bob ann irc.test :shardchat");
+    bob.expect(":irc.test 301 bob ann :at lunch");
+    bob.expect(":irc.test 318 bob ann :End of /WHOIS list");
+    ann.send("AWAY");
+    ann.expect(":irc.test 305 ann :You are no longer marked as being away");
+    bob.send("PRIVMSG ann :back?");
+    ann.expect(":bob!bob@user/bob PRIVMSG ann :back?");
+    bob.send("PING :x");
+    bob.expect(":irc.test PONG irc.test :x");
+}
+
 both_backends!(
+    away_is_told_to_whoever_writes,
     irc_formatting_reaches_irc_clients_only,
     server_password_gates_both_protocols,
     topics_are_shared_and_shown_on_join,

@@ -218,6 +218,9 @@ impl IrcSession {
                 room: m.param(0),
                 text: m.param(1).map(protocol::sanitize_irc),
             }
+        } else if m.is("AWAY") {
+            let message = m.param(0).filter(|t| !t.is_empty());
+            Request::Away(message.map(protocol::sanitize_irc))
         } else if m.is("LUSERS") {
             Request::Counts
         } else if m.is("MOTD") {

@@ -41,6 +41,7 @@ impl IrcSession {
                     "NICKLEN=32",
                     "CHANNELLEN=33",
                     "TOPICLEN=390",
+                    "AWAYLEN=200",
                     "PREFIX=(o)@",
                     "CHANMODES=,,,",
                     "TARGMAX=PRIVMSG:1,NOTICE:1,JOIN:,PART:,NAMES:1",
@@ -97,12 +98,15 @@ impl IrcSession {
                 }
                 num(out, "315", &[mask], Some("End of /WHO list"));
             }
-            Reply::Whois { nick, found } => {
+            Reply::Whois { nick, found, away } => {
                 match found {
                     Some(n) => {
                         let host = format!("user/{n}");
                         num(out, "311", &[n, n, &host, "*"], Some(n));
                         num(out, "312", &[n, srv], Some("shardchat"));
+                        if let Some(message) = away {
+                            num(out, "301", &[n], Some(message));
+                        }
                     }
                     None => num(out, "401", &[nick], Some("No such nick/channel")),
                 }
@@ -148,6 +152,14 @@ impl IrcSession {
                 num(out, "255", &[], Some(&have));
             }
             Reply::UserModes => num(out, "221", &["+"], None),
+            Reply::Away(true) => num(out, "306", &[], Some("You have been marked as being away")),
+            Reply::Away(false) => num(
+                out,
+                "305",
+                &[],
+                Some("You are no longer marked as being away"),
+            ),
+            Reply::IsAway { nick, message } => num(out, "301", &[nick], Some(message)),
             Reply::Version => num(out, "351", &[VERSION, srv], Some("")),
             Reply::Time => num(out, "391", &[srv], Some(&http_date(crate::event::now_ms()))),
             Reply::Pong(token) => write(out, srv, &["PONG", srv], Some(token)),
