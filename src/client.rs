@@ -31,6 +31,8 @@ pub struct Client {
     pub registered: bool,
     /// The server has a password and this client has not given it yet.
     pub locked: bool,
+    /// An IRC operator (OPER): may KILL and WALLOPS.
+    pub oper: bool,
     /// The nick a cluster-wide claim is on its way for.
     pub nick_pending: Option<Box<str>>,
     pub reader: LineReader,
@@ -73,6 +75,7 @@ impl Client {
             nick: Box::from(""),
             registered: false,
             locked: false,
+            oper: false,
             nick_pending: None,
             reader: LineReader::new(),
             session,

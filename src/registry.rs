@@ -28,6 +28,8 @@ struct Entry {
     rooms: Vec<RoomId>,
     /// Its away message, while it is away (IRC's AWAY).
     away: Option<Box<str>>,
+    /// An IRC operator.
+    oper: bool,
 }
 
 /// Nick -> client, for every connected client.
@@ -98,6 +100,7 @@ impl Registry {
                     at,
                     rooms: Vec::new(),
                     away: None,
+                    oper: false,
                 });
                 return nick;
             }
@@ -114,6 +117,7 @@ impl Registry {
                     at,
                     rooms: Vec::new(),
                     away: None,
+                    oper: false,
                 });
                 Ok(())
             }
@@ -131,11 +135,11 @@ impl Registry {
                 return Err(ClaimError::Taken);
             }
         }
-        let (rooms, away) = match map.get(&old_key) {
+        let (rooms, away, oper) = match map.get(&old_key) {
             Some(e) if e.at.id == at.id => map
                 .remove(&old_key)
-                .map_or((Vec::new(), None), |e| (e.rooms, e.away)),
-            _ => (Vec::new(), None),
+                .map_or((Vec::new(), None, false), |e| (e.rooms, e.away, e.oper)),
+            _ => (Vec::new(), None, false),
         };
         map.insert(
             new_key,
@@ -144,6 +148,7 @@ impl Registry {
                 at,
                 rooms,
                 away,
+                oper,
             },
         );
         Ok(())
@@ -157,10 +162,12 @@ impl Registry {
             return self.rename(old, new, at);
         }
         let mut map = self.by_key.write();
-        let (rooms, away) = map
+        let (rooms, away, oper) = map
             .get(&key(old))
             .filter(|e| e.at.id == at.id)
-            .map_or((Vec::new(), None), |e| (e.rooms.clone(), e.away.clone()));
+            .map_or((Vec::new(), None, false), |e| {
+                (e.rooms.clone(), e.away.clone(), e.oper)
+            });
         match map.entry(key(new)) {
             std::collections::hash_map::Entry::Occupied(e) if e.get().at.id != at.id => {
                 Err(ClaimError::Taken)
@@ -171,6 +178,7 @@ impl Registry {
                     at,
                     rooms,
                     away,
+                    oper,
                 };
                 match slot {
                     std::collections::hash_map::Entry::Occupied(mut e) => {
@@ -224,6 +232,30 @@ impl Registry {
                 e.away = away;
             }
         }
+    }
+
+    /// Makes `nick`, owned by `id`, an IRC operator.
+    pub fn set_oper(&self, nick: &str, id: ClientId) {
+        if let Some(e) = self.by_key.write().get_mut(&key(nick)) {
+            if e.at.id == id {
+                e.oper = true;
+            }
+        }
+    }
+
+    /// Whether `nick` is online and an IRC operator.
+    pub fn is_oper(&self, nick: &str) -> bool {
+        self.by_key.read().get(&key(nick)).is_some_and(|e| e.oper)
+    }
+
+    /// Where every IRC operator is.
+    pub fn opers(&self) -> Vec<Location> {
+        self.by_key
+            .read()
+            .values()
+            .filter(|e| e.oper)
+            .map(|e| e.at)
+            .collect()
     }
 
     /// The away message of `nick`, if it is online and away.

@@ -140,6 +140,8 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::RoomModes { .. }
         | Reply::Counts { .. }
         | Reply::Away(_)
+        | Reply::Oper
+        | Reply::Wallops { .. }
         | Reply::IsAway { .. }
         | Reply::UserModes
         | Reply::Version
@@ -148,6 +150,7 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::Ping
         | Reply::Caps(_)
         | Reply::Closing(_) => {}
+        Reply::Killed(why) => out.extend_from_slice(&protocol::error(&["disconnected: ", why])),
         Reply::Bye => protocol::write_notice(out, &["bye"]),
         Reply::ShuttingDown => protocol::write_notice(out, &["server shutting down"]),
         Reply::Help => out.extend_from_slice(protocol::HELP.as_bytes()),
@@ -246,6 +249,8 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
             &["this server needs a password: send /pass <password> first"],
         ),
         Refusal::WrongPassword => error(out, &["wrong password"]),
+        Refusal::NotOperator => error(out, &["only operators may do that"]),
+        Refusal::NoOperAccount => error(out, &["no such operator account"]),
         Refusal::NoPasswordNeeded => error(out, &["no password is needed now"]),
     }
 }

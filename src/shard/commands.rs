@@ -142,10 +142,21 @@ impl Shard {
             Request::Who(mask) => self.who(key, mask),
             Request::Whois(nick) => {
                 let found = self.shared.registry.lookup(nick).map(|(n, _)| n);
-                let away = found.as_ref().and_then(|n| self.shared.registry.away_of(n));
+                let registry = &self.shared.registry;
+                let away = found.as_ref().and_then(|n| registry.away_of(n));
+                let oper = found.as_ref().is_some_and(|n| registry.is_oper(n));
                 let nick = protocol::sanitize(nick).into_owned().into();
-                self.reply(key, &Reply::Whois { nick, found, away });
+                let whois = Reply::Whois {
+                    nick,
+                    found,
+                    away,
+                    oper,
+                };
+                self.reply(key, &whois);
             }
+            Request::Oper { name, password } => self.oper(key, name, password),
+            Request::Kill { nick, reason } => self.kill(key, nick, &reason),
+            Request::Wallops(text) => self.wallops(key, &text),
             Request::Away(message) => {
                 let c = &self.clients[key];
                 let away = message.map(|m| {
@@ -303,6 +314,61 @@ impl Shard {
         self.emit(key, at, Body::Topic { text: &text });
         let text = text.into();
         self.reply(key, &Reply::TopicSet { room: name, text });
+    }
+
+    /// OPER: an operator account's name and password make the client an
+    /// operator.
+    fn oper(&mut self, key: usize, name: &str, password: &str) {
+        let account = self.shared.config.opers.iter().find(|(n, _)| n == name);
+        let refusal = match account {
+            None => Some(Refusal::NoOperAccount),
+            Some((_, pw)) if !same_secret(pw.as_bytes(), password.as_bytes()) => {
+                Some(Refusal::WrongPassword)
+            }
+            Some(_) => None,
+        };
+        if let Some(r) = refusal {
+            self.reply(key, &r.into());
+            return;
+        }
+        let c = &mut self.clients[key];
+        c.oper = true;
+        self.shared.registry.set_oper(&c.nick, c.id);
+        crate::info!("[Server] {} is now an operator", c.nick);
+        self.reply(key, &Reply::Oper);
+    }
+
+    /// KILL: an operator disconnects a user, wherever it is.
+    fn kill(&mut self, key: usize, nick: &str, reason: &str) {
+        if !self.clients[key].oper {
+            self.reply(key, &Refusal::NotOperator.into());
+            return;
+        }
+        let Some((_, at)) = self.shared.registry.lookup(nick) else {
+            let nick = protocol::sanitize(nick).into_owned().into();
+            self.reply(key, &Refusal::NoSuchUser(nick).into());
+            return;
+        };
+        let by = &self.clients[key].nick;
+        let why = format!("Killed ({by} ({reason}))").into_boxed_str();
+        self.send_direct(at, DirectMsg::Kill(why));
+    }
+
+    /// WALLOPS: an operator's message to every operator.
+    fn wallops(&mut self, key: usize, text: &str) {
+        let c = &self.clients[key];
+        if !c.oper {
+            self.reply(key, &Refusal::NotOperator.into());
+            return;
+        }
+        let from = c.nick.clone();
+        for at in self.shared.registry.opers() {
+            let reply = Reply::Wallops {
+                from: from.clone(),
+                text: text.into(),
+            };
+            self.send_direct(at, DirectMsg::Reply(reply));
+        }
     }
 
     /// IRC's WHO: a room's members, one user, or the first of everyone.

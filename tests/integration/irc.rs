@@ -66,7 +66,7 @@ impl Irc {
     }
 }
 
-fn irc_server(b: Backend) -> (TestServer, SocketAddr) {
+pub(crate) fn irc_server(b: Backend) -> (TestServer, SocketAddr) {
     irc_server_with(b, &[])
 }
 
@@ -503,7 +503,44 @@ fn away_is_told_to_whoever_writes(b: Backend) {
     bob.expect(":irc.test PONG irc.test :x");
 }
 
+fn operators_kill_and_wallops(b: Backend) {
+    let (s, addr) = irc_server_with(b, &["--oper", "root:t0ps3cret", "--oper", "ops:other"]);
+    let (mut line, guest) = s.connect();
+    let mut ann = Irc::register(addr, "ann");
+    let mut bob = Irc::register(addr, "bob");
+    bob.send(&format!("KILL {guest} :nope"));
+    bob.expect(":irc.test 481 bob :Permission Denied- You're not an IRC operator");
+    bob.send("WALLOPS :hello");
+    bob.expect(":irc.test 481 bob :Permission Denied- You're not an IRC operator");
+    ann.send("OPER nobody x");
+    ann.expect(":irc.test 491 ann :No O-lines for your host");
+    ann.send("OPER root wrong");
+    ann.expect(":irc.test 464 ann :Password incorrect");
+    ann.send("OPER root t0ps3cret");
+    ann.expect(":irc.test 381 ann :You are now an IRC operator");
+    bob.send("WHOIS ann");
+    bob.expect(":irc.test 311 bob ann ann user/ann * :ann");
+    bob.expect(":irc.test 312 bob ann irc.test :shardchat");
+    bob.expect(":irc.test 313 bob ann :is an IRC operator");
+    bob.expect(":irc.test 318 bob ann :End of /WHOIS list");
+    ann.send("WALLOPS :maintenance at noon");
+    ann.expect(":ann!ann@user/ann WALLOPS :maintenance at noon");
+    bob.send("JOIN #lobby");
+    bob.until(":irc.test 366 ");
+    line.expect("* bob joined #lobby");
+    ann.send("KILL bob :spamming");
+    bob.expect("ERROR :Killed (ann (spamming))");
+    bob.0.expect_closed();
+    line.expect("* bob left #lobby (Killed (ann (spamming)))");
+    ann.send(&format!("KILL {guest} :line users too"));
+    line.expect("! disconnected: Killed (ann (line users too))");
+    line.expect_closed();
+    ann.send("KILL nobody");
+    ann.expect(":irc.test 401 ann nobody :No such nick/channel");
+}
+
 both_backends!(
+    operators_kill_and_wallops,
     away_is_told_to_whoever_writes,
     irc_formatting_reaches_irc_clients_only,
     server_password_gates_both_protocols,

@@ -218,6 +218,27 @@ impl IrcSession {
                 room: m.param(0),
                 text: m.param(1).map(protocol::sanitize_irc),
             }
+        } else if m.is("OPER") {
+            if let Some(cmd) = need(2) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            Request::Oper {
+                name: m.param(0).unwrap_or(""),
+                password: m.param(1).unwrap_or(""),
+            }
+        } else if m.is("KILL") {
+            if let Some(cmd) = need(1) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            Request::Kill {
+                nick: m.param(0).unwrap_or(""),
+                reason: protocol::sanitize(m.param(1).unwrap_or("Killed")),
+            }
+        } else if m.is("WALLOPS") {
+            let Some(text) = m.param(0).filter(|t| !t.is_empty()) else {
+                return refuse(Refusal::NeedMoreParams("WALLOPS".into()));
+            };
+            Request::Wallops(protocol::sanitize_irc(text))
         } else if m.is("AWAY") {
             let message = m.param(0).filter(|t| !t.is_empty());
             Request::Away(message.map(protocol::sanitize_irc))
