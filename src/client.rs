@@ -29,6 +29,10 @@ pub struct Client {
     pub nick: Box<str>,
     /// Named, welcomed and in a room (TLS clients: after the handshake).
     pub registered: bool,
+    /// The server has a password and this client has not given it yet.
+    pub locked: bool,
+    /// An IRC operator (OPER): may KILL and WALLOPS.
+    pub oper: bool,
     /// The nick a cluster-wide claim is on its way for.
     pub nick_pending: Option<Box<str>>,
     pub reader: LineReader,
@@ -70,6 +74,8 @@ impl Client {
             id,
             nick: Box::from(""),
             registered: false,
+            locked: false,
+            oper: false,
             nick_pending: None,
             reader: LineReader::new(),
             session,
@@ -87,6 +93,12 @@ impl Client {
 }
 
 impl Client {
+    /// Whether the server registers it now that it is connected (and its
+    /// TLS handshake is done): a line client that owes no password.
+    pub fn registers_now(&self) -> bool {
+        !self.registered && !self.locked && self.session.registers_at_once()
+    }
+
     /// Its current room (the first it joined of those it is in).
     pub fn current_room(&self) -> Option<&Arc<Room>> {
         self.rooms.first().map(|m| &m.room)

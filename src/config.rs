@@ -100,6 +100,16 @@ pub struct Config {
     #[arg(long)]
     pub irc_tls_port: Option<u16>,
 
+    /// A password every client must give before anything else (IRC's
+    /// PASS, the line protocol's /pass).
+    #[arg(long, value_name = "PW")]
+    pub server_password: Option<String>,
+
+    /// An IRC operator account, NAME:PASSWORD (repeatable): OPER NAME
+    /// PASSWORD makes a client an operator, who may KILL and WALLOPS.
+    #[arg(long = "oper", value_name = "NAME:PASSWORD", value_parser = parse_oper)]
+    pub opers: Vec<(String, String)>,
+
     /// PING an IRC client that has sent nothing for this long.
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
     pub ping_interval: Duration,
@@ -185,6 +195,14 @@ pub fn parse_node_id(s: &str) -> Result<String, String> {
 }
 
 /// Parses a duration: a number with a `ms`, `s` or `m` suffix.
+/// Parses `NAME:PASSWORD` for `--oper`.
+pub fn parse_oper(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((name, pw)) if !name.is_empty() && !pw.is_empty() => Ok((name.into(), pw.into())),
+        _ => Err("expected NAME:PASSWORD".into()),
+    }
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s

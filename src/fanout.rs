@@ -70,6 +70,8 @@ pub(crate) enum DirectMsg {
     Event(OwnedEvent),
     /// A reply to a command it sent (answered elsewhere: by the cluster).
     Reply(Reply),
+    /// An operator disconnects it, telling others this reason.
+    Kill(Box<str>),
 }
 
 #[derive(Debug)]

@@ -33,6 +33,8 @@ pub enum Command<'a> {
     Quit(Option<Cow<'a, str>>),
     /// `/help`.
     Help,
+    /// `/pass <password>`: the server's password, first of all.
+    Pass(Option<&'a str>),
     /// `/topic [text]`: show or set the room's topic.
     Topic(Option<Cow<'a, str>>),
     /// Any other `/word`.
@@ -78,6 +80,8 @@ pub fn parse(line: &str) -> Option<Command<'_>> {
         Command::Quit(arg.map(sanitize).filter(|r| !r.trim().is_empty()))
     } else if word.eq_ignore_ascii_case("help") {
         Command::Help
+    } else if word.eq_ignore_ascii_case("pass") {
+        Command::Pass(arg)
     } else if word.eq_ignore_ascii_case("topic") {
         Command::Topic(arg.map(sanitize).filter(|t| !t.trim().is_empty()))
     } else {
@@ -106,6 +110,69 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// IRC's formatting codes: bold, colour, hex colour, reset, monospace,
+/// reverse, italic, strikethrough, underline. IRC clients rely on them;
+/// they are kept in text from IRC clients and removed when the text is
+/// shown to line clients.
+const IRC_FORMATTING: [char; 9] = [
+    '\u{2}', '\u{3}', '\u{4}', '\u{f}', '\u{11}', '\u{16}', '\u{1d}', '\u{1e}', '\u{1f}',
+];
+
+/// [`sanitize`] for text from IRC clients: the same rules, but IRC's
+/// formatting codes stay.
+pub fn sanitize_irc(text: &str) -> Cow<'_, str> {
+    let bad = |c: char| is_forbidden(c) && !IRC_FORMATTING.contains(&c);
+    if text.chars().any(bad) {
+        Cow::Owned(text.chars().filter(|&c| !bad(c)).collect())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Removes IRC formatting from text (with a colour code's digits, as in
+/// `\x0312,4`), for clients that would show the codes raw.
+pub fn strip_formatting(text: &str) -> Cow<'_, str> {
+    if !text.contains(&IRC_FORMATTING[..]) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{3}' => {
+                // Up to two digits, then optionally a comma and two more.
+                let digits = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+                    let mut n = 0;
+                    while n < 2 && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                        chars.next();
+                        n += 1;
+                    }
+                    n
+                };
+                if digits(&mut chars) > 0 && chars.peek() == Some(&',') {
+                    let mut ahead = chars.clone();
+                    ahead.next();
+                    if ahead.peek().is_some_and(|d| d.is_ascii_digit()) {
+                        chars.next();
+                        digits(&mut chars);
+                    }
+                }
+            }
+            '\u{4}' => {
+                // A hex colour: six hex digits, optionally ",RRGGBB".
+                for _ in 0..6 {
+                    if chars.peek().is_some_and(|d| d.is_ascii_hexdigit()) {
+                        chars.next();
+                    }
+                }
+            }
+            c if IRC_FORMATTING.contains(&c) => {}
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Why a nickname was refused.
@@ -267,6 +334,8 @@ mod tests {
         );
         assert_eq!(parse("/help"), Some(Command::Help));
         assert_eq!(parse("/topic"), Some(Command::Topic(None)));
+        assert_eq!(parse("/pass s3cret"), Some(Command::Pass(Some("s3cret"))));
+        assert_eq!(parse("/pass"), Some(Command::Pass(None)));
         assert_eq!(
             parse("/topic Rust 2027 "),
             Some(Command::Topic(Some("Rust 2027".into())))
@@ -309,6 +378,18 @@ mod tests {
             "\u{2029}\u{202f}\u{2065}\u{206a} שלום"
         );
         assert_eq!(parse("\u{202e}\u{2067}"), None);
+    }
+
+    #[test]
+    fn irc_formatting_is_kept_for_irc_and_stripped_for_lines() {
+        let text = "\u{2}bold\u{2} \u{3}4,12red\u{f} \u{1d}it\u{1d} 5,6";
+        assert_eq!(sanitize_irc(text), text);
+        assert_eq!(sanitize_irc("a\u{1b}[2Jb\u{2}c"), "a[2Jb\u{2}c");
+        assert_eq!(sanitize("\u{2}b\u{2}"), "b");
+        assert_eq!(strip_formatting(text), "bold red it 5,6");
+        assert_eq!(strip_formatting("\u{3}12x \u{3},5y \u{3}3,z"), "x ,5y ,z");
+        assert_eq!(strip_formatting("\u{4}ff00aahex"), "hex");
+        assert_eq!(strip_formatting("plain"), Cow::Borrowed("plain"));
     }
 
     #[test]

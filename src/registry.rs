@@ -26,6 +26,10 @@ struct Entry {
     at: Location,
     /// The rooms it is in, in the order it joined them.
     rooms: Vec<RoomId>,
+    /// Its away message, while it is away (IRC's AWAY).
+    away: Option<Box<str>>,
+    /// An IRC operator.
+    oper: bool,
 }
 
 /// Nick -> client, for every connected client.
@@ -95,6 +99,8 @@ impl Registry {
                     nick: nick.clone(),
                     at,
                     rooms: Vec::new(),
+                    away: None,
+                    oper: false,
                 });
                 return nick;
             }
@@ -110,6 +116,8 @@ impl Registry {
                     nick: nick.into(),
                     at,
                     rooms: Vec::new(),
+                    away: None,
+                    oper: false,
                 });
                 Ok(())
             }
@@ -127,16 +135,20 @@ impl Registry {
                 return Err(ClaimError::Taken);
             }
         }
-        let rooms = match map.get(&old_key) {
-            Some(e) if e.at.id == at.id => map.remove(&old_key).map(|e| e.rooms),
-            _ => None,
+        let (rooms, away, oper) = match map.get(&old_key) {
+            Some(e) if e.at.id == at.id => map
+                .remove(&old_key)
+                .map_or((Vec::new(), None, false), |e| (e.rooms, e.away, e.oper)),
+            _ => (Vec::new(), None, false),
         };
         map.insert(
             new_key,
             Entry {
                 nick: new.into(),
                 at,
-                rooms: rooms.unwrap_or_default(),
+                rooms,
+                away,
+                oper,
             },
         );
         Ok(())
@@ -150,10 +162,12 @@ impl Registry {
             return self.rename(old, new, at);
         }
         let mut map = self.by_key.write();
-        let rooms = map
+        let (rooms, away, oper) = map
             .get(&key(old))
             .filter(|e| e.at.id == at.id)
-            .map_or_else(Vec::new, |e| e.rooms.clone());
+            .map_or((Vec::new(), None, false), |e| {
+                (e.rooms.clone(), e.away.clone(), e.oper)
+            });
         match map.entry(key(new)) {
             std::collections::hash_map::Entry::Occupied(e) if e.get().at.id != at.id => {
                 Err(ClaimError::Taken)
@@ -163,6 +177,8 @@ impl Registry {
                     nick: new.into(),
                     at,
                     rooms,
+                    away,
+                    oper,
                 };
                 match slot {
                     std::collections::hash_map::Entry::Occupied(mut e) => {
@@ -207,6 +223,47 @@ impl Registry {
                 e.rooms.push(room);
             }
         }
+    }
+
+    /// Sets or clears (`None`) the away message of `nick`, owned by `id`.
+    pub fn set_away(&self, nick: &str, id: ClientId, away: Option<Box<str>>) {
+        if let Some(e) = self.by_key.write().get_mut(&key(nick)) {
+            if e.at.id == id {
+                e.away = away;
+            }
+        }
+    }
+
+    /// Makes `nick`, owned by `id`, an IRC operator.
+    pub fn set_oper(&self, nick: &str, id: ClientId) {
+        if let Some(e) = self.by_key.write().get_mut(&key(nick)) {
+            if e.at.id == id {
+                e.oper = true;
+            }
+        }
+    }
+
+    /// Whether `nick` is online and an IRC operator.
+    pub fn is_oper(&self, nick: &str) -> bool {
+        self.by_key.read().get(&key(nick)).is_some_and(|e| e.oper)
+    }
+
+    /// Where every IRC operator is.
+    pub fn opers(&self) -> Vec<Location> {
+        self.by_key
+            .read()
+            .values()
+            .filter(|e| e.oper)
+            .map(|e| e.at)
+            .collect()
+    }
+
+    /// The away message of `nick`, if it is online and away.
+    pub fn away_of(&self, nick: &str) -> Option<Box<str>> {
+        self.by_key
+            .read()
+            .get(&key(nick))
+            .and_then(|e| e.away.clone())
     }
 
     /// Records that `nick` (owned by `id`) left `room`.

@@ -50,28 +50,45 @@ pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>
         }
         Command::Quit(reason) => Request::Quit(reason),
         Command::Topic(text) => Request::Topic { room: None, text },
+        Command::Pass(Some(pw)) => Request::Pass(pw),
+        Command::Pass(None) => return Some(Err(Refusal::PasswordRequired)),
     };
     Some(Ok(request))
 }
 
-/// Appends event `e` of room `room` as a line.
+/// Appends event `e` of room `room` as a line. Texts from IRC clients
+/// may hold IRC formatting codes; they are removed here.
 pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
+    use protocol::strip_formatting as plain;
     let nick = e.nick;
     match e.body {
-        Body::Chat { text } | Body::Notice { text } => protocol::write_chat(out, nick, text),
-        Body::Action { text } => protocol::write_notice(out, &[nick, " ", text]),
+        Body::Chat { text } | Body::Notice { text } => {
+            protocol::write_chat(out, nick, &plain(text))
+        }
+        Body::Action { text } => protocol::write_notice(out, &[nick, " ", &plain(text)]),
         Body::Join => protocol::write_notice(out, &[nick, " joined #", room]),
         Body::Part { reason } | Body::Quit { reason } => {
-            protocol::write_left(out, nick, room, reason)
+            let reason = reason.map(plain);
+            protocol::write_left(out, nick, room, reason.as_deref())
         }
         Body::Nick { new } => protocol::write_notice(out, &[nick, " is now ", new]),
-        Body::Topic { text } => {
-            protocol::write_notice(out, &[nick, " set the topic of #", room, ": ", text])
-        }
+        Body::Topic { text } => protocol::write_notice(
+            out,
+            &[nick, " set the topic of #", room, ": ", &plain(text)],
+        ),
         Body::Kick { target, reason } => match reason {
             Some(r) => protocol::write_notice(
                 out,
-                &[nick, " removed ", target, " from #", room, " (", r, ")"],
+                &[
+                    nick,
+                    " removed ",
+                    target,
+                    " from #",
+                    room,
+                    " (",
+                    &plain(r),
+                    ")",
+                ],
             ),
             None => protocol::write_notice(out, &[nick, " removed ", target, " from #", room]),
         },
@@ -79,9 +96,9 @@ pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
             protocol::write_notice(out, &[nick, " set mode ", change, " on #", room])
         }
         Body::Private { to, text } | Body::PrivateNotice { to, text } => {
-            protocol::write_private(out, nick, to, text)
+            protocol::write_private(out, nick, to, &plain(text))
         }
-        Body::ServerNotice { text } => protocol::write_notice(out, &[text]),
+        Body::ServerNotice { text } => protocol::write_notice(out, &[&plain(text)]),
     }
 }
 
@@ -99,12 +116,21 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         Reply::Topic { room, topic } => match topic {
             Some(t) => protocol::write_notice(
                 out,
-                &["topic of #", room, ": ", &t.text, " (set by ", &t.by, ")"],
+                &[
+                    "topic of #",
+                    room,
+                    ": ",
+                    &protocol::strip_formatting(&t.text),
+                    " (set by ",
+                    &t.by,
+                    ")",
+                ],
             ),
             None => protocol::write_notice(out, &["no topic is set for #", room]),
         },
         Reply::TopicSet { room, text } => {
-            protocol::write_notice(out, &["you set the topic of #", room, ": ", text])
+            let text = protocol::strip_formatting(text);
+            protocol::write_notice(out, &["you set the topic of #", room, ": ", &text])
         }
         Reply::Parted { .. }
         | Reply::Names { .. }
@@ -113,13 +139,18 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::Online { .. }
         | Reply::RoomModes { .. }
         | Reply::Counts { .. }
+        | Reply::Away(_)
+        | Reply::Oper
+        | Reply::Wallops { .. }
+        | Reply::IsAway { .. }
         | Reply::UserModes
         | Reply::Version
         | Reply::Time
         | Reply::Pong(_)
         | Reply::Ping
-        | Reply::Caps(_) => {}
-        Reply::Closing(why) => out.extend_from_slice(&protocol::error(&["closing: ", why])),
+        | Reply::Caps(_)
+        | Reply::Closing(_) => {}
+        Reply::Killed(why) => out.extend_from_slice(&protocol::error(&["disconnected: ", why])),
         Reply::Bye => protocol::write_notice(out, &["bye"]),
         Reply::ShuttingDown => protocol::write_notice(out, &["server shutting down"]),
         Reply::Help => out.extend_from_slice(protocol::HELP.as_bytes()),
@@ -213,6 +244,14 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         Refusal::NotRoomOperator(room) => error(out, &["you are not an operator of #", room]),
         Refusal::NoMotd => error(out, &["no message of the day"]),
         Refusal::NoSuchRoom(room) => error(out, &["no such room: #", room]),
+        Refusal::PasswordRequired => error(
+            out,
+            &["this server needs a password: send /pass <password> first"],
+        ),
+        Refusal::WrongPassword => error(out, &["wrong password"]),
+        Refusal::NotOperator => error(out, &["only operators may do that"]),
+        Refusal::NoOperAccount => error(out, &["no such operator account"]),
+        Refusal::NoPasswordNeeded => error(out, &["no password is needed now"]),
     }
 }
 

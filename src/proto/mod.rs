@@ -106,6 +106,8 @@ pub(crate) enum Request<'a> {
         text: Cow<'a, str>,
         kind: Speech,
     },
+    /// The server's password (IRC's PASS, the line protocol's /pass).
+    Pass(&'a str),
     /// Registration under a nick the client chose (IRC); line clients are
     /// registered as guests when they connect.
     Register(Cow<'a, str>),
@@ -138,6 +140,20 @@ pub(crate) enum Request<'a> {
     },
     /// Counts of users and rooms (IRC's LUSERS).
     Counts,
+    /// Become an IRC operator (OPER name password).
+    Oper {
+        name: &'a str,
+        password: &'a str,
+    },
+    /// Disconnect a user (operators only).
+    Kill {
+        nick: &'a str,
+        reason: Cow<'a, str>,
+    },
+    /// A message to every operator (operators only).
+    Wallops(Cow<'a, str>),
+    /// Marks the client away with a message, or back (`None`).
+    Away(Option<Cow<'a, str>>),
     /// Show a room's topic (`text` `None`) or set it; `room` `None` is the
     /// client's current room.
     Topic {

@@ -29,11 +29,23 @@ pub(crate) enum Reply {
         mask: Box<str>,
         users: Vec<(Box<str>, Option<Box<str>>)>,
     },
-    /// The answer to a WHOIS: `None` when no such user is online.
+    /// The answer to a WHOIS: `found` is `None` when no such user is
+    /// online; `away`, its away message; `oper`, whether it is an
+    /// operator.
     Whois {
         nick: Box<str>,
         found: Option<Box<str>>,
+        away: Option<Box<str>>,
+        oper: bool,
     },
+    /// The client is now an IRC operator.
+    Oper,
+    /// A message from operator `from` to every operator.
+    Wallops { from: Box<str>, text: Box<str> },
+    /// The client is now away (`true`) or back.
+    Away(bool),
+    /// The user a message went to is away, with this message.
+    IsAway { nick: Box<str>, message: Box<str> },
     /// The nicks found of those asked (ISON, or USERHOST when `hosts`).
     Online { nicks: Vec<Box<str>>, hosts: bool },
     /// A room's modes (none are enforced yet); `bans`: the (empty) ban
@@ -60,6 +72,8 @@ pub(crate) enum Reply {
     Ping,
     /// The server is closing the connection, and why (IRC's ERROR).
     Closing(&'static str),
+    /// An operator is closing the connection, and why.
+    Killed(Box<str>),
     /// The capabilities the server offers (none yet), or the answer to
     /// a request for some (IRC's CAP).
     Caps(Caps),
@@ -159,6 +173,16 @@ pub(crate) enum Refusal {
     NoMotd,
     /// No room of that name exists.
     NoSuchRoom(Box<str>),
+    /// Only IRC operators may do that.
+    NotOperator,
+    /// No operator account of that name.
+    NoOperAccount,
+    /// The server's password must come first.
+    PasswordRequired,
+    /// The password given is not the server's (the connection closes).
+    WrongPassword,
+    /// The password was already given, or none is needed.
+    NoPasswordNeeded,
 }
 
 impl From<Refusal> for Reply {

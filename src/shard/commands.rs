@@ -17,6 +17,9 @@ use crate::registry::{ClaimError, Location};
 use crate::rooms::{parse_room_name, Room, Topic};
 use crate::shard::Shard;
 
+/// The longest away message, in characters (ISUPPORT `AWAYLEN`).
+const MAX_AWAY: usize = 200;
+
 /// The longest topic, in characters (ISUPPORT `TOPICLEN`).
 const MAX_TOPIC: usize = 390;
 
@@ -64,8 +67,49 @@ impl Shard {
                 self.reply(key, &reply);
                 true
             }
-            Some(Ok(request)) => self.handle(key, request),
+            Some(Ok(Request::Pass(pw))) => self.password(key, pw),
+            Some(Ok(request)) if registered || !self.clients[key].locked => {
+                self.handle(key, request)
+            }
+            // Locked: only the password, or leaving, is taken.
+            Some(Ok(Request::Quit(reason))) => self.handle(key, Request::Quit(reason)),
+            Some(Ok(Request::Register(_))) => {
+                // IRC: registering without the password closes.
+                self.reply(key, &Refusal::WrongPassword.into());
+                self.reply(key, &Reply::Closing("Bad password"));
+                self.doomed.push((key, None));
+                false
+            }
+            Some(Ok(_)) => {
+                self.reply(key, &Refusal::PasswordRequired.into());
+                true
+            }
         }
+    }
+
+    /// The server's password: unlocks the client (a line client is then
+    /// welcomed), or closes it when wrong.
+    fn password(&mut self, key: usize, given: &str) -> bool {
+        let c = &mut self.clients[key];
+        let Some(wanted) = &self.shared.config.server_password else {
+            self.reply(key, &Refusal::NoPasswordNeeded.into());
+            return true;
+        };
+        if !c.locked {
+            self.reply(key, &Refusal::NoPasswordNeeded.into());
+            return true;
+        }
+        if !same_secret(given.as_bytes(), wanted.as_bytes()) {
+            self.reply(key, &Refusal::WrongPassword.into());
+            self.reply(key, &Reply::Closing("Bad password"));
+            self.doomed.push((key, None));
+            return false;
+        }
+        c.locked = false;
+        if c.registers_now() {
+            self.register(key);
+        }
+        true
     }
 
     /// Carries out one request; returns false once the client is leaving.
@@ -80,6 +124,7 @@ impl Shard {
                 self.say(key, room, body);
             }
             Request::Register(nick) => self.register_as(key, &nick),
+            Request::Pass(pw) => return self.password(key, pw),
             Request::Nick(name) => self.change_nick(key, name),
             Request::Join(names) => {
                 for name in names.split(',').filter(|n| !n.is_empty()) {
@@ -97,8 +142,30 @@ impl Shard {
             Request::Who(mask) => self.who(key, mask),
             Request::Whois(nick) => {
                 let found = self.shared.registry.lookup(nick).map(|(n, _)| n);
+                let registry = &self.shared.registry;
+                let away = found.as_ref().and_then(|n| registry.away_of(n));
+                let oper = found.as_ref().is_some_and(|n| registry.is_oper(n));
                 let nick = protocol::sanitize(nick).into_owned().into();
-                self.reply(key, &Reply::Whois { nick, found });
+                let whois = Reply::Whois {
+                    nick,
+                    found,
+                    away,
+                    oper,
+                };
+                self.reply(key, &whois);
+            }
+            Request::Oper { name, password } => self.oper(key, name, password),
+            Request::Kill { nick, reason } => self.kill(key, nick, &reason),
+            Request::Wallops(text) => self.wallops(key, &text),
+            Request::Away(message) => {
+                let c = &self.clients[key];
+                let away = message.map(|m| {
+                    let m: String = m.chars().take(MAX_AWAY).collect();
+                    m.into_boxed_str()
+                });
+                let is_away = away.is_some();
+                self.shared.registry.set_away(&c.nick, c.id, away);
+                self.reply(key, &Reply::Away(is_away));
             }
             Request::Lookup { nicks, hosts } => {
                 let nicks = nicks
@@ -247,6 +314,61 @@ impl Shard {
         self.emit(key, at, Body::Topic { text: &text });
         let text = text.into();
         self.reply(key, &Reply::TopicSet { room: name, text });
+    }
+
+    /// OPER: an operator account's name and password make the client an
+    /// operator.
+    fn oper(&mut self, key: usize, name: &str, password: &str) {
+        let account = self.shared.config.opers.iter().find(|(n, _)| n == name);
+        let refusal = match account {
+            None => Some(Refusal::NoOperAccount),
+            Some((_, pw)) if !same_secret(pw.as_bytes(), password.as_bytes()) => {
+                Some(Refusal::WrongPassword)
+            }
+            Some(_) => None,
+        };
+        if let Some(r) = refusal {
+            self.reply(key, &r.into());
+            return;
+        }
+        let c = &mut self.clients[key];
+        c.oper = true;
+        self.shared.registry.set_oper(&c.nick, c.id);
+        crate::info!("[Server] {} is now an operator", c.nick);
+        self.reply(key, &Reply::Oper);
+    }
+
+    /// KILL: an operator disconnects a user, wherever it is.
+    fn kill(&mut self, key: usize, nick: &str, reason: &str) {
+        if !self.clients[key].oper {
+            self.reply(key, &Refusal::NotOperator.into());
+            return;
+        }
+        let Some((_, at)) = self.shared.registry.lookup(nick) else {
+            let nick = protocol::sanitize(nick).into_owned().into();
+            self.reply(key, &Refusal::NoSuchUser(nick).into());
+            return;
+        };
+        let by = &self.clients[key].nick;
+        let why = format!("Killed ({by} ({reason}))").into_boxed_str();
+        self.send_direct(at, DirectMsg::Kill(why));
+    }
+
+    /// WALLOPS: an operator's message to every operator.
+    fn wallops(&mut self, key: usize, text: &str) {
+        let c = &self.clients[key];
+        if !c.oper {
+            self.reply(key, &Refusal::NotOperator.into());
+            return;
+        }
+        let from = c.nick.clone();
+        for at in self.shared.registry.opers() {
+            let reply = Reply::Wallops {
+                from: from.clone(),
+                text: text.into(),
+            };
+            self.send_direct(at, DirectMsg::Reply(reply));
+        }
     }
 
     /// IRC's WHO: a room's members, one user, or the first of everyone.
@@ -522,6 +644,18 @@ impl Shard {
             self.reply(key, &Refusal::NoSuchUser(to).into());
             return;
         };
+        if !notice {
+            if let Some(message) = self.shared.registry.away_of(&to_nick) {
+                self.reply(
+                    key,
+                    &Reply::IsAway {
+                        nick: to_nick.clone(),
+                        message,
+                    },
+                );
+            }
+        }
+        let c = &self.clients[key];
         let echo = c.session.echoes_private();
         if at.id != c.id || !echo {
             self.send_direct(at, DirectMsg::Event(event.clone()));
@@ -534,6 +668,11 @@ impl Shard {
             self.queue_own(key, buf);
         }
     }
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// `guest-...`: the names the server hands out (`guest-<n>`, or

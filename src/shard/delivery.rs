@@ -15,6 +15,7 @@ use crate::fanout::{Direct, DirectMsg, ShardMsg, TrySendError};
 use crate::frame::{Chunk, ChunkBuilder};
 use crate::outbound::Flushed;
 use crate::poller::Poller;
+use crate::proto::Reply;
 use crate::registry::Location;
 use crate::rooms::{Room, RoomId};
 
@@ -129,6 +130,13 @@ impl Shard {
                 .session
                 .render_event(e.node.as_deref(), &e.event(), &mut buf),
             DirectMsg::Reply(r) => c.session.render_reply(&c.nick, r, &mut buf),
+            DirectMsg::Kill(why) => {
+                // It is told; its rooms see it quit with the reason; it is
+                // closed once that is flushed.
+                self.reply(d.key, &Reply::Killed(why.clone()));
+                self.say_goodbye(d.key, true, Some(why), self.now);
+                return;
+            }
         }
         self.queue_own(d.key, buf);
     }

@@ -282,7 +282,7 @@ impl Shard {
                 return;
             }
             let result = c.transport.read(&mut self.rbuf[..]);
-            if !c.registered && !c.transport.is_handshaking() && c.session.registers_at_once() {
+            if !c.transport.is_handshaking() && c.registers_now() {
                 self.register(key);
             }
             let c = &mut self.clients[key];
@@ -420,13 +420,14 @@ impl Shard {
         if !session.registers_at_once() {
             self.keepalive.push((key, id));
         }
-        self.clients
-            .insert(Client::new(transport, id, session, bucket, presence));
+        let mut client = Client::new(transport, id, session, bucket, presence);
+        client.locked = self.shared.config.server_password.is_some();
+        self.clients.insert(client);
         self.stats.accepted += 1;
         if handshaking {
             self.handshakes
                 .push((key, id, self.now + self.shared.config.handshake_timeout));
-        } else if self.clients[key].session.registers_at_once() {
+        } else if self.clients[key].registers_now() {
             self.register(key);
         }
     }

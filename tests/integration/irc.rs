@@ -66,7 +66,7 @@ impl Irc {
     }
 }
 
-fn irc_server(b: Backend) -> (TestServer, SocketAddr) {
+pub(crate) fn irc_server(b: Backend) -> (TestServer, SocketAddr) {
     irc_server_with(b, &[])
 }
 
@@ -420,7 +420,130 @@ fn topics_are_shared_and_shown_on_join(b: Backend) {
     );
 }
 
+fn server_password_gates_both_protocols(b: Backend) {
+    let (s, addr) = irc_server_with(b, &["--server-password", "s3cret"]);
+    let gate = "! this server needs a password: send /pass <password> first";
+    // The line protocol: nothing but /pass (or /quit) before it.
+    let mut line = Conn::open(s.addr);
+    line.send("hello");
+    line.expect(gate);
+    line.send("/nick early");
+    line.expect(gate);
+    line.send("/pass");
+    line.expect(gate);
+    line.send("/pass s3cret");
+    assert!(line.line().starts_with("* welcome guest-"));
+    assert!(line.line().starts_with("* you joined #lobby"));
+    line.send("/pass s3cret");
+    line.expect("! no password is needed now");
+    let mut wrong = Conn::open(s.addr);
+    wrong.send("/pass guess");
+    wrong.expect("! wrong password");
+    wrong.expect_closed();
+
+    // IRC: PASS before registering; without it or with a wrong one, 464.
+    let mut irc = Irc::open(addr);
+    irc.send("NICK ann");
+    irc.send("USER ann 0 * :Ann");
+    irc.expect(":irc.test 464 * :Password incorrect");
+    irc.expect("ERROR :Bad password");
+    irc.0.expect_closed();
+    let mut bad = Irc::open(addr);
+    bad.send("PASS guess");
+    bad.expect(":irc.test 464 * :Password incorrect");
+    bad.expect("ERROR :Bad password");
+    bad.0.expect_closed();
+    let mut good = Irc::open(addr);
+    good.send("PASS s3cret");
+    good.send("NICK bob");
+    good.send("USER bob 0 * :Bob");
+    good.until(":irc.test 422 bob ");
+    good.send("PASS s3cret");
+    good.expect(":irc.test 462 bob :You may not reregister");
+}
+
+fn irc_formatting_reaches_irc_clients_only(b: Backend) {
+    let (s, addr) = irc_server(b);
+    let (mut line, _) = s.connect();
+    let mut ann = Irc::register(addr, "ann");
+    let mut bob = Irc::register(addr, "bob");
+    for c in [&mut ann, &mut bob] {
+        c.send("JOIN #lobby");
+        c.until(":irc.test 366 ");
+    }
+    line.expect("* ann joined #lobby");
+    line.expect("* bob joined #lobby");
+    ann.send("PRIVMSG #lobby :\u{2}bold\u{2} \u{3}4,12red\u{f} and\u{1b}[2J escaped");
+    assert_eq!(
+        bob.containing("PRIVMSG"),
+        ":ann!ann@user/ann PRIVMSG #lobby :\u{2}bold\u{2} \u{3}4,12red\u{f} and[2J escaped"
+    );
+    line.expect("[ann] bold red and[2J escaped");
+}
+
+fn away_is_told_to_whoever_writes(b: Backend) {
+    let (_s, addr) = irc_server(b);
+    let mut ann = Irc::register(addr, "ann");
+    let mut bob = Irc::register(addr, "bob");
+    ann.send("AWAY :at lunch");
+    ann.expect(":irc.test 306 ann :You have been marked as being away");
+    bob.send("PRIVMSG ann :hi");
+    bob.expect(":irc.test 301 bob ann :at lunch");
+    ann.expect(":bob!bob@user/bob PRIVMSG ann :hi");
+    bob.send("WHOIS ann");
+    bob.expect(":irc.test 311 bob ann ann user/ann * :ann");
+    bob.expect(":irc.test 312 bob ann irc.test :shardchat");
+    bob.expect(":irc.test 301 bob ann :at lunch");
+    bob.expect(":irc.test 318 bob ann :End of /WHOIS list");
+    ann.send("AWAY");
+    ann.expect(":irc.test 305 ann :You are no longer marked as being away");
+    bob.send("PRIVMSG ann :back?");
+    ann.expect(":bob!bob@user/bob PRIVMSG ann :back?");
+    bob.send("PING :x");
+    bob.expect(":irc.test PONG irc.test :x");
+}
+
+fn operators_kill_and_wallops(b: Backend) {
+    let (s, addr) = irc_server_with(b, &["--oper", "root:t0ps3cret", "--oper", "ops:other"]);
+    let (mut line, guest) = s.connect();
+    let mut ann = Irc::register(addr, "ann");
+    let mut bob = Irc::register(addr, "bob");
+    bob.send(&format!("KILL {guest} :nope"));
+    bob.expect(":irc.test 481 bob :Permission Denied- You're not an IRC operator");
+    bob.send("WALLOPS :hello");
+    bob.expect(":irc.test 481 bob :Permission Denied- You're not an IRC operator");
+    ann.send("OPER nobody x");
+    ann.expect(":irc.test 491 ann :No O-lines for your host");
+    ann.send("OPER root wrong");
+    ann.expect(":irc.test 464 ann :Password incorrect");
+    ann.send("OPER root t0ps3cret");
+    ann.expect(":irc.test 381 ann :You are now an IRC operator");
+    bob.send("WHOIS ann");
+    bob.expect(":irc.test 311 bob ann ann user/ann * :ann");
+    bob.expect(":irc.test 312 bob ann irc.test :shardchat");
+    bob.expect(":irc.test 313 bob ann :is an IRC operator");
+    bob.expect(":irc.test 318 bob ann :End of /WHOIS list");
+    ann.send("WALLOPS :maintenance at noon");
+    ann.expect(":ann!ann@user/ann WALLOPS :maintenance at noon");
+    bob.send("JOIN #lobby");
+    bob.until(":irc.test 366 ");
+    line.expect("* bob joined #lobby");
+    ann.send("KILL bob :spamming");
+    bob.expect("ERROR :Killed (ann (spamming))");
+    bob.0.expect_closed();
+    line.expect("* bob left #lobby (Killed (ann (spamming)))");
+    ann.send(&format!("KILL {guest} :line users too"));
+    line.expect("! disconnected: Killed (ann (line users too))");
+    line.expect_closed();
+    ann.send("KILL nobody");
+    ann.expect(":irc.test 401 ann nobody :No such nick/channel");
+}
+
 both_backends!(
+    operators_kill_and_wallops,
+    away_is_told_to_whoever_writes,
+    irc_formatting_reaches_irc_clients_only,
+    server_password_gates_both_protocols,
     topics_are_shared_and_shown_on_join,
     tagged_clients_get_time_and_msgid,
     queries_about_users_and_rooms,

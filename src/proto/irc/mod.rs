@@ -90,11 +90,20 @@ impl IrcSession {
             let token = m.param(0).unwrap_or("");
             return Some(Err(Reply::Pong(token.into())));
         }
-        if m.is("PONG") || m.is("PASS") {
+        if m.is("PONG") {
             return None;
         }
+        if m.is("PASS") {
+            if registered {
+                return refuse(Refusal::AlreadyRegistered);
+            }
+            return match m.param(0) {
+                Some(pw) => Some(Ok(Request::Pass(pw))),
+                None => refuse(Refusal::NeedMoreParams("PASS".into())),
+            };
+        }
         if m.is("QUIT") {
-            return Some(Ok(Request::Quit(m.param(0).map(protocol::sanitize))));
+            return Some(Ok(Request::Quit(m.param(0).map(protocol::sanitize_irc))));
         }
         if m.is("NICK") {
             let Some(nick) = m.param(0).filter(|n| !n.is_empty()) else {
@@ -133,8 +142,8 @@ impl IrcSession {
                 None if notice => (text, Speech::Notice),
                 None => (text, Speech::Chat),
             };
-            let text = protocol::sanitize(text);
-            if text.trim().is_empty() {
+            let text = protocol::sanitize_irc(text);
+            if protocol::strip_formatting(&text).trim().is_empty() {
                 return refuse(Refusal::NoTextToSend);
             }
             if target.starts_with('#') {
@@ -161,7 +170,7 @@ impl IrcSession {
             }
             Request::Part {
                 room: m.param(0).unwrap_or(""),
-                reason: m.param(1).map(protocol::sanitize),
+                reason: m.param(1).map(protocol::sanitize_irc),
             }
         } else if m.is("NAMES") {
             if let Some(cmd) = need(1) {
@@ -207,8 +216,32 @@ impl IrcSession {
             }
             Request::Topic {
                 room: m.param(0),
-                text: m.param(1).map(protocol::sanitize),
+                text: m.param(1).map(protocol::sanitize_irc),
             }
+        } else if m.is("OPER") {
+            if let Some(cmd) = need(2) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            Request::Oper {
+                name: m.param(0).unwrap_or(""),
+                password: m.param(1).unwrap_or(""),
+            }
+        } else if m.is("KILL") {
+            if let Some(cmd) = need(1) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            Request::Kill {
+                nick: m.param(0).unwrap_or(""),
+                reason: protocol::sanitize(m.param(1).unwrap_or("Killed")),
+            }
+        } else if m.is("WALLOPS") {
+            let Some(text) = m.param(0).filter(|t| !t.is_empty()) else {
+                return refuse(Refusal::NeedMoreParams("WALLOPS".into()));
+            };
+            Request::Wallops(protocol::sanitize_irc(text))
+        } else if m.is("AWAY") {
+            let message = m.param(0).filter(|t| !t.is_empty());
+            Request::Away(message.map(protocol::sanitize_irc))
         } else if m.is("LUSERS") {
             Request::Counts
         } else if m.is("MOTD") {

@@ -41,6 +41,7 @@ impl IrcSession {
                     "NICKLEN=32",
                     "CHANNELLEN=33",
                     "TOPICLEN=390",
+                    "AWAYLEN=200",
                     "PREFIX=(o)@",
                     "CHANMODES=,,,",
                     "TARGMAX=PRIVMSG:1,NOTICE:1,JOIN:,PART:,NAMES:1",
@@ -97,12 +98,23 @@ impl IrcSession {
                 }
                 num(out, "315", &[mask], Some("End of /WHO list"));
             }
-            Reply::Whois { nick, found } => {
+            Reply::Whois {
+                nick,
+                found,
+                away,
+                oper,
+            } => {
                 match found {
                     Some(n) => {
                         let host = format!("user/{n}");
                         num(out, "311", &[n, n, &host, "*"], Some(n));
                         num(out, "312", &[n, srv], Some("shardchat"));
+                        if *oper {
+                            num(out, "313", &[n], Some("is an IRC operator"));
+                        }
+                        if let Some(message) = away {
+                            num(out, "301", &[n], Some(message));
+                        }
                     }
                     None => num(out, "401", &[nick], Some("No such nick/channel")),
                 }
@@ -148,12 +160,29 @@ impl IrcSession {
                 num(out, "255", &[], Some(&have));
             }
             Reply::UserModes => num(out, "221", &["+"], None),
+            Reply::Oper => num(out, "381", &[], Some("You are now an IRC operator")),
+            Reply::Wallops { from, text } => {
+                write(out, &render::prefix(from), &["WALLOPS"], Some(text))
+            }
+            Reply::Away(true) => num(out, "306", &[], Some("You have been marked as being away")),
+            Reply::Away(false) => num(
+                out,
+                "305",
+                &[],
+                Some("You are no longer marked as being away"),
+            ),
+            Reply::IsAway { nick, message } => num(out, "301", &[nick], Some(message)),
             Reply::Version => num(out, "351", &[VERSION, srv], Some("")),
             Reply::Time => num(out, "391", &[srv], Some(&http_date(crate::event::now_ms()))),
             Reply::Pong(token) => write(out, srv, &["PONG", srv], Some(token)),
             Reply::Ping => {
                 out.extend_from_slice(b"PING :");
                 message::push_clean(out, srv);
+                out.extend_from_slice(b"\r\n");
+            }
+            Reply::Killed(why) => {
+                out.extend_from_slice(b"ERROR :");
+                message::push_clean(out, why);
                 out.extend_from_slice(b"\r\n");
             }
             Reply::Closing(why) => {
@@ -277,6 +306,17 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
         ),
         Refusal::NoMotd => num(out, "422", &[], Some("MOTD File is missing")),
         Refusal::NoSuchRoom(room) => num(out, "403", &[&chan(room)], Some("No such channel")),
+        Refusal::NotOperator => num(
+            out,
+            "481",
+            &[],
+            Some("Permission Denied- You're not an IRC operator"),
+        ),
+        Refusal::NoOperAccount => num(out, "491", &[], Some("No O-lines for your host")),
+        Refusal::PasswordRequired | Refusal::WrongPassword => {
+            num(out, "464", &[], Some("Password incorrect"))
+        }
+        Refusal::NoPasswordNeeded => {}
     }
 }
 
