@@ -56,7 +56,7 @@ impl Irc {
     }
 }
 
-fn irc_server(b: Backend) -> (TestServer, SocketAddr) {
+pub(crate) fn irc_server(b: Backend) -> (TestServer, SocketAddr) {
     irc_server_with(b, &[])
 }
 
