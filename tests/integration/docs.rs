@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Lines tests expect that only the catch-all `* <nick> <action>` form
 /// describes: each must really be an action (`/me`).
-const ACTIONS: &[&str] = &["* ann waves"];
+const ACTIONS: &[&str] = &["* ann waves", "* wee waves"];
 
 /// One documented line form: literal text and `<...>` placeholders.
 struct Form {

@@ -21,6 +21,7 @@ mod client;
 mod cluster;
 mod docs;
 mod irc;
+mod irc_clients;
 mod protocol;
 mod rooms;
 mod scale;
