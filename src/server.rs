@@ -92,10 +92,16 @@ impl Server {
             }
             (Some(_), true, _, _) => Some(tls::self_signed(config.bind)?),
             (Some(_), false, Some(cert), Some(key)) => Some(tls::load(cert, key)?),
-            (Some(_), false, _, _) => return Err(Error::Config(
-                "--tls-port and --irc-tls-port need --tls-cert and --tls-key, or --tls-self-signed"
-                    .into(),
-            )),
+            (Some(_), false, _, _) => {
+                return Err(Error::Config(format!(
+                    "{} needs --tls-cert and --tls-key, or --tls-self-signed",
+                    if config.tls_port.is_some() {
+                        "--tls-port"
+                    } else {
+                        "--irc-tls-port"
+                    }
+                )))
+            }
         };
         let mut listeners = Vec::new();
         let mut plain_addr = None;
