@@ -87,9 +87,10 @@ fn irc_server_with(b: Backend, extra: &[&str]) -> (TestServer, SocketAddr) {
         "irc.test",
         "--network",
         "TestNet",
-        "--notice-limit",
-        "100",
     ];
+    if !extra.contains(&"--notice-limit") {
+        args.extend_from_slice(&["--notice-limit", "100"]);
+    }
     args.extend_from_slice(extra);
     let s = server(b, &args);
     let line = s.wait_log("[CHAT SERVER] IRC on ");
@@ -600,7 +601,31 @@ fn motd_info_help_and_whowas(b: Backend) {
     );
 }
 
+fn the_notice_limit_applies_to_irc_too(b: Backend) {
+    // Announced while at most 1 other member would be told.
+    let (_s, addr) = irc_server_with(b, &["--notice-limit", "1"]);
+    let mut ann = Irc::register(addr, "ann");
+    let mut bob = Irc::register(addr, "bob");
+    let mut cat = Irc::register(addr, "cat");
+    ann.send("JOIN #big");
+    ann.until(":irc.test 366 ");
+    bob.send("JOIN #big");
+    bob.until(":irc.test 366 ");
+    ann.expect(":bob!bob@user/bob JOIN #big");
+    cat.send("JOIN #big");
+    // Cat's own JOIN and an exact NAMES, but no one is told.
+    cat.expect(":cat!cat@user/cat JOIN #big");
+    cat.expect(":irc.test 353 cat = #big :ann bob cat");
+    cat.expect(":irc.test 366 cat #big :End of /NAMES list");
+    cat.send("PRIVMSG #big :hi");
+    ann.expect(":cat!cat@user/cat PRIVMSG #big :hi");
+    bob.expect(":cat!cat@user/cat PRIVMSG #big :hi");
+    ann.send("NAMES #big");
+    ann.expect(":irc.test 353 ann = #big :ann bob cat");
+}
+
 both_backends!(
+    the_notice_limit_applies_to_irc_too,
     motd_info_help_and_whowas,
     operators_kill_and_wallops,
     away_is_told_to_whoever_writes,
