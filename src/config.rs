@@ -110,6 +110,11 @@ pub struct Config {
     #[arg(long = "oper", value_name = "NAME:PASSWORD", value_parser = parse_oper)]
     pub opers: Vec<(String, String)>,
 
+    /// A text file whose lines IRC clients get as the message of the day
+    /// (422 without one).
+    #[arg(long, value_name = "FILE")]
+    pub motd: Option<std::path::PathBuf>,
+
     /// PING an IRC client that has sent nothing for this long.
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
     pub ping_interval: Duration,

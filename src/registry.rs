@@ -46,7 +46,12 @@ pub struct Registry {
     node_tag: std::sync::OnceLock<Box<str>>,
     /// Numbers for `guest-<tag>-<n>` names.
     next_tagged: AtomicU64,
+    /// Nicks that were in use, newest last (IRC's WHOWAS).
+    was: parking_lot::Mutex<std::collections::VecDeque<Box<str>>>,
 }
+
+/// How many departed nicks WHOWAS remembers.
+const WAS_KEPT: usize = 1000;
 
 /// The start of a sorted list of nicks, and the length of the whole list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,8 +291,24 @@ impl Registry {
         let k = key(nick);
         let mut map = self.by_key.write();
         if map.get(&k).is_some_and(|e| e.at.id == id) {
-            map.remove(&k);
+            if let Some(e) = map.remove(&k) {
+                drop(map);
+                let mut was = self.was.lock();
+                if was.len() == WAS_KEPT {
+                    was.pop_front();
+                }
+                was.push_back(e.nick);
+            }
         }
+    }
+
+    /// The most recent spelling of a departed nick, if it is remembered.
+    pub fn was(&self, nick: &str) -> Option<Box<str>> {
+        let was = self.was.lock();
+        was.iter()
+            .rev()
+            .find(|n| n.eq_ignore_ascii_case(nick))
+            .cloned()
     }
 
     /// Finds a client by nick, ignoring case.

@@ -92,10 +92,16 @@ impl Server {
             }
             (Some(_), true, _, _) => Some(tls::self_signed(config.bind)?),
             (Some(_), false, Some(cert), Some(key)) => Some(tls::load(cert, key)?),
-            (Some(_), false, _, _) => return Err(Error::Config(
-                "--tls-port and --irc-tls-port need --tls-cert and --tls-key, or --tls-self-signed"
-                    .into(),
-            )),
+            (Some(_), false, _, _) => {
+                return Err(Error::Config(format!(
+                    "{} needs --tls-cert and --tls-key, or --tls-self-signed",
+                    if config.tls_port.is_some() {
+                        "--tls-port"
+                    } else {
+                        "--irc-tls-port"
+                    }
+                )))
+            }
         };
         let mut listeners = Vec::new();
         let mut plain_addr = None;
@@ -141,6 +147,10 @@ impl Server {
         let names = Arc::new(Identity {
             server: config.server_name.clone().unwrap_or_else(host_name).into(),
             network: config.network.clone().into(),
+            motd: match &config.motd {
+                None => None,
+                Some(path) => Some(read_motd(path)?),
+            },
         });
         let acceptor_poller = setup("the acceptor's poller", Poller::new(config.backend))?;
         let fd_limit = sys::fd_limit().unwrap_or(1024);
@@ -362,6 +372,24 @@ fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
     let _ = sys::set_listen_backlog(socket.as_raw_fd(), 4096);
     let addr = setup("the listener", socket.local_addr())?;
     Ok((socket, addr))
+}
+
+/// The lines of a message-of-the-day file, cleaned of control characters
+/// and cut at 400 bytes each.
+fn read_motd(path: &std::path::Path) -> Result<Vec<Box<str>>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read --motd {}: {e}", path.display())))?;
+    Ok(text
+        .lines()
+        .map(|l| {
+            let l = crate::protocol::sanitize(l);
+            let mut end = l.len().min(400);
+            while !l.is_char_boundary(end) {
+                end -= 1;
+            }
+            l[..end].into()
+        })
+        .collect())
 }
 
 /// The machine's host name (the default IRC server name), or `shardchat`

@@ -141,6 +141,10 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::Counts { .. }
         | Reply::Away(_)
         | Reply::Oper
+        | Reply::Whowas { .. }
+        | Reply::Motd
+        | Reply::Info
+        | Reply::IrcHelp
         | Reply::Wallops { .. }
         | Reply::IsAway { .. }
         | Reply::UserModes
@@ -242,7 +246,6 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         Refusal::NoNickGiven => error(out, &["usage: /nick <name>"]),
         Refusal::UnknownIrcCommand(cmd) => error(out, &["unknown command: /", cmd]),
         Refusal::NotRoomOperator(room) => error(out, &["you are not an operator of #", room]),
-        Refusal::NoMotd => error(out, &["no message of the day"]),
         Refusal::NoSuchRoom(room) => error(out, &["no such room: #", room]),
         Refusal::PasswordRequired => error(
             out,

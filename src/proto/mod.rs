@@ -152,6 +152,8 @@ pub(crate) enum Request<'a> {
     },
     /// A message to every operator (operators only).
     Wallops(Cow<'a, str>),
+    /// Who used a nick that is gone (IRC's WHOWAS).
+    Whowas(&'a str),
     /// Marks the client away with a message, or back (`None`).
     Away(Option<Cow<'a, str>>),
     /// Show a room's topic (`text` `None`) or set it; `room` `None` is the
@@ -181,6 +183,8 @@ pub(crate) struct Identity {
     pub server: Box<str>,
     /// The network's name (IRC's ISUPPORT `NETWORK`).
     pub network: Box<str>,
+    /// The message of the day, line by line (`--motd`).
+    pub motd: Option<Vec<Box<str>>>,
 }
 
 /// One client's protocol state.

@@ -42,6 +42,17 @@ pub(crate) enum Reply {
     Oper,
     /// A message from operator `from` to every operator.
     Wallops { from: Box<str>, text: Box<str> },
+    /// Who used a departed nick: `None` when no one is remembered.
+    Whowas {
+        nick: Box<str>,
+        was: Option<Box<str>>,
+    },
+    /// The message of the day (or that there is none).
+    Motd,
+    /// About the server (IRC's INFO).
+    Info,
+    /// The commands (IRC's HELP).
+    IrcHelp,
     /// The client is now away (`true`) or back.
     Away(bool),
     /// The user a message went to is away, with this message.
@@ -169,8 +180,6 @@ pub(crate) enum Refusal {
     UnknownIrcCommand(Box<str>),
     /// Changing a room's modes, which needs an operator of the room.
     NotRoomOperator(Box<str>),
-    /// No message of the day is set.
-    NoMotd,
     /// No room of that name exists.
     NoSuchRoom(Box<str>),
     /// Only IRC operators may do that.

@@ -155,6 +155,11 @@ impl Shard {
                 self.reply(key, &whois);
             }
             Request::Oper { name, password } => self.oper(key, name, password),
+            Request::Whowas(nick) => {
+                let was = self.shared.registry.was(nick);
+                let nick = protocol::sanitize(nick).into_owned().into();
+                self.reply(key, &Reply::Whowas { nick, was });
+            }
             Request::Kill { nick, reason } => self.kill(key, nick, &reason),
             Request::Wallops(text) => self.wallops(key, &text),
             Request::Away(message) => {

@@ -47,6 +47,7 @@ pub(super) fn shared_with(config: Config) -> Arc<Shared> {
         identity: Arc::new(crate::proto::Identity {
             server: "test.server".into(),
             network: "test".into(),
+            motd: None,
         }),
     })
 }

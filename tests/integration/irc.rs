@@ -52,12 +52,21 @@ impl Irc {
         }
     }
 
-    /// Registers as `nick` and reads the welcome through the MOTD numeric.
+    /// Registers as `nick` and reads the welcome through the MOTD (or 422).
     fn register(addr: SocketAddr, nick: &str) -> Irc {
         let mut c = Irc::open(addr);
         c.send(&format!("NICK {nick}"));
         c.send(&format!("USER {nick} 0 * :{nick}"));
-        let welcome = c.until(":irc.test 422 ");
+        // The welcome ends with the MOTD, or 422 without one.
+        let mut welcome = Vec::new();
+        loop {
+            let l = c.line();
+            let done = l.starts_with(":irc.test 422 ") || l.starts_with(":irc.test 376 ");
+            welcome.push(l);
+            if done {
+                break;
+            }
+        }
         assert_eq!(
             welcome[0],
             format!(":irc.test 001 {nick} :Welcome to the TestNet IRC Network, {nick}")
@@ -78,9 +87,10 @@ fn irc_server_with(b: Backend, extra: &[&str]) -> (TestServer, SocketAddr) {
         "irc.test",
         "--network",
         "TestNet",
-        "--notice-limit",
-        "100",
     ];
+    if !extra.contains(&"--notice-limit") {
+        args.extend_from_slice(&["--notice-limit", "100"]);
+    }
     args.extend_from_slice(extra);
     let s = server(b, &args);
     let line = s.wait_log("[CHAT SERVER] IRC on ");
@@ -539,7 +549,84 @@ fn operators_kill_and_wallops(b: Backend) {
     ann.expect(":irc.test 401 ann nobody :No such nick/channel");
 }
 
+fn motd_info_help_and_whowas(b: Backend) {
+    let dir = std::env::temp_dir().join(format!("sc-motd-{}-{}", std::process::id(), b.name()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let motd = dir.join("motd.txt");
+    std::fs::write(&motd, "Welcome to the test network.\nBe kind.\u{1b}[2J\n").expect("write");
+    let path = motd.to_str().expect("utf-8 path");
+    let (_s, addr) = irc_server_with(b, &["--motd", path]);
+    let mut c = Irc::open(addr);
+    c.send("NICK ann");
+    c.send("USER ann 0 * :Ann");
+    let welcome = c.until(":irc.test 376 ");
+    let n = welcome.len();
+    assert_eq!(
+        welcome[n - 4..],
+        [
+            ":irc.test 375 ann :- irc.test Message of the day - ",
+            ":irc.test 372 ann :- Welcome to the test network.",
+            ":irc.test 372 ann :- Be kind.[2J",
+            ":irc.test 376 ann :End of /MOTD command.",
+        ]
+    );
+    c.send("MOTD");
+    assert_eq!(c.until(":irc.test 376 ").len(), 4);
+    c.send("INFO");
+    assert!(c.until(":irc.test 374 ann ").len() >= 2);
+    c.send("HELP");
+    let help = c.until(":irc.test 706 ");
+    assert!(help[0].starts_with(":irc.test 704 ann index :"), "{help:?}");
+    let mut gone = Irc::register(addr, "gone");
+    gone.send("QUIT");
+    gone.expect("ERROR :Closing link (Quit)");
+    gone.0.expect_closed();
+    c.send("WHOWAS GONE");
+    c.expect(":irc.test 314 ann gone gone user/gone * :gone");
+    c.expect(":irc.test 369 ann GONE :End of WHOWAS");
+    c.send("WHOWAS never");
+    c.expect(":irc.test 406 ann never :There was no such nickname");
+    c.expect(":irc.test 369 ann never :End of WHOWAS");
+    let _ = std::fs::remove_dir_all(&dir);
+    // A missing file stops the server with a clear error.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--port", "0", "--motd", "/nonexistent/motd"])
+        .output()
+        .expect("run the server");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read --motd /nonexistent/motd"),
+        "{err}"
+    );
+}
+
+fn the_notice_limit_applies_to_irc_too(b: Backend) {
+    // Announced while at most 1 other member would be told.
+    let (_s, addr) = irc_server_with(b, &["--notice-limit", "1"]);
+    let mut ann = Irc::register(addr, "ann");
+    let mut bob = Irc::register(addr, "bob");
+    let mut cat = Irc::register(addr, "cat");
+    ann.send("JOIN #big");
+    ann.until(":irc.test 366 ");
+    bob.send("JOIN #big");
+    bob.until(":irc.test 366 ");
+    ann.expect(":bob!bob@user/bob JOIN #big");
+    cat.send("JOIN #big");
+    // Cat's own JOIN and an exact NAMES, but no one is told.
+    cat.expect(":cat!cat@user/cat JOIN #big");
+    cat.expect(":irc.test 353 cat = #big :ann bob cat");
+    cat.expect(":irc.test 366 cat #big :End of /NAMES list");
+    cat.send("PRIVMSG #big :hi");
+    ann.expect(":cat!cat@user/cat PRIVMSG #big :hi");
+    bob.expect(":cat!cat@user/cat PRIVMSG #big :hi");
+    ann.send("NAMES #big");
+    ann.expect(":irc.test 353 ann = #big :ann bob cat");
+}
+
 both_backends!(
+    the_notice_limit_applies_to_irc_too,
+    motd_info_help_and_whowas,
     operators_kill_and_wallops,
     away_is_told_to_whoever_writes,
     irc_formatting_reaches_irc_clients_only,

@@ -245,7 +245,16 @@ impl IrcSession {
         } else if m.is("LUSERS") {
             Request::Counts
         } else if m.is("MOTD") {
-            return refuse(Refusal::NoMotd);
+            return Some(Err(Reply::Motd));
+        } else if m.is("INFO") {
+            return Some(Err(Reply::Info));
+        } else if m.is("HELP") {
+            return Some(Err(Reply::IrcHelp));
+        } else if m.is("WHOWAS") {
+            match m.param(0).filter(|n| !n.is_empty()) {
+                Some(nick) => Request::Whowas(nick),
+                None => return refuse(Refusal::NoNickGiven),
+            }
         } else if m.is("VERSION") {
             return Some(Err(Reply::Version));
         } else if m.is("TIME") {

@@ -52,7 +52,8 @@ impl IrcSession {
                 write(out, srv, &parts, Some("are supported by this server"));
                 let lusers = format!("There are {users} users and 0 invisible on 1 servers");
                 write(out, srv, &["251", nick], Some(&lusers));
-                write(out, srv, &["422", nick], Some("MOTD File is missing"));
+                let to = To { srv, me: nick };
+                self.motd(&to, out);
             }
             Reply::Joined { room, .. } => {
                 write(out, &render::prefix(me), &["JOIN", &chan(room)], None)
@@ -164,6 +165,34 @@ impl IrcSession {
             Reply::Wallops { from, text } => {
                 write(out, &render::prefix(from), &["WALLOPS"], Some(text))
             }
+            Reply::Whowas { nick, was } => {
+                match was {
+                    Some(n) => {
+                        let host = format!("user/{n}");
+                        num(out, "314", &[n, n, &host, "*"], Some(n));
+                    }
+                    None => num(out, "406", &[nick], Some("There was no such nickname")),
+                }
+                num(out, "369", &[nick], Some("End of WHOWAS"));
+            }
+            Reply::Motd => self.motd(&to, out),
+            Reply::Info => {
+                num(out, "371", &[], Some(VERSION));
+                num(
+                    out,
+                    "371",
+                    &[],
+                    Some("a sharded chat server: IRC and the line protocol in the same rooms"),
+                );
+                num(out, "374", &[], Some("End of /INFO list"));
+            }
+            Reply::IrcHelp => {
+                num(out, "704", &["index"], Some("Commands:"));
+                for line in HELP {
+                    num(out, "705", &["index"], Some(line));
+                }
+                num(out, "706", &["index"], Some("End of /HELP"));
+            }
             Reply::Away(true) => num(out, "306", &[], Some("You have been marked as being away")),
             Reply::Away(false) => num(
                 out,
@@ -223,6 +252,31 @@ impl IrcSession {
                 num(out, "323", &[], Some("End of /LIST"));
             }
             Reply::Refused(r) => refusal(r, &to, out),
+        }
+    }
+}
+
+/// The commands HELP lists.
+const HELP: [&str; 4] = [
+    "CAP PASS NICK USER PING PONG QUIT JOIN PART PRIVMSG NOTICE TOPIC NAMES",
+    "LIST WHO WHOIS WHOWAS ISON USERHOST MODE AWAY LUSERS MOTD VERSION TIME",
+    "INFO HELP OPER KILL WALLOPS",
+    "See docs/irc.md for what each does here.",
+];
+
+impl IrcSession {
+    /// 375/372/376 with the message of the day, or 422 without one.
+    fn motd(&self, to: &To<'_>, out: &mut Vec<u8>) {
+        match &self.identity.motd {
+            None => to.numeric(out, "422", &[], Some("MOTD File is missing")),
+            Some(lines) => {
+                let start = format!("- {} Message of the day - ", to.srv);
+                to.numeric(out, "375", &[], Some(&start));
+                for line in lines {
+                    to.numeric(out, "372", &[], Some(&format!("- {line}")));
+                }
+                to.numeric(out, "376", &[], Some("End of /MOTD command."));
+            }
         }
     }
 }
@@ -304,7 +358,6 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
             &[&chan(room)],
             Some("You're not channel operator"),
         ),
-        Refusal::NoMotd => num(out, "422", &[], Some("MOTD File is missing")),
         Refusal::NoSuchRoom(room) => num(out, "403", &[&chan(room)], Some("No such channel")),
         Refusal::NotOperator => num(
             out,

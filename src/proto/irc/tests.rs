@@ -10,6 +10,7 @@ fn session() -> IrcSession {
     IrcSession::new(Arc::new(Identity {
         server: "irc.test".into(),
         network: "TestNet".into(),
+        motd: None,
     }))
 }
 
