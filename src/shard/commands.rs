@@ -661,7 +661,7 @@ impl Shard {
             }
         }
         let c = &self.clients[key];
-        let echo = c.session.echoes_private();
+        let echo = c.session.echoes_private() || c.session.echoes_messages();
         if at.id != c.id || !echo {
             self.send_direct(at, DirectMsg::Event(event.clone()));
         }
