@@ -223,6 +223,12 @@ impl Session {
         matches!(self, Session::Line)
     }
 
+    /// Whether the client's own messages to rooms and users come back to
+    /// it (IRCv3 echo-message).
+    pub(crate) fn echoes_messages(&self) -> bool {
+        matches!(self, Session::Irc(s) if s.echo_message())
+    }
+
     /// Whether joining a room also lists its members (IRC sends NAMES).
     pub(crate) fn names_on_join(&self) -> bool {
         matches!(self, Session::Irc(_))

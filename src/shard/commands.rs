@@ -497,7 +497,7 @@ impl Shard {
     }
 
     /// Where the cluster's answer for client `key` goes.
-    fn reply_to(&self, key: usize) -> ReplyTo {
+    pub(super) fn reply_to(&self, key: usize) -> ReplyTo {
         ReplyTo {
             shard: self.index as usize,
             key,
@@ -520,6 +520,22 @@ impl Shard {
             .is_some_and(|c| c.id == id && c.closing.is_none());
         if let Some(c) = self.clients.get_mut(key).filter(|_| still_here) {
             c.nick_pending = None;
+        }
+        if still_here && !self.clients[key].registered {
+            // A registration (IRC), not a rename.
+            match result {
+                Ok(()) => self.finish_registration(key, new),
+                Err(why) => {
+                    self.shared.registry.release(new, id);
+                    let refusal = if why == "taken" {
+                        Refusal::NickTaken(new.into())
+                    } else {
+                        Refusal::NickUnconfirmed(new.into())
+                    };
+                    self.reply(key, &refusal.into());
+                }
+            }
+            return;
         }
         let renamed_only_case = old.eq_ignore_ascii_case(new);
         match (still_here, result) {
@@ -661,7 +677,7 @@ impl Shard {
             }
         }
         let c = &self.clients[key];
-        let echo = c.session.echoes_private();
+        let echo = c.session.echoes_private() || c.session.echoes_messages();
         if at.id != c.id || !echo {
             self.send_direct(at, DirectMsg::Event(event.clone()));
         }

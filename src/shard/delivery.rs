@@ -84,6 +84,19 @@ impl Shard {
             crate::info!("{}", String::from_utf8_lossy(&line).trim_end());
         }
         self.outgoing.push(room, &e);
+        let echo = c.session.echoes_messages()
+            && matches!(
+                body,
+                Body::Chat { .. } | Body::Action { .. } | Body::Notice { .. }
+            );
+        if echo {
+            // IRCv3 echo-message: the sender gets its own message, the
+            // same event (same msgid) in its own form.
+            let mut buf = Vec::new();
+            let form = c.session.form();
+            crate::proto::render_event(form, room.name(), None, &e, &mut buf);
+            self.queue_own(key, buf);
+        }
     }
 
     /// Sends an event or a reply to the client at `to`, wherever it lives.
@@ -113,7 +126,11 @@ impl Shard {
         match &d.msg {
             // The cluster hands a private message back to its sender as
             // sent; protocols that show their own do not want it.
-            DirectMsg::Event(e) if e.user == c.id && !c.session.echoes_private() => {
+            DirectMsg::Event(e)
+                if e.user == c.id
+                    && !c.session.echoes_private()
+                    && !c.session.echoes_messages() =>
+            {
                 let to_self = match e.event().body {
                     Body::Private { to, .. } | Body::PrivateNotice { to, .. } => {
                         to.eq_ignore_ascii_case(&c.nick)

@@ -51,11 +51,28 @@ impl Shard {
             shard: self.index,
             key: key as u32,
         };
+        if c.nick_pending.is_some() {
+            self.reply(key, &Refusal::NickChangePending.into());
+            return;
+        }
         if self.shared.registry.claim(nick, at).is_err() {
             self.reply(key, &Refusal::NickTaken(nick.into()).into());
             return;
         }
+        // In a cluster the nick must be free on every node: registration
+        // completes when the backplane says so (`nick_claimed`).
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.claim_nick("", nick, &[], self.reply_to(key));
+            self.clients[key].nick_pending = Some(nick.into());
+            return;
+        }
+        self.finish_registration(key, nick);
+    }
+
+    /// Registers a client under `nick`, already claimed, and welcomes it.
+    pub(crate) fn finish_registration(&mut self, key: usize, nick: &str) {
         crate::info!("[Server] New client joined ({nick})");
+        let c = &mut self.clients[key];
         c.nick = nick.into();
         c.registered = true;
         self.tell_backplane_rooms(key);

@@ -251,6 +251,57 @@ fn presence_across_nodes(b: Backend) {
     );
 }
 
+/// Starts a node serving IRC too; returns it and its IRC address.
+fn irc_node(b: Backend, redis: &Redis, id: &str) -> (TestServer, std::net::SocketAddr) {
+    let url = redis.url();
+    let args = [
+        "--threads",
+        "2",
+        "--cluster",
+        &url,
+        "--node-id",
+        id,
+        "--irc-port",
+        "0",
+    ];
+    let s = server(b, &args);
+    let line = s.wait_log("IRC on ");
+    s.wait_log("[Cluster] connected to Redis");
+    let addr = line
+        .split("IRC on ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("IRC line: {line:?}"));
+    (s, addr)
+}
+
+/// Registers on IRC at `addr` as `nick`; returns the connection and the
+/// numeric that ended the attempt (001 or an error).
+fn irc_register(addr: std::net::SocketAddr, nick: &str) -> (Conn, String) {
+    let mut c = Conn::open(addr);
+    c.send_raw(format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n").as_bytes());
+    let l = c.line();
+    (c, l)
+}
+
+fn irc_nicks_are_unique_across_nodes(b: Backend) {
+    let Some(redis) = Redis::start() else { return };
+    let (n1, irc1) = irc_node(b, &redis, "i1");
+    let (_n2, irc2) = irc_node(b, &redis, "i2");
+    let (_ann, first) = irc_register(irc1, "ann");
+    assert!(first.contains(" 001 ann "), "{first}");
+    let (mut twin, refused) = irc_register(irc2, "ANN");
+    assert!(refused.contains(" 433 * ANN :"), "{refused}");
+    twin.send_raw(b"NICK bob\r\n");
+    let ok = twin.line();
+    assert!(ok.contains(" 001 bob "), "{ok}");
+    // A line user on node 1 cannot take it either.
+    let (mut line, _) = n1.connect();
+    line.send("/nick bob");
+    see(&mut line, "! nick taken: bob");
+}
+
 fn a_nick_race_across_nodes_has_one_winner(b: Backend) {
     let Some(redis) = Redis::start() else { return };
     let n1 = node(b, &redis, "r1");
@@ -427,6 +478,7 @@ fn a_rename_then_a_move_keep_presence_in_order(b: Backend) {
 }
 
 both_backends!(
+    irc_nicks_are_unique_across_nodes,
     room_lines_reach_every_node_once,
     presence_across_nodes,
     a_nick_race_across_nodes_has_one_winner,

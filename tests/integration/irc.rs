@@ -110,7 +110,7 @@ fn registration_and_its_numerics(b: Backend) {
     c.send("PING :t1");
     c.expect(":irc.test PONG irc.test :t1");
     c.send("CAP LS 302");
-    c.expect(":irc.test CAP * LS :message-tags server-time");
+    c.expect(":irc.test CAP * LS :echo-message message-tags server-time");
     c.send("NICK ann");
     c.send("USER ann 0 * :Ann");
     c.send("CAP REQ :multi-prefix");
@@ -340,7 +340,7 @@ fn tagged_clients_get_time_and_msgid(b: Backend) {
     let (s, addr) = irc_server(b);
     let mut tagged = Irc::open(addr);
     tagged.send("CAP LS 302");
-    tagged.expect(":irc.test CAP * LS :message-tags server-time");
+    tagged.expect(":irc.test CAP * LS :echo-message message-tags server-time");
     tagged.send("CAP REQ :server-time message-tags");
     tagged.expect(":irc.test CAP * ACK :server-time message-tags");
     tagged.send("NICK tag");
@@ -624,7 +624,48 @@ fn the_notice_limit_applies_to_irc_too(b: Backend) {
     ann.expect(":irc.test 353 ann = #big :ann bob cat");
 }
 
+fn echo_message_returns_a_clients_own_messages(b: Backend) {
+    let (s, addr) = irc_server(b);
+    let (mut line, guest) = s.connect();
+    let mut echo = Irc::open(addr);
+    echo.send("CAP REQ :echo-message message-tags");
+    echo.expect(":irc.test CAP * ACK :echo-message message-tags");
+    echo.send("NICK eco");
+    echo.send("USER eco 0 * :E");
+    echo.send("CAP END");
+    echo.until(":irc.test 422 ");
+    let mut plain = Irc::register(addr, "pla");
+    for c in [&mut echo, &mut plain] {
+        c.send("JOIN #lobby");
+        c.until(":irc.test 366 ");
+    }
+    echo.send("PRIVMSG #lobby :said once");
+    let mine = echo.containing("said once");
+    let theirs = plain.containing("said once");
+    assert_eq!(theirs, ":eco!eco@user/eco PRIVMSG #lobby :said once");
+    // The echo is the same message, with the same msgid.
+    let (tags, rest) = mine.split_once(' ').expect("tags");
+    assert!(tags.contains(";msgid="), "{mine}");
+    assert_eq!(rest, theirs);
+    line.expect("* eco joined #lobby");
+    line.expect("* pla joined #lobby");
+    line.expect("[eco] said once");
+    echo.send(&format!("PRIVMSG {guest} :direct"));
+    let pm = echo.containing("direct");
+    assert!(
+        pm.ends_with(&format!(":eco!eco@user/eco PRIVMSG {guest} :direct")),
+        "{pm}"
+    );
+    line.expect(&format!("[eco -> {guest}] direct"));
+    // Without echo-message, nothing comes back.
+    plain.send("PRIVMSG #lobby :once only");
+    echo.containing("once only");
+    plain.send("PING :after");
+    plain.expect(":irc.test PONG irc.test :after");
+}
+
 both_backends!(
+    echo_message_returns_a_clients_own_messages,
     the_notice_limit_applies_to_irc_too,
     motd_info_help_and_whowas,
     operators_kill_and_wallops,

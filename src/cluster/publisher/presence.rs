@@ -42,7 +42,9 @@ impl Publisher {
         };
         if won {
             let mut pipe = redis::pipe();
-            if old_l != new_l {
+            // An empty old nick: a registration, nothing to forget.
+            let renaming = old_l != new_l && !old_l.is_empty();
+            if renaming {
                 self.remove_user(&mut pipe, &old_l);
             }
             pipe.cmd("HSET")
@@ -51,7 +53,7 @@ impl Publisher {
                 .arg(format!("{new}\t{rooms}"))
                 .ignore();
             pipe.query::<()>(self.con.as_mut().expect("connected"))?;
-            if old_l != new_l {
+            if renaming {
                 self.renamed.insert(reply.id, (old.into(), new.into()));
             }
         }

@@ -316,6 +316,11 @@ impl IrcSession {
 }
 
 impl IrcSession {
+    /// Whether the client enabled echo-message.
+    pub(crate) fn echo_message(&self) -> bool {
+        self.caps & CAP_ECHO_MESSAGE != 0
+    }
+
     /// The form this client reads events in, by the capabilities it
     /// enabled.
     pub(crate) fn form(&self) -> super::Form {
@@ -333,9 +338,12 @@ impl IrcSession {
 const CAP_MESSAGE_TAGS: u8 = 1;
 /// IRCv3 `server-time`: `time` on every event.
 const CAP_SERVER_TIME: u8 = 2;
+/// IRCv3 `echo-message`: the client's own PRIVMSG and NOTICE come back.
+const CAP_ECHO_MESSAGE: u8 = 4;
 
 /// The capabilities offered, with their bits, as `CAP LS` lists them.
-const CAPS: [(&str, u8); 2] = [
+const CAPS: [(&str, u8); 3] = [
+    ("echo-message", CAP_ECHO_MESSAGE),
     ("message-tags", CAP_MESSAGE_TAGS),
     ("server-time", CAP_SERVER_TIME),
 ];
