@@ -8,6 +8,7 @@
 
 mod acceptor;
 pub(crate) mod backplane;
+pub(crate) mod channel;
 pub(crate) mod client;
 pub(crate) mod cluster;
 pub mod codec;

@@ -8,10 +8,12 @@
 //! have someone to deliver them to.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
+
+use crate::channel::Channel;
 
 /// Longest room name after the `#`, in bytes.
 pub const MAX_ROOM: usize = 32;
@@ -35,6 +37,11 @@ pub struct Room {
     shards: Box<[AtomicU64]>,
     /// The topic, if one is set (touched on TOPIC and join only).
     topic: Mutex<Option<Topic>>,
+    /// Operators, voiced members, modes and bans.
+    channel: Mutex<Channel>,
+    /// A copy of the channel's `+m`, read without the lock when a
+    /// member speaks.
+    moderated: AtomicBool,
 }
 
 /// A room's topic: its text, who set it and when (ms since the epoch).
@@ -68,6 +75,21 @@ impl Room {
     /// Sets the topic (an empty text clears it).
     pub fn set_topic(&self, topic: Topic) {
         *self.topic.lock() = (!topic.text.is_empty()).then_some(topic);
+    }
+
+    /// The channel state, locked.
+    pub(crate) fn channel(&self) -> parking_lot::MutexGuard<'_, Channel> {
+        self.channel.lock()
+    }
+
+    /// Whether the room is moderated (`+m`), without the lock.
+    pub fn is_moderated(&self) -> bool {
+        self.moderated.load(Ordering::Relaxed)
+    }
+
+    /// Records the channel's `+m` after a mode change.
+    pub(crate) fn set_moderated(&self, on: bool) {
+        self.moderated.store(on, Ordering::Relaxed);
     }
 
     /// Whether shard `index` currently has members here (lock-free).
@@ -185,6 +207,8 @@ impl Rooms {
                     members: AtomicUsize::new(0),
                     shards,
                     topic: Mutex::new(None),
+                    channel: Mutex::new(Channel::new(crate::event::now_ms())),
+                    moderated: AtomicBool::new(false),
                 })
             });
         let n = room.members.fetch_add(1, Ordering::Relaxed) + 1;

@@ -2,6 +2,8 @@
 //! chat, `* ` notices and `! ` errors out. docs/protocol.md is the
 //! reference; `protocol.rs` holds its parser and line formats.
 
+use std::borrow::Cow;
+
 use crate::codec::Line;
 use crate::event::{Body, Event};
 use crate::protocol::{self, Command, NickError};
@@ -50,6 +52,14 @@ pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>
         }
         Command::Quit(reason) => Request::Quit(reason),
         Command::Topic(text) => Request::Topic { room: None, text },
+        Command::Mode(Some(arg)) => {
+            let (room, change) = match arg.split_once([' ', '\t']) {
+                Some((room, change)) => (room, Some(Cow::Borrowed(change.trim()))),
+                None => (arg, None),
+            };
+            Request::RoomModes { room, change }
+        }
+        Command::Mode(None) => return Some(Err(Refusal::Usage(Usage::Mode))),
         Command::Pass(Some(pw)) => Request::Pass(pw),
         Command::Pass(None) => return Some(Err(Refusal::PasswordRequired)),
     };
@@ -128,6 +138,19 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
             ),
             None => protocol::write_notice(out, &["no topic is set for #", room]),
         },
+        Reply::RoomModes { room, modes, .. } => {
+            protocol::write_notice(out, &["modes of #", room, ": ", modes])
+        }
+        Reply::Bans { room, bans } if bans.is_empty() => {
+            protocol::write_notice(out, &["no bans in #", room])
+        }
+        Reply::Bans { room, bans } => {
+            let masks: Vec<&str> = bans.iter().map(|b| &*b.mask).collect();
+            protocol::write_notice(out, &["bans of #", room, ": ", &masks.join(", ")])
+        }
+        Reply::ModeSet { room, change } => {
+            protocol::write_notice(out, &["you set mode ", change, " on #", room])
+        }
         Reply::TopicSet { room, text } => {
             let text = protocol::strip_formatting(text);
             protocol::write_notice(out, &["you set the topic of #", room, ": ", &text])
@@ -137,7 +160,6 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::Who { .. }
         | Reply::Whois { .. }
         | Reply::Online { .. }
-        | Reply::RoomModes { .. }
         | Reply::Counts { .. }
         | Reply::Away(_)
         | Reply::Oper
@@ -193,6 +215,7 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
                 Usage::Msg => "usage: /msg <nick> <text>",
                 Usage::Nick => "usage: /nick <name>",
                 Usage::Join => "usage: /join #<room>",
+                Usage::Mode => "usage: /mode #<room> [+/-modes [nicks or masks]]",
             }],
         ),
         Refusal::UnknownCommand(word) => error(out, &["unknown command: /", word]),
@@ -246,6 +269,13 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         Refusal::NoNickGiven => error(out, &["usage: /nick <name>"]),
         Refusal::UnknownIrcCommand(cmd) => error(out, &["unknown command: /", cmd]),
         Refusal::NotRoomOperator(room) => error(out, &["you are not an operator of #", room]),
+        Refusal::Banned(room) => error(out, &["banned from #", room]),
+        Refusal::Moderated(room) => error(
+            out,
+            &["#", room, " is moderated: only voiced users may speak"],
+        ),
+        Refusal::UnknownMode(c) => error(out, &["unknown mode: ", c.encode_utf8(&mut [0; 4])]),
+        Refusal::TargetNotInRoom(nick, room) => error(out, &[nick, " is not in #", room]),
         Refusal::NoSuchRoom(room) => error(out, &["no such room: #", room]),
         Refusal::PasswordRequired => error(
             out,

@@ -130,13 +130,13 @@ pub(crate) enum Request<'a> {
     /// Which of these nicks (space-separated) are online, and how (IRC's
     /// ISON and USERHOST).
     Lookup {
-        nicks: &'a str,
+        nicks: Cow<'a, str>,
         hosts: bool,
     },
     /// A room's modes, or a change to them (IRC's MODE on a channel).
     RoomModes {
         room: &'a str,
-        change: Option<&'a str>,
+        change: Option<Cow<'a, str>>,
     },
     /// Counts of users and rooms (IRC's LUSERS).
     Counts,

@@ -59,9 +59,19 @@ pub(crate) enum Reply {
     IsAway { nick: Box<str>, message: Box<str> },
     /// The nicks found of those asked (ISON, or USERHOST when `hosts`).
     Online { nicks: Vec<Box<str>>, hosts: bool },
-    /// A room's modes (none are enforced yet); `bans`: the (empty) ban
-    /// list was asked for instead.
-    RoomModes { room: Box<str>, bans: bool },
+    /// A room's modes (`+mt`) and when it was created.
+    RoomModes {
+        room: Box<str>,
+        modes: String,
+        created_ms: u64,
+    },
+    /// A room's bans.
+    Bans {
+        room: Box<str>,
+        bans: Vec<crate::channel::Ban>,
+    },
+    /// The client changed a room's modes (as applied).
+    ModeSet { room: Box<str>, change: Box<str> },
     /// A room's topic (`None`: none is set).
     Topic {
         room: Box<str>,
@@ -130,6 +140,7 @@ pub(crate) enum Scope {
 /// Which command's arguments were missing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Usage {
+    Mode,
     Me,
     Msg,
     Nick,
@@ -180,6 +191,14 @@ pub(crate) enum Refusal {
     UnknownIrcCommand(Box<str>),
     /// Changing a room's modes, which needs an operator of the room.
     NotRoomOperator(Box<str>),
+    /// The client is banned from the room.
+    Banned(Box<str>),
+    /// The room is moderated and the client may not speak.
+    Moderated(Box<str>),
+    /// A mode letter the server does not know.
+    UnknownMode(char),
+    /// A mode change names a nick not in the room: (nick, room).
+    TargetNotInRoom(Box<str>, Box<str>),
     /// No room of that name exists.
     NoSuchRoom(Box<str>),
     /// Only IRC operators may do that.

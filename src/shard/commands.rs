@@ -181,7 +181,7 @@ impl Shard {
                     .collect();
                 self.reply(key, &Reply::Online { nicks, hosts });
             }
-            Request::RoomModes { room, change } => self.room_modes(key, room, change),
+            Request::RoomModes { room, change } => self.room_modes(key, room, change.as_deref()),
             Request::Topic { room, text } => self.topic(key, room, text.as_deref()),
             Request::Counts => {
                 let users = self
@@ -227,6 +227,13 @@ impl Shard {
                 }
             }
         };
+        // Only a moderated room costs more than an atomic load per line.
+        if self.clients[key].rooms[at].room.is_moderated() {
+            let room = Arc::clone(&self.clients[key].rooms[at].room);
+            if !self.may_speak(key, &room) {
+                return;
+            }
+        }
         self.emit(key, at, body);
     }
 
@@ -247,7 +254,8 @@ impl Shard {
             .iter()
             .find(|m| m.room.name().eq_ignore_ascii_case(name));
         match (found, member) {
-            (Some(_), true) | (None, false) => Some(name),
+            (Some(_), true) => Some(name),
+            (None, false) => self.may_join(key, name).then_some(name),
             (Some(m), false) => {
                 let room = m.room.name().into();
                 self.reply(key, &Refusal::AlreadyInRoom(room).into());
@@ -300,6 +308,14 @@ impl Shard {
         };
         let r = std::sync::Arc::clone(&c.rooms[at].room);
         let name: Box<str> = r.name().into();
+        let locked = text.is_some() && {
+            let ch = r.channel();
+            ch.topic_ops && !ch.is_op(&c.nick)
+        };
+        if locked {
+            self.reply(key, &Refusal::NotRoomOperator(name).into());
+            return;
+        }
         let Some(text) = text else {
             self.reply(
                 key,
@@ -399,38 +415,6 @@ impl Shard {
         };
         let mask = protocol::sanitize(mask).into_owned().into();
         self.reply(key, &Reply::Who { mask, users });
-    }
-
-    /// IRC's MODE on a room: no modes are kept yet, so a query answers
-    /// none (and an empty ban list), and a change is refused.
-    fn room_modes(&mut self, key: usize, arg: &str, change: Option<&str>) {
-        let name = arg.strip_prefix('#').unwrap_or(arg);
-        let Some(room) = self.shared.rooms.get(name) else {
-            let name = protocol::sanitize(name).into_owned().into();
-            self.reply(key, &Refusal::NoSuchRoom(name).into());
-            return;
-        };
-        let room: Box<str> = room.name().into();
-        let reply = match change {
-            None => Reply::RoomModes { room, bans: false },
-            Some("b" | "+b") => Reply::RoomModes { room, bans: true },
-            Some(_) => Refusal::NotRoomOperator(room).into(),
-        };
-        self.reply(key, &reply);
-    }
-
-    /// Everyone in a room (IRC's NAMES): this node's registry; an unknown
-    /// room lists no one.
-    fn names(&mut self, key: usize, arg: &str) {
-        let name = arg.strip_prefix('#').unwrap_or(arg);
-        let (room, nicks) = match self.shared.rooms.get(name) {
-            Some(r) => {
-                let all = self.shared.registry.members_of(r.id(), usize::MAX);
-                (r.name().into(), all.first)
-            }
-            None => (protocol::sanitize(name).into_owned().into(), Vec::new()),
-        };
-        self.reply(key, &Reply::Names { room, nicks });
     }
 
     /// The line protocol's `/join`: leaves the current room for `arg`.
@@ -580,6 +564,10 @@ impl Shard {
         for at in 0..self.clients[key].rooms.len() {
             // Said under the old name.
             self.emit(key, at, Body::Nick { new: name });
+            self.clients[key].rooms[at]
+                .room
+                .channel()
+                .rename(&old, name);
         }
         self.clients[key].nick = name.into();
         let (old, nick) = (old, name.into());

@@ -104,6 +104,10 @@ impl Shard {
         local.members.push((key, self.seq));
         let (id, nick) = (c.id, c.nick.clone());
         let pending = c.nick_pending.clone();
+        if n == 1 {
+            // The first member of an empty room is its operator.
+            room.channel().add_op(&nick);
+        }
         self.shared.registry.joined(&nick, id, room.id());
         if let Some(new) = pending {
             // Both names are registered until the cluster decides.
@@ -132,7 +136,7 @@ impl Shard {
             );
         }
         if self.clients[key].session.names_on_join() {
-            let nicks = self.shared.registry.members_of(room.id(), usize::MAX).first;
+            let nicks = self.names_of(&room);
             let name = room.name().into();
             self.reply(key, &Reply::Names { room: name, nicks });
         }
@@ -179,6 +183,7 @@ impl Shard {
         if last {
             self.rooms.remove(&room.id());
         }
+        room.channel().forget(&nick);
         self.shared.rooms.leave(&room, self.index as usize, last);
         self.shared.registry.parted(&nick, id, room.id());
         if let Some(new) = pending {

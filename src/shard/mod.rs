@@ -14,6 +14,7 @@
 //! `membership.rs` rooms and goodbyes, `delivery.rs` chunks, batches and
 //! writes, and `commands.rs` what each line a client sends does.
 
+mod channel;
 mod commands;
 mod delivery;
 mod keepalive;

@@ -175,7 +175,7 @@ fn irc_and_line_clients_share_a_room(b: Backend) {
     assert_eq!(
         names,
         [
-            format!(":irc.test 353 ann = #lobby :ann {guest}"),
+            format!(":irc.test 353 ann = #lobby :ann @{guest}"),
             ":irc.test 366 ann #lobby :End of /NAMES list".to_string(),
         ]
     );
@@ -206,7 +206,7 @@ fn irc_and_line_clients_share_a_room(b: Backend) {
     line.send("/list");
     line.expect(&format!("* 2 users in #lobby: ann, {guest}"));
     irc.send("NAMES #lobby");
-    irc.expect(&format!(":irc.test 353 ann = #lobby :ann {guest}"));
+    irc.expect(&format!(":irc.test 353 ann = #lobby :ann @{guest}"));
     irc.expect(":irc.test 366 ann #lobby :End of /NAMES list");
 
     // Nothing an IRC client sends breaks the line for others.
@@ -291,6 +291,7 @@ fn queries_about_users_and_rooms(b: Backend) {
     // What irssi asks right after joining.
     c.send("MODE #lobby");
     c.expect(":irc.test 324 ann #lobby +");
+    assert!(c.line().starts_with(":irc.test 329 ann #lobby "));
     c.send("WHO #lobby");
     c.expect(":irc.test 352 ann #lobby ann user/ann irc.test ann H :0 ann");
     c.expect(&format!(
@@ -615,13 +616,13 @@ fn the_notice_limit_applies_to_irc_too(b: Backend) {
     cat.send("JOIN #big");
     // Cat's own JOIN and an exact NAMES, but no one is told.
     cat.expect(":cat!cat@user/cat JOIN #big");
-    cat.expect(":irc.test 353 cat = #big :ann bob cat");
+    cat.expect(":irc.test 353 cat = #big :@ann bob cat");
     cat.expect(":irc.test 366 cat #big :End of /NAMES list");
     cat.send("PRIVMSG #big :hi");
     ann.expect(":cat!cat@user/cat PRIVMSG #big :hi");
     bob.expect(":cat!cat@user/cat PRIVMSG #big :hi");
     ann.send("NAMES #big");
-    ann.expect(":irc.test 353 ann = #big :ann bob cat");
+    ann.expect(":irc.test 353 ann = #big :@ann bob cat");
 }
 
 fn echo_message_returns_a_clients_own_messages(b: Backend) {
@@ -664,7 +665,82 @@ fn echo_message_returns_a_clients_own_messages(b: Backend) {
     plain.expect(":irc.test PONG irc.test :after");
 }
 
+fn operators_moderate_and_ban(b: Backend) {
+    let (s, addr) = irc_server(b);
+    let mut ann = Irc::register(addr, "ann");
+    ann.send("JOIN #den");
+    ann.expect(":ann!ann@user/ann JOIN #den");
+    ann.expect(":irc.test 353 ann = #den :@ann");
+    ann.until(":irc.test 366 ");
+    let mut bob = Irc::register(addr, "bob");
+    bob.send("JOIN #den");
+    bob.until(":irc.test 366 ");
+    ann.expect(":bob!bob@user/bob JOIN #den");
+    let (mut line, guest) = s.connect();
+    line.send("/join #den");
+    line.expect("* you joined #den (3 users)");
+    ann.containing(" JOIN #den");
+    bob.containing(" JOIN #den");
+
+    // Only operators change modes.
+    bob.send("MODE #den +m");
+    bob.expect(":irc.test 482 bob #den :You're not channel operator");
+    ann.send("MODE #den +x");
+    ann.expect(":irc.test 472 ann x :is unknown mode char to me");
+    ann.send("MODE #den +o nobody");
+    ann.expect(":irc.test 441 ann nobody #den :They aren't on that channel");
+    // +m: only operators and voiced members speak, on either protocol.
+    ann.send("MODE #den +mv bob");
+    ann.expect(":ann!ann@user/ann MODE #den +mv bob");
+    bob.expect(":ann!ann@user/ann MODE #den +mv bob");
+    line.expect("* ann set mode +mv bob on #den");
+    line.send("quiet please?");
+    line.expect("! #den is moderated: only voiced users may speak");
+    bob.send("PRIVMSG #den :voiced");
+    ann.expect(":bob!bob@user/bob PRIVMSG #den :voiced");
+    line.expect("[bob] voiced");
+    ann.send("MODE #den");
+    ann.expect(":irc.test 324 ann #den +m");
+    ann.containing(" 329 ");
+    ann.send("NAMES #den");
+    ann.expect(&format!(":irc.test 353 ann = #den :@ann +bob {guest}"));
+    ann.until(":irc.test 366 ");
+    // +t: the topic is the operators'.
+    ann.send("MODE #den -m+t");
+    ann.expect(":ann!ann@user/ann MODE #den -m+t");
+    line.expect("* ann set mode -m+t on #den");
+    line.send("/topic mine");
+    line.expect("! you are not an operator of #den");
+    line.send("/mode #den +o ann");
+    line.expect("! you are not an operator of #den");
+    line.send("/mode #den");
+    line.expect("* modes of #den: +t");
+    // +b keeps the banned out, line clients too.
+    ann.send(&format!("MODE #den +b {guest}!*@*"));
+    ann.expect(&format!(":ann!ann@user/ann MODE #den +b {guest}!*@*"));
+    line.expect(&format!("* ann set mode +b {guest}!*@* on #den"));
+    line.send("/join #lobby");
+    line.expect("* you joined #lobby (1 users)");
+    line.send("/join #den");
+    line.expect("! banned from #den");
+    ann.send("MODE #den b");
+    // (After the line client's leaving #den.)
+    let ban = ann.containing(" 367 ");
+    assert!(
+        ban.starts_with(&format!(":irc.test 367 ann #den {guest}!*@* ann ")),
+        "{ban}"
+    );
+    ann.expect(":irc.test 368 ann #den :End of channel ban list");
+    // A rename keeps the status; leaving drops it.
+    bob.send("NICK robert");
+    ann.expect(":bob!bob@user/bob NICK :robert");
+    ann.send("NAMES #den");
+    ann.expect(":irc.test 353 ann = #den :@ann +robert");
+    ann.until(":irc.test 366 ");
+}
+
 both_backends!(
+    operators_moderate_and_ban,
     echo_message_returns_a_clients_own_messages,
     the_notice_limit_applies_to_irc_too,
     motd_info_help_and_whowas,

@@ -274,7 +274,8 @@ fn weechat_and_a_line_client_share_the_lobby(b: Backend) {
 
     // The line client to WeeChat, in its log of #lobby.
     line.send("hello from nc");
-    wee.wait_logged("#lobby", &format!("\t{guest}\thello from nc"));
+    // The line client came first: it is the lobby's operator (`@`).
+    wee.wait_logged("#lobby", &format!("\t@{guest}\thello from nc"));
     line.send("/me nods");
     wee.wait_logged("#lobby", &format!(" *\t{guest} nods"));
 

@@ -192,10 +192,9 @@ impl IrcSession {
                 return refuse(Refusal::NeedMoreParams(cmd.into()));
             }
             // Nicks may come as one parameter or several.
-            let from = m.param(0).unwrap_or("");
-            let nicks = text.get(text.find(from).unwrap_or(0)..).unwrap_or("");
+            let nicks = Cow::Owned(m.params().join(" "));
             Request::Lookup {
-                nicks: nicks.trim_start_matches(':'),
+                nicks,
                 hosts: m.is("USERHOST"),
             }
         } else if m.is("MODE") {
@@ -208,7 +207,7 @@ impl IrcSession {
             }
             Request::RoomModes {
                 room: target,
-                change: m.param(1),
+                change: (m.params().len() > 1).then(|| Cow::Owned(m.params()[1..].join(" "))),
             }
         } else if m.is("TOPIC") {
             if let Some(cmd) = need(1) {

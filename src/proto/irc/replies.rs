@@ -42,8 +42,8 @@ impl IrcSession {
                     "CHANNELLEN=33",
                     "TOPICLEN=390",
                     "AWAYLEN=200",
-                    "PREFIX=(o)@",
-                    "CHANMODES=,,,",
+                    "PREFIX=(ov)@+",
+                    "CHANMODES=b,,,mt",
                     "TARGMAX=PRIVMSG:1,NOTICE:1,JOIN:,PART:,NAMES:1",
                     network.as_str(),
                 ];
@@ -135,10 +135,28 @@ impl IrcSession {
                 let code = if *hosts { "302" } else { "303" };
                 num(out, code, &[], Some(&list.join(" ")));
             }
-            Reply::RoomModes { room, bans: true } => {
-                num(out, "368", &[&chan(room)], Some("End of channel ban list"))
+            Reply::RoomModes {
+                room,
+                modes,
+                created_ms,
+            } => {
+                num(out, "324", &[&chan(room), modes], None);
+                let created = (created_ms / 1000).to_string();
+                num(out, "329", &[&chan(room), &created], None);
             }
-            Reply::RoomModes { room, bans: false } => num(out, "324", &[&chan(room), "+"], None),
+            Reply::Bans { room, bans } => {
+                for b in bans {
+                    let at = (b.at_ms / 1000).to_string();
+                    num(out, "367", &[&chan(room), &b.mask, &b.by, &at], None);
+                }
+                num(out, "368", &[&chan(room)], Some("End of channel ban list"));
+            }
+            Reply::ModeSet { room, change } => {
+                let room = chan(room);
+                let mut parts = vec!["MODE", room.as_str()];
+                parts.extend(change.split(' '));
+                write(out, &render::prefix(me), &parts, None);
+            }
             Reply::Topic { room, topic } => match topic {
                 Some(t) => {
                     num(out, "332", &[&chan(room)], Some(&t.text));
@@ -316,6 +334,7 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
                 Usage::Me | Usage::Msg => "PRIVMSG",
                 Usage::Nick => "NICK",
                 Usage::Join => "JOIN",
+                Usage::Mode => "MODE",
             };
             num(out, "461", &[cmd], Some("Not enough parameters"))
         }
@@ -352,6 +371,18 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
             num(out, "411", &[], Some(&text))
         }
         Refusal::NoTextToSend => num(out, "412", &[], Some("No text to send")),
+        Refusal::Banned(room) => num(out, "474", &[&chan(room)], Some("Cannot join channel (+b)")),
+        Refusal::Moderated(room) => num(out, "404", &[&chan(room)], Some("Cannot send to channel")),
+        Refusal::UnknownMode(c) => {
+            let c = c.to_string();
+            num(out, "472", &[&c], Some("is unknown mode char to me"))
+        }
+        Refusal::TargetNotInRoom(nick, room) => num(
+            out,
+            "441",
+            &[nick, &chan(room)],
+            Some("They aren't on that channel"),
+        ),
         Refusal::NotRoomOperator(room) => num(
             out,
             "482",

@@ -1,0 +1,142 @@
+//! Channel operators, modes and bans as the shard applies them: who may
+//! join, speak and set the topic, and the MODE and NAMES answers. The
+//! state itself is the room's (`channel.rs`); in a cluster it is each
+//! node's own.
+
+use std::sync::Arc;
+
+use super::Shard;
+use crate::channel::ModeError;
+use crate::event::Body;
+use crate::proto::{Refusal, Reply};
+use crate::protocol;
+use crate::rooms::Room;
+
+impl Shard {
+    /// Whether client `key` may join `room` (not banned); tells it why
+    /// not.
+    pub(super) fn may_join(&mut self, key: usize, name: &str) -> bool {
+        let Some(room) = self.shared.rooms.get(name) else {
+            return true; // a new room: nobody to be banned by
+        };
+        if room.channel().is_banned(&self.clients[key].nick) {
+            self.reply(key, &Refusal::Banned(room.name().into()).into());
+            return false;
+        }
+        true
+    }
+
+    /// Whether client `key` may speak in `room` (not moderated, or an
+    /// operator or voiced); tells it why not.
+    pub(super) fn may_speak(&mut self, key: usize, room: &Arc<Room>) -> bool {
+        if !room.is_moderated() || room.channel().may_speak(&self.clients[key].nick) {
+            return true;
+        }
+        self.reply(key, &Refusal::Moderated(room.name().into()).into());
+        false
+    }
+
+    /// MODE on a room: its modes, its bans, or a change by an operator.
+    pub(super) fn room_modes(&mut self, key: usize, arg: &str, change: Option<&str>) {
+        let name = arg.strip_prefix('#').unwrap_or(arg);
+        let Some(room) = self.shared.rooms.get(name) else {
+            let name = protocol::sanitize(name).into_owned().into();
+            self.reply(key, &Refusal::NoSuchRoom(name).into());
+            return;
+        };
+        let room_name: Box<str> = room.name().into();
+        let change = change.map(str::trim).filter(|c| !c.is_empty());
+        let Some(change) = change else {
+            let c = room.channel();
+            let reply = Reply::RoomModes {
+                room: room_name,
+                modes: c.mode_string(),
+                created_ms: c.created_ms,
+            };
+            drop(c);
+            self.reply(key, &reply);
+            return;
+        };
+        if matches!(change, "b" | "+b") {
+            let bans = room.channel().bans().to_vec();
+            self.reply(
+                key,
+                &Reply::Bans {
+                    room: room_name,
+                    bans,
+                },
+            );
+            return;
+        }
+        let c = &self.clients[key];
+        let Some(at) = c.room_index(room.id()) else {
+            self.reply(key, &Refusal::NotInRoom(room_name).into());
+            return;
+        };
+        let nick = c.nick.clone();
+        let registry = &self.shared.registry;
+        let applied = {
+            let mut ch = room.channel();
+            if !ch.is_op(&nick) {
+                drop(ch);
+                self.reply(key, &Refusal::NotRoomOperator(room_name).into());
+                return;
+            }
+            let is_member = |n: &str| {
+                registry.lookup(n).is_some_and(|(n, _)| {
+                    registry
+                        .members_of(room.id(), usize::MAX)
+                        .first
+                        .contains(&n)
+                })
+            };
+            let result = ch.apply(change, &nick, self.wall_ms, is_member);
+            room.set_moderated(ch.moderated);
+            result
+        };
+        match applied {
+            Err(ModeError::Unknown(c)) => self.reply(key, &Refusal::UnknownMode(c).into()),
+            Err(ModeError::NotInRoom(n)) => {
+                let n = protocol::sanitize(&n).into_owned().into();
+                self.reply(key, &Refusal::TargetNotInRoom(n, room_name).into());
+            }
+            Ok(applied) if applied.is_empty() => {}
+            Ok(applied) => {
+                self.emit(key, at, Body::Mode { change: &applied });
+                let change = applied.into_boxed_str();
+                self.reply(
+                    key,
+                    &Reply::ModeSet {
+                        room: room_name,
+                        change,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Everyone in a room (IRC's NAMES), operators with `@` and voiced
+    /// members with `+`: this node's registry; an unknown room lists no
+    /// one.
+    pub(super) fn names(&mut self, key: usize, arg: &str) {
+        let name = arg.strip_prefix('#').unwrap_or(arg);
+        let (room, nicks) = match self.shared.rooms.get(name) {
+            Some(r) => (r.name().into(), self.names_of(&r)),
+            None => (protocol::sanitize(name).into_owned().into(), Vec::new()),
+        };
+        self.reply(key, &Reply::Names { room, nicks });
+    }
+
+    /// A room's members, each with its channel prefix.
+    pub(super) fn names_of(&self, room: &Room) -> Vec<Box<str>> {
+        let all = self.shared.registry.members_of(room.id(), usize::MAX);
+        let c = room.channel();
+        all.first
+            .into_iter()
+            .map(|n| match c.prefix(&n) {
+                "" => n,
+                p => format!("{p}{n}").into_boxed_str(),
+            })
+            .collect()
+    }
+}
