@@ -291,13 +291,12 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
-    use std::io::{self, Write};
     use std::sync::Arc;
 
     use super::*;
     use crate::event::MsgId;
     use crate::frame::{ChunkBuilder, ClientId};
-    use crate::outbound::{Flushed, Outbound};
+    use crate::proto::testing::delivered;
     use crate::proto::Form;
     use crate::rooms::RoomId;
 
@@ -391,20 +390,6 @@ mod tests {
         );
     }
 
-    /// A socket that takes everything.
-    struct Sink(Vec<u8>);
-
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_chunk_renders_once_per_pass_for_any_number_of_recipients() {
         let mut b = ChunkBuilder::new(RoomId(1), "lobby");
@@ -414,16 +399,13 @@ mod tests {
         let chunks = [Arc::new(b.take())];
         assert_eq!(chunks[0].renders(Form::Line), 0);
         for to in 1..=1000 {
-            let mut out = Outbound::default();
-            let mut sink = Sink(Vec::new());
-            let done = out.deliver(&mut sink, Form::Line, &chunks, ClientId(to));
-            assert_eq!(done.expect("written"), Flushed::All);
+            let got = delivered(Form::Line, &chunks, to);
             let want: &[u8] = match to {
                 1 => b"* bob joined #lobby\n",
                 2 => b"[ann] one\n* ann waves\n",
                 _ => b"[ann] one\n* bob joined #lobby\n* ann waves\n",
             };
-            assert_eq!(sink.0, want, "recipient {to}");
+            assert_eq!(got, want, "recipient {to}");
         }
         assert_eq!(chunks[0].renders(Form::Line), 1, "rendered once");
     }

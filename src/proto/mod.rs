@@ -18,6 +18,8 @@ use crate::event::Event;
 pub(crate) mod irc;
 pub(crate) mod line;
 mod reply;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub(crate) use reply::{Caps, Refusal, Reply, Scope, Usage};
 

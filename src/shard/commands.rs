@@ -511,12 +511,7 @@ impl Shard {
                 Ok(()) => self.finish_registration(key, new),
                 Err(why) => {
                     self.shared.registry.release(new, id);
-                    let refusal = if why == "taken" {
-                        Refusal::NickTaken(new.into())
-                    } else {
-                        Refusal::NickUnconfirmed(new.into())
-                    };
-                    self.reply(key, &refusal.into());
+                    self.reply(key, &claim_refusal(why, new).into());
                 }
             }
             return;
@@ -540,12 +535,7 @@ impl Shard {
                 } else {
                     self.shared.registry.release(new, id);
                 }
-                let refusal = if why == "taken" {
-                    Refusal::NickTaken(new.into())
-                } else {
-                    Refusal::NickUnconfirmed(new.into())
-                };
-                self.reply(key, &refusal.into());
+                self.reply(key, &claim_refusal(why, new).into());
             }
             (false, result) => {
                 // Gone meanwhile: give back what it was granted.
@@ -676,6 +666,15 @@ impl Shard {
                 .render_event(None, &event.event(), &mut buf);
             self.queue_own(key, buf);
         }
+    }
+}
+
+/// Why the cluster refused a nick claim, as the client is told.
+fn claim_refusal(why: &str, nick: &str) -> Refusal {
+    if why == "taken" {
+        Refusal::NickTaken(nick.into())
+    } else {
+        Refusal::NickUnconfirmed(nick.into())
     }
 }
 

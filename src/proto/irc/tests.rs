@@ -215,25 +215,11 @@ fn replies_render_as_numerics() {
     );
 }
 
-/// A socket that takes everything.
-struct Sink(Vec<u8>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_chunk_renders_its_irc_form_once_and_its_line_form_never() {
     use crate::event::{Body, Event, MsgId};
     use crate::frame::{ChunkBuilder, ClientId};
-    use crate::outbound::{Flushed, Outbound};
+    use crate::proto::testing::delivered;
     use crate::proto::Form;
     use crate::rooms::RoomId;
 
@@ -254,22 +240,15 @@ fn a_chunk_renders_its_irc_form_once_and_its_line_form_never() {
     let mut tagged = Vec::new();
     for to in 1..=1000 {
         for form in [Form::IrcTime, Form::IrcTags] {
-            let mut out = Outbound::default();
-            let mut sink = Sink(Vec::new());
-            let done = out.deliver(&mut sink, form, &chunks, ClientId(to));
-            assert_eq!(done.expect("written"), Flushed::All);
-            tagged.push(sink.0);
+            tagged.push(delivered(form, &chunks, to));
         }
-        let mut out = Outbound::default();
-        let mut sink = Sink(Vec::new());
-        let done = out.deliver(&mut sink, Form::Irc, &chunks, ClientId(to));
-        assert_eq!(done.expect("written"), Flushed::All);
+        let got = delivered(Form::Irc, &chunks, to);
         let want: &[u8] = match to {
             1 => b":bob!bob@user/bob JOIN #lobby\r\n",
             2 => b":ann!ann@user/ann PRIVMSG #lobby :one\r\n",
             _ => b":ann!ann@user/ann PRIVMSG #lobby :one\r\n:bob!bob@user/bob JOIN #lobby\r\n",
         };
-        assert_eq!(sink.0, want, "recipient {to}");
+        assert_eq!(got, want, "recipient {to}");
     }
     assert_eq!(chunks[0].renders(Form::Irc), 1, "rendered once");
     assert_eq!(chunks[0].renders(Form::IrcTime), 1, "rendered once");
