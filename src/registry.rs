@@ -239,6 +239,14 @@ impl Registry {
         }
     }
 
+    /// Whether `nick` is online and in `room`.
+    pub fn is_member(&self, nick: &str, room: RoomId) -> bool {
+        self.by_key
+            .read()
+            .get(&key(nick))
+            .is_some_and(|e| e.rooms.contains(&room))
+    }
+
     /// Makes `nick`, owned by `id`, an IRC operator.
     pub fn set_oper(&self, nick: &str, id: ClientId) {
         if let Some(e) = self.by_key.write().get_mut(&key(nick)) {

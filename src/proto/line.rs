@@ -151,6 +151,12 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         Reply::ModeSet { room, change } => {
             protocol::write_notice(out, &["you set mode ", change, " on #", room])
         }
+        Reply::Invited { from, room } => {
+            protocol::write_notice(out, &[from, " invites you to #", room])
+        }
+        Reply::Inviting { nick, room } => {
+            protocol::write_notice(out, &["you invited ", nick, " to #", room])
+        }
         Reply::TopicSet { room, text } => {
             let text = protocol::strip_formatting(text);
             protocol::write_notice(out, &["you set the topic of #", room, ": ", &text])
@@ -283,6 +289,7 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         ),
         Refusal::WrongPassword => error(out, &["wrong password"]),
         Refusal::NotOperator => error(out, &["only operators may do that"]),
+        Refusal::AlreadyMember(nick, room) => error(out, &[nick, " is already in #", room]),
         Refusal::NoOperAccount => error(out, &["no such operator account"]),
         Refusal::NoPasswordNeeded => error(out, &["no password is needed now"]),
     }

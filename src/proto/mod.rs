@@ -142,6 +142,11 @@ pub(crate) enum Request<'a> {
     },
     /// Counts of users and rooms (IRC's LUSERS).
     Counts,
+    /// Ask a user into a room (IRC's INVITE).
+    Invite {
+        nick: &'a str,
+        room: &'a str,
+    },
     /// Become an IRC operator (OPER name password).
     Oper {
         name: &'a str,

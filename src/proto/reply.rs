@@ -38,6 +38,10 @@ pub(crate) enum Reply {
         away: Option<Box<str>>,
         oper: bool,
     },
+    /// `from` asks the client into `room`.
+    Invited { from: Box<str>, room: Box<str> },
+    /// The client's invitation of `nick` to `room` went out.
+    Inviting { nick: Box<str>, room: Box<str> },
     /// The client is now an IRC operator.
     Oper,
     /// A message from operator `from` to every operator.
@@ -201,6 +205,8 @@ pub(crate) enum Refusal {
     TargetNotInRoom(Box<str>, Box<str>),
     /// No room of that name exists.
     NoSuchRoom(Box<str>),
+    /// The user is already in the room: (nick, room).
+    AlreadyMember(Box<str>, Box<str>),
     /// Only IRC operators may do that.
     NotOperator,
     /// No operator account of that name.

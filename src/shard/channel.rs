@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::Shard;
 use crate::channel::ModeError;
 use crate::event::Body;
+use crate::fanout::DirectMsg;
 use crate::proto::{Refusal, Reply};
 use crate::protocol;
 use crate::rooms::Room;
@@ -82,14 +83,7 @@ impl Shard {
                 self.reply(key, &Refusal::NotRoomOperator(room_name).into());
                 return;
             }
-            let is_member = |n: &str| {
-                registry.lookup(n).is_some_and(|(n, _)| {
-                    registry
-                        .members_of(room.id(), usize::MAX)
-                        .first
-                        .contains(&n)
-                })
-            };
+            let is_member = |n: &str| registry.is_member(n, room.id());
             let result = ch.apply(change, &nick, self.wall_ms, is_member);
             room.set_moderated(ch.moderated);
             result
@@ -113,6 +107,45 @@ impl Shard {
                 );
             }
         }
+    }
+
+    /// INVITE: tells a user that a member of a room asks it in.
+    pub(super) fn invite(&mut self, key: usize, nick: &str, room: &str) {
+        let name = room.strip_prefix('#').unwrap_or(room);
+        let c = &self.clients[key];
+        let Some(at) = c
+            .rooms
+            .iter()
+            .position(|m| m.room.name().eq_ignore_ascii_case(name))
+        else {
+            let name = protocol::sanitize(name).into_owned().into();
+            self.reply(key, &Refusal::NotInRoom(name).into());
+            return;
+        };
+        let room = Arc::clone(&c.rooms[at].room);
+        let from = c.nick.clone();
+        let Some((nick, location)) = self.shared.registry.lookup(nick) else {
+            let nick = protocol::sanitize(nick).into_owned().into();
+            self.reply(key, &Refusal::NoSuchUser(nick).into());
+            return;
+        };
+        let room_name: Box<str> = room.name().into();
+        if self.shared.registry.is_member(&nick, room.id()) {
+            self.reply(key, &Refusal::AlreadyMember(nick, room_name).into());
+            return;
+        }
+        let invited = Reply::Invited {
+            from,
+            room: room_name.clone(),
+        };
+        self.send_direct(location, DirectMsg::Reply(invited));
+        self.reply(
+            key,
+            &Reply::Inviting {
+                nick,
+                room: room_name,
+            },
+        );
     }
 
     /// Everyone in a room (IRC's NAMES), operators with `@` and voiced

@@ -154,6 +154,7 @@ impl Shard {
                 };
                 self.reply(key, &whois);
             }
+            Request::Invite { nick, room } => self.invite(key, nick, room),
             Request::Oper { name, password } => self.oper(key, name, password),
             Request::Whowas(nick) => {
                 let was = self.shared.registry.was(nick);

@@ -739,7 +739,34 @@ fn operators_moderate_and_ban(b: Backend) {
     ann.until(":irc.test 366 ");
 }
 
+fn invitations_reach_either_protocol(b: Backend) {
+    let (s, addr) = irc_server(b);
+    let (mut line, guest) = s.connect();
+    let mut ann = Irc::register(addr, "ann");
+    let mut bob = Irc::register(addr, "bob");
+    ann.send("JOIN #den");
+    ann.until(":irc.test 366 ");
+    ann.send("INVITE bob #den");
+    ann.expect(":irc.test 341 ann bob #den");
+    bob.expect(":ann!ann@user/ann INVITE bob :#den");
+    ann.send(&format!("INVITE {guest} #den"));
+    ann.expect(&format!(":irc.test 341 ann {guest} #den"));
+    line.expect("* ann invites you to #den");
+    bob.send("JOIN #den");
+    bob.until(":irc.test 366 ");
+    ann.expect(":bob!bob@user/bob JOIN #den");
+    ann.send("INVITE bob #den");
+    ann.expect(":irc.test 443 ann bob #den :is already on channel");
+    ann.send("INVITE nobody #den");
+    ann.expect(":irc.test 401 ann nobody :No such nick/channel");
+    ann.send("INVITE bob #elsewhere");
+    ann.expect(":irc.test 442 ann #elsewhere :You're not on that channel");
+    ann.send("INVITE bob");
+    ann.expect(":irc.test 461 ann INVITE :Not enough parameters");
+}
+
 both_backends!(
+    invitations_reach_either_protocol,
     operators_moderate_and_ban,
     echo_message_returns_a_clients_own_messages,
     the_notice_limit_applies_to_irc_too,

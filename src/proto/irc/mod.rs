@@ -217,6 +217,14 @@ impl IrcSession {
                 room: m.param(0),
                 text: m.param(1).map(protocol::sanitize_irc),
             }
+        } else if m.is("INVITE") {
+            if let Some(cmd) = need(2) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            Request::Invite {
+                nick: m.param(0).unwrap_or(""),
+                room: m.param(1).unwrap_or(""),
+            }
         } else if m.is("OPER") {
             if let Some(cmd) = need(2) {
                 return refuse(Refusal::NeedMoreParams(cmd.into()));

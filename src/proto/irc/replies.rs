@@ -179,6 +179,13 @@ impl IrcSession {
                 num(out, "255", &[], Some(&have));
             }
             Reply::UserModes => num(out, "221", &["+"], None),
+            Reply::Invited { from, room } => write(
+                out,
+                &render::prefix(from),
+                &["INVITE", me],
+                Some(&chan(room)),
+            ),
+            Reply::Inviting { nick, room } => num(out, "341", &[nick, &chan(room)], None),
             Reply::Oper => num(out, "381", &[], Some("You are now an IRC operator")),
             Reply::Wallops { from, text } => {
                 write(out, &render::prefix(from), &["WALLOPS"], Some(text))
@@ -390,6 +397,12 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
             Some("You're not channel operator"),
         ),
         Refusal::NoSuchRoom(room) => num(out, "403", &[&chan(room)], Some("No such channel")),
+        Refusal::AlreadyMember(nick, room) => num(
+            out,
+            "443",
+            &[nick, &chan(room)],
+            Some("is already on channel"),
+        ),
         Refusal::NotOperator => num(
             out,
             "481",
