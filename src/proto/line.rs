@@ -289,6 +289,7 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         ),
         Refusal::WrongPassword => error(out, &["wrong password"]),
         Refusal::NotOperator => error(out, &["only operators may do that"]),
+        Refusal::NoRoom => error(out, &["you are in no room: /join #<room>"]),
         Refusal::AlreadyMember(nick, room) => error(out, &[nick, " is already in #", room]),
         Refusal::NoOperAccount => error(out, &["no such operator account"]),
         Refusal::NoPasswordNeeded => error(out, &["no password is needed now"]),

@@ -205,6 +205,8 @@ pub(crate) enum Refusal {
     TargetNotInRoom(Box<str>, Box<str>),
     /// No room of that name exists.
     NoSuchRoom(Box<str>),
+    /// A command about the current room from a client in none.
+    NoRoom,
     /// The user is already in the room: (nick, room).
     AlreadyMember(Box<str>, Box<str>),
     /// Only IRC operators may do that.

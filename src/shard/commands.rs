@@ -14,7 +14,7 @@ use crate::proto::{Presence, Refusal, Reply, Request, Scope, Speech};
 use crate::protocol::{self, MAX_LISTED};
 use crate::ratelimit::{Policy, Verdict};
 use crate::registry::{ClaimError, Location};
-use crate::rooms::{parse_room_name, Room, Topic};
+use crate::rooms::{parse_room_name, RoomId, Topic};
 use crate::shard::Shard;
 
 /// The longest away message, in characters (ISUPPORT `AWAYLEN`).
@@ -211,6 +211,10 @@ impl Shard {
     fn say(&mut self, key: usize, room: Option<&str>, body: Body<'_>) {
         let c = &self.clients[key];
         let at = match room {
+            None if c.rooms.is_empty() => {
+                self.reply(key, &Refusal::NoRoom.into());
+                return;
+            }
             None => 0,
             Some(name) => {
                 let name = name.strip_prefix('#').unwrap_or(name);
@@ -293,6 +297,10 @@ impl Shard {
     fn topic(&mut self, key: usize, room: Option<&str>, text: Option<&str>) {
         let c = &self.clients[key];
         let at = match room {
+            None if c.rooms.is_empty() => {
+                self.reply(key, &Refusal::NoRoom.into());
+                return;
+            }
             None => Some(0),
             Some(name) => {
                 let name = name.strip_prefix('#').unwrap_or(name);
@@ -420,20 +428,13 @@ impl Shard {
 
     /// The line protocol's `/join`: leaves the current room for `arg`.
     fn move_to(&mut self, key: usize, arg: &str) {
-        let current: Arc<Room> = Arc::clone(
-            self.clients[key]
-                .current_room()
-                .expect("an open client is in a room"),
-        );
         let Some(name) = self.room_arg(key, arg, false) else {
             return;
         };
-        if current.name().eq_ignore_ascii_case(name) {
-            self.reply(key, &Refusal::AlreadyInRoom(current.name().into()).into());
-            return;
+        if !self.clients[key].rooms.is_empty() {
+            self.catch_up(key, 0);
+            self.leave_room(key, 0, true, false, None);
         }
-        self.catch_up(key, 0);
-        self.leave_room(key, 0, true, false, None);
         self.join_room(key, name);
     }
 
@@ -580,11 +581,18 @@ impl Shard {
             }
             Verdict::Drop => return,
         }
-        let room = Arc::clone(c.current_room().expect("an open client is in a room"));
+        let room = c.current_room().map(Arc::clone);
+        let room = match (what, room) {
+            (Presence::List, None) => {
+                self.reply(key, &Refusal::NoRoom.into());
+                return;
+            }
+            (_, room) => room,
+        };
         if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
             let query = match what {
                 Presence::List => Query::List {
-                    room: room.name().into(),
+                    room: room.as_ref().map_or("", |r| r.name()).into(),
                 },
                 Presence::Who => Query::Who,
                 Presence::Rooms => Query::Rooms,
@@ -595,9 +603,12 @@ impl Shard {
         }
         let reply = match what {
             Presence::List => {
-                let l = self.shared.registry.members_of(room.id(), MAX_LISTED);
+                let (id, name) = room
+                    .as_ref()
+                    .map_or((RoomId(0), ""), |r| (r.id(), r.name()));
+                let l = self.shared.registry.members_of(id, MAX_LISTED);
                 Reply::Users {
-                    scope: Scope::Room(room.name().into()),
+                    scope: Scope::Room(name.into()),
                     first: l.first,
                     total: l.total,
                 }

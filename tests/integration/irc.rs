@@ -142,6 +142,13 @@ fn registration_and_its_numerics(b: Backend) {
 fn errors_a_client_can_trigger(b: Backend) {
     let (_s, addr) = irc_server(b);
     let mut c = Irc::register(addr, "ann");
+    // In no channel yet: lists and lookups still answer.
+    c.send("LIST");
+    c.expect(":irc.test 321 ann Channel :Users  Name");
+    c.expect(":irc.test 323 ann :End of /LIST");
+    c.send("WHO *");
+    c.expect(":irc.test 352 ann * ann user/ann irc.test ann H :0 ann");
+    c.expect(":irc.test 315 ann * :End of /WHO list");
     c.send("FROB x");
     c.expect(":irc.test 421 ann FROB :Unknown command");
     c.send("PRIVMSG");

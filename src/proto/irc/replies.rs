@@ -403,6 +403,7 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
             &[nick, &chan(room)],
             Some("is already on channel"),
         ),
+        Refusal::NoRoom => notice(out, srv, me, "you are in no channel: JOIN one first"),
         Refusal::NotOperator => num(
             out,
             "481",
