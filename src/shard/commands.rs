@@ -126,6 +126,13 @@ impl Shard {
             Request::Register(nick) => self.register_as(key, &nick),
             Request::Pass(pw) => return self.password(key, pw),
             Request::Nick(name) => self.change_nick(key, name),
+            Request::Join("0") => {
+                // IRC's JOIN 0: leave every room.
+                while let Some(m) = self.clients[key].rooms.last() {
+                    let room = format!("#{}", m.room.name());
+                    self.part(key, &room, None);
+                }
+            }
             Request::Join(names) => {
                 for name in names.split(',').filter(|n| !n.is_empty()) {
                     if let Some(name) = self.room_arg(key, name, false) {

@@ -239,6 +239,21 @@ fn irc_and_line_clients_share_a_room(b: Backend) {
     line.expect("* you joined #rust (2 users)");
     irc.expect(":zed!zed@user/zed PART #lobby");
     irc.expect(":zed!zed@user/zed JOIN #rust");
+    // JOIN 0 leaves every channel.
+    irc.send("JOIN 0");
+    let parts = [irc.line(), irc.line()];
+    assert!(
+        parts.contains(&":anna!anna@user/anna PART #rust".to_string()),
+        "{parts:?}"
+    );
+    assert!(
+        parts.contains(&":anna!anna@user/anna PART #lobby".to_string()),
+        "{parts:?}"
+    );
+    line.expect("* anna left #rust");
+    irc.send("JOIN #rust");
+    irc.until(":irc.test 366 ");
+    line.expect("* anna joined #rust");
     irc.send("QUIT :gone");
     irc.expect("ERROR :Closing link (Quit)");
     line.expect("* anna left #rust (gone)");
