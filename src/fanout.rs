@@ -72,6 +72,8 @@ pub(crate) enum DirectMsg {
     Reply(Reply),
     /// An operator disconnects it, telling others this reason.
     Kill(Box<str>),
+    /// A room operator removed it from this room (the room was told).
+    Kicked(crate::rooms::RoomId),
 }
 
 #[derive(Debug)]

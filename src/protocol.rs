@@ -33,6 +33,8 @@ pub enum Command<'a> {
     Quit(Option<Cow<'a, str>>),
     /// `/help`.
     Help,
+    /// `/kick <nick> [reason]`: remove a user from your room.
+    Kick(Option<&'a str>),
     /// `/mode #<room> [changes]`: show or change a room's modes.
     Mode(Option<&'a str>),
     /// `/pass <password>`: the server's password, first of all.
@@ -82,6 +84,8 @@ pub fn parse(line: &str) -> Option<Command<'_>> {
         Command::Quit(arg.map(sanitize).filter(|r| !r.trim().is_empty()))
     } else if word.eq_ignore_ascii_case("help") {
         Command::Help
+    } else if word.eq_ignore_ascii_case("kick") {
+        Command::Kick(arg)
     } else if word.eq_ignore_ascii_case("mode") {
         Command::Mode(arg)
     } else if word.eq_ignore_ascii_case("pass") {

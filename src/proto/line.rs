@@ -52,6 +52,18 @@ pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>
         }
         Command::Quit(reason) => Request::Quit(reason),
         Command::Topic(text) => Request::Topic { room: None, text },
+        Command::Kick(Some(arg)) => {
+            let (nick, reason) = match arg.split_once([' ', '\t']) {
+                Some((nick, reason)) => (nick, Some(protocol::sanitize(reason.trim()))),
+                None => (arg, None),
+            };
+            Request::Kick {
+                room: None,
+                nick,
+                reason: reason.filter(|r| !r.is_empty()),
+            }
+        }
+        Command::Kick(None) => return Some(Err(Refusal::Usage(Usage::Kick))),
         Command::Mode(Some(arg)) => {
             let (room, change) = match arg.split_once([' ', '\t']) {
                 Some((room, change)) => (room, Some(Cow::Borrowed(change.trim()))),
@@ -151,6 +163,9 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         Reply::ModeSet { room, change } => {
             protocol::write_notice(out, &["you set mode ", change, " on #", room])
         }
+        Reply::KickDone { room, target, .. } => {
+            protocol::write_notice(out, &["you removed ", target, " from #", room])
+        }
         Reply::Invited { from, room } => {
             protocol::write_notice(out, &[from, " invites you to #", room])
         }
@@ -222,6 +237,7 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
                 Usage::Nick => "usage: /nick <name>",
                 Usage::Join => "usage: /join #<room>",
                 Usage::Mode => "usage: /mode #<room> [+/-modes [nicks or masks]]",
+                Usage::Kick => "usage: /kick <nick> [reason]",
             }],
         ),
         Refusal::UnknownCommand(word) => error(out, &["unknown command: /", word]),

@@ -142,6 +142,12 @@ pub(crate) enum Request<'a> {
     },
     /// Counts of users and rooms (IRC's LUSERS).
     Counts,
+    /// Remove a user from a room (operators; `None`: the current room).
+    Kick {
+        room: Option<&'a str>,
+        nick: &'a str,
+        reason: Option<Cow<'a, str>>,
+    },
     /// Ask a user into a room (IRC's INVITE).
     Invite {
         nick: &'a str,

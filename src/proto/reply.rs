@@ -38,6 +38,12 @@ pub(crate) enum Reply {
         away: Option<Box<str>>,
         oper: bool,
     },
+    /// The client removed `target` from `room`.
+    KickDone {
+        room: Box<str>,
+        target: Box<str>,
+        reason: Option<Box<str>>,
+    },
     /// `from` asks the client into `room`.
     Invited { from: Box<str>, room: Box<str> },
     /// The client's invitation of `nick` to `room` went out.
@@ -144,6 +150,7 @@ pub(crate) enum Scope {
 /// Which command's arguments were missing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Usage {
+    Kick,
     Mode,
     Me,
     Msg,

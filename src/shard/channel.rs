@@ -11,7 +11,7 @@ use crate::event::Body;
 use crate::fanout::DirectMsg;
 use crate::proto::{Refusal, Reply};
 use crate::protocol;
-use crate::rooms::Room;
+use crate::rooms::{Room, RoomId, LOBBY};
 
 impl Shard {
     /// Whether client `key` may join `room` (not banned); tells it why
@@ -106,6 +106,98 @@ impl Shard {
                     },
                 );
             }
+        }
+    }
+
+    /// KICK: an operator of a room removes a user from it. The room is
+    /// told (the user too, before it is removed); the user's shard
+    /// removes it.
+    pub(super) fn kick(
+        &mut self,
+        key: usize,
+        room: Option<&str>,
+        nick: &str,
+        reason: Option<&str>,
+    ) {
+        let c = &self.clients[key];
+        let at = match room {
+            None if c.rooms.is_empty() => None,
+            None => Some(0),
+            Some(name) => {
+                let name = name.strip_prefix('#').unwrap_or(name);
+                c.rooms
+                    .iter()
+                    .position(|m| m.room.name().eq_ignore_ascii_case(name))
+            }
+        };
+        let Some(at) = at else {
+            let name = room.unwrap_or("").trim_start_matches('#');
+            let refusal = if room.is_none() {
+                Refusal::NoRoom
+            } else {
+                Refusal::NotInRoom(protocol::sanitize(name).into_owned().into())
+            };
+            self.reply(key, &refusal.into());
+            return;
+        };
+        let room = Arc::clone(&c.rooms[at].room);
+        let room_name: Box<str> = room.name().into();
+        if !room.channel().is_op(&c.nick) {
+            self.reply(key, &Refusal::NotRoomOperator(room_name).into());
+            return;
+        }
+        let Some((target, location)) = self.shared.registry.lookup(nick) else {
+            let nick = protocol::sanitize(nick).into_owned().into();
+            self.reply(key, &Refusal::NoSuchUser(nick).into());
+            return;
+        };
+        if !self.shared.registry.is_member(&target, room.id()) {
+            self.reply(key, &Refusal::TargetNotInRoom(target, room_name).into());
+            return;
+        }
+        self.emit(
+            key,
+            at,
+            Body::Kick {
+                target: &target,
+                reason,
+            },
+        );
+        let reason = reason.map(Box::from);
+        let done = Reply::KickDone {
+            room: room_name,
+            target,
+            reason,
+        };
+        self.reply(key, &done);
+        if location.shard == self.index {
+            self.kicked(location.key as usize, room.id());
+        } else {
+            self.send_direct(location, DirectMsg::Kicked(room.id()));
+        }
+    }
+
+    /// Removes a kicked client from a room, after handing it what the room
+    /// gathered this pass (the kick among it). A line client left in no
+    /// room goes back to the lobby, unless it was kicked from there.
+    pub(super) fn kicked(&mut self, key: usize, room: RoomId) {
+        let Some(c) = self.clients.get(key).filter(|c| c.closing.is_none()) else {
+            return;
+        };
+        let Some(at) = c.room_index(room) else {
+            return;
+        };
+        let from_lobby = c.rooms[at].room.name().eq_ignore_ascii_case(LOBBY);
+        self.catch_up(key, at);
+        self.leave_room(key, at, false, false, None);
+        self.tell_backplane_rooms(key);
+        let c = &self.clients[key];
+        if c.rooms.is_empty()
+            && c.session.registers_at_once()
+            && !from_lobby
+            && self.may_join(key, LOBBY)
+        {
+            self.join_room(key, LOBBY);
         }
     }
 

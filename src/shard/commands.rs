@@ -162,6 +162,7 @@ impl Shard {
                 self.reply(key, &whois);
             }
             Request::Invite { nick, room } => self.invite(key, nick, room),
+            Request::Kick { room, nick, reason } => self.kick(key, room, nick, reason.as_deref()),
             Request::Oper { name, password } => self.oper(key, name, password),
             Request::Whowas(nick) => {
                 let was = self.shared.registry.was(nick);

@@ -147,6 +147,10 @@ impl Shard {
                 .session
                 .render_event(e.node.as_deref(), &e.event(), &mut buf),
             DirectMsg::Reply(r) => c.session.render_reply(&c.nick, r, &mut buf),
+            DirectMsg::Kicked(room) => {
+                self.kicked(d.key, *room);
+                return;
+            }
             DirectMsg::Kill(why) => {
                 // It is told; its rooms see it quit with the reason; it is
                 // closed once that is flushed.

@@ -787,7 +787,50 @@ fn invitations_reach_either_protocol(b: Backend) {
     ann.expect(":irc.test 461 ann INVITE :Not enough parameters");
 }
 
+fn operators_kick_users_of_either_protocol(b: Backend) {
+    let (s, addr) = irc_server_with(b, &["--threads", "2"]);
+    let mut ann = Irc::register(addr, "ann");
+    ann.send("JOIN #den");
+    ann.until(":irc.test 366 ");
+    let mut bob = Irc::register(addr, "bob");
+    bob.send("JOIN #den");
+    bob.until(":irc.test 366 ");
+    ann.expect(":bob!bob@user/bob JOIN #den");
+    let (mut line, guest) = s.connect();
+    line.send("/join #den");
+    line.expect("* you joined #den (3 users)");
+    ann.containing(" JOIN #den");
+    bob.containing(" JOIN #den");
+
+    bob.send("KICK #den ann");
+    bob.expect(":irc.test 482 bob #den :You're not channel operator");
+    line.send("/kick ann");
+    line.expect("! you are not an operator of #den");
+    ann.send("KICK #den nobody");
+    ann.expect(":irc.test 401 ann nobody :No such nick/channel");
+    ann.send("KICK #den");
+    ann.expect(":irc.test 461 ann KICK :Not enough parameters");
+
+    ann.send("KICK #den bob :take a break");
+    ann.expect(":ann!ann@user/ann KICK #den bob :take a break");
+    bob.expect(":ann!ann@user/ann KICK #den bob :take a break");
+    line.expect("* ann removed bob from #den (take a break)");
+    bob.send("PRIVMSG #den :still here?");
+    bob.expect(":irc.test 442 bob #den :You're not on that channel");
+    ann.send("KICK #den bob");
+    ann.expect(":irc.test 441 ann bob #den :They aren't on that channel");
+
+    // A kicked line client goes back to the lobby.
+    ann.send(&format!("KICK #den {guest}"));
+    ann.expect(&format!(":ann!ann@user/ann KICK #den {guest} :{guest}"));
+    line.expect(&format!("* ann removed {guest} from #den"));
+    line.expect("* you joined #lobby (1 users)");
+    ann.send("NAMES #den");
+    ann.expect(":irc.test 353 ann = #den :@ann");
+}
+
 both_backends!(
+    operators_kick_users_of_either_protocol,
     invitations_reach_either_protocol,
     operators_moderate_and_ban,
     echo_message_returns_a_clients_own_messages,

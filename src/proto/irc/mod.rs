@@ -217,6 +217,18 @@ impl IrcSession {
                 room: m.param(0),
                 text: m.param(1).map(protocol::sanitize_irc),
             }
+        } else if m.is("KICK") {
+            if let Some(cmd) = need(2) {
+                return refuse(Refusal::NeedMoreParams(cmd.into()));
+            }
+            Request::Kick {
+                room: m.param(0),
+                nick: m.param(1).unwrap_or(""),
+                reason: m
+                    .param(2)
+                    .filter(|r| !r.is_empty())
+                    .map(protocol::sanitize_irc),
+            }
         } else if m.is("INVITE") {
             if let Some(cmd) = need(2) {
                 return refuse(Refusal::NeedMoreParams(cmd.into()));

@@ -44,7 +44,7 @@ impl IrcSession {
                     "AWAYLEN=200",
                     "PREFIX=(ov)@+",
                     "CHANMODES=b,,,mt",
-                    "TARGMAX=PRIVMSG:1,NOTICE:1,JOIN:,PART:,NAMES:1",
+                    "TARGMAX=PRIVMSG:1,NOTICE:1,JOIN:,PART:,NAMES:1,KICK:1",
                     network.as_str(),
                 ];
                 let mut parts = vec!["005", nick];
@@ -179,6 +179,16 @@ impl IrcSession {
                 num(out, "255", &[], Some(&have));
             }
             Reply::UserModes => num(out, "221", &["+"], None),
+            Reply::KickDone {
+                room,
+                target,
+                reason,
+            } => write(
+                out,
+                &render::prefix(me),
+                &["KICK", &chan(room), target],
+                Some(reason.as_deref().unwrap_or(target)),
+            ),
             Reply::Invited { from, room } => write(
                 out,
                 &render::prefix(from),
@@ -342,6 +352,7 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
                 Usage::Nick => "NICK",
                 Usage::Join => "JOIN",
                 Usage::Mode => "MODE",
+                Usage::Kick => "KICK",
             };
             num(out, "461", &[cmd], Some("Not enough parameters"))
         }
