@@ -5,26 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backplane::{Query, ReplyTo};
 use crate::codec::Line;
 use crate::event::{Body, Event, OwnedEvent};
 use crate::fanout::DirectMsg;
-use crate::frame::ClientId;
-use crate::proto::{Presence, Refusal, Reply, Request, Scope, Speech};
-use crate::protocol::{self, MAX_LISTED};
+use crate::proto::{Refusal, Reply, Request, Speech};
+use crate::protocol;
 use crate::ratelimit::{Policy, Verdict};
-use crate::registry::{ClaimError, Location};
-use crate::rooms::{parse_room_name, RoomId, Topic};
+use crate::rooms::{parse_room_name, Topic};
 use crate::shard::Shard;
-
-/// The longest away message, in characters (ISUPPORT `AWAYLEN`).
-const MAX_AWAY: usize = 200;
 
 /// The longest topic, in characters (ISUPPORT `TOPICLEN`).
 const MAX_TOPIC: usize = 390;
-
-/// Most nicks one ISON or USERHOST looks up.
-const MAX_LOOKUPS: usize = 20;
 
 /// How long a client that sent `/quit` gets to take its last lines.
 const QUIT_LINGER: Duration = Duration::from_secs(2);
@@ -147,59 +138,18 @@ impl Shard {
             }
             Request::Names(room) => self.names(key, room),
             Request::Who(mask) => self.who(key, mask),
-            Request::Whois(nick) => {
-                let found = self.shared.registry.lookup(nick).map(|(n, _)| n);
-                let registry = &self.shared.registry;
-                let away = found.as_ref().and_then(|n| registry.away_of(n));
-                let oper = found.as_ref().is_some_and(|n| registry.is_oper(n));
-                let nick = protocol::sanitize(nick).into_owned().into();
-                let whois = Reply::Whois {
-                    nick,
-                    found,
-                    away,
-                    oper,
-                };
-                self.reply(key, &whois);
-            }
+            Request::Whois(nick) => self.whois(key, nick),
             Request::Invite { nick, room } => self.invite(key, nick, room),
             Request::Kick { room, nick, reason } => self.kick(key, room, nick, reason.as_deref()),
             Request::Oper { name, password } => self.oper(key, name, password),
-            Request::Whowas(nick) => {
-                let was = self.shared.registry.was(nick);
-                let nick = protocol::sanitize(nick).into_owned().into();
-                self.reply(key, &Reply::Whowas { nick, was });
-            }
+            Request::Whowas(nick) => self.whowas(key, nick),
             Request::Kill { nick, reason } => self.kill(key, nick, &reason),
             Request::Wallops(text) => self.wallops(key, &text),
-            Request::Away(message) => {
-                let c = &self.clients[key];
-                let away = message.map(|m| {
-                    let m: String = m.chars().take(MAX_AWAY).collect();
-                    m.into_boxed_str()
-                });
-                let is_away = away.is_some();
-                self.shared.registry.set_away(&c.nick, c.id, away);
-                self.reply(key, &Reply::Away(is_away));
-            }
-            Request::Lookup { nicks, hosts } => {
-                let nicks = nicks
-                    .split(' ')
-                    .filter(|n| !n.is_empty())
-                    .take(MAX_LOOKUPS)
-                    .filter_map(|n| self.shared.registry.lookup(n).map(|(n, _)| n))
-                    .collect();
-                self.reply(key, &Reply::Online { nicks, hosts });
-            }
+            Request::Away(message) => self.away(key, message.as_deref()),
+            Request::Lookup { nicks, hosts } => self.lookup(key, &nicks, hosts),
             Request::RoomModes { room, change } => self.room_modes(key, room, change.as_deref()),
             Request::Topic { room, text } => self.topic(key, room, text.as_deref()),
-            Request::Counts => {
-                let users = self
-                    .shared
-                    .connected
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                let rooms = self.shared.rooms.list().len();
-                self.reply(key, &Reply::Counts { users, rooms });
-            }
+            Request::Counts => self.counts(key),
             Request::Move(name) => self.move_to(key, name),
             Request::Private { to, text, notice } => self.private_message(key, to, &text, notice),
             Request::Presence(what) => self.presence(key, what),
@@ -354,86 +304,6 @@ impl Shard {
         self.reply(key, &Reply::TopicSet { room: name, text });
     }
 
-    /// OPER: an operator account's name and password make the client an
-    /// operator.
-    fn oper(&mut self, key: usize, name: &str, password: &str) {
-        let account = self.shared.config.opers.iter().find(|(n, _)| n == name);
-        let refusal = match account {
-            None => Some(Refusal::NoOperAccount),
-            Some((_, pw)) if !same_secret(pw.as_bytes(), password.as_bytes()) => {
-                Some(Refusal::WrongPassword)
-            }
-            Some(_) => None,
-        };
-        if let Some(r) = refusal {
-            self.reply(key, &r.into());
-            return;
-        }
-        let c = &mut self.clients[key];
-        c.oper = true;
-        self.shared.registry.set_oper(&c.nick, c.id);
-        crate::info!("[Server] {} is now an operator", c.nick);
-        self.reply(key, &Reply::Oper);
-    }
-
-    /// KILL: an operator disconnects a user, wherever it is.
-    fn kill(&mut self, key: usize, nick: &str, reason: &str) {
-        if !self.clients[key].oper {
-            self.reply(key, &Refusal::NotOperator.into());
-            return;
-        }
-        let Some((_, at)) = self.shared.registry.lookup(nick) else {
-            let nick = protocol::sanitize(nick).into_owned().into();
-            self.reply(key, &Refusal::NoSuchUser(nick).into());
-            return;
-        };
-        let by = &self.clients[key].nick;
-        let why = format!("Killed ({by} ({reason}))").into_boxed_str();
-        self.send_direct(at, DirectMsg::Kill(why));
-    }
-
-    /// WALLOPS: an operator's message to every operator.
-    fn wallops(&mut self, key: usize, text: &str) {
-        let c = &self.clients[key];
-        if !c.oper {
-            self.reply(key, &Refusal::NotOperator.into());
-            return;
-        }
-        let from = c.nick.clone();
-        for at in self.shared.registry.opers() {
-            let reply = Reply::Wallops {
-                from: from.clone(),
-                text: text.into(),
-            };
-            self.send_direct(at, DirectMsg::Reply(reply));
-        }
-    }
-
-    /// IRC's WHO: a room's members, one user, or the first of everyone.
-    fn who(&mut self, key: usize, mask: &str) {
-        let users = if let Some(name) = mask.strip_prefix('#') {
-            match self.shared.rooms.get(name) {
-                Some(r) => {
-                    let all = self.shared.registry.members_of(r.id(), usize::MAX);
-                    let room: Box<str> = r.name().into();
-                    all.first
-                        .into_iter()
-                        .map(|n| (n, Some(room.clone())))
-                        .collect()
-                }
-                None => Vec::new(),
-            }
-        } else if mask == "*" || mask == "0" {
-            let all = self.shared.registry.sorted_nicks(MAX_LISTED);
-            all.first.into_iter().map(|n| (n, None)).collect()
-        } else {
-            let found = self.shared.registry.lookup(mask);
-            found.map(|(n, _)| (n, None)).into_iter().collect()
-        };
-        let mask = protocol::sanitize(mask).into_owned().into();
-        self.reply(key, &Reply::Who { mask, users });
-    }
-
     /// The line protocol's `/join`: leaves the current room for `arg`.
     fn move_to(&mut self, key: usize, arg: &str) {
         let Some(name) = self.room_arg(key, arg, false) else {
@@ -444,194 +314,6 @@ impl Shard {
             self.leave_room(key, 0, true, false, None);
         }
         self.join_room(key, name);
-    }
-
-    fn change_nick(&mut self, key: usize, name: &str) {
-        if let Err(e) = protocol::validate_nick(name) {
-            self.reply(key, &Refusal::InvalidNick(e).into());
-            return;
-        }
-        let c = &self.clients[key];
-        if *c.nick == *name {
-            self.reply(key, &Refusal::AlreadyNick(name.into()).into());
-            return;
-        }
-        let at = Location {
-            id: c.id,
-            shard: self.index,
-            key: key as u32,
-        };
-        if self.shared.cluster.is_some() && is_guest_name(name) {
-            self.reply(key, &Refusal::GuestNick.into());
-            return;
-        }
-        // The local registry reserves the name at once; in a cluster the
-        // change completes when Redis confirms the name is free everywhere.
-        let Some(cluster) = &self.shared.cluster else {
-            match self.shared.registry.rename(&c.nick, name, at) {
-                Err(ClaimError::Taken) => self.reply(key, &Refusal::NickTaken(name.into()).into()),
-                Ok(()) => self.finish_rename(key, name),
-            }
-            return;
-        };
-        if c.nick_pending.is_some() {
-            self.reply(key, &Refusal::NickChangePending.into());
-            return;
-        }
-        // In a cluster the local registry holds both names until Redis says
-        // whether the new one is free everywhere.
-        match self.shared.registry.reserve(&c.nick, name, at) {
-            Err(ClaimError::Taken) => self.reply(key, &Refusal::NickTaken(name.into()).into()),
-            Ok(()) => {
-                let rooms: Vec<&str> = c.rooms.iter().map(|m| m.room.name()).collect();
-                cluster.claim_nick(&c.nick, name, &rooms, self.reply_to(key));
-                self.clients[key].nick_pending = Some(name.into());
-            }
-        }
-    }
-
-    /// Where the cluster's answer for client `key` goes.
-    pub(super) fn reply_to(&self, key: usize) -> ReplyTo {
-        ReplyTo {
-            shard: self.index as usize,
-            key,
-            id: self.clients[key].id,
-        }
-    }
-
-    /// The cluster's verdict on a nick change asked for earlier.
-    pub(crate) fn nick_claimed(
-        &mut self,
-        key: usize,
-        id: ClientId,
-        old: &str,
-        new: &str,
-        result: Result<(), &str>,
-    ) {
-        let still_here = self
-            .clients
-            .get(key)
-            .is_some_and(|c| c.id == id && c.closing.is_none());
-        if let Some(c) = self.clients.get_mut(key).filter(|_| still_here) {
-            c.nick_pending = None;
-        }
-        if still_here && !self.clients[key].registered {
-            // A registration (IRC), not a rename.
-            match result {
-                Ok(()) => self.finish_registration(key, new),
-                Err(why) => {
-                    self.shared.registry.release(new, id);
-                    self.reply(key, &claim_refusal(why, new).into());
-                }
-            }
-            return;
-        }
-        let renamed_only_case = old.eq_ignore_ascii_case(new);
-        match (still_here, result) {
-            (true, Ok(())) => {
-                if !renamed_only_case {
-                    self.shared.registry.release(old, id);
-                }
-                self.finish_rename(key, new);
-            }
-            (true, Err(why)) => {
-                if renamed_only_case {
-                    let at = Location {
-                        id,
-                        shard: self.index,
-                        key: key as u32,
-                    };
-                    let _ = self.shared.registry.rename(new, old, at);
-                } else {
-                    self.shared.registry.release(new, id);
-                }
-                self.reply(key, &claim_refusal(why, new).into());
-            }
-            (false, result) => {
-                // Gone meanwhile: give back what it was granted.
-                self.shared.registry.release(new, id);
-                if let (Ok(()), Some(cluster)) = (result, &self.shared.cluster) {
-                    cluster.user_left(id, new);
-                }
-            }
-        }
-    }
-
-    /// Renames a client whose new nick is granted, and tells its rooms.
-    fn finish_rename(&mut self, key: usize, name: &str) {
-        let old = self.clients[key].nick.clone();
-        crate::info!("[Server] {old} is now {name}");
-        for at in 0..self.clients[key].rooms.len() {
-            // Said under the old name.
-            self.emit(key, at, Body::Nick { new: name });
-            self.clients[key].rooms[at]
-                .room
-                .channel()
-                .rename(&old, name);
-        }
-        self.clients[key].nick = name.into();
-        let (old, nick) = (old, name.into());
-        self.reply(key, &Reply::NickChanged { old, nick });
-    }
-
-    /// `/list`, `/who`, `/rooms`: answered by the cluster when there is
-    /// one and it is reachable (the answer arrives later), else from this
-    /// node's own state at once.
-    fn presence(&mut self, key: usize, what: Presence) {
-        let now_ms = self.now_ms();
-        let c = &mut self.clients[key];
-        // Each answer costs O(users): presence has its own, small limit.
-        match c.presence.take(PRESENCE_POLICY, now_ms) {
-            Verdict::Allow => {}
-            Verdict::DropAndWarn => {
-                self.reply(key, &Refusal::PresenceSlowDown.into());
-                return;
-            }
-            Verdict::Drop => return,
-        }
-        let room = c.current_room().map(Arc::clone);
-        let room = match (what, room) {
-            (Presence::List, None) => {
-                self.reply(key, &Refusal::NoRoom.into());
-                return;
-            }
-            (_, room) => room,
-        };
-        if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
-            let query = match what {
-                Presence::List => Query::List {
-                    room: room.as_ref().map_or("", |r| r.name()).into(),
-                },
-                Presence::Who => Query::Who,
-                Presence::Rooms => Query::Rooms,
-            };
-            let reply = self.reply_to(key);
-            cluster.query(query, reply);
-            return;
-        }
-        let reply = match what {
-            Presence::List => {
-                let (id, name) = room
-                    .as_ref()
-                    .map_or((RoomId(0), ""), |r| (r.id(), r.name()));
-                let l = self.shared.registry.members_of(id, MAX_LISTED);
-                Reply::Users {
-                    scope: Scope::Room(name.into()),
-                    first: l.first,
-                    total: l.total,
-                }
-            }
-            Presence::Who => {
-                let l = self.shared.registry.sorted_nicks(MAX_LISTED);
-                Reply::Users {
-                    scope: Scope::Online,
-                    first: l.first,
-                    total: l.total,
-                }
-            }
-            Presence::Rooms => Reply::Rooms(self.shared.rooms.list()),
-        };
-        self.reply(key, &reply);
     }
 
     fn private_message(&mut self, key: usize, to: &str, text: &str, notice: bool) {
@@ -689,23 +371,7 @@ impl Shard {
     }
 }
 
-/// Why the cluster refused a nick claim, as the client is told.
-fn claim_refusal(why: &str, nick: &str) -> Refusal {
-    if why == "taken" {
-        Refusal::NickTaken(nick.into())
-    } else {
-        Refusal::NickUnconfirmed(nick.into())
-    }
-}
-
 /// Compares two secrets in time that depends on their lengths only.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
-}
-
-/// `guest-...`: the names the server hands out (`guest-<n>`, or
-/// `guest-<node tag>-<n>` in a cluster).
-pub(super) fn is_guest_name(name: &str) -> bool {
-    name.get(..6)
-        .is_some_and(|p| p.eq_ignore_ascii_case("guest-"))
 }

@@ -12,7 +12,7 @@ use crate::event::Body;
 use crate::proto::{Refusal, Reply};
 use crate::registry::Location;
 use crate::rooms::{Room, LOBBY};
-use crate::shard::commands::is_guest_name;
+use crate::shard::nicks::is_guest_name;
 use std::sync::atomic::Ordering;
 
 impl Shard {

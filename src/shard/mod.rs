@@ -11,8 +11,11 @@
 //! batch themselves.
 //!
 //! This file holds the loop, reading and the clients' lifecycle;
-//! `membership.rs` rooms and goodbyes, `delivery.rs` chunks, batches and
-//! writes, and `commands.rs` what each line a client sends does.
+//! `membership.rs` registration, rooms and goodbyes; `delivery.rs` events,
+//! chunks, batches and writes; `commands.rs` what each request does;
+//! `nicks.rs` nick changes; `channel.rs` channel operators, modes, bans,
+//! kicks and invitations; `users.rs` presence, lookups and operators; and
+//! `keepalive.rs` IRC's PINGs and timeouts.
 
 mod channel;
 mod commands;
@@ -21,8 +24,10 @@ mod keepalive;
 #[cfg(test)]
 mod many_rooms;
 mod membership;
+mod nicks;
 #[cfg(test)]
 mod tests;
+mod users;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;

@@ -7,30 +7,30 @@ use std::net::SocketAddr;
 use crate::util::{server, Backend, Conn, TestServer};
 
 /// An IRC client: sends CR LF lines, reads lines that must end in CR LF.
-struct Irc(Conn);
+pub(crate) struct Irc(pub(crate) Conn);
 
 impl Irc {
-    fn open(addr: SocketAddr) -> Irc {
+    pub(crate) fn open(addr: SocketAddr) -> Irc {
         Irc(Conn::open(addr))
     }
 
-    fn send(&mut self, line: &str) {
+    pub(crate) fn send(&mut self, line: &str) {
         self.0.send_raw(format!("{line}\r\n").as_bytes());
     }
 
-    fn line(&mut self) -> String {
+    pub(crate) fn line(&mut self) -> String {
         let line = self.0.line();
         line.strip_suffix('\r')
             .unwrap_or_else(|| panic!("IRC lines end with CR LF: {line:?}"))
             .to_string()
     }
 
-    fn expect(&mut self, want: &str) {
+    pub(crate) fn expect(&mut self, want: &str) {
         assert_eq!(self.line(), want);
     }
 
     /// Reads up to and including the line starting with `prefix`.
-    fn until(&mut self, prefix: &str) -> Vec<String> {
+    pub(crate) fn until(&mut self, prefix: &str) -> Vec<String> {
         let mut seen = Vec::new();
         loop {
             let l = self.line();
@@ -43,7 +43,7 @@ impl Irc {
     }
 
     /// Reads up to the first line containing `text`, and returns it.
-    fn containing(&mut self, text: &str) -> String {
+    pub(crate) fn containing(&mut self, text: &str) -> String {
         loop {
             let l = self.line();
             if l.contains(text) {
@@ -53,7 +53,7 @@ impl Irc {
     }
 
     /// Registers as `nick` and reads the welcome through the MOTD (or 422).
-    fn register(addr: SocketAddr, nick: &str) -> Irc {
+    pub(crate) fn register(addr: SocketAddr, nick: &str) -> Irc {
         let mut c = Irc::open(addr);
         c.send(&format!("NICK {nick}"));
         c.send(&format!("USER {nick} 0 * :{nick}"));
@@ -79,7 +79,7 @@ pub(crate) fn irc_server(b: Backend) -> (TestServer, SocketAddr) {
     irc_server_with(b, &[])
 }
 
-fn irc_server_with(b: Backend, extra: &[&str]) -> (TestServer, SocketAddr) {
+pub(crate) fn irc_server_with(b: Backend, extra: &[&str]) -> (TestServer, SocketAddr) {
     let mut args = vec![
         "--irc-port",
         "0",
@@ -304,61 +304,6 @@ fn quiet_and_unregistered_clients_are_closed(b: Backend) {
     line.expect("* ann left #lobby (Ping timeout)");
 }
 
-fn queries_about_users_and_rooms(b: Backend) {
-    let (s, addr) = irc_server(b);
-    let (_line, guest) = s.connect();
-    let mut c = Irc::register(addr, "ann");
-    c.send("JOIN #lobby");
-    c.until(":irc.test 366 ");
-    // What irssi asks right after joining.
-    c.send("MODE #lobby");
-    c.expect(":irc.test 324 ann #lobby +");
-    assert!(c.line().starts_with(":irc.test 329 ann #lobby "));
-    c.send("WHO #lobby");
-    c.expect(":irc.test 352 ann #lobby ann user/ann irc.test ann H :0 ann");
-    c.expect(&format!(
-        ":irc.test 352 ann #lobby {guest} user/{guest} irc.test {guest} H :0 {guest}"
-    ));
-    c.expect(":irc.test 315 ann #lobby :End of /WHO list");
-    c.send("MODE #lobby b");
-    c.expect(":irc.test 368 ann #lobby :End of channel ban list");
-    c.send("MODE #lobby +o ann");
-    c.expect(":irc.test 482 ann #lobby :You're not channel operator");
-    c.send("MODE #nowhere");
-    c.expect(":irc.test 403 ann #nowhere :No such channel");
-    c.send("MODE ann");
-    c.expect(":irc.test 221 ann +");
-    c.send(&format!("WHOIS {guest}"));
-    c.expect(&format!(
-        ":irc.test 311 ann {guest} {guest} user/{guest} * :{guest}"
-    ));
-    c.expect(&format!(":irc.test 312 ann {guest} irc.test :shardchat"));
-    c.expect(&format!(":irc.test 318 ann {guest} :End of /WHOIS list"));
-    c.send("WHOIS nobody");
-    c.expect(":irc.test 401 ann nobody :No such nick/channel");
-    c.expect(":irc.test 318 ann nobody :End of /WHOIS list");
-    c.send(&format!("ISON nobody {guest} ANN"));
-    c.expect(&format!(":irc.test 303 ann :{guest} ann"));
-    c.send("USERHOST ann");
-    c.expect(":irc.test 302 ann :ann=+ann@user/ann");
-    c.send("LUSERS");
-    c.expect(":irc.test 251 ann :There are 2 users and 0 invisible on 1 servers");
-    c.expect(":irc.test 254 ann 1 :channels formed");
-    c.expect(":irc.test 255 ann :I have 2 clients and 0 servers");
-    c.send("MOTD");
-    c.expect(":irc.test 422 ann :MOTD File is missing");
-    c.send("VERSION");
-    let version = c.line();
-    assert!(
-        version.starts_with(":irc.test 351 ann shardchat-"),
-        "{version}"
-    );
-    c.send("TIME");
-    let time = c.line();
-    assert!(time.starts_with(":irc.test 391 ann irc.test :"), "{time}");
-    assert!(time.ends_with(" GMT"), "{time}");
-}
-
 fn tagged_clients_get_time_and_msgid(b: Backend) {
     let (s, addr) = irc_server(b);
     let mut tagged = Irc::open(addr);
@@ -403,54 +348,6 @@ fn tagged_clients_get_time_and_msgid(b: Backend) {
     assert_eq!(plain.containing("one line, three forms"), msg);
     tagged.send("CAP REQ :-message-tags bogus");
     tagged.expect(":irc.test CAP tag NAK :-message-tags bogus");
-}
-
-fn topics_are_shared_and_shown_on_join(b: Backend) {
-    let (s, addr) = irc_server(b);
-    let (mut line, guest) = s.connect();
-    line.send("/topic");
-    line.expect("* no topic is set for #lobby");
-    let mut irc = Irc::register(addr, "ann");
-    irc.send("JOIN #lobby");
-    irc.expect(":ann!ann@user/ann JOIN #lobby");
-    irc.until(":irc.test 366 ");
-    line.expect("* ann joined #lobby");
-    irc.send("TOPIC #lobby");
-    irc.expect(":irc.test 331 ann #lobby :No topic is set");
-
-    line.send("/topic Rust 2027, all welcome");
-    line.expect("* you set the topic of #lobby: Rust 2027, all welcome");
-    irc.expect(&format!(
-        ":{guest}!{guest}@user/{guest} TOPIC #lobby :Rust 2027, all welcome"
-    ));
-    irc.send("TOPIC #lobby");
-    irc.expect(":irc.test 332 ann #lobby :Rust 2027, all welcome");
-    let who = irc.line();
-    assert!(
-        who.starts_with(&format!(":irc.test 333 ann #lobby {guest} ")),
-        "{who}"
-    );
-
-    irc.send("TOPIC #lobby :now from irc");
-    irc.expect(":ann!ann@user/ann TOPIC #lobby :now from irc");
-    line.expect("* ann set the topic of #lobby: now from irc");
-    line.send("/topic");
-    line.expect("* topic of #lobby: now from irc (set by ann)");
-
-    // Joining shows it, on either side.
-    let (mut late, _) = s.connect();
-    late.expect("* topic of #lobby: now from irc (set by ann)");
-    let mut bob = Irc::register(addr, "bob");
-    bob.send("JOIN #lobby");
-    bob.expect(":bob!bob@user/bob JOIN #lobby");
-    bob.expect(":irc.test 332 bob #lobby :now from irc");
-    assert!(bob.line().starts_with(":irc.test 333 bob #lobby ann "));
-    irc.send("TOPIC #elsewhere :x");
-    // (After the joins of the late line client and bob.)
-    assert_eq!(
-        irc.containing(" 442 "),
-        ":irc.test 442 ann #elsewhere :You're not on that channel"
-    );
 }
 
 fn server_password_gates_both_protocols(b: Backend) {
@@ -514,139 +411,6 @@ fn irc_formatting_reaches_irc_clients_only(b: Backend) {
     line.expect("[ann] bold red and[2J escaped");
 }
 
-fn away_is_told_to_whoever_writes(b: Backend) {
-    let (_s, addr) = irc_server(b);
-    let mut ann = Irc::register(addr, "ann");
-    let mut bob = Irc::register(addr, "bob");
-    ann.send("AWAY :at lunch");
-    ann.expect(":irc.test 306 ann :You have been marked as being away");
-    bob.send("PRIVMSG ann :hi");
-    bob.expect(":irc.test 301 bob ann :at lunch");
-    ann.expect(":bob!bob@user/bob PRIVMSG ann :hi");
-    bob.send("WHOIS ann");
-    bob.expect(":irc.test 311 bob ann ann user/ann * :ann");
-    bob.expect(":irc.test 312 bob ann irc.test :shardchat");
-    bob.expect(":irc.test 301 bob ann :at lunch");
-    bob.expect(":irc.test 318 bob ann :End of /WHOIS list");
-    ann.send("AWAY");
-    ann.expect(":irc.test 305 ann :You are no longer marked as being away");
-    bob.send("PRIVMSG ann :back?");
-    ann.expect(":bob!bob@user/bob PRIVMSG ann :back?");
-    bob.send("PING :x");
-    bob.expect(":irc.test PONG irc.test :x");
-}
-
-fn operators_kill_and_wallops(b: Backend) {
-    let (s, addr) = irc_server_with(b, &["--oper", "root:t0ps3cret", "--oper", "ops:other"]);
-    let (mut line, guest) = s.connect();
-    let mut ann = Irc::register(addr, "ann");
-    let mut bob = Irc::register(addr, "bob");
-    bob.send(&format!("KILL {guest} :nope"));
-    bob.expect(":irc.test 481 bob :Permission Denied- You're not an IRC operator");
-    bob.send("WALLOPS :hello");
-    bob.expect(":irc.test 481 bob :Permission Denied- You're not an IRC operator");
-    ann.send("OPER nobody x");
-    ann.expect(":irc.test 491 ann :No O-lines for your host");
-    ann.send("OPER root wrong");
-    ann.expect(":irc.test 464 ann :Password incorrect");
-    ann.send("OPER root t0ps3cret");
-    ann.expect(":irc.test 381 ann :You are now an IRC operator");
-    bob.send("WHOIS ann");
-    bob.expect(":irc.test 311 bob ann ann user/ann * :ann");
-    bob.expect(":irc.test 312 bob ann irc.test :shardchat");
-    bob.expect(":irc.test 313 bob ann :is an IRC operator");
-    bob.expect(":irc.test 318 bob ann :End of /WHOIS list");
-    ann.send("WALLOPS :maintenance at noon");
-    ann.expect(":ann!ann@user/ann WALLOPS :maintenance at noon");
-    bob.send("JOIN #lobby");
-    bob.until(":irc.test 366 ");
-    line.expect("* bob joined #lobby");
-    ann.send("KILL bob :spamming");
-    bob.expect("ERROR :Killed (ann (spamming))");
-    bob.0.expect_closed();
-    line.expect("* bob left #lobby (Killed (ann (spamming)))");
-    ann.send(&format!("KILL {guest} :line users too"));
-    line.expect("! disconnected: Killed (ann (line users too))");
-    line.expect_closed();
-    ann.send("KILL nobody");
-    ann.expect(":irc.test 401 ann nobody :No such nick/channel");
-}
-
-fn motd_info_help_and_whowas(b: Backend) {
-    let dir = std::env::temp_dir().join(format!("sc-motd-{}-{}", std::process::id(), b.name()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    let motd = dir.join("motd.txt");
-    std::fs::write(&motd, "Welcome to the test network.\nBe kind.\u{1b}[2J\n").expect("write");
-    let path = motd.to_str().expect("utf-8 path");
-    let (_s, addr) = irc_server_with(b, &["--motd", path]);
-    let mut c = Irc::open(addr);
-    c.send("NICK ann");
-    c.send("USER ann 0 * :Ann");
-    let welcome = c.until(":irc.test 376 ");
-    let n = welcome.len();
-    assert_eq!(
-        welcome[n - 4..],
-        [
-            ":irc.test 375 ann :- irc.test Message of the day - ",
-            ":irc.test 372 ann :- Welcome to the test network.",
-            ":irc.test 372 ann :- Be kind.[2J",
-            ":irc.test 376 ann :End of /MOTD command.",
-        ]
-    );
-    c.send("MOTD");
-    assert_eq!(c.until(":irc.test 376 ").len(), 4);
-    c.send("INFO");
-    assert!(c.until(":irc.test 374 ann ").len() >= 2);
-    c.send("HELP");
-    let help = c.until(":irc.test 706 ");
-    assert!(help[0].starts_with(":irc.test 704 ann index :"), "{help:?}");
-    let mut gone = Irc::register(addr, "gone");
-    gone.send("QUIT");
-    gone.expect("ERROR :Closing link (Quit)");
-    gone.0.expect_closed();
-    c.send("WHOWAS GONE");
-    c.expect(":irc.test 314 ann gone gone user/gone * :gone");
-    c.expect(":irc.test 369 ann GONE :End of WHOWAS");
-    c.send("WHOWAS never");
-    c.expect(":irc.test 406 ann never :There was no such nickname");
-    c.expect(":irc.test 369 ann never :End of WHOWAS");
-    let _ = std::fs::remove_dir_all(&dir);
-    // A missing file stops the server with a clear error.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--port", "0", "--motd", "/nonexistent/motd"])
-        .output()
-        .expect("run the server");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("cannot read --motd /nonexistent/motd"),
-        "{err}"
-    );
-}
-
-fn the_notice_limit_applies_to_irc_too(b: Backend) {
-    // Announced while at most 1 other member would be told.
-    let (_s, addr) = irc_server_with(b, &["--notice-limit", "1"]);
-    let mut ann = Irc::register(addr, "ann");
-    let mut bob = Irc::register(addr, "bob");
-    let mut cat = Irc::register(addr, "cat");
-    ann.send("JOIN #big");
-    ann.until(":irc.test 366 ");
-    bob.send("JOIN #big");
-    bob.until(":irc.test 366 ");
-    ann.expect(":bob!bob@user/bob JOIN #big");
-    cat.send("JOIN #big");
-    // Cat's own JOIN and an exact NAMES, but no one is told.
-    cat.expect(":cat!cat@user/cat JOIN #big");
-    cat.expect(":irc.test 353 cat = #big :@ann bob cat");
-    cat.expect(":irc.test 366 cat #big :End of /NAMES list");
-    cat.send("PRIVMSG #big :hi");
-    ann.expect(":cat!cat@user/cat PRIVMSG #big :hi");
-    bob.expect(":cat!cat@user/cat PRIVMSG #big :hi");
-    ann.send("NAMES #big");
-    ann.expect(":irc.test 353 ann = #big :@ann bob cat");
-}
-
 fn echo_message_returns_a_clients_own_messages(b: Backend) {
     let (s, addr) = irc_server(b);
     let (mut line, guest) = s.connect();
@@ -687,162 +451,11 @@ fn echo_message_returns_a_clients_own_messages(b: Backend) {
     plain.expect(":irc.test PONG irc.test :after");
 }
 
-fn operators_moderate_and_ban(b: Backend) {
-    let (s, addr) = irc_server(b);
-    let mut ann = Irc::register(addr, "ann");
-    ann.send("JOIN #den");
-    ann.expect(":ann!ann@user/ann JOIN #den");
-    ann.expect(":irc.test 353 ann = #den :@ann");
-    ann.until(":irc.test 366 ");
-    let mut bob = Irc::register(addr, "bob");
-    bob.send("JOIN #den");
-    bob.until(":irc.test 366 ");
-    ann.expect(":bob!bob@user/bob JOIN #den");
-    let (mut line, guest) = s.connect();
-    line.send("/join #den");
-    line.expect("* you joined #den (3 users)");
-    ann.containing(" JOIN #den");
-    bob.containing(" JOIN #den");
-
-    // Only operators change modes.
-    bob.send("MODE #den +m");
-    bob.expect(":irc.test 482 bob #den :You're not channel operator");
-    ann.send("MODE #den +x");
-    ann.expect(":irc.test 472 ann x :is unknown mode char to me");
-    ann.send("MODE #den +o nobody");
-    ann.expect(":irc.test 441 ann nobody #den :They aren't on that channel");
-    // +m: only operators and voiced members speak, on either protocol.
-    ann.send("MODE #den +mv bob");
-    ann.expect(":ann!ann@user/ann MODE #den +mv bob");
-    bob.expect(":ann!ann@user/ann MODE #den +mv bob");
-    line.expect("* ann set mode +mv bob on #den");
-    line.send("quiet please?");
-    line.expect("! #den is moderated: only voiced users may speak");
-    bob.send("PRIVMSG #den :voiced");
-    ann.expect(":bob!bob@user/bob PRIVMSG #den :voiced");
-    line.expect("[bob] voiced");
-    ann.send("MODE #den");
-    ann.expect(":irc.test 324 ann #den +m");
-    ann.containing(" 329 ");
-    ann.send("NAMES #den");
-    ann.expect(&format!(":irc.test 353 ann = #den :@ann +bob {guest}"));
-    ann.until(":irc.test 366 ");
-    // +t: the topic is the operators'.
-    ann.send("MODE #den -m+t");
-    ann.expect(":ann!ann@user/ann MODE #den -m+t");
-    line.expect("* ann set mode -m+t on #den");
-    line.send("/topic mine");
-    line.expect("! you are not an operator of #den");
-    line.send("/mode #den +o ann");
-    line.expect("! you are not an operator of #den");
-    line.send("/mode #den");
-    line.expect("* modes of #den: +t");
-    // +b keeps the banned out, line clients too.
-    ann.send(&format!("MODE #den +b {guest}!*@*"));
-    ann.expect(&format!(":ann!ann@user/ann MODE #den +b {guest}!*@*"));
-    line.expect(&format!("* ann set mode +b {guest}!*@* on #den"));
-    line.send("/join #lobby");
-    line.expect("* you joined #lobby (1 users)");
-    line.send("/join #den");
-    line.expect("! banned from #den");
-    ann.send("MODE #den b");
-    // (After the line client's leaving #den.)
-    let ban = ann.containing(" 367 ");
-    assert!(
-        ban.starts_with(&format!(":irc.test 367 ann #den {guest}!*@* ann ")),
-        "{ban}"
-    );
-    ann.expect(":irc.test 368 ann #den :End of channel ban list");
-    // A rename keeps the status; leaving drops it.
-    bob.send("NICK robert");
-    ann.expect(":bob!bob@user/bob NICK :robert");
-    ann.send("NAMES #den");
-    ann.expect(":irc.test 353 ann = #den :@ann +robert");
-    ann.until(":irc.test 366 ");
-}
-
-fn invitations_reach_either_protocol(b: Backend) {
-    let (s, addr) = irc_server(b);
-    let (mut line, guest) = s.connect();
-    let mut ann = Irc::register(addr, "ann");
-    let mut bob = Irc::register(addr, "bob");
-    ann.send("JOIN #den");
-    ann.until(":irc.test 366 ");
-    ann.send("INVITE bob #den");
-    ann.expect(":irc.test 341 ann bob #den");
-    bob.expect(":ann!ann@user/ann INVITE bob :#den");
-    ann.send(&format!("INVITE {guest} #den"));
-    ann.expect(&format!(":irc.test 341 ann {guest} #den"));
-    line.expect("* ann invites you to #den");
-    bob.send("JOIN #den");
-    bob.until(":irc.test 366 ");
-    ann.expect(":bob!bob@user/bob JOIN #den");
-    ann.send("INVITE bob #den");
-    ann.expect(":irc.test 443 ann bob #den :is already on channel");
-    ann.send("INVITE nobody #den");
-    ann.expect(":irc.test 401 ann nobody :No such nick/channel");
-    ann.send("INVITE bob #elsewhere");
-    ann.expect(":irc.test 442 ann #elsewhere :You're not on that channel");
-    ann.send("INVITE bob");
-    ann.expect(":irc.test 461 ann INVITE :Not enough parameters");
-}
-
-fn operators_kick_users_of_either_protocol(b: Backend) {
-    let (s, addr) = irc_server_with(b, &["--threads", "2"]);
-    let mut ann = Irc::register(addr, "ann");
-    ann.send("JOIN #den");
-    ann.until(":irc.test 366 ");
-    let mut bob = Irc::register(addr, "bob");
-    bob.send("JOIN #den");
-    bob.until(":irc.test 366 ");
-    ann.expect(":bob!bob@user/bob JOIN #den");
-    let (mut line, guest) = s.connect();
-    line.send("/join #den");
-    line.expect("* you joined #den (3 users)");
-    ann.containing(" JOIN #den");
-    bob.containing(" JOIN #den");
-
-    bob.send("KICK #den ann");
-    bob.expect(":irc.test 482 bob #den :You're not channel operator");
-    line.send("/kick ann");
-    line.expect("! you are not an operator of #den");
-    ann.send("KICK #den nobody");
-    ann.expect(":irc.test 401 ann nobody :No such nick/channel");
-    ann.send("KICK #den");
-    ann.expect(":irc.test 461 ann KICK :Not enough parameters");
-
-    ann.send("KICK #den bob :take a break");
-    ann.expect(":ann!ann@user/ann KICK #den bob :take a break");
-    bob.expect(":ann!ann@user/ann KICK #den bob :take a break");
-    line.expect("* ann removed bob from #den (take a break)");
-    bob.send("PRIVMSG #den :still here?");
-    bob.expect(":irc.test 442 bob #den :You're not on that channel");
-    ann.send("KICK #den bob");
-    ann.expect(":irc.test 441 ann bob #den :They aren't on that channel");
-
-    // A kicked line client goes back to the lobby.
-    ann.send(&format!("KICK #den {guest}"));
-    ann.expect(&format!(":ann!ann@user/ann KICK #den {guest} :{guest}"));
-    line.expect(&format!("* ann removed {guest} from #den"));
-    line.expect("* you joined #lobby (1 users)");
-    ann.send("NAMES #den");
-    ann.expect(":irc.test 353 ann = #den :@ann");
-}
-
 both_backends!(
-    operators_kick_users_of_either_protocol,
-    invitations_reach_either_protocol,
-    operators_moderate_and_ban,
     echo_message_returns_a_clients_own_messages,
-    the_notice_limit_applies_to_irc_too,
-    motd_info_help_and_whowas,
-    operators_kill_and_wallops,
-    away_is_told_to_whoever_writes,
     irc_formatting_reaches_irc_clients_only,
     server_password_gates_both_protocols,
-    topics_are_shared_and_shown_on_join,
     tagged_clients_get_time_and_msgid,
-    queries_about_users_and_rooms,
     quiet_and_unregistered_clients_are_closed,
     registration_and_its_numerics,
     errors_a_client_can_trigger,

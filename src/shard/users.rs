@@ -1,0 +1,216 @@
+//! What a client asks about users and the server, and what operators do:
+//! presence (`/list`, `/who`, `/rooms`), WHO, WHOIS, WHOWAS, ISON,
+//! USERHOST, AWAY, LUSERS, and OPER, KILL and WALLOPS.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::commands::{same_secret, PRESENCE_POLICY};
+use super::Shard;
+use crate::backplane::Query;
+use crate::fanout::DirectMsg;
+use crate::proto::{Presence, Refusal, Reply, Scope};
+use crate::protocol::{self, MAX_LISTED};
+use crate::ratelimit::Verdict;
+use crate::rooms::RoomId;
+
+/// The longest away message, in characters (ISUPPORT `AWAYLEN`).
+const MAX_AWAY: usize = 200;
+
+/// Most nicks one ISON or USERHOST looks up.
+const MAX_LOOKUPS: usize = 20;
+
+impl Shard {
+    /// OPER: an operator account's name and password make the client an
+    /// operator.
+    pub(super) fn oper(&mut self, key: usize, name: &str, password: &str) {
+        let account = self.shared.config.opers.iter().find(|(n, _)| n == name);
+        let refusal = match account {
+            None => Some(Refusal::NoOperAccount),
+            Some((_, pw)) if !same_secret(pw.as_bytes(), password.as_bytes()) => {
+                Some(Refusal::WrongPassword)
+            }
+            Some(_) => None,
+        };
+        if let Some(r) = refusal {
+            self.reply(key, &r.into());
+            return;
+        }
+        let c = &mut self.clients[key];
+        c.oper = true;
+        self.shared.registry.set_oper(&c.nick, c.id);
+        crate::info!("[Server] {} is now an operator", c.nick);
+        self.reply(key, &Reply::Oper);
+    }
+
+    /// KILL: an operator disconnects a user, wherever it is.
+    pub(super) fn kill(&mut self, key: usize, nick: &str, reason: &str) {
+        if !self.clients[key].oper {
+            self.reply(key, &Refusal::NotOperator.into());
+            return;
+        }
+        let Some((_, at)) = self.shared.registry.lookup(nick) else {
+            let nick = protocol::sanitize(nick).into_owned().into();
+            self.reply(key, &Refusal::NoSuchUser(nick).into());
+            return;
+        };
+        let by = &self.clients[key].nick;
+        let why = format!("Killed ({by} ({reason}))").into_boxed_str();
+        self.send_direct(at, DirectMsg::Kill(why));
+    }
+
+    /// WALLOPS: an operator's message to every operator.
+    pub(super) fn wallops(&mut self, key: usize, text: &str) {
+        let c = &self.clients[key];
+        if !c.oper {
+            self.reply(key, &Refusal::NotOperator.into());
+            return;
+        }
+        let from = c.nick.clone();
+        for at in self.shared.registry.opers() {
+            let reply = Reply::Wallops {
+                from: from.clone(),
+                text: text.into(),
+            };
+            self.send_direct(at, DirectMsg::Reply(reply));
+        }
+    }
+
+    /// IRC's WHO: a room's members, one user, or the first of everyone.
+    pub(super) fn who(&mut self, key: usize, mask: &str) {
+        let users = if let Some(name) = mask.strip_prefix('#') {
+            match self.shared.rooms.get(name) {
+                Some(r) => {
+                    let all = self.shared.registry.members_of(r.id(), usize::MAX);
+                    let room: Box<str> = r.name().into();
+                    all.first
+                        .into_iter()
+                        .map(|n| (n, Some(room.clone())))
+                        .collect()
+                }
+                None => Vec::new(),
+            }
+        } else if mask == "*" || mask == "0" {
+            let all = self.shared.registry.sorted_nicks(MAX_LISTED);
+            all.first.into_iter().map(|n| (n, None)).collect()
+        } else {
+            let found = self.shared.registry.lookup(mask);
+            found.map(|(n, _)| (n, None)).into_iter().collect()
+        };
+        let mask = protocol::sanitize(mask).into_owned().into();
+        self.reply(key, &Reply::Who { mask, users });
+    }
+
+    /// `/list`, `/who`, `/rooms`: answered by the cluster when there is
+    /// one and it is reachable (the answer arrives later), else from this
+    /// node's own state at once.
+    pub(super) fn presence(&mut self, key: usize, what: Presence) {
+        let now_ms = self.now_ms();
+        let c = &mut self.clients[key];
+        // Each answer costs O(users): presence has its own, small limit.
+        match c.presence.take(PRESENCE_POLICY, now_ms) {
+            Verdict::Allow => {}
+            Verdict::DropAndWarn => {
+                self.reply(key, &Refusal::PresenceSlowDown.into());
+                return;
+            }
+            Verdict::Drop => return,
+        }
+        let room = c.current_room().map(Arc::clone);
+        let room = match (what, room) {
+            (Presence::List, None) => {
+                self.reply(key, &Refusal::NoRoom.into());
+                return;
+            }
+            (_, room) => room,
+        };
+        if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
+            let query = match what {
+                Presence::List => Query::List {
+                    room: room.as_ref().map_or("", |r| r.name()).into(),
+                },
+                Presence::Who => Query::Who,
+                Presence::Rooms => Query::Rooms,
+            };
+            let reply = self.reply_to(key);
+            cluster.query(query, reply);
+            return;
+        }
+        let reply = match what {
+            Presence::List => {
+                let (id, name) = room
+                    .as_ref()
+                    .map_or((RoomId(0), ""), |r| (r.id(), r.name()));
+                let l = self.shared.registry.members_of(id, MAX_LISTED);
+                Reply::Users {
+                    scope: Scope::Room(name.into()),
+                    first: l.first,
+                    total: l.total,
+                }
+            }
+            Presence::Who => {
+                let l = self.shared.registry.sorted_nicks(MAX_LISTED);
+                Reply::Users {
+                    scope: Scope::Online,
+                    first: l.first,
+                    total: l.total,
+                }
+            }
+            Presence::Rooms => Reply::Rooms(self.shared.rooms.list()),
+        };
+        self.reply(key, &reply);
+    }
+
+    /// WHOIS: what is known of one user.
+    pub(super) fn whois(&mut self, key: usize, nick: &str) {
+        let registry = &self.shared.registry;
+        let found = registry.lookup(nick).map(|(n, _)| n);
+        let away = found.as_ref().and_then(|n| registry.away_of(n));
+        let oper = found.as_ref().is_some_and(|n| registry.is_oper(n));
+        let nick = protocol::sanitize(nick).into_owned().into();
+        let whois = Reply::Whois {
+            nick,
+            found,
+            away,
+            oper,
+        };
+        self.reply(key, &whois);
+    }
+
+    /// WHOWAS: who used a nick that is gone.
+    pub(super) fn whowas(&mut self, key: usize, nick: &str) {
+        let was = self.shared.registry.was(nick);
+        let nick = protocol::sanitize(nick).into_owned().into();
+        self.reply(key, &Reply::Whowas { nick, was });
+    }
+
+    /// AWAY: marks the client away with a message, or back.
+    pub(super) fn away(&mut self, key: usize, message: Option<&str>) {
+        let c = &self.clients[key];
+        let away = message.map(|m| {
+            let m: String = m.chars().take(MAX_AWAY).collect();
+            m.into_boxed_str()
+        });
+        let is_away = away.is_some();
+        self.shared.registry.set_away(&c.nick, c.id, away);
+        self.reply(key, &Reply::Away(is_away));
+    }
+
+    /// ISON and USERHOST: which of these nicks are online.
+    pub(super) fn lookup(&mut self, key: usize, nicks: &str, hosts: bool) {
+        let nicks = nicks
+            .split(' ')
+            .filter(|n| !n.is_empty())
+            .take(MAX_LOOKUPS)
+            .filter_map(|n| self.shared.registry.lookup(n).map(|(n, _)| n))
+            .collect();
+        self.reply(key, &Reply::Online { nicks, hosts });
+    }
+
+    /// LUSERS: how many users and rooms.
+    pub(super) fn counts(&mut self, key: usize) {
+        let users = self.shared.connected.load(Ordering::Relaxed);
+        let rooms = self.shared.rooms.list().len();
+        self.reply(key, &Reply::Counts { users, rooms });
+    }
+}
