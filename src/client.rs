@@ -104,6 +104,15 @@ impl Client {
         self.rooms.first().map(|m| &m.room)
     }
 
+    /// Where the room called `name` (with or without `#`, any case) is
+    /// in its list of rooms.
+    pub fn room_named(&self, name: &str) -> Option<usize> {
+        let name = name.strip_prefix('#').unwrap_or(name);
+        self.rooms
+            .iter()
+            .position(|m| m.room.name().eq_ignore_ascii_case(name))
+    }
+
     /// Where room `id` is in its list of rooms.
     pub fn room_index(&self, id: RoomId) -> Option<usize> {
         self.rooms.iter().position(|m| m.room.id() == id)

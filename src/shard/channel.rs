@@ -119,27 +119,10 @@ impl Shard {
         nick: &str,
         reason: Option<&str>,
     ) {
-        let c = &self.clients[key];
-        let at = match room {
-            None if c.rooms.is_empty() => None,
-            None => Some(0),
-            Some(name) => {
-                let name = name.strip_prefix('#').unwrap_or(name);
-                c.rooms
-                    .iter()
-                    .position(|m| m.room.name().eq_ignore_ascii_case(name))
-            }
-        };
-        let Some(at) = at else {
-            let name = room.unwrap_or("").trim_start_matches('#');
-            let refusal = if room.is_none() {
-                Refusal::NoRoom
-            } else {
-                Refusal::NotInRoom(protocol::sanitize(name).into_owned().into())
-            };
-            self.reply(key, &refusal.into());
+        let Some(at) = self.room_at(key, room) else {
             return;
         };
+        let c = &self.clients[key];
         let room = Arc::clone(&c.rooms[at].room);
         let room_name: Box<str> = room.name().into();
         if !room.channel().is_op(&c.nick) {
@@ -203,17 +186,10 @@ impl Shard {
 
     /// INVITE: tells a user that a member of a room asks it in.
     pub(super) fn invite(&mut self, key: usize, nick: &str, room: &str) {
-        let name = room.strip_prefix('#').unwrap_or(room);
-        let c = &self.clients[key];
-        let Some(at) = c
-            .rooms
-            .iter()
-            .position(|m| m.room.name().eq_ignore_ascii_case(name))
-        else {
-            let name = protocol::sanitize(name).into_owned().into();
-            self.reply(key, &Refusal::NotInRoom(name).into());
+        let Some(at) = self.room_at(key, Some(room)) else {
             return;
         };
+        let c = &self.clients[key];
         let room = Arc::clone(&c.rooms[at].room);
         let from = c.nick.clone();
         let Some((nick, location)) = self.shared.registry.lookup(nick) else {

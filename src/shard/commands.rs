@@ -167,28 +167,8 @@ impl Shard {
     /// Chat, an action or a notice for one of the sender's rooms (`None`:
     /// its current room).
     fn say(&mut self, key: usize, room: Option<&str>, body: Body<'_>) {
-        let c = &self.clients[key];
-        let at = match room {
-            None if c.rooms.is_empty() => {
-                self.reply(key, &Refusal::NoRoom.into());
-                return;
-            }
-            None => 0,
-            Some(name) => {
-                let name = name.strip_prefix('#').unwrap_or(name);
-                match c
-                    .rooms
-                    .iter()
-                    .position(|m| m.room.name().eq_ignore_ascii_case(name))
-                {
-                    Some(at) => at,
-                    None => {
-                        let name = protocol::sanitize(name).into_owned().into_boxed_str();
-                        self.reply(key, &Refusal::NotInRoom(name).into());
-                        return;
-                    }
-                }
-            }
+        let Some(at) = self.room_at(key, room) else {
+            return;
         };
         // Only a moderated room costs more than an atomic load per line.
         if self.clients[key].rooms[at].room.is_moderated() {
@@ -198,6 +178,25 @@ impl Shard {
             }
         }
         self.emit(key, at, body);
+    }
+
+    /// The place in client `key`'s rooms of the room it names (`None`: its
+    /// current room); when there is none, the client is told why.
+    pub(super) fn room_at(&mut self, key: usize, room: Option<&str>) -> Option<usize> {
+        let c = &self.clients[key];
+        let refusal = match room {
+            None if c.rooms.is_empty() => Refusal::NoRoom,
+            None => return Some(0),
+            Some(name) => match c.room_named(name) {
+                Some(at) => return Some(at),
+                None => {
+                    let name = name.strip_prefix('#').unwrap_or(name);
+                    Refusal::NotInRoom(protocol::sanitize(name).into_owned().into())
+                }
+            },
+        };
+        self.reply(key, &refusal.into());
+        None
     }
 
     /// Checks a room argument: its name without `#` if it is valid and the
@@ -212,10 +211,7 @@ impl Shard {
             }
         };
         let c = &self.clients[key];
-        let found = c
-            .rooms
-            .iter()
-            .find(|m| m.room.name().eq_ignore_ascii_case(name));
+        let found = c.room_named(name).map(|at| &c.rooms[at]);
         match (found, member) {
             (Some(_), true) => Some(name),
             (None, false) => self.may_join(key, name).then_some(name),
@@ -237,9 +233,7 @@ impl Shard {
             return;
         };
         let at = self.clients[key]
-            .rooms
-            .iter()
-            .position(|m| m.room.name().eq_ignore_ascii_case(name))
+            .room_named(name)
             .expect("checked by room_arg");
         let room = self.clients[key].rooms[at].room.name().into();
         self.catch_up(key, at);
@@ -253,26 +247,10 @@ impl Shard {
     /// current one). Anyone in a room may set it (no channel operators
     /// yet); the room sees a topic event, the setter a confirmation.
     fn topic(&mut self, key: usize, room: Option<&str>, text: Option<&str>) {
-        let c = &self.clients[key];
-        let at = match room {
-            None if c.rooms.is_empty() => {
-                self.reply(key, &Refusal::NoRoom.into());
-                return;
-            }
-            None => Some(0),
-            Some(name) => {
-                let name = name.strip_prefix('#').unwrap_or(name);
-                c.rooms
-                    .iter()
-                    .position(|m| m.room.name().eq_ignore_ascii_case(name))
-            }
-        };
-        let Some(at) = at.filter(|&at| at < c.rooms.len()) else {
-            let name = room.unwrap_or("").trim_start_matches('#');
-            let name = protocol::sanitize(name).into_owned().into();
-            self.reply(key, &Refusal::NotInRoom(name).into());
+        let Some(at) = self.room_at(key, room) else {
             return;
         };
+        let c = &self.clients[key];
         let r = std::sync::Arc::clone(&c.rooms[at].room);
         let name: Box<str> = r.name().into();
         let locked = text.is_some() && {
