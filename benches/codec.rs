@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use shardchat::codec::{Line, LineReader};
+use shardchat::codec::{Flow, Line, LineReader};
 use shardchat::event::{Body, Event, MsgId};
 use shardchat::frame::{ChunkBuilder, ClientId};
 use shardchat::proto::Form;
@@ -45,7 +45,7 @@ fn count_lines(reader: &mut LineReader, data: &[u8]) -> u64 {
             black_box(bytes);
             lines += 1;
         }
-        true
+        Flow::Next
     });
     lines
 }

@@ -17,11 +17,37 @@ pub enum Line<'a> {
     TooLong,
 }
 
+/// What the consumer of a line wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on with the next line.
+    Next,
+    /// Stop: the rest of the data is dropped (e.g. after `/quit`).
+    Stop,
+    /// Not now: keep this line and everything after it, unread, until
+    /// [`LineReader::take_held`] (flood control's fake lag).
+    Hold,
+}
+
+impl From<bool> for Flow {
+    /// `true`: go on; `false`: stop.
+    fn from(go_on: bool) -> Flow {
+        if go_on {
+            Flow::Next
+        } else {
+            Flow::Stop
+        }
+    }
+}
+
 /// Incremental line splitter for one connection.
 #[derive(Debug, Default)]
 pub struct LineReader {
     partial: Vec<u8>,
     discarding: bool,
+    /// Complete input put off by [`Flow::Hold`], starting with the held
+    /// line; empty (unallocated) otherwise.
+    held: Vec<u8>,
 }
 
 impl LineReader {
@@ -34,10 +60,27 @@ impl LineReader {
         self.partial.len()
     }
 
-    /// Feeds `data` and calls `emit` for each framing result, in order.
-    /// `emit` returns `false` to stop early (the rest of `data` is dropped,
-    /// e.g. after `/quit`).
-    pub fn feed(&mut self, mut data: &[u8], max: usize, mut emit: impl FnMut(Line<'_>) -> bool) {
+    /// Bytes put off by [`Flow::Hold`] and not yet taken back.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Adds input read while earlier input is held: it waits behind it.
+    pub fn hold_more(&mut self, data: &[u8]) {
+        self.held.extend_from_slice(data);
+    }
+
+    /// Takes back the input put off by [`Flow::Hold`], to be fed again.
+    pub fn take_held(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.held)
+    }
+
+    /// Feeds `data` and calls `emit` for each framing result, in order,
+    /// until it answers [`Flow::Stop`] (the rest of `data` is dropped) or
+    /// [`Flow::Hold`] (that line and the rest are kept, see
+    /// [`LineReader::take_held`]). Nothing may be fed while input is held.
+    pub fn feed(&mut self, mut data: &[u8], max: usize, mut emit: impl FnMut(Line<'_>) -> Flow) {
+        debug_assert!(self.held.is_empty(), "fed while input is held");
         while !data.is_empty() {
             let Some(nl) = data.iter().position(|&b| b == b'\n') else {
                 self.hold(data, max, &mut emit);
@@ -49,20 +92,30 @@ impl LineReader {
                 self.discarding = false;
                 continue;
             }
-            let keep_going = if self.partial.is_empty() {
-                emit(check(strip_cr(head), max))
+            let (flow, mut held) = if self.partial.is_empty() {
+                (emit(check(strip_cr(head), max)), Vec::new())
             } else {
                 let mut line = std::mem::take(&mut self.partial);
                 line.extend_from_slice(head);
-                emit(check(strip_cr(&line), max))
+                (emit(check(strip_cr(&line), max)), line)
             };
-            if !keep_going {
-                return;
+            match flow {
+                Flow::Next => {}
+                Flow::Stop => return,
+                Flow::Hold => {
+                    if held.is_empty() {
+                        held.extend_from_slice(head);
+                    }
+                    held.push(b'\n');
+                    held.extend_from_slice(data);
+                    self.held = held;
+                    return;
+                }
             }
         }
     }
 
-    fn hold(&mut self, data: &[u8], max: usize, emit: &mut impl FnMut(Line<'_>) -> bool) {
+    fn hold(&mut self, data: &[u8], max: usize, emit: &mut impl FnMut(Line<'_>) -> Flow) {
         if self.discarding {
             return;
         }
@@ -100,7 +153,7 @@ mod tests {
                 Line::Complete(b) => Ok(String::from_utf8_lossy(b).into_owned()),
                 Line::TooLong => Err(()),
             });
-            true
+            Flow::Next
         });
         out
     }
@@ -160,9 +213,46 @@ mod tests {
         let mut seen = 0;
         r.feed(b"a\nb\nc", 10, |_| {
             seen += 1;
-            false
+            Flow::Stop
         });
         assert_eq!(seen, 1);
+        assert_eq!(r.buffered(), 0);
+    }
+
+    #[test]
+    fn holding_keeps_that_line_and_the_rest_for_later() {
+        let mut r = LineReader::new();
+        assert!(collect(&mut r, b"par", 20).is_empty());
+        let mut seen = Vec::new();
+        r.feed(b"tial\r\nb\nc\nd", 20, |l| {
+            let Line::Complete(b) = l else {
+                panic!("{l:?}")
+            };
+            seen.push(String::from_utf8_lossy(b).into_owned());
+            if seen.len() == 2 {
+                Flow::Hold
+            } else {
+                Flow::Next
+            }
+        });
+        assert_eq!(seen, ["partial", "b"]);
+        assert_eq!(r.held(), 5, "b, c and d are held");
+        let held = r.take_held();
+        assert_eq!(r.held(), 0);
+        assert_eq!(
+            collect(&mut r, &held, 20),
+            vec![Ok("b".into()), Ok("c".into())]
+        );
+        assert_eq!(r.buffered(), 1, "the unfinished d waits for its newline");
+    }
+
+    #[test]
+    fn holding_a_line_that_was_split_across_reads_keeps_all_of_it() {
+        let mut r = LineReader::new();
+        assert!(collect(&mut r, b"he", 20).is_empty());
+        r.feed(b"llo\nnext\n", 20, |_| Flow::Hold);
+        let held = r.take_held();
+        assert_eq!(held, b"hello\nnext\n");
         assert_eq!(r.buffered(), 0);
     }
 }

@@ -40,6 +40,22 @@ impl Bucket {
         }
     }
 
+    /// Milliseconds from `now` until a token is there (0: one is there
+    /// now). Takes nothing.
+    pub fn wait_ms(&self, policy: Policy, now: Millis) -> Millis {
+        if policy.rate == 0 {
+            return 0;
+        }
+        let elapsed = (now as u32).wrapping_sub(self.last_refill);
+        let tokens = self.tokens + elapsed as f32 * policy.rate as f32 / 1000.0;
+        if tokens >= 1.0 {
+            return 0;
+        }
+        ((1.0 - tokens) * 1000.0 / policy.rate as f32)
+            .ceil()
+            .max(1.0) as Millis
+    }
+
     /// Takes one token for a line at time `now`.
     pub fn take(&mut self, policy: Policy, now: Millis) -> Verdict {
         if policy.rate == 0 {
@@ -106,6 +122,19 @@ mod tests {
             assert_eq!(b.take(p, 0), Verdict::Drop);
         }
         assert_eq!(b.take(p, 1000), Verdict::Allow);
+    }
+
+    #[test]
+    fn wait_says_when_the_next_token_comes() {
+        let p = Policy { rate: 4, burst: 1 };
+        let mut b = Bucket::new(p, 0);
+        assert_eq!(b.wait_ms(p, 0), 0);
+        assert_eq!(b.take(p, 0), Verdict::Allow);
+        assert_eq!(b.wait_ms(p, 0), 250);
+        assert_eq!(b.wait_ms(p, 100), 150);
+        assert_eq!(b.wait_ms(p, 250), 0);
+        assert_eq!(b.take(p, 250), Verdict::Allow);
+        assert_eq!(b.wait_ms(Policy { rate: 0, burst: 0 }, 250), 0);
     }
 
     #[test]

@@ -242,6 +242,13 @@ impl Session {
         matches!(self, Session::Irc(s) if s.echo_message())
     }
 
+    /// Whether a flood is slowed down rather than dropped: IRC clients
+    /// count on an answer to every command, so their lines over the limit
+    /// wait (fake lag) instead of being dropped with a warning.
+    pub(crate) fn delays_floods(&self) -> bool {
+        matches!(self, Session::Irc(_))
+    }
+
     /// Whether joining a room also lists its members (IRC sends NAMES).
     pub(crate) fn names_on_join(&self) -> bool {
         matches!(self, Session::Irc(_))

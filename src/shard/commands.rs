@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::codec::Line;
+use crate::codec::{Flow, Line};
 use crate::event::{Body, Event, OwnedEvent};
 use crate::fanout::DirectMsg;
 use crate::proto::{Refusal, Reply, Request, Speech};
@@ -24,17 +24,24 @@ const QUIT_LINGER: Duration = Duration::from_secs(2);
 pub(crate) const PRESENCE_POLICY: Policy = Policy { rate: 1, burst: 5 };
 
 impl Shard {
-    /// Handles one framed line; returns false to stop reading this client.
-    pub(crate) fn on_line(&mut self, key: usize, line: Line<'_>) -> bool {
+    /// Handles one framed line: go on with the next, stop reading this
+    /// client, or hold this line and the rest for later (fake lag).
+    pub(crate) fn on_line(&mut self, key: usize, line: Line<'_>) -> Flow {
         let now_ms = self.now_ms();
         let Some(c) = self.clients.get_mut(key) else {
-            return false;
+            return Flow::Stop;
         };
         if c.closing.is_some() {
-            return false;
+            return Flow::Stop;
         }
         if line == Line::Complete(&[]) {
-            return true;
+            return Flow::Next;
+        }
+        if c.session.delays_floods() {
+            let wait = c.bucket.wait_ms(self.policy, now_ms);
+            if wait > 0 {
+                return self.hold(key, wait);
+            }
         }
         self.stats.lines_in += 1;
         c.session.heard(self.now);
@@ -44,36 +51,43 @@ impl Shard {
             Verdict::Allow => {}
             Verdict::DropAndWarn => {
                 self.reply(key, &Refusal::SlowDown.into());
-                return true;
+                return Flow::Next;
             }
-            Verdict::Drop => return true,
+            Verdict::Drop => return Flow::Next,
         }
         let registered = c.registered;
         match c
             .session
             .decode(line, self.shared.config.max_line, registered)
         {
-            None => true,
+            None => Flow::Next,
             Some(Err(reply)) => {
                 self.reply(key, &reply);
-                true
+                Flow::Next
             }
-            Some(Ok(Request::Pass(pw))) => self.password(key, pw),
+            Some(Ok(Request::Pass(pw))) => self.password(key, pw).into(),
+            Some(Ok(request @ Request::Presence(_))) if c.session.delays_floods() => {
+                // IRC's LIST waits for its own (smaller) limit too.
+                match c.presence.wait_ms(PRESENCE_POLICY, now_ms) {
+                    0 => self.handle(key, request).into(),
+                    wait => self.hold(key, wait),
+                }
+            }
             Some(Ok(request)) if registered || !self.clients[key].locked => {
-                self.handle(key, request)
+                self.handle(key, request).into()
             }
             // Locked: only the password, or leaving, is taken.
-            Some(Ok(Request::Quit(reason))) => self.handle(key, Request::Quit(reason)),
+            Some(Ok(Request::Quit(reason))) => self.handle(key, Request::Quit(reason)).into(),
             Some(Ok(Request::Register(_))) => {
                 // IRC: registering without the password closes.
                 self.reply(key, &Refusal::WrongPassword.into());
                 self.reply(key, &Reply::Closing("Bad password"));
                 self.doomed.push((key, None));
-                false
+                Flow::Stop
             }
             Some(Ok(_)) => {
                 self.reply(key, &Refusal::PasswordRequired.into());
-                true
+                Flow::Next
             }
         }
     }

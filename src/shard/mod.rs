@@ -15,11 +15,12 @@
 //! chunks, batches and writes; `commands.rs` what each request does;
 //! `nicks.rs` nick changes; `channel.rs` channel operators, modes, bans,
 //! kicks and invitations; `users.rs` presence, lookups and operators; and
-//! `keepalive.rs` IRC's PINGs and timeouts.
+//! `keepalive.rs` IRC's PINGs and timeouts; `flood.rs` IRC's fake lag.
 
 mod channel;
 mod commands;
 mod delivery;
+mod flood;
 mod keepalive;
 #[cfg(test)]
 mod many_rooms;
@@ -98,6 +99,9 @@ pub struct Shard {
     ready: Vec<usize>,
     /// Clients with replies to flush at the end of the pass.
     dirty: Vec<usize>,
+    /// Clients whose input is held by flood control, until when (see
+    /// `flood.rs`).
+    throttled: Vec<(usize, ClientId, Instant)>,
     /// Clients to close at the end of the pass, with the reason others see.
     doomed: Vec<(usize, Option<&'static str>)>,
     /// Clients saying goodbye: flushing their last lines until a deadline.
@@ -150,6 +154,7 @@ impl Shard {
             rooms: HashMap::new(),
             ready: Vec::new(),
             dirty: Vec::new(),
+            throttled: Vec::new(),
             doomed: Vec::new(),
             lingering: Vec::new(),
             handshakes: Vec::new(),
@@ -204,6 +209,9 @@ impl Shard {
             self.retry_backlogs();
             let reading = !self.congested();
             let carried = std::mem::take(&mut self.ready);
+            if reading {
+                self.resume_throttled();
+            }
             for ev in events.iter() {
                 self.on_event(ev, reading);
             }
@@ -246,7 +254,10 @@ impl Shard {
         if !self.lingering.is_empty() || !self.handshakes.is_empty() {
             return Some(CLOSING_TICK);
         }
-        self.keepalive_timeout()
+        match (self.keepalive_timeout(), self.throttle_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn on_event(&mut self, ev: &Event, reading: bool) {
@@ -315,10 +326,18 @@ impl Shard {
             let mut reader = std::mem::take(&mut c.reader);
             let rbuf = std::mem::take(&mut self.rbuf);
             let max = c.session.max_line(self.shared.config.max_line);
-            reader.feed(&rbuf[..n], max, |line| self.on_line(key, line));
+            if reader.held() > 0 {
+                // Held input goes first: this waits behind it (`flood.rs`).
+                reader.hold_more(&rbuf[..n]);
+            } else {
+                reader.feed(&rbuf[..n], max, |line| self.on_line(key, line));
+            }
             self.rbuf = rbuf;
             if let Some(c) = self.clients.get_mut(key) {
                 c.reader = reader;
+                if c.reader.held() > 0 && !self.check_held(key, max) {
+                    return;
+                }
             }
             total += n;
             if !more {
