@@ -143,9 +143,7 @@ impl Shard {
             }
             Ok(applied) => applied,
         };
-        if let Some(mode) = applied.missing {
-            self.reply(key, &Refusal::ModeNeedsParam(mode).into());
-        }
+        let missing = applied.missing;
         match applied.change {
             applied if applied.is_empty() => {}
             applied => {
@@ -159,6 +157,9 @@ impl Shard {
                     },
                 );
             }
+        }
+        if let Some(mode) = missing {
+            self.reply(key, &Refusal::ModeNeedsParam(mode).into());
         }
     }
 

@@ -301,6 +301,7 @@ impl Shard {
                 continue;
             }
             if self.clients[key].rooms.len() >= MAX_ROOMS {
+                let name = name.strip_prefix('#').unwrap_or(name);
                 let name = protocol::sanitize(name).into_owned().into();
                 self.reply(key, &Refusal::TooManyRooms(name).into());
                 return;
