@@ -39,8 +39,12 @@ impl Shard {
     /// refuses outside messages (`+n`), is moderated (`+m`: outsiders
     /// have no voice) or bans the sender.
     pub(super) fn say_outside(&mut self, key: usize, arg: &str, body: Body<'_>) {
+        let quiet = matches!(body, Body::Notice { .. });
         let name = arg.strip_prefix('#').unwrap_or(arg);
         let Some(room) = self.shared.rooms.get(name) else {
+            if quiet {
+                return;
+            }
             // As before rooms took outside messages: 442.
             let name = protocol::sanitize(name).into_owned().into();
             self.reply(key, &Refusal::NotInRoom(name).into());
@@ -51,19 +55,23 @@ impl Shard {
             ch.no_external || ch.moderated || ch.is_banned(&self.clients[key].nick)
         };
         if refused {
-            self.reply(key, &Refusal::CannotSend(room.name().into()).into());
+            if !quiet {
+                self.reply(key, &Refusal::CannotSend(room.name().into()).into());
+            }
             return;
         }
         self.emit_outside(key, &room, body);
     }
 
     /// Whether client `key` may speak in `room` (not moderated, or an
-    /// operator or voiced); tells it why not.
-    pub(super) fn may_speak(&mut self, key: usize, room: &Arc<Room>) -> bool {
+    /// operator or voiced); tells it why not, unless `quiet`.
+    pub(super) fn may_speak(&mut self, key: usize, room: &Arc<Room>, quiet: bool) -> bool {
         if !room.is_moderated() || room.channel().may_speak(&self.clients[key].nick) {
             return true;
         }
-        self.reply(key, &Refusal::Moderated(room.name().into()).into());
+        if !quiet {
+            self.reply(key, &Refusal::Moderated(room.name().into()).into());
+        }
         false
     }
 

@@ -165,18 +165,24 @@ impl Shard {
 
     /// Chat, an action or a notice for one of the sender's rooms (`None`:
     /// its current room), or for a room it is not in.
+    /// A notice is never answered with an error (modern IRC): it is
+    /// dropped without a word where a message would be refused.
     fn say(&mut self, key: usize, room: Option<&str>, body: Body<'_>) {
-        if let Some(name) = room.filter(|r| self.clients[key].room_named(r).is_none()) {
-            self.say_outside(key, name, body);
-            return;
-        }
-        let Some(at) = self.room_at(key, room) else {
-            return;
+        let at = match room {
+            Some(name) => match self.clients[key].room_named(name) {
+                Some(at) => at,
+                None => return self.say_outside(key, name, body),
+            },
+            None => match self.room_at(key, None) {
+                Some(at) => at,
+                None => return,
+            },
         };
         // Only a moderated room costs more than an atomic load per line.
         if self.clients[key].rooms[at].room.is_moderated() {
             let room = Arc::clone(&self.clients[key].rooms[at].room);
-            if !self.may_speak(key, &room) {
+            let notice = matches!(body, Body::Notice { .. });
+            if !self.may_speak(key, &room, notice) {
                 return;
             }
         }

@@ -190,8 +190,13 @@ fn outside_messages_and_secret_rooms(b: Backend) {
     ann.send("MODE #den +b bob!*@*");
     ann.expect(":ann!ann@user/ann MODE #den +b bob!*@*");
     line.expect("* ann set mode +b bob!*@* on #den");
-    bob.send("NOTICE #den :banned now");
+    bob.send("PRIVMSG #den :banned now");
     bob.expect(":irc.test 404 bob #den :Cannot send to channel");
+    // A notice is never answered with an error: dropped, silently.
+    bob.send("NOTICE #den :banned now");
+    bob.send("NOTICE #nowhere :no one");
+    bob.send("PING :after");
+    bob.expect(":irc.test PONG irc.test :after");
 
     // +s: members see the room as secret, others do not see it at all.
     ann.send("MODE #den +s");
