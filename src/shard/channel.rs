@@ -129,7 +129,7 @@ impl Shard {
         };
         let applied = match applied {
             Err(ModeError::Unknown(c)) => {
-                let c = if c.is_control() { '?' } else { c };
+                let c = if c.is_ascii_graphic() { c } else { '?' };
                 self.reply(key, &Refusal::UnknownMode(c).into());
                 return;
             }

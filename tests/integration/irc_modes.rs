@@ -165,6 +165,9 @@ fn bad_parameters_change_nothing(b: Backend) {
     other.expect("! #nook is invite only: an operator must invite you");
     ann.send("JOIN #nook");
     ann.expect(":irc.test 473 ann #nook :Cannot join channel (+i)");
+    // A room without a key ignores one given.
+    other.send("/join #free anykey");
+    other.expect("* you joined #free (1 users)");
 }
 
 fn outside_messages_and_secret_rooms(b: Backend) {
