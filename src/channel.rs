@@ -1,10 +1,25 @@
 //! A room's channel state, IRC style: its operators and voiced members,
-//! modes (`+t` topic by operators only, `+m` moderated) and bans. Kept by
-//! the room, behind its lock, and touched on join, mode changes, topic
-//! changes and renames; a moderated room is also read when its members
-//! speak. Nicks are kept lower-cased.
+//! modes (`+i +k +l +m +n +s +t`), bans and invitations. Kept by the room,
+//! behind its lock, and touched on join, mode changes, topic changes and
+//! renames; a moderated room is also read when its members speak. Nicks
+//! are kept lower-cased. Mode changes are parsed and applied in
+//! `channel/modes.rs`.
 
 use std::collections::HashSet;
+
+mod modes;
+
+pub use modes::{ModeError, MAX_MODE_PARAMS};
+
+/// The most rooms an IRC client may be in (ISUPPORT `CHANLIMIT`).
+pub const MAX_ROOMS: usize = 50;
+
+/// The longest KICK reason, in characters (ISUPPORT `KICKLEN`); longer
+/// ones are cut.
+pub const MAX_KICK: usize = 390;
+
+/// Invitations a channel remembers; the oldest goes first.
+const MAX_INVITES: usize = 64;
 
 /// One ban: a `nick!user@host` mask with `*` and `?`, who set it, when.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,13 +29,17 @@ pub struct Ban {
     pub at_ms: u64,
 }
 
-/// What a mode change did, or why it was refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ModeError {
-    /// A letter the server does not know.
-    Unknown(char),
-    /// `+o`/`+v` for someone not in the room.
-    NotInRoom(Box<str>),
+/// Why a join was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinError {
+    /// A ban matches (`+b`).
+    Banned,
+    /// Invite only (`+i`), and no invitation.
+    InviteOnly,
+    /// A key is set (`+k`) and another (or none) was given.
+    BadKey,
+    /// As many members as the limit (`+l`).
+    Full,
 }
 
 /// A channel's state.
@@ -32,7 +51,19 @@ pub struct Channel {
     pub topic_ops: bool,
     /// `+m`: only operators and voiced members speak.
     pub moderated: bool,
+    /// `+n`: only members send messages to the room.
+    pub no_external: bool,
+    /// `+i`: only the invited join.
+    pub invite_only: bool,
+    /// `+s`: hidden from those not in it.
+    pub secret: bool,
+    /// `+k`: the key a join must give.
+    key: Option<Box<str>>,
+    /// `+l`: the most members a join may make.
+    limit: Option<usize>,
     bans: Vec<Ban>,
+    /// Nicks invited and not yet joined, oldest first.
+    invited: Vec<Box<str>>,
     /// When the room was created (ms since the epoch).
     pub created_ms: u64,
 }
@@ -42,9 +73,12 @@ fn lower(nick: &str) -> Box<str> {
 }
 
 impl Channel {
+    /// A new channel: `+nt`, as most servers make them.
     pub fn new(created_ms: u64) -> Channel {
         Channel {
             created_ms,
+            topic_ops: true,
+            no_external: true,
             ..Channel::default()
         }
     }
@@ -103,99 +137,83 @@ impl Channel {
         &self.bans
     }
 
-    /// The modes as `+tm` (just `+` with none).
-    pub fn mode_string(&self) -> String {
-        let mut s = String::from("+");
-        if self.moderated {
-            s.push('m');
+    /// Remembers that `nick` was invited: it may join once, past `+i`,
+    /// `+k` and `+l` (not past a ban).
+    pub fn invite(&mut self, nick: &str) {
+        let n = lower(nick);
+        if self.invited.contains(&n) {
+            return;
         }
-        if self.topic_ops {
-            s.push('t');
+        if self.invited.len() == MAX_INVITES {
+            self.invited.remove(0);
         }
-        s
+        self.invited.push(n);
     }
 
-    /// Applies `change` (`+o-v bob eve`, `+b *!*@user/spam*`, `-t`) by
-    /// `by` at `now_ms`; `is_member` says whether a nick is in the room.
-    /// Returns the change as applied (parameters as given; changes that
-    /// change nothing left out), or why it was refused (then nothing is
-    /// applied).
-    pub fn apply(
+    /// Whether `nick` may join with `key` while the room has `members`:
+    /// bans first, then an invitation lets it past the rest.
+    pub fn may_join(&self, nick: &str, key: Option<&str>, members: usize) -> Result<(), JoinError> {
+        if self.is_banned(nick) {
+            return Err(JoinError::Banned);
+        }
+        if self.invited.contains(&lower(nick)) {
+            return Ok(());
+        }
+        if self.invite_only {
+            return Err(JoinError::InviteOnly);
+        }
+        if let Some(k) = &self.key {
+            if key != Some(k.as_ref()) {
+                return Err(JoinError::BadKey);
+            }
+        }
+        if self.limit.is_some_and(|l| members >= l) {
+            return Err(JoinError::Full);
+        }
+        Ok(())
+    }
+
+    /// [`Channel::may_join`], and when it may, its invitation is used up.
+    pub fn admit(
         &mut self,
-        change: &str,
-        by: &str,
-        now_ms: u64,
-        is_member: impl Fn(&str) -> bool,
-    ) -> Result<String, ModeError> {
-        let mut words = change.split(' ').filter(|w| !w.is_empty());
-        let letters = words.next().unwrap_or("");
-        let mut params = words;
-        // Check everything first, so a refused change applies nothing.
-        let mut plan: Vec<(bool, char, Option<&str>)> = Vec::new();
-        let mut adding = true;
-        for c in letters.chars() {
-            match c {
-                '+' => adding = true,
-                '-' => adding = false,
-                'o' | 'v' => {
-                    let Some(nick) = params.next() else { continue };
-                    if !is_member(nick) {
-                        return Err(ModeError::NotInRoom(nick.into()));
-                    }
-                    plan.push((adding, c, Some(nick)));
-                }
-                'b' => plan.push((adding, c, params.next())),
-                't' | 'm' => plan.push((adding, c, None)),
-                other => return Err(ModeError::Unknown(other)),
+        nick: &str,
+        key: Option<&str>,
+        members: usize,
+    ) -> Result<(), JoinError> {
+        self.may_join(nick, key, members)?;
+        let n = lower(nick);
+        self.invited.retain(|i| *i != n);
+        Ok(())
+    }
+
+    /// The modes with their parameters, as 324 gives them: `+iklmnst key
+    /// 10`, or just `+` with none. The key is shown as `*` unless
+    /// `with_key` (to members only, as servers do).
+    pub fn mode_string(&self, with_key: bool) -> String {
+        let mut s = String::from("+");
+        let flags = [
+            (self.invite_only, 'i'),
+            (self.key.is_some(), 'k'),
+            (self.limit.is_some(), 'l'),
+            (self.moderated, 'm'),
+            (self.no_external, 'n'),
+            (self.secret, 's'),
+            (self.topic_ops, 't'),
+        ];
+        for (on, c) in flags {
+            if on {
+                s.push(c);
             }
         }
-        let (mut flags, mut args) = (String::new(), Vec::new());
-        let mut sign = None;
-        for (add, c, param) in plan {
-            let changed = match (c, param) {
-                ('o', Some(n)) if add => self.ops.insert(lower(n)),
-                ('o', Some(n)) => self.ops.remove(&lower(n)),
-                ('v', Some(n)) if add => self.voiced.insert(lower(n)),
-                ('v', Some(n)) => self.voiced.remove(&lower(n)),
-                ('b', Some(m)) if add => {
-                    let mask = lower(m);
-                    let new = !self.bans.iter().any(|b| b.mask == mask);
-                    if new {
-                        self.bans.push(Ban {
-                            mask,
-                            by: by.into(),
-                            at_ms: now_ms,
-                        });
-                    }
-                    new
-                }
-                ('b', Some(m)) => {
-                    let before = self.bans.len();
-                    let mask = lower(m);
-                    self.bans.retain(|b| b.mask != mask);
-                    self.bans.len() != before
-                }
-                ('t', _) => std::mem::replace(&mut self.topic_ops, add) != add,
-                ('m', _) => std::mem::replace(&mut self.moderated, add) != add,
-                _ => false, // `b` without a mask: a listing, not a change
-            };
-            if changed {
-                if sign != Some(add) {
-                    flags.push(if add { '+' } else { '-' });
-                    sign = Some(add);
-                }
-                flags.push(c);
-                if let Some(p) = param {
-                    args.push(p);
-                }
-            }
+        if let Some(k) = &self.key {
+            s.push(' ');
+            s.push_str(if with_key { k } else { "*" });
         }
-        let mut applied = flags;
-        for a in args {
-            applied.push(' ');
-            applied.push_str(a);
+        if let Some(l) = self.limit {
+            s.push(' ');
+            s.push_str(&l.to_string());
         }
-        Ok(applied)
+        s
     }
 }
 
@@ -239,47 +257,28 @@ mod tests {
     }
 
     #[test]
-    fn changes_apply_whole_or_not_at_all() {
+    fn joins_are_checked_and_invitations_used_once() {
         let mut c = Channel::new(0);
-        c.add_op("Ann");
-        let members = |n: &str| ["ann", "bob"].contains(&n.to_ascii_lowercase().as_str());
-        assert_eq!(
-            c.apply("+ov bob bob", "ann", 1, members),
-            Ok("+ov bob bob".into())
-        );
-        assert_eq!(c.prefix("BOB"), "@");
-        assert_eq!(c.apply("+o bob", "ann", 1, members), Ok(String::new()));
-        assert_eq!(
-            c.apply("-o+tm bob", "ann", 1, members),
-            Ok("-o+tm bob".into())
-        );
-        assert_eq!(c.prefix("bob"), "+");
-        assert_eq!(c.mode_string(), "+mt");
-        assert!(c.may_speak("bob") && c.may_speak("ann") && !c.may_speak("eve"));
-        assert_eq!(
-            c.apply("+o-m eve", "ann", 1, members),
-            Err(ModeError::NotInRoom("eve".into()))
-        );
-        assert!(c.moderated, "a refused change applies nothing");
-        assert_eq!(
-            c.apply("+x", "ann", 1, members),
-            Err(ModeError::Unknown('x'))
-        );
-        assert_eq!(
-            c.apply("+b *!*@user/eve", "ann", 7, members),
-            Ok("+b *!*@user/eve".into())
-        );
-        assert!(c.is_banned("Eve") && !c.is_banned("bob"));
-        assert_eq!(c.bans()[0].by.as_ref(), "ann");
-        assert_eq!(c.apply("+b", "ann", 1, members), Ok(String::new()));
-        assert_eq!(
-            c.apply("-b *!*@USER/EVE", "ann", 1, members),
-            Ok("-b *!*@USER/EVE".into())
-        );
-        assert!(!c.is_banned("eve"));
-        c.rename("bob", "Robert");
-        assert_eq!(c.prefix("robert"), "+");
-        c.forget("robert");
-        assert_eq!(c.prefix("robert"), "");
+        let m = |_: &str| true;
+        assert_eq!(c.may_join("eve", None, 1), Ok(()));
+        c.apply("+i", "ann", 0, m).ok();
+        assert_eq!(c.may_join("eve", None, 1), Err(JoinError::InviteOnly));
+        c.invite("Eve");
+        assert_eq!(c.admit("eve", None, 1), Ok(()));
+        assert_eq!(c.may_join("eve", None, 1), Err(JoinError::InviteOnly));
+        c.apply("-i+kl key 2", "ann", 0, m).ok();
+        assert_eq!(c.may_join("eve", None, 1), Err(JoinError::BadKey));
+        assert_eq!(c.may_join("eve", Some("KEY"), 1), Err(JoinError::BadKey));
+        assert_eq!(c.may_join("eve", Some("key"), 1), Ok(()));
+        assert_eq!(c.may_join("eve", Some("key"), 2), Err(JoinError::Full));
+        // An invitation lets one in past +k and +l, never past a ban.
+        c.invite("eve");
+        assert_eq!(c.may_join("eve", None, 2), Ok(()));
+        c.apply("+b eve!*@*", "ann", 0, m).ok();
+        assert_eq!(c.may_join("eve", None, 2), Err(JoinError::Banned));
+        for n in 0..=MAX_INVITES {
+            c.invite(&format!("u{n}"));
+        }
+        assert_eq!(c.invited.len(), MAX_INVITES, "the oldest goes");
     }
 }

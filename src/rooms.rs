@@ -194,7 +194,28 @@ impl Rooms {
         shard: usize,
         first_on_shard: impl FnOnce(&Room) -> bool,
     ) -> (Arc<Room>, usize) {
+        let admit = |_: &Room| Ok::<(), std::convert::Infallible>(());
+        match self.join_if(name, shard, first_on_shard, admit) {
+            Ok(joined) => joined,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Rooms::join`], if `admit` lets the member into the room when it
+    /// exists already. It is asked under the directory's lock, so the
+    /// member count it reads holds until the join (a `+l` limit is never
+    /// passed by joins at the same time on other shards).
+    pub fn join_if<E>(
+        &self,
+        name: &str,
+        shard: usize,
+        first_on_shard: impl FnOnce(&Room) -> bool,
+        admit: impl FnOnce(&Room) -> Result<(), E>,
+    ) -> Result<(Arc<Room>, usize), E> {
         let mut map = self.by_key.lock();
+        if let Some(room) = map.get(name.to_ascii_lowercase().as_str()) {
+            admit(room)?;
+        }
         let room = map
             .entry(name.to_ascii_lowercase().into_boxed_str())
             .or_insert_with(|| {
@@ -215,7 +236,7 @@ impl Rooms {
         if first_on_shard(room) {
             room.set_shard(shard, true);
         }
-        (Arc::clone(room), n)
+        Ok((Arc::clone(room), n))
     }
 
     /// Removes a member on `shard` from `room`; `last_on_shard` says whether
@@ -259,9 +280,15 @@ impl Rooms {
 
     /// `(name, members)` for every room, sorted by name ignoring case.
     pub fn list(&self) -> Vec<(Box<str>, usize)> {
+        self.list_where(|_| true)
+    }
+
+    /// [`Rooms::list`] of the rooms `keep` keeps.
+    pub fn list_where(&self, keep: impl Fn(&Room) -> bool) -> Vec<(Box<str>, usize)> {
         let map = self.by_key.lock();
         let mut v: Vec<(&Box<str>, Box<str>, usize)> = map
             .iter()
+            .filter(|(_, r)| keep(r))
             .map(|(k, r)| (k, r.name.clone(), r.members()))
             .collect();
         v.sort_unstable_by(|a, b| a.0.cmp(b.0));

@@ -34,7 +34,16 @@ pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>
         Command::Me(None) => return Some(Err(Refusal::Usage(Usage::Me))),
         Command::Nick(Some(name)) => Request::Nick(name),
         Command::Nick(None) => return Some(Err(Refusal::Usage(Usage::Nick))),
-        Command::Join(Some(room)) => Request::Move(room),
+        Command::Join(Some(arg)) => match arg.split_once([' ', '\t']) {
+            Some((room, key)) => Request::Move {
+                room,
+                key: Some(key.trim()),
+            },
+            None => Request::Move {
+                room: arg,
+                key: None,
+            },
+        },
         Command::Join(None) => return Some(Err(Refusal::Usage(Usage::Join))),
         Command::Msg(Some((to, text))) => Request::Private {
             to,
@@ -309,6 +318,40 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         Refusal::AlreadyMember(nick, room) => error(out, &[nick, " is already in #", room]),
         Refusal::NoOperAccount => error(out, &["no such operator account"]),
         Refusal::NoPasswordNeeded => error(out, &["no password is needed now"]),
+        Refusal::InviteOnly(room) => error(
+            out,
+            &["#", room, " is invite only: an operator must invite you"],
+        ),
+        Refusal::BadKey(room) => {
+            error(out, &["#", room, " needs its key: /join #", room, " <key>"])
+        }
+        Refusal::RoomFull(room) => error(out, &["#", room, " is full"]),
+        Refusal::CannotSend(room) => error(out, &["you cannot send to #", room]),
+        Refusal::TooManyRooms(room) => error(out, &["too many rooms to join #", room]),
+        Refusal::BadRoomMask(_, e) => render_refusal(&Refusal::InvalidRoom(*e), out),
+        Refusal::InvalidModeParam {
+            mode, param, why, ..
+        } => error(
+            out,
+            &[
+                "invalid parameter for +",
+                mode.encode_utf8(&mut [0; 4]),
+                ": ",
+                param,
+                " (",
+                why,
+                ")",
+            ],
+        ),
+        Refusal::ModeNeedsParam(mode) => error(
+            out,
+            &[
+                "mode +",
+                mode.encode_utf8(&mut [0; 4]),
+                " needs a parameter",
+            ],
+        ),
+        Refusal::UsersDontMatch => error(out, &["you can only ask for your own modes"]),
     }
 }
 
@@ -397,7 +440,20 @@ mod tests {
                 kind: Speech::Chat
             }))
         );
-        assert_eq!(d("/join #a"), Some(Ok(Request::Move("#a"))));
+        assert_eq!(
+            d("/join #a"),
+            Some(Ok(Request::Move {
+                room: "#a",
+                key: None
+            }))
+        );
+        assert_eq!(
+            d("/join #a  s3cret "),
+            Some(Ok(Request::Move {
+                room: "#a",
+                key: Some("s3cret")
+            }))
+        );
         assert_eq!(d("/me"), Some(Err(Refusal::Usage(Usage::Me))));
         assert_eq!(
             d("/x\x1by"),

@@ -115,9 +115,13 @@ pub(crate) enum Request<'a> {
     Register(Cow<'a, str>),
     /// A new nick.
     Nick(&'a str),
-    /// Join rooms (comma-separated), staying in the others (IRC's `JOIN`;
-    /// the line protocol moves instead).
-    Join(&'a str),
+    /// Join rooms (comma-separated), staying in the others, with their
+    /// keys (comma-separated, in the same order) for those that have one
+    /// (IRC's `JOIN`; the line protocol moves instead).
+    Join {
+        rooms: &'a str,
+        keys: Option<&'a str>,
+    },
     /// Leave rooms (comma-separated; IRC's `PART`).
     Part {
         room: &'a str,
@@ -175,8 +179,14 @@ pub(crate) enum Request<'a> {
         room: Option<&'a str>,
         text: Option<Cow<'a, str>>,
     },
-    /// Leave the current room for another (the line protocol's `/join`).
-    Move(&'a str),
+    /// Leave the current room for another, with its key if it has one
+    /// (the line protocol's `/join`).
+    Move {
+        room: &'a str,
+        key: Option<&'a str>,
+    },
+    /// A user's own modes (IRC's MODE on a nick): none are kept.
+    UserModes(&'a str),
     /// A private message, or notice.
     Private {
         to: &'a str,

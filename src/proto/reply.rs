@@ -19,10 +19,11 @@ pub(crate) enum Reply {
         room: Box<str>,
         reason: Option<Box<str>>,
     },
-    /// Who is in `room`, all of them (IRC's NAMES).
+    /// Who is in `room`, all of them (IRC's NAMES); whether it is secret.
     Names {
         room: Box<str>,
         nicks: Vec<Box<str>>,
+        secret: bool,
     },
     /// Who matched a WHO: each nick with one room it is in (or none).
     Who {
@@ -226,6 +227,31 @@ pub(crate) enum Refusal {
     WrongPassword,
     /// The password was already given, or none is needed.
     NoPasswordNeeded,
+    /// The room is invite only (`+i`) and the client was not invited.
+    InviteOnly(Box<str>),
+    /// The room has a key (`+k`) and the client gave another, or none.
+    BadKey(Box<str>),
+    /// The room has as many members as its limit (`+l`).
+    RoomFull(Box<str>),
+    /// Messages to the room from outside it are refused (`+n`, or `+m`).
+    CannotSend(Box<str>),
+    /// The client is in as many rooms as it may be (ISUPPORT `CHANLIMIT`);
+    /// the room it asked for.
+    TooManyRooms(Box<str>),
+    /// A room name that cannot be one, as given (sanitised), and why.
+    BadRoomMask(Box<str>, RoomNameError),
+    /// A mode parameter the mode cannot take: room, letter, parameter,
+    /// why.
+    InvalidModeParam {
+        room: Box<str>,
+        mode: char,
+        param: Box<str>,
+        why: &'static str,
+    },
+    /// A mode left out for want of its parameter.
+    ModeNeedsParam(char),
+    /// MODE on another user's nick.
+    UsersDontMatch,
 }
 
 impl From<Refusal> for Reply {

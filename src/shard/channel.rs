@@ -1,12 +1,14 @@
-//! Channel operators, modes and bans as the shard applies them: who may
-//! join, speak and set the topic, and the MODE and NAMES answers. The
+//! Channel operators, modes, bans and invitations as the shard applies
+//! them: who may join, speak (from inside the room or out) and set the
+//! topic, and the MODE and NAMES answers. The
 //! state itself is the room's (`channel.rs`); in a cluster it is each
 //! node's own.
 
 use std::sync::Arc;
 
+use super::membership::join_refusal;
 use super::Shard;
-use crate::channel::ModeError;
+use crate::channel::{ModeError, MAX_KICK};
 use crate::event::Body;
 use crate::fanout::DirectMsg;
 use crate::proto::{Refusal, Reply};
@@ -14,26 +16,62 @@ use crate::protocol;
 use crate::rooms::{Room, RoomId, LOBBY};
 
 impl Shard {
-    /// Whether client `key` may join `room` (not banned); tells it why
-    /// not.
-    pub(super) fn may_join(&mut self, key: usize, name: &str) -> bool {
+    /// Whether client `key` may join room `name` with `room_key`, as its
+    /// modes stand now; tells it why not. Nothing is used up: the join
+    /// itself checks again (`try_join`).
+    pub(super) fn may_join(&mut self, key: usize, name: &str, room_key: Option<&str>) -> bool {
         let Some(room) = self.shared.rooms.get(name) else {
-            return true; // a new room: nobody to be banned by
+            return true; // a new room: nothing keeps anyone out
         };
-        if room.channel().is_banned(&self.clients[key].nick) {
-            self.reply(key, &Refusal::Banned(room.name().into()).into());
-            return false;
+        let nick = &self.clients[key].nick;
+        let checked = room.channel().may_join(nick, room_key, room.members());
+        match checked {
+            Ok(()) => true,
+            Err(why) => {
+                let refusal = join_refusal(why, room.name().into());
+                self.reply(key, &refusal.into());
+                false
+            }
         }
-        true
+    }
+
+    /// A message to a room the client is not in: taken unless the room
+    /// refuses outside messages (`+n`), is moderated (`+m`: outsiders
+    /// have no voice) or bans the sender.
+    pub(super) fn say_outside(&mut self, key: usize, arg: &str, body: Body<'_>) {
+        let quiet = matches!(body, Body::Notice { .. });
+        let name = arg.strip_prefix('#').unwrap_or(arg);
+        let Some(room) = self.shared.rooms.get(name) else {
+            if quiet {
+                return;
+            }
+            // As before rooms took outside messages: 442.
+            let name = protocol::sanitize(name).into_owned().into();
+            self.reply(key, &Refusal::NotInRoom(name).into());
+            return;
+        };
+        let refused = {
+            let ch = room.channel();
+            ch.no_external || ch.moderated || ch.is_banned(&self.clients[key].nick)
+        };
+        if refused {
+            if !quiet {
+                self.reply(key, &Refusal::CannotSend(room.name().into()).into());
+            }
+            return;
+        }
+        self.emit_outside(key, &room, body);
     }
 
     /// Whether client `key` may speak in `room` (not moderated, or an
-    /// operator or voiced); tells it why not.
-    pub(super) fn may_speak(&mut self, key: usize, room: &Arc<Room>) -> bool {
+    /// operator or voiced); tells it why not, unless `quiet`.
+    pub(super) fn may_speak(&mut self, key: usize, room: &Arc<Room>, quiet: bool) -> bool {
         if !room.is_moderated() || room.channel().may_speak(&self.clients[key].nick) {
             return true;
         }
-        self.reply(key, &Refusal::Moderated(room.name().into()).into());
+        if !quiet {
+            self.reply(key, &Refusal::Moderated(room.name().into()).into());
+        }
         false
     }
 
@@ -48,10 +86,11 @@ impl Shard {
         let room_name: Box<str> = room.name().into();
         let change = change.map(str::trim).filter(|c| !c.is_empty());
         let Some(change) = change else {
+            let member = self.clients[key].room_index(room.id()).is_some();
             let c = room.channel();
             let reply = Reply::RoomModes {
                 room: room_name,
-                modes: c.mode_string(),
+                modes: c.mode_string(member),
                 created_ms: c.created_ms,
             };
             drop(c);
@@ -88,14 +127,34 @@ impl Shard {
             room.set_moderated(ch.moderated);
             result
         };
-        match applied {
-            Err(ModeError::Unknown(c)) => self.reply(key, &Refusal::UnknownMode(c).into()),
+        let applied = match applied {
+            Err(ModeError::Unknown(c)) => {
+                let c = if c.is_ascii_graphic() { c } else { '?' };
+                self.reply(key, &Refusal::UnknownMode(c).into());
+                return;
+            }
             Err(ModeError::NotInRoom(n)) => {
                 let n = protocol::sanitize(&n).into_owned().into();
                 self.reply(key, &Refusal::TargetNotInRoom(n, room_name).into());
+                return;
             }
-            Ok(applied) if applied.is_empty() => {}
-            Ok(applied) => {
+            Err(ModeError::InvalidParam(mode, param, why)) => {
+                let param = protocol::sanitize(&param).into_owned().into();
+                let refusal = Refusal::InvalidModeParam {
+                    room: room_name,
+                    mode,
+                    param,
+                    why,
+                };
+                self.reply(key, &refusal.into());
+                return;
+            }
+            Ok(applied) => applied,
+        };
+        let missing = applied.missing;
+        match applied.change {
+            applied if applied.is_empty() => {}
+            applied => {
                 self.emit(key, at, Body::Mode { change: &applied });
                 let change = applied.into_boxed_str();
                 self.reply(
@@ -106,6 +165,9 @@ impl Shard {
                     },
                 );
             }
+        }
+        if let Some(mode) = missing {
+            self.reply(key, &Refusal::ModeNeedsParam(mode).into());
         }
     }
 
@@ -138,6 +200,8 @@ impl Shard {
             self.reply(key, &Refusal::TargetNotInRoom(target, room_name).into());
             return;
         }
+        let cut = reason.map(|r| r.chars().take(MAX_KICK).collect::<String>());
+        let reason = cut.as_deref();
         self.emit(
             key,
             at,
@@ -175,16 +239,13 @@ impl Shard {
         self.leave_room(key, at, false, false, None);
         self.tell_backplane_rooms(key);
         let c = &self.clients[key];
-        if c.rooms.is_empty()
-            && c.session.registers_at_once()
-            && !from_lobby
-            && self.may_join(key, LOBBY)
-        {
-            self.join_room(key, LOBBY);
+        if c.rooms.is_empty() && c.session.registers_at_once() && !from_lobby {
+            self.try_join(key, LOBBY, None);
         }
     }
 
-    /// INVITE: tells a user that a member of a room asks it in.
+    /// INVITE: tells a user that a member of a room asks it in, and lets
+    /// it join once (an operator's, in an invite-only room).
     pub(super) fn invite(&mut self, key: usize, nick: &str, room: &str) {
         let Some(at) = self.room_at(key, Some(room)) else {
             return;
@@ -202,6 +263,15 @@ impl Shard {
             self.reply(key, &Refusal::AlreadyMember(nick, room_name).into());
             return;
         }
+        {
+            let mut ch = room.channel();
+            if ch.invite_only && !ch.is_op(&from) {
+                drop(ch);
+                self.reply(key, &Refusal::NotRoomOperator(room_name).into());
+                return;
+            }
+            ch.invite(&nick);
+        }
         let invited = Reply::Invited {
             from,
             room: room_name.clone(),
@@ -217,15 +287,33 @@ impl Shard {
     }
 
     /// Everyone in a room (IRC's NAMES), operators with `@` and voiced
-    /// members with `+`: this node's registry; an unknown room lists no
-    /// one.
+    /// members with `+`: this node's registry; an unknown room, or a
+    /// secret one the client is not in, lists no one.
     pub(super) fn names(&mut self, key: usize, arg: &str) {
         let name = arg.strip_prefix('#').unwrap_or(arg);
-        let (room, nicks) = match self.shared.rooms.get(name) {
-            Some(r) => (r.name().into(), self.names_of(&r)),
-            None => (protocol::sanitize(name).into_owned().into(), Vec::new()),
+        let (room, nicks, secret) = match self.shared.rooms.get(name) {
+            Some(r) if self.hidden_from(key, &r) => (r.name().into(), Vec::new(), true),
+            Some(r) => (r.name().into(), self.names_of(&r), r.channel().secret),
+            None => (
+                protocol::sanitize(name).into_owned().into(),
+                Vec::new(),
+                false,
+            ),
         };
-        self.reply(key, &Reply::Names { room, nicks });
+        self.reply(
+            key,
+            &Reply::Names {
+                room,
+                nicks,
+                secret,
+            },
+        );
+    }
+
+    /// Whether `room` is secret (`+s`) and client `key` not in it: then
+    /// it does not see the room in lists, or who is in it.
+    pub(super) fn hidden_from(&self, key: usize, room: &Room) -> bool {
+        self.clients[key].room_index(room.id()).is_none() && room.channel().secret
     }
 
     /// A room's members, each with its channel prefix.

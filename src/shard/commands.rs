@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::channel::MAX_ROOMS;
 use crate::codec::{Flow, Line};
 use crate::event::{Body, Event, OwnedEvent};
 use crate::fanout::DirectMsg;
@@ -131,20 +132,14 @@ impl Shard {
             Request::Register(nick) => self.register_as(key, &nick),
             Request::Pass(pw) => return self.password(key, pw),
             Request::Nick(name) => self.change_nick(key, name),
-            Request::Join("0") => {
+            Request::Join { rooms: "0", .. } => {
                 // IRC's JOIN 0: leave every room.
                 while let Some(m) = self.clients[key].rooms.last() {
                     let room = format!("#{}", m.room.name());
                     self.part(key, &room, None);
                 }
             }
-            Request::Join(names) => {
-                for name in names.split(',').filter(|n| !n.is_empty()) {
-                    if let Some(name) = self.room_arg(key, name, false) {
-                        self.join_room(key, name);
-                    }
-                }
-            }
+            Request::Join { rooms, keys } => self.join_rooms(key, rooms, keys),
             Request::Part { room, reason } => {
                 for name in room.split(',').filter(|n| !n.is_empty()) {
                     self.part(key, name, reason.as_deref());
@@ -164,7 +159,11 @@ impl Shard {
             Request::RoomModes { room, change } => self.room_modes(key, room, change.as_deref()),
             Request::Topic { room, text } => self.topic(key, room, text.as_deref()),
             Request::Counts => self.counts(key),
-            Request::Move(name) => self.move_to(key, name),
+            Request::Move {
+                room,
+                key: room_key,
+            } => self.move_to(key, room, room_key),
+            Request::UserModes(nick) => self.user_modes(key, nick),
             Request::Private { to, text, notice } => self.private_message(key, to, &text, notice),
             Request::Presence(what) => self.presence(key, what),
             Request::Help => self.reply(key, &Reply::Help),
@@ -179,15 +178,25 @@ impl Shard {
     }
 
     /// Chat, an action or a notice for one of the sender's rooms (`None`:
-    /// its current room).
+    /// its current room), or for a room it is not in.
+    /// A notice is never answered with an error (modern IRC): it is
+    /// dropped without a word where a message would be refused.
     fn say(&mut self, key: usize, room: Option<&str>, body: Body<'_>) {
-        let Some(at) = self.room_at(key, room) else {
-            return;
+        let at = match room {
+            Some(name) => match self.clients[key].room_named(name) {
+                Some(at) => at,
+                None => return self.say_outside(key, name, body),
+            },
+            None => match self.room_at(key, None) {
+                Some(at) => at,
+                None => return,
+            },
         };
         // Only a moderated room costs more than an atomic load per line.
         if self.clients[key].rooms[at].room.is_moderated() {
             let room = Arc::clone(&self.clients[key].rooms[at].room);
-            if !self.may_speak(key, &room) {
+            let notice = matches!(body, Body::Notice { .. });
+            if !self.may_speak(key, &room, notice) {
                 return;
             }
         }
@@ -219,6 +228,12 @@ impl Shard {
     fn room_arg<'a>(&mut self, key: usize, arg: &'a str, member: bool) -> Option<&'a str> {
         let name = match parse_room_name(arg) {
             Ok(name) => name,
+            // A name to join that cannot be one is a bad mask (476).
+            Err(e) if !member => {
+                let arg = protocol::sanitize(arg).into_owned().into();
+                self.reply(key, &Refusal::BadRoomMask(arg, e).into());
+                return None;
+            }
             Err(e) => {
                 self.reply(key, &Refusal::InvalidRoom(e).into());
                 return None;
@@ -227,8 +242,7 @@ impl Shard {
         let c = &self.clients[key];
         let found = c.room_named(name).map(|at| &c.rooms[at]);
         match (found, member) {
-            (Some(_), true) => Some(name),
-            (None, false) => self.may_join(key, name).then_some(name),
+            (Some(_), true) | (None, false) => Some(name),
             (Some(m), false) => {
                 let room = m.room.name().into();
                 self.reply(key, &Refusal::AlreadyInRoom(room).into());
@@ -296,16 +310,44 @@ impl Shard {
         self.reply(key, &Reply::TopicSet { room: name, text });
     }
 
-    /// The line protocol's `/join`: leaves the current room for `arg`.
-    fn move_to(&mut self, key: usize, arg: &str) {
+    /// IRC's JOIN: each room of a comma-separated list, with the key in
+    /// the same place of `keys`, while the client is in fewer than
+    /// `MAX_ROOMS`.
+    fn join_rooms(&mut self, key: usize, rooms: &str, keys: Option<&str>) {
+        let mut keys = keys.unwrap_or("").split(',');
+        for name in rooms.split(',') {
+            let room_key = keys.next().filter(|k| !k.is_empty());
+            if name.is_empty() {
+                continue;
+            }
+            if self.clients[key].rooms.len() >= MAX_ROOMS {
+                let name = name.strip_prefix('#').unwrap_or(name);
+                let name = protocol::sanitize(name).into_owned().into();
+                self.reply(key, &Refusal::TooManyRooms(name).into());
+                return;
+            }
+            if let Some(name) = self.room_arg(key, name, false) {
+                self.try_join(key, name, room_key);
+            }
+        }
+    }
+
+    /// The line protocol's `/join`: leaves the current room for `arg`,
+    /// if its modes let the client in (`room_key` is the key given).
+    fn move_to(&mut self, key: usize, arg: &str, room_key: Option<&str>) {
         let Some(name) = self.room_arg(key, arg, false) else {
             return;
         };
+        if !self.may_join(key, name, room_key) {
+            return;
+        }
         if !self.clients[key].rooms.is_empty() {
             self.catch_up(key, 0);
             self.leave_room(key, 0, true, false, None);
         }
-        self.join_room(key, name);
+        // Checked again with the join itself: someone may have taken the
+        // last place meanwhile (then the client is told, in no room).
+        self.try_join(key, name, room_key);
     }
 
     fn private_message(&mut self, key: usize, to: &str, text: &str, notice: bool) {

@@ -84,17 +84,25 @@ impl Shard {
             crate::info!("{}", String::from_utf8_lossy(&line).trim_end());
         }
         self.outgoing.push(room, &e);
-        let echo = c.session.echoes_messages()
-            && matches!(
-                body,
-                Body::Chat { .. } | Body::Action { .. } | Body::Notice { .. }
-            );
-        if echo {
-            // IRCv3 echo-message: the sender gets its own message, the
-            // same event (same msgid) in its own form.
-            let mut buf = Vec::new();
-            let form = c.session.form();
-            crate::proto::render_event(form, room.name(), None, &e, &mut buf);
+        if let Some(buf) = echo(c, room, &e) {
+            self.queue_own(key, buf);
+        }
+    }
+
+    /// Appends an event from client `key` to this pass's chunk for `room`,
+    /// which it is not in (a message from outside, `-n`).
+    pub(crate) fn emit_outside(&mut self, key: usize, room: &Arc<Room>, body: Body<'_>) {
+        let id = self.next_msg_id();
+        let c = &self.clients[key];
+        let e = Event {
+            id,
+            time_ms: self.wall_ms,
+            user: c.id,
+            nick: &c.nick,
+            body,
+        };
+        self.outgoing.push(room, &e);
+        if let Some(buf) = echo(c, room, &e) {
             self.queue_own(key, buf);
         }
     }
@@ -350,6 +358,21 @@ impl Shard {
             Err(e) => self.doomed.push((key, Some(close_reason(&e)))),
         }
     }
+}
+
+/// IRCv3 echo-message: the sender of a message gets it back, the same
+/// event (same msgid) in its own form, if it asked to.
+fn echo(c: &Client, room: &Room, e: &Event<'_>) -> Option<Vec<u8>> {
+    let message = matches!(
+        e.body,
+        Body::Chat { .. } | Body::Action { .. } | Body::Notice { .. }
+    );
+    if !message || !c.session.echoes_messages() {
+        return None;
+    }
+    let mut buf = Vec::new();
+    crate::proto::render_event(c.session.form(), room.name(), None, e, &mut buf);
+    Some(buf)
 }
 
 /// What follows a delivery to one client: nothing, waiting for

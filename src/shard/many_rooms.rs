@@ -138,8 +138,20 @@ fn clients_in_several_rooms(backend: Backend) {
     let (a, b, c) = (key_of(&s, 1), key_of(&s, 2), key_of(&s, 3));
 
     // 1 and 2 join #b as well; 3 stays in the lobby only.
-    s.handle(a, Request::Join("#b"));
-    s.handle(b, Request::Join("#B"));
+    s.handle(
+        a,
+        Request::Join {
+            rooms: "#b",
+            keys: None,
+        },
+    );
+    s.handle(
+        b,
+        Request::Join {
+            rooms: "#B",
+            keys: None,
+        },
+    );
     pass(&mut s);
     assert_eq!(peers[0].line(), "* you joined #b (1 users)\n");
     assert_eq!(peers[0].line(), "* guest-2 joined #b\n");
@@ -160,7 +172,13 @@ fn clients_in_several_rooms(backend: Backend) {
 
     // Refusals.
     s.handle(a, say(Some("#nope"), "x"));
-    s.handle(a, Request::Join("#B"));
+    s.handle(
+        a,
+        Request::Join {
+            rooms: "#B",
+            keys: None,
+        },
+    );
     s.handle(
         c,
         Request::Part {
@@ -168,7 +186,13 @@ fn clients_in_several_rooms(backend: Backend) {
             reason: None,
         },
     );
-    s.handle(c, Request::Join("b"));
+    s.handle(
+        c,
+        Request::Join {
+            rooms: "b",
+            keys: None,
+        },
+    );
     pass(&mut s);
     assert_eq!(peers[0].line(), "! you are not in #nope\n");
     assert_eq!(peers[0].line(), "! you are already in #b\n");

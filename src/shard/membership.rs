@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{LocalRoom, Shard};
+use crate::channel::JoinError;
 use crate::client::Membership;
 use crate::event::Body;
 use crate::proto::{Refusal, Reply};
@@ -81,15 +82,50 @@ impl Shard {
         self.reply(key, &Reply::Welcome { nick, users });
     }
 
+    /// Adds room `name` to a client's rooms whatever its modes (a new line
+    /// client's lobby), telling it and the room.
+    pub(crate) fn join_room(&mut self, key: usize, name: &str) {
+        // Nothing is checked, so nothing can refuse it.
+        let _ = self.enter(key, name, None);
+    }
+
+    /// Adds room `name` to a client's rooms if its bans, invitation, key
+    /// (`room_key` is the one given) and limit let it in, else tells the
+    /// client why not. Returns whether it joined.
+    pub(crate) fn try_join(&mut self, key: usize, name: &str, room_key: Option<&str>) -> bool {
+        match self.enter(key, name, Some(room_key)) {
+            Ok(()) => true,
+            Err((why, room)) => {
+                self.reply(key, &join_refusal(why, room).into());
+                false
+            }
+        }
+    }
+
     /// Adds room `name` to a client's rooms, telling it and the room. It
     /// sees exactly the events of the room that come after it joined.
-    pub(crate) fn join_room(&mut self, key: usize, name: &str) -> Arc<Room> {
+    /// With `check`, an existing room's modes are checked with that key,
+    /// in the same step as the join: refused, it says why and its name.
+    fn enter(
+        &mut self,
+        key: usize,
+        name: &str,
+        check: Option<Option<&str>>,
+    ) -> Result<(), (JoinError, Box<str>)> {
         let index = self.index as usize;
         let rooms = &self.rooms;
-        let (room, n) = self
-            .shared
-            .rooms
-            .join(name, index, |r| !rooms.contains_key(&r.id()));
+        let nick = &self.clients[key].nick;
+        let admit = |r: &Room| match check {
+            None => Ok(()),
+            Some(room_key) => r
+                .channel()
+                .admit(nick, room_key, r.members())
+                .map_err(|why| (why, Box::from(r.name()))),
+        };
+        let (room, n) =
+            self.shared
+                .rooms
+                .join_if(name, index, |r| !rooms.contains_key(&r.id()), admit)?;
         // Events gathered so far are not the newcomer's to see: close the
         // room's chunk here and take only what comes after.
         self.freeze_room(room.id());
@@ -138,9 +174,15 @@ impl Shard {
         if self.clients[key].session.names_on_join() {
             let nicks = self.names_of(&room);
             let name = room.name().into();
-            self.reply(key, &Reply::Names { room: name, nicks });
+            let secret = room.channel().secret;
+            let names = Reply::Names {
+                room: name,
+                nicks,
+                secret,
+            };
+            self.reply(key, &names);
         }
-        room
+        Ok(())
     }
 
     /// Takes a client out of the room at `at` in its list, telling the
@@ -238,5 +280,15 @@ impl Shard {
         if let Some(cluster) = &self.shared.cluster {
             cluster.user_left(id, &nick);
         }
+    }
+}
+
+/// What a client is told when a room's modes keep it out.
+pub(super) fn join_refusal(why: JoinError, room: Box<str>) -> Refusal {
+    match why {
+        JoinError::Banned => Refusal::Banned(room),
+        JoinError::InviteOnly => Refusal::InviteOnly(room),
+        JoinError::BadKey => Refusal::BadKey(room),
+        JoinError::Full => Refusal::RoomFull(room),
     }
 }

@@ -12,7 +12,7 @@ use crate::fanout::DirectMsg;
 use crate::proto::{Presence, Refusal, Reply, Scope};
 use crate::protocol::{self, MAX_LISTED};
 use crate::ratelimit::Verdict;
-use crate::rooms::RoomId;
+use crate::rooms::{Room, RoomId};
 
 /// The longest away message, in characters (ISUPPORT `AWAYLEN`).
 const MAX_AWAY: usize = 200;
@@ -80,6 +80,7 @@ impl Shard {
     pub(super) fn who(&mut self, key: usize, mask: &str) {
         let users = if let Some(name) = mask.strip_prefix('#') {
             match self.shared.rooms.get(name) {
+                Some(r) if self.hidden_from(key, &r) => Vec::new(),
                 Some(r) => {
                     let all = self.shared.registry.members_of(r.id(), usize::MAX);
                     let room: Box<str> = r.name().into();
@@ -156,7 +157,25 @@ impl Shard {
                     total: l.total,
                 }
             }
-            Presence::Rooms => Reply::Rooms(self.shared.rooms.list()),
+            Presence::Rooms => {
+                // Secret rooms only for their members.
+                let c = &self.clients[key];
+                let visible = |r: &Room| c.room_index(r.id()).is_some() || !r.channel().secret;
+                Reply::Rooms(self.shared.rooms.list_where(visible))
+            }
+        };
+        self.reply(key, &reply);
+    }
+
+    /// MODE on a nick: the client's own modes (none are kept), 502 for
+    /// another user's, 401 for no such user.
+    pub(super) fn user_modes(&mut self, key: usize, nick: &str) {
+        let reply = if nick.eq_ignore_ascii_case(&self.clients[key].nick) {
+            Reply::UserModes
+        } else if self.shared.registry.lookup(nick).is_some() {
+            Refusal::UsersDontMatch.into()
+        } else {
+            Refusal::NoSuchUser(protocol::sanitize(nick).into_owned().into()).into()
         };
         self.reply(key, &reply);
     }

@@ -13,7 +13,7 @@ fn queries_about_users_and_rooms(b: Backend) {
     c.until(":irc.test 366 ");
     // What irssi asks right after joining.
     c.send("MODE #lobby");
-    c.expect(":irc.test 324 ann #lobby +");
+    c.expect(":irc.test 324 ann #lobby +nt");
     assert!(c.line().starts_with(":irc.test 329 ann #lobby "));
     c.send("WHO #lobby");
     c.expect(":irc.test 352 ann #lobby ann user/ann irc.test ann H :0 ann");

@@ -24,6 +24,7 @@ mod irc;
 mod irc_channels;
 mod irc_clients;
 mod irc_flood;
+mod irc_modes;
 mod irc_users;
 mod protocol;
 mod rooms;

@@ -75,8 +75,9 @@ fn join_errors_change_nothing(b: Backend) {
             "/join #",
             "! invalid room name: use # and 1-32 characters of A-Z a-z 0-9 _ -",
         ),
+        // (`/join #a b` is #a with the key `b`: docs/protocol.md.)
         (
-            "/join #a b",
+            "/join #a.b",
             "! invalid room name: use # and 1-32 characters of A-Z a-z 0-9 _ -",
         ),
         (

@@ -4,6 +4,7 @@
 //! supported.
 
 mod message;
+mod mode_replies;
 mod render;
 mod replies;
 
@@ -163,7 +164,10 @@ impl IrcSession {
             if let Some(cmd) = need(1) {
                 return refuse(Refusal::NeedMoreParams(cmd.into()));
             }
-            Request::Join(m.param(0).unwrap_or(""))
+            Request::Join {
+                rooms: m.param(0).unwrap_or(""),
+                keys: m.param(1),
+            }
         } else if m.is("PART") {
             if let Some(cmd) = need(1) {
                 return refuse(Refusal::NeedMoreParams(cmd.into()));
@@ -202,8 +206,7 @@ impl IrcSession {
                 return refuse(Refusal::NeedMoreParams("MODE".into()));
             };
             if !target.starts_with('#') {
-                // User modes: none are kept.
-                return Some(Err(Reply::UserModes));
+                return Some(Ok(Request::UserModes(target)));
             }
             Request::RoomModes {
                 room: target,

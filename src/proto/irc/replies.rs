@@ -35,6 +35,9 @@ impl IrcSession {
                 );
                 write(out, srv, &["004", nick, srv, VERSION, "i", "o"], None);
                 let network = format!("NETWORK={net}");
+                let modes = format!("MODES={}", crate::channel::MAX_MODE_PARAMS);
+                let chanlimit = format!("CHANLIMIT=#:{}", crate::channel::MAX_ROOMS);
+                let kicklen = format!("KICKLEN={}", crate::channel::MAX_KICK);
                 let isupport = [
                     "CASEMAPPING=ascii",
                     "CHANTYPES=#",
@@ -43,7 +46,10 @@ impl IrcSession {
                     "TOPICLEN=390",
                     "AWAYLEN=200",
                     "PREFIX=(ov)@+",
-                    "CHANMODES=b,,,mt",
+                    "CHANMODES=b,k,l,imnst",
+                    modes.as_str(),
+                    chanlimit.as_str(),
+                    kicklen.as_str(),
                     "TARGMAX=PRIVMSG:1,NOTICE:1,JOIN:,PART:,NAMES:1,KICK:1",
                     network.as_str(),
                 ];
@@ -67,12 +73,17 @@ impl IrcSession {
             Reply::NickChanged { old, nick } => {
                 write(out, &render::prefix(old), &["NICK"], Some(nick))
             }
-            Reply::Names { room, nicks } => {
+            Reply::Names {
+                room,
+                nicks,
+                secret,
+            } => {
                 let room = chan(room);
+                let kind = if *secret { "@" } else { "=" };
                 let mut line = String::new();
                 for n in nicks {
                     if line.len() + n.len() > NAMES_PER_LINE {
-                        num(out, "353", &["=", &room], Some(&line));
+                        num(out, "353", &[kind, &room], Some(&line));
                         line.clear();
                     }
                     if !line.is_empty() {
@@ -81,7 +92,7 @@ impl IrcSession {
                     line.push_str(n);
                 }
                 if !line.is_empty() {
-                    num(out, "353", &["=", &room], Some(&line));
+                    num(out, "353", &[kind, &room], Some(&line));
                 }
                 num(out, "366", &[&room], Some("End of /NAMES list"));
             }
@@ -140,9 +151,13 @@ impl IrcSession {
                 modes,
                 created_ms,
             } => {
-                num(out, "324", &[&chan(room), modes], None);
+                // The parameters (key, limit) are parameters of their own.
+                let room = chan(room);
+                let mut params = vec![room.as_str()];
+                params.extend(modes.split(' '));
+                num(out, "324", &params, None);
                 let created = (created_ms / 1000).to_string();
-                num(out, "329", &[&chan(room), &created], None);
+                num(out, "329", &[&room, &created], None);
             }
             Reply::Bans { room, bans } => {
                 for b in bans {
@@ -426,6 +441,15 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
             num(out, "464", &[], Some("Password incorrect"))
         }
         Refusal::NoPasswordNeeded => {}
+        Refusal::InviteOnly(_)
+        | Refusal::BadKey(_)
+        | Refusal::RoomFull(_)
+        | Refusal::CannotSend(_)
+        | Refusal::TooManyRooms(_)
+        | Refusal::BadRoomMask(..)
+        | Refusal::InvalidModeParam { .. }
+        | Refusal::ModeNeedsParam(_)
+        | Refusal::UsersDontMatch => super::mode_replies::refusal(r, srv, me, out),
     }
 }
 

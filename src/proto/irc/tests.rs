@@ -122,7 +122,21 @@ fn commands_decode_into_shared_requests() {
     );
     assert_eq!(
         decode(&mut s, "JOIN #a,#b", true),
-        Some(Ok(Request::Join("#a,#b")))
+        Some(Ok(Request::Join {
+            rooms: "#a,#b",
+            keys: None
+        }))
+    );
+    assert_eq!(
+        decode(&mut s, "JOIN #a,#b k1", true),
+        Some(Ok(Request::Join {
+            rooms: "#a,#b",
+            keys: Some("k1")
+        }))
+    );
+    assert_eq!(
+        decode(&mut s, "MODE bob", true),
+        Some(Ok(Request::UserModes("bob")))
     );
     assert_eq!(
         decode(&mut s, "PART #a :later", true),
@@ -187,6 +201,7 @@ fn replies_render_as_numerics() {
         &Reply::Names {
             room: "big".into(),
             nicks,
+            secret: false,
         },
     );
     let lines: Vec<&str> = names.trim_end().split("\r\n").collect();
