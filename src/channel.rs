@@ -75,6 +75,15 @@ impl Channel {
         }
     }
 
+    /// Every prefix of `nick`, highest first: `@+`, `@`, `+` or nothing
+    /// (IRCv3 multi-prefix).
+    pub fn prefixes(&self, nick: &str) -> &'static str {
+        match self.prefix(nick) {
+            "@" if self.voiced.contains(&lower(nick)) => "@+",
+            p => p,
+        }
+    }
+
     /// A member left: it keeps no status.
     pub fn forget(&mut self, nick: &str) {
         let n = lower(nick);

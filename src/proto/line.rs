@@ -121,6 +121,12 @@ pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
             protocol::write_private(out, nick, to, &plain(text))
         }
         Body::ServerNotice { text } => protocol::write_notice(out, &[&plain(text)]),
+        // IRCv3 extensions: line clients are sent none of them.
+        Body::TagMsg
+        | Body::PrivateTagMsg { .. }
+        | Body::Away { .. }
+        | Body::Setname { .. }
+        | Body::Invite { .. } => {}
     }
 }
 
@@ -196,6 +202,7 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::Pong(_)
         | Reply::Ping
         | Reply::Caps(_)
+        | Reply::Setname(_)
         | Reply::Closing(_) => {}
         Reply::Killed(why) => out.extend_from_slice(&protocol::error(&["disconnected: ", why])),
         Reply::Bye => protocol::write_notice(out, &["bye"]),
@@ -309,6 +316,8 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         Refusal::AlreadyMember(nick, room) => error(out, &[nick, " is already in #", room]),
         Refusal::NoOperAccount => error(out, &["no such operator account"]),
         Refusal::NoPasswordNeeded => error(out, &["no password is needed now"]),
+        // Only IRC clients can send what these refuse.
+        Refusal::InvalidCapCommand(_) | Refusal::InvalidRealname => {}
     }
 }
 

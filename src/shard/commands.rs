@@ -49,10 +49,30 @@ impl Shard {
             Verdict::Drop => return true,
         }
         let registered = c.registered;
-        match c
+        let decoded = c
             .session
-            .decode(line, self.shared.config.max_line, registered)
-        {
+            .decode(line, self.shared.config.max_line, registered);
+        let (label, tags) = c.session.take_line_tags();
+        self.line_tags = tags;
+        if label.is_some() {
+            self.begin_label(key);
+        }
+        let more = self.on_request(key, decoded, registered);
+        self.line_tags = None;
+        if let Some(label) = label {
+            self.end_label(key, &label);
+        }
+        more
+    }
+
+    /// Handles what a line decoded to; returns false to stop reading.
+    fn on_request(
+        &mut self,
+        key: usize,
+        decoded: Option<Result<Request<'_>, Reply>>,
+        registered: bool,
+    ) -> bool {
+        match decoded {
             None => true,
             Some(Err(reply)) => {
                 self.reply(key, &reply);
@@ -151,7 +171,11 @@ impl Shard {
             Request::Topic { room, text } => self.topic(key, room, text.as_deref()),
             Request::Counts => self.counts(key),
             Request::Move(name) => self.move_to(key, name),
-            Request::Private { to, text, notice } => self.private_message(key, to, &text, notice),
+            Request::Private { to, text, notice } => {
+                self.private_message(key, to, Some(&text), notice)
+            }
+            Request::TagMsg(target) => self.tagmsg(key, target),
+            Request::Setname(realname) => self.setname(key, &realname),
             Request::Presence(what) => self.presence(key, what),
             Request::Help => self.reply(key, &Reply::Help),
             Request::Quit(reason) => {
@@ -166,7 +190,7 @@ impl Shard {
 
     /// Chat, an action or a notice for one of the sender's rooms (`None`:
     /// its current room).
-    fn say(&mut self, key: usize, room: Option<&str>, body: Body<'_>) {
+    pub(super) fn say(&mut self, key: usize, room: Option<&str>, body: Body<'_>) {
         let Some(at) = self.room_at(key, room) else {
             return;
         };
@@ -294,7 +318,14 @@ impl Shard {
         self.join_room(key, name);
     }
 
-    fn private_message(&mut self, key: usize, to: &str, text: &str, notice: bool) {
+    /// A private message, notice, or (`text` `None`) TAGMSG.
+    pub(super) fn private_message(
+        &mut self,
+        key: usize,
+        to: &str,
+        text: Option<&str>,
+        notice: bool,
+    ) {
         let id = self.next_msg_id();
         // The registry is read once per private message.
         let found = self.shared.registry.lookup(to);
@@ -303,17 +334,19 @@ impl Shard {
             Some((nick, at)) => (nick, Some(at)),
             None => (to.into(), None),
         };
-        let event = OwnedEvent::new(&Event {
+        let mut event = OwnedEvent::new(&Event {
             id,
             time_ms: self.wall_ms,
             user: c.id,
             nick: &c.nick,
-            body: if notice {
-                Body::PrivateNotice { to: &to_nick, text }
-            } else {
-                Body::Private { to: &to_nick, text }
+            body: match text {
+                None => Body::PrivateTagMsg { to: &to_nick },
+                Some(text) if notice => Body::PrivateNotice { to: &to_nick, text },
+                Some(text) => Body::Private { to: &to_nick, text },
             },
         });
+        event.tags = self.line_tags.clone();
+        self.spoke(key);
         let Some(at) = at else {
             if let Some(cluster) = &self.shared.cluster {
                 cluster.private(event, self.reply_to(key));
@@ -323,7 +356,7 @@ impl Shard {
             self.reply(key, &Refusal::NoSuchUser(to).into());
             return;
         };
-        if !notice {
+        if !notice && text.is_some() {
             if let Some(message) = self.shared.registry.away_of(&to_nick) {
                 self.reply(
                     key,
@@ -341,9 +374,10 @@ impl Shard {
         }
         if echo {
             let mut buf = Vec::new();
+            let tags = event.tags.as_deref();
             self.clients[key]
                 .session
-                .render_event(None, &event.event(), &mut buf);
+                .render_event(None, &event.event(), tags, &mut buf);
             self.queue_own(key, buf);
         }
     }

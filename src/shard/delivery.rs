@@ -12,7 +12,7 @@ use super::{close_reason, set_write_interest, Shard};
 use crate::client::Client;
 use crate::event::{Body, Event, MsgId};
 use crate::fanout::{Direct, DirectMsg, ShardMsg, TrySendError};
-use crate::frame::{Chunk, ChunkBuilder};
+use crate::frame::{Chunk, ChunkBuilder, Recipient};
 use crate::outbound::Flushed;
 use crate::poller::Poller;
 use crate::proto::Reply;
@@ -33,8 +33,9 @@ pub(super) struct Outgoing {
 }
 
 impl Outgoing {
-    /// Appends an event to this pass's chunk for `room`.
-    pub(super) fn push(&mut self, room: &Arc<Room>, e: &Event<'_>) {
+    /// Appends an event, with its sender's client-only tags, to this
+    /// pass's chunk for `room`.
+    pub(super) fn push(&mut self, room: &Arc<Room>, e: &Event<'_>, tags: Option<&str>) {
         let i = *self.index.entry(room.id()).or_insert_with(|| {
             let builder = match self.spare.pop() {
                 Some(mut b) => {
@@ -46,7 +47,7 @@ impl Outgoing {
             self.builders.push((Arc::clone(room), builder));
             self.builders.len() - 1
         });
-        self.builders[i].1.push(e);
+        self.builders[i].1.push_tagged(e, tags);
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -83,19 +84,23 @@ impl Shard {
             crate::proto::line::render_event(room.name(), &e, &mut line);
             crate::info!("{}", String::from_utf8_lossy(&line).trim_end());
         }
-        self.outgoing.push(room, &e);
-        let echo = c.session.echoes_messages()
-            && matches!(
-                body,
-                Body::Chat { .. } | Body::Action { .. } | Body::Notice { .. }
-            );
-        if echo {
+        let message = matches!(
+            body,
+            Body::Chat { .. } | Body::Action { .. } | Body::Notice { .. } | Body::TagMsg
+        );
+        // Only messages carry the sender's client-only tags.
+        let tags = self.line_tags.as_deref().filter(|_| message);
+        self.outgoing.push(room, &e, tags);
+        if message && c.session.echoes_messages() {
             // IRCv3 echo-message: the sender gets its own message, the
             // same event (same msgid) in its own form.
             let mut buf = Vec::new();
             let form = c.session.form();
-            crate::proto::render_event(form, room.name(), None, &e, &mut buf);
+            crate::proto::render_event(form, room.name(), None, &e, tags, &mut buf);
             self.queue_own(key, buf);
+        }
+        if message {
+            self.spoke(key);
         }
     }
 
@@ -140,12 +145,15 @@ impl Shard {
                 if !to_self {
                     return;
                 }
+                let tags = e.tags.as_deref();
                 c.session
-                    .render_event(e.node.as_deref(), &e.event(), &mut buf)
+                    .render_event(e.node.as_deref(), &e.event(), tags, &mut buf)
             }
-            DirectMsg::Event(e) => c
-                .session
-                .render_event(e.node.as_deref(), &e.event(), &mut buf),
+            DirectMsg::Event(e) => {
+                let tags = e.tags.as_deref();
+                c.session
+                    .render_event(e.node.as_deref(), &e.event(), tags, &mut buf)
+            }
             DirectMsg::Reply(r) => c.session.render_reply(&c.nick, r, &mut buf),
             DirectMsg::Kicked(room) => {
                 self.kicked(d.key, *room);
@@ -187,7 +195,8 @@ impl Shard {
                     continue; // joined after all of it
                 }
                 let form = c.session.form();
-                let result = c.out.deliver(c.transport.writer(), form, chunks, c.id);
+                let to = recipient(c);
+                let result = c.out.deliver(c.transport.writer(), form, chunks, to);
                 settle(&self.poller, &mut self.doomed, max_outbuf, key, c, result);
             }
         }
@@ -233,7 +242,8 @@ impl Shard {
             return;
         }
         let form = c.session.form();
-        let result = c.out.deliver(c.transport.writer(), form, chunks, c.id);
+        let to = recipient(c);
+        let result = c.out.deliver(c.transport.writer(), form, chunks, to);
         settle(
             &self.poller,
             &mut self.doomed,
@@ -349,6 +359,15 @@ impl Shard {
             }
             Err(e) => self.doomed.push((key, Some(close_reason(&e)))),
         }
+    }
+}
+
+/// A client as the reader of chunks: its own events are skipped, and the
+/// optional ones it did not ask for.
+fn recipient(c: &Client) -> Recipient {
+    Recipient {
+        id: c.id,
+        sees: c.session.sees(),
     }
 }
 

@@ -28,6 +28,7 @@ impl Shard {
         crate::info!("[Server] New client joined ({nick})");
         c.nick = nick.clone();
         c.registered = true;
+        self.profile_on_registration(key);
         let users = self.shared.connected.load(Ordering::Relaxed);
         self.reply(key, &Reply::Welcome { nick, users });
         self.join_room(key, LOBBY);
@@ -75,6 +76,7 @@ impl Shard {
         let c = &mut self.clients[key];
         c.nick = nick.into();
         c.registered = true;
+        self.profile_on_registration(key);
         self.tell_backplane_rooms(key);
         let users = self.shared.connected.load(Ordering::Relaxed);
         let nick = nick.into();
@@ -124,6 +126,7 @@ impl Shard {
         if self.announces(n - 1) {
             let at = self.clients[key].rooms.len() - 1;
             self.emit(key, at, Body::Join);
+            self.away_on_join(key, at);
         }
         if let Some(topic) = room.topic() {
             let name = room.name().into();

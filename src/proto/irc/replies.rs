@@ -42,6 +42,7 @@ impl IrcSession {
                     "CHANNELLEN=33",
                     "TOPICLEN=390",
                     "AWAYLEN=200",
+                    "NAMELEN=100",
                     "PREFIX=(ov)@+",
                     "CHANMODES=b,,,mt",
                     "TARGMAX=PRIVMSG:1,NOTICE:1,JOIN:,PART:,NAMES:1,KICK:1",
@@ -71,6 +72,7 @@ impl IrcSession {
                 let room = chan(room);
                 let mut line = String::new();
                 for n in nicks {
+                    let n = self.names_entry(n);
                     if line.len() + n.len() > NAMES_PER_LINE {
                         num(out, "353", &["=", &room], Some(&line));
                         line.clear();
@@ -78,7 +80,7 @@ impl IrcSession {
                     if !line.is_empty() {
                         line.push(' ');
                     }
-                    line.push_str(n);
+                    line.push_str(&n);
                 }
                 if !line.is_empty() {
                     num(out, "353", &["=", &room], Some(&line));
@@ -86,14 +88,19 @@ impl IrcSession {
                 num(out, "366", &[&room], Some("End of /NAMES list"));
             }
             Reply::Who { mask, users } => {
-                for (nick, room) in users {
-                    let room = room.as_deref().map_or_else(|| "*".to_string(), chan);
+                for u in users {
+                    let nick = &u.nick;
+                    let (room, prefixes) = match &u.room {
+                        Some((room, p)) => (chan(room), self.prefixes(p)),
+                        None => ("*".to_string(), ""),
+                    };
                     let host = format!("user/{nick}");
-                    let real = format!("0 {nick}");
+                    let real = format!("0 {}", u.realname.as_deref().unwrap_or(nick));
+                    let flags = format!("{}{prefixes}", if u.away { "G" } else { "H" });
                     num(
                         out,
                         "352",
-                        &[&room, nick, &host, srv, nick, "H"],
+                        &[&room, nick, &host, srv, nick, &flags],
                         Some(&real),
                     );
                 }
@@ -104,14 +111,22 @@ impl IrcSession {
                 found,
                 away,
                 oper,
+                realname,
+                idle,
             } => {
                 match found {
                     Some(n) => {
                         let host = format!("user/{n}");
-                        num(out, "311", &[n, n, &host, "*"], Some(n));
+                        let real = realname.as_deref().unwrap_or(n);
+                        num(out, "311", &[n, n, &host, "*"], Some(real));
                         num(out, "312", &[n, srv], Some("shardchat"));
                         if *oper {
                             num(out, "313", &[n], Some("is an IRC operator"));
+                        }
+                        if let Some((idle, signon)) = idle {
+                            let (idle, signon) = (idle.to_string(), signon.to_string());
+                            let text = "seconds idle, signon time";
+                            num(out, "317", &[n, &idle, &signon], Some(text));
                         }
                         if let Some(message) = away {
                             num(out, "301", &[n], Some(message));
@@ -171,12 +186,44 @@ impl IrcSession {
                 &["TOPIC", &chan(room)],
                 Some(text),
             ),
-            Reply::Counts { users, rooms } => {
+            Reply::Counts {
+                users,
+                max,
+                opers,
+                unknown,
+                rooms,
+            } => {
                 let there = format!("There are {users} users and 0 invisible on 1 servers");
                 num(out, "251", &[], Some(&there));
+                if *opers > 0 {
+                    num(
+                        out,
+                        "252",
+                        &[&opers.to_string()],
+                        Some("operator(s) online"),
+                    );
+                }
+                if *unknown > 0 {
+                    num(
+                        out,
+                        "253",
+                        &[&unknown.to_string()],
+                        Some("unknown connection(s)"),
+                    );
+                }
                 num(out, "254", &[&rooms.to_string()], Some("channels formed"));
                 let have = format!("I have {users} clients and 0 servers");
                 num(out, "255", &[], Some(&have));
+                let (u, m) = (users.to_string(), max.to_string());
+                let local = format!("Current local users {u}, max {m}");
+                num(out, "265", &[&u, &m], Some(&local));
+                let global = format!("Current global users {u}, max {m}");
+                num(out, "266", &[&u, &m], Some(&global));
+            }
+            Reply::Setname(real) => {
+                if self.has(super::caps::SETNAME) {
+                    write(out, &render::prefix(me), &["SETNAME"], Some(real));
+                }
             }
             Reply::UserModes => num(out, "221", &["+"], None),
             Reply::KickDone {
@@ -295,11 +342,33 @@ impl IrcSession {
 const HELP: [&str; 4] = [
     "CAP PASS NICK USER PING PONG QUIT JOIN PART PRIVMSG NOTICE TOPIC NAMES",
     "LIST WHO WHOIS WHOWAS ISON USERHOST MODE AWAY LUSERS MOTD VERSION TIME",
-    "INFO HELP OPER KILL WALLOPS",
+    "INFO HELP OPER KILL WALLOPS KICK INVITE TAGMSG SETNAME",
     "See docs/irc.md for what each does here.",
 ];
 
 impl IrcSession {
+    /// A member's channel prefixes as this client reads them: all of them
+    /// with multi-prefix, else the highest.
+    fn prefixes<'p>(&self, all: &'p str) -> &'p str {
+        if self.has(super::caps::MULTI_PREFIX) {
+            all
+        } else {
+            all.get(..1).unwrap_or("")
+        }
+    }
+
+    /// A NAMES entry (`@+nick`) as this client reads it (multi-prefix,
+    /// userhost-in-names).
+    fn names_entry(&self, entry: &str) -> String {
+        let nick = entry.trim_start_matches(['@', '+']);
+        let prefixes = self.prefixes(&entry[..entry.len() - nick.len()]);
+        if self.has(super::caps::USERHOST_IN_NAMES) {
+            format!("{prefixes}{}", render::prefix(nick))
+        } else {
+            format!("{prefixes}{nick}")
+        }
+    }
+
     /// 375/372/376 with the message of the day, or 422 without one.
     fn motd(&self, to: &To<'_>, out: &mut Vec<u8>) {
         match &self.identity.motd {
@@ -426,6 +495,13 @@ fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
             num(out, "464", &[], Some("Password incorrect"))
         }
         Refusal::NoPasswordNeeded => {}
+        Refusal::InvalidCapCommand(sub) => num(out, "410", &[sub], Some("Invalid CAP command")),
+        Refusal::InvalidRealname => write(
+            out,
+            srv,
+            &["FAIL", "SETNAME", "INVALID_REALNAME"],
+            Some("Realname is not valid"),
+        ),
     }
 }
 

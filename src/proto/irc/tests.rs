@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::*;
+use crate::proto::Caps;
 
 fn session() -> IrcSession {
     IrcSession::new(Arc::new(Identity {
@@ -280,7 +281,7 @@ fn tags_carry_the_time_and_a_cluster_wide_msgid() {
     };
     let tags = |msgid| {
         let mut out = Vec::new();
-        write_tags(&mut out, &e, msgid);
+        write_tags(&mut out, &e, msgid, None);
         String::from_utf8(out).expect("UTF-8")
     };
     assert_eq!(tags(None), "@time=2026-12-03T09:00:00.123Z ");
