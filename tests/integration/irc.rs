@@ -110,11 +110,11 @@ fn registration_and_its_numerics(b: Backend) {
     c.send("PING :t1");
     c.expect(":irc.test PONG irc.test :t1");
     c.send("CAP LS 302");
-    c.expect(":irc.test CAP * LS :echo-message message-tags server-time");
+    c.expect(":irc.test CAP * LS :away-notify batch cap-notify echo-message invite-notify labeled-response message-tags multi-prefix server-time setname userhost-in-names");
     c.send("NICK ann");
     c.send("USER ann 0 * :Ann");
-    c.send("CAP REQ :multi-prefix");
-    c.expect(":irc.test CAP * NAK :multi-prefix");
+    c.send("CAP REQ :multi-prefix sasl");
+    c.expect(":irc.test CAP * NAK :multi-prefix sasl");
     c.send("CAP END");
     let welcome = c.until(":irc.test 422 ");
     let codes: Vec<&str> = welcome
@@ -308,13 +308,14 @@ fn tagged_clients_get_time_and_msgid(b: Backend) {
     let (s, addr) = irc_server(b);
     let mut tagged = Irc::open(addr);
     tagged.send("CAP LS 302");
-    tagged.expect(":irc.test CAP * LS :echo-message message-tags server-time");
+    tagged.expect(":irc.test CAP * LS :away-notify batch cap-notify echo-message invite-notify labeled-response message-tags multi-prefix server-time setname userhost-in-names");
     tagged.send("CAP REQ :server-time message-tags");
     tagged.expect(":irc.test CAP * ACK :server-time message-tags");
     tagged.send("NICK tag");
     tagged.send("USER tag 0 * :T");
     tagged.send("CAP LIST");
-    tagged.expect(":irc.test CAP * LIST :message-tags server-time");
+    // CAP LS 302 turned cap-notify on.
+    tagged.expect(":irc.test CAP * LIST :cap-notify message-tags server-time");
     tagged.send("CAP END");
     tagged.until(":irc.test 422 ");
     let mut timed = Irc::open(addr);

@@ -123,13 +123,13 @@ impl IrcSession {
                         if *oper {
                             num(out, "313", &[n], Some("is an IRC operator"));
                         }
+                        if let Some(message) = away {
+                            num(out, "301", &[n], Some(message));
+                        }
                         if let Some((idle, signon)) = idle {
                             let (idle, signon) = (idle.to_string(), signon.to_string());
                             let text = "seconds idle, signon time";
                             num(out, "317", &[n, &idle, &signon], Some(text));
-                        }
-                        if let Some(message) = away {
-                            num(out, "301", &[n], Some(message));
                         }
                     }
                     None => num(out, "401", &[nick], Some("No such nick/channel")),
