@@ -6,6 +6,7 @@
 mod caps;
 mod label;
 mod message;
+mod refusals;
 mod render;
 mod replies;
 mod tags;
