@@ -33,7 +33,8 @@ pub enum Form {
     Irc,
     /// IRC with the `time` tag only (IRCv3 `server-time`).
     IrcTime,
-    /// IRC with `time` and `msgid` tags (IRCv3 `message-tags`).
+    /// IRC with `time` and `msgid` tags, the sender's client-only tags,
+    /// and `TAGMSG` (IRCv3 `message-tags`).
     IrcTags,
 }
 
