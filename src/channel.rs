@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 mod modes;
 
-pub use modes::{ModeError, MAX_MODE_PARAMS};
+pub use modes::{ModeError, MAX_KEY, MAX_MODE_PARAMS};
 
 /// The most rooms an IRC client may be in (ISUPPORT `CHANLIMIT`).
 pub const MAX_ROOMS: usize = 50;
@@ -106,6 +106,15 @@ impl Channel {
             "+"
         } else {
             ""
+        }
+    }
+
+    /// Every prefix of `nick`, highest first: `@+`, `@`, `+` or nothing
+    /// (IRCv3 multi-prefix).
+    pub fn prefixes(&self, nick: &str) -> &'static str {
+        match self.prefix(nick) {
+            "@" if self.voiced.contains(&lower(nick)) => "@+",
+            p => p,
         }
     }
 

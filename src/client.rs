@@ -59,6 +59,8 @@ pub struct Client {
     /// The poller reported that the peer shut down its side: read until
     /// the end of the stream, not just until a short read.
     pub peer_shut: bool,
+    /// Its realname and activity (WHOIS, WHO), once registered.
+    pub profile: Option<std::sync::Arc<crate::registry::Profile>>,
 }
 
 impl Client {
@@ -88,6 +90,7 @@ impl Client {
             in_ready: false,
             dirty: false,
             peer_shut: false,
+            profile: None,
         }
     }
 }

@@ -6,7 +6,9 @@
 //! wire protocol renders them into its own form (`proto/`). An event
 //! carries who (nick and a stable user id), where (the chunk's room, or a
 //! user for private messages), when (server time), a message id assigned
-//! once where it entered the system, and its text.
+//! once where it entered the system, and its text. A user's IRCv3
+//! client-only tags (`+typing=active`) travel beside the event: in the
+//! chunk's arena (`frame.rs`) or in an [`OwnedEvent`].
 
 use crate::frame::ClientId;
 
@@ -52,6 +54,30 @@ pub enum Body<'a> {
     PrivateNotice { to: &'a str, text: &'a str },
     /// A notice from the server itself to a room.
     ServerNotice { text: &'a str },
+    /// Client-only tags and no text to a room (IRCv3 `TAGMSG`); the tags
+    /// travel beside the event (see `frame.rs`).
+    TagMsg,
+    /// Client-only tags and no text to the nick `to`.
+    PrivateTagMsg { to: &'a str },
+    /// The user is away with this message, or back (`None`): IRCv3
+    /// `away-notify`, for those who asked.
+    Away { message: Option<&'a str> },
+    /// The user's realname is now `realname` (IRCv3 `setname`).
+    Setname { realname: &'a str },
+    /// The user invited `target` into the room (IRCv3 `invite-notify`).
+    Invite { target: &'a str },
+}
+
+/// What a reader must have asked for to be sent an event (bits of
+/// [`Kind::needs`]): events outside IRC's base protocol go only to those
+/// that enabled them.
+pub mod sees {
+    /// IRCv3 `away-notify`.
+    pub const AWAY: u8 = 1;
+    /// IRCv3 `setname`.
+    pub const SETNAME: u8 = 2;
+    /// IRCv3 `invite-notify`.
+    pub const INVITE: u8 = 4;
 }
 
 /// The kinds of [`Body`], as stored in chunks and envelopes.
@@ -71,11 +97,16 @@ pub enum Kind {
     Private = 10,
     ServerNotice = 11,
     PrivateNotice = 12,
+    TagMsg = 13,
+    PrivateTagMsg = 14,
+    Away = 15,
+    Setname = 16,
+    Invite = 17,
 }
 
 impl Kind {
     /// Every kind, in order of its number.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Chat,
         Kind::Action,
         Kind::Notice,
@@ -89,11 +120,26 @@ impl Kind {
         Kind::Private,
         Kind::ServerNotice,
         Kind::PrivateNotice,
+        Kind::TagMsg,
+        Kind::PrivateTagMsg,
+        Kind::Away,
+        Kind::Setname,
+        Kind::Invite,
     ];
 
     /// The kind numbered `n`, if any.
     pub fn from_u8(n: u8) -> Option<Kind> {
         Kind::ALL.get(n as usize).copied()
+    }
+
+    /// The [`sees`] bits a reader needs to be sent events of this kind.
+    pub fn needs(self) -> u8 {
+        match self {
+            Kind::Away => sees::AWAY,
+            Kind::Setname => sees::SETNAME,
+            Kind::Invite => sees::INVITE,
+            _ => 0,
+        }
     }
 }
 
@@ -113,6 +159,11 @@ impl<'a> Body<'a> {
             Body::Private { .. } => Kind::Private,
             Body::ServerNotice { .. } => Kind::ServerNotice,
             Body::PrivateNotice { .. } => Kind::PrivateNotice,
+            Body::TagMsg => Kind::TagMsg,
+            Body::PrivateTagMsg { .. } => Kind::PrivateTagMsg,
+            Body::Away { .. } => Kind::Away,
+            Body::Setname { .. } => Kind::Setname,
+            Body::Invite { .. } => Kind::Invite,
         }
     }
 
@@ -125,7 +176,11 @@ impl<'a> Body<'a> {
             | Body::Notice { text }
             | Body::Topic { text }
             | Body::ServerNotice { text } => (Some(text), None),
-            Body::Join => (None, None),
+            Body::Join | Body::TagMsg => (None, None),
+            Body::PrivateTagMsg { to } => (Some(to), None),
+            Body::Away { message } => (message, None),
+            Body::Setname { realname } => (Some(realname), None),
+            Body::Invite { target } => (Some(target), None),
             Body::Part { reason } | Body::Quit { reason } => (reason, None),
             Body::Nick { new } => (Some(new), None),
             Body::Kick { target, reason } => (Some(target), reason),
@@ -154,6 +209,11 @@ impl<'a> Body<'a> {
             Kind::Private => Body::Private { to: a?, text: b? },
             Kind::ServerNotice => Body::ServerNotice { text: a? },
             Kind::PrivateNotice => Body::PrivateNotice { to: a?, text: b? },
+            Kind::TagMsg => Body::TagMsg,
+            Kind::PrivateTagMsg => Body::PrivateTagMsg { to: a? },
+            Kind::Away => Body::Away { message: a },
+            Kind::Setname => Body::Setname { realname: a? },
+            Kind::Invite => Body::Invite { target: a? },
         })
     }
 }
@@ -182,6 +242,9 @@ pub struct OwnedEvent {
     pub user: ClientId,
     /// Which node it entered on, in a cluster (`None`: this one).
     pub node: Option<Box<str>>,
+    /// The sender's IRCv3 client-only tags (`+name=value;...`, escaped as
+    /// on the wire), if it sent any: rendered only for readers of tags.
+    pub tags: Option<Box<str>>,
     nick: Box<str>,
     kind: Kind,
     a: Option<Box<str>>,
@@ -196,6 +259,7 @@ impl OwnedEvent {
             time_ms: e.time_ms,
             user: e.user,
             node: None,
+            tags: None,
             nick: e.nick.into(),
             kind: e.body.kind(),
             a: a.map(Box::from),
@@ -253,13 +317,21 @@ mod tests {
             },
             Body::ServerNotice { text: "s" },
             Body::PrivateNotice { to: "b", text: "n" },
+            Body::TagMsg,
+            Body::PrivateTagMsg { to: "b" },
+            Body::Away { message: None },
+            Body::Away {
+                message: Some("lunch"),
+            },
+            Body::Setname { realname: "Ann" },
+            Body::Invite { target: "bob" },
         ];
         for body in bodies {
             let (a, b) = body.fields();
             let kind = Kind::from_u8(body.kind() as u8).expect("a kind");
             assert_eq!(Body::from_fields(kind, a, b), Some(body));
         }
-        assert_eq!(Kind::from_u8(13), None);
+        assert_eq!(Kind::from_u8(18), None);
         assert_eq!(Body::from_fields(Kind::Chat, None, None), None);
         let e = Event {
             id: MsgId { shard: 1, seq: 2 },

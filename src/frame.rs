@@ -29,10 +29,26 @@ impl ClientId {
     pub const SERVER: ClientId = ClientId(0);
 }
 
-/// A run of consecutive events from one origin inside a rendered chunk.
+/// Who a chunk is delivered to: its id (its own events are skipped) and
+/// the [`crate::event::sees`] bits of the optional events it asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    pub id: ClientId,
+    pub sees: u8,
+}
+
+impl From<ClientId> for Recipient {
+    fn from(id: ClientId) -> Recipient {
+        Recipient { id, sees: 0 }
+    }
+}
+
+/// A run of consecutive events from one origin, each needing the same
+/// [`crate::event::sees`] bits, inside a rendered chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Span {
     origin: ClientId,
+    needs: u8,
     end: u32,
 }
 
@@ -60,6 +76,8 @@ struct Record {
     nick: Str,
     a: Str,
     b: Str,
+    /// The sender's client-only tags (IRCv3), escaped as on the wire.
+    tags: Str,
 }
 
 /// A chunk in one wire form: the bytes, and which events' bytes end where.
@@ -91,6 +109,8 @@ pub struct Chunk {
     /// The distinct origins of the records, sorted, for a quick "did this
     /// recipient send any of it" check.
     origins: Box<[ClientId]>,
+    /// Every [`crate::event::sees`] bit some record needs.
+    needs: u8,
     /// Each wire form, rendered by its first reader.
     forms: [OnceBox<Rendered>; Form::COUNT],
     /// How many times each form was rendered (a race between shards may
@@ -164,12 +184,15 @@ impl Chunk {
         let mut spans: Vec<Span> = Vec::with_capacity(self.records.len().min(64));
         let room = self.room_name();
         for r in self.records.iter() {
-            proto::render_event(form, room, self.node(), &self.event(r), &mut bytes);
+            let (e, tags) = (self.event(r), self.str(r.tags));
+            proto::render_event(form, room, self.node(), &e, tags, &mut bytes);
             let end = u32::try_from(bytes.len()).expect("a chunk stays far below 4 GiB");
+            let needs = r.kind.needs();
             match spans.last_mut() {
-                Some(last) if last.origin == r.user => last.end = end,
+                Some(last) if last.origin == r.user && last.needs == needs => last.end = end,
                 _ => spans.push(Span {
                     origin: r.user,
+                    needs,
                     end,
                 }),
             }
@@ -179,17 +202,23 @@ impl Chunk {
 
     /// Calls `f` with each run of the `form` rendering that `recipient`
     /// should receive, and where it starts: the whole of it, or all but
-    /// the events `recipient` sent itself (the sender gets no echo).
+    /// the events `recipient` sent itself (the sender gets no echo) and
+    /// those it did not ask for (IRCv3 notifications).
     /// Adjacent runs are merged; empty ones are skipped.
     pub fn for_each_range<'c>(
         &'c self,
         form: Form,
-        recipient: ClientId,
+        recipient: impl Into<Recipient>,
         mut f: impl FnMut(usize, &'c [u8]),
     ) {
+        let Recipient {
+            id: recipient,
+            sees,
+        } = recipient.into();
         let r = self.rendered(form);
         let bytes = &r.bytes[..];
-        if self.origins.binary_search(&recipient).is_err() {
+        let all_seen = self.needs & !sees == 0;
+        if all_seen && self.origins.binary_search(&recipient).is_err() {
             if !bytes.is_empty() {
                 f(0, bytes);
             }
@@ -200,7 +229,7 @@ impl Chunk {
         let mut run: Option<usize> = None;
         for span in r.spans.iter() {
             let end = span.end as usize;
-            if span.origin == recipient {
+            if span.origin == recipient || span.needs & !sees != 0 {
                 if let Some(s) = run.take() {
                     if s < start {
                         f(s, start);
@@ -275,10 +304,17 @@ impl ChunkBuilder {
 
     /// Appends one event, copying its texts into the chunk's arena.
     pub fn push(&mut self, e: &Event<'_>) {
+        self.push_tagged(e, None);
+    }
+
+    /// Appends one event with its sender's client-only tags (escaped as on
+    /// the wire), copying both into the chunk's arena.
+    pub fn push_tagged(&mut self, e: &Event<'_>, tags: Option<&str>) {
         let (a, b) = e.body.fields();
         let nick = push_str(&mut self.text, e.nick);
         let a = a.map_or(Str::NONE, |s| push_str(&mut self.text, s));
         let b = b.map_or(Str::NONE, |s| push_str(&mut self.text, s));
+        let tags = tags.map_or(Str::NONE, |s| push_str(&mut self.text, s));
         self.records.push(Record {
             id: e.id,
             time_ms: e.time_ms,
@@ -287,6 +323,7 @@ impl ChunkBuilder {
             nick,
             a,
             b,
+            tags,
         });
     }
 
@@ -309,6 +346,7 @@ impl ChunkBuilder {
             room_name: self.room_name,
             records: Box::from(&self.records[..]),
             origins: Box::from(&self.origins[..]),
+            needs: self.records.iter().fold(0, |n, r| n | r.kind.needs()),
             forms: Default::default(),
             renders: Default::default(),
         };
@@ -336,99 +374,4 @@ fn push_str(text: &mut String, s: &str) -> Str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chat<'a>(origin: u64, text: &'a str) -> Event<'a> {
-        Event {
-            id: MsgId { shard: 0, seq: 0 },
-            time_ms: 0,
-            user: ClientId(origin),
-            nick: "n",
-            body: Body::Chat { text },
-        }
-    }
-
-    fn ranges(chunk: &Chunk, who: u64) -> Vec<String> {
-        let mut out = Vec::new();
-        chunk.for_each_range(Form::Line, ClientId(who), |_, run| {
-            out.push(String::from_utf8_lossy(run).into_owned())
-        });
-        out
-    }
-
-    #[test]
-    fn recipients_get_everything_but_their_own_events() {
-        let mut b = ChunkBuilder::new(RoomId(1), "r");
-        for (origin, text) in [(1, "a1"), (1, "a2"), (2, "b1"), (3, "c1"), (2, "b2")] {
-            b.push(&chat(origin, text));
-        }
-        let chunk = b.take();
-        assert!(b.is_empty());
-        assert_eq!(chunk.len(), 5);
-        assert_eq!(
-            ranges(&chunk, 9),
-            vec!["[n] a1\n[n] a2\n[n] b1\n[n] c1\n[n] b2\n"]
-        );
-        assert_eq!(ranges(&chunk, 1), vec!["[n] b1\n[n] c1\n[n] b2\n"]);
-        assert_eq!(ranges(&chunk, 2), vec!["[n] a1\n[n] a2\n", "[n] c1\n"]);
-        assert_eq!(
-            ranges(&chunk, 3),
-            vec!["[n] a1\n[n] a2\n[n] b1\n", "[n] b2\n"]
-        );
-    }
-
-    #[test]
-    fn a_chunk_from_one_sender_gives_that_sender_nothing() {
-        let mut b = ChunkBuilder::new(RoomId(1), "r");
-        b.push(&chat(7, "x"));
-        let chunk = b.take();
-        assert!(ranges(&chunk, 7).is_empty());
-        assert_eq!(ranges(&chunk, 8), vec!["[n] x\n"]);
-    }
-
-    #[test]
-    fn a_chunk_keeps_its_events_whole() {
-        let mut b = ChunkBuilder::new(RoomId(4), "Rust");
-        let kick = Event {
-            id: MsgId { shard: 3, seq: 99 },
-            time_ms: 1_700_000_000_123,
-            user: ClientId(5),
-            nick: "ann",
-            body: Body::Kick {
-                target: "eve",
-                reason: None,
-            },
-        };
-        b.push(&chat(1, "hi"));
-        b.push(&kick);
-        b.set_node("node-b");
-        let chunk = b.take();
-        assert_eq!(chunk.room_name(), "Rust");
-        assert_eq!(chunk.node(), Some("node-b"));
-        let events: Vec<Event<'_>> = chunk.events().collect();
-        assert_eq!(events, vec![chat(1, "hi"), kick]);
-        assert_eq!(chunk.renders(Form::Line), 0, "rendered only when read");
-    }
-
-    #[test]
-    fn a_reused_builder_keeps_its_capacity_and_forgets_its_events() {
-        let mut b = ChunkBuilder::new(RoomId(1), "one");
-        for i in 0..100 {
-            b.push(&chat(i % 3, "a line"));
-        }
-        let first = b.take();
-        assert_eq!(first.len(), 100);
-        assert_eq!(first.rendered(Form::Line).bytes().len(), 1100);
-        assert!(b.records.capacity() >= 100, "capacity kept");
-        b.reuse_for(RoomId(2), "two");
-        b.push(&chat(5, "y"));
-        let second = b.take();
-        assert_eq!(second.room(), RoomId(2));
-        assert_eq!(second.room_name(), "two");
-        assert_eq!(ranges(&second, 1), vec!["[n] y\n"]);
-        assert!(ranges(&second, 5).is_empty());
-        assert_eq!(first.room(), RoomId(1));
-        assert_eq!(ranges(&first, 9).concat(), "[n] a line\n".repeat(100));
-    }
-}
+mod tests;

@@ -11,7 +11,9 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 
-use crate::frame::{Chunk, ClientId};
+#[cfg(test)]
+use crate::frame::ClientId;
+use crate::frame::{Chunk, Recipient};
 use crate::proto::Form;
 
 /// At most this many slices go into one `writev` (Linux's IOV_MAX).
@@ -111,12 +113,13 @@ impl Outbound {
         w: W,
         form: Form,
         chunks: I,
-        to: ClientId,
+        to: impl Into<Recipient>,
     ) -> io::Result<Flushed>
     where
         W: Write,
         I: IntoIterator<Item = &'c Arc<Chunk>> + Clone,
     {
+        let to = to.into();
         if !self.queue.is_empty() {
             self.queue_after(chunks, form, to, 0);
             return Ok(Flushed::Blocked);
@@ -151,7 +154,7 @@ impl Outbound {
         &mut self,
         chunks: impl IntoIterator<Item = &'c Arc<Chunk>>,
         form: Form,
-        to: ClientId,
+        to: Recipient,
         mut skip: usize,
     ) {
         for chunk in chunks {
@@ -227,7 +230,7 @@ fn write_many<'c, W, I>(
     w: W,
     form: Form,
     chunks: I,
-    to: ClientId,
+    to: Recipient,
     pieces: usize,
 ) -> io::Result<usize>
 where
@@ -249,7 +252,7 @@ fn write_ranges<'c, const N: usize, W, I>(
     mut w: W,
     form: Form,
     chunks: I,
-    to: ClientId,
+    to: Recipient,
 ) -> io::Result<usize>
 where
     W: Write,

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -30,6 +31,30 @@ struct Entry {
     away: Option<Box<str>>,
     /// An IRC operator.
     oper: bool,
+    /// Its realname and activity, once registered.
+    profile: Option<Arc<Profile>>,
+}
+
+/// What WHOIS and WHO tell of a user beyond its nick, shared by its
+/// client (which updates it) and the registry (which others read).
+#[derive(Debug)]
+pub struct Profile {
+    /// Its realname (IRC's USER and SETNAME).
+    pub realname: parking_lot::Mutex<Box<str>>,
+    /// When it registered, in seconds since the Unix epoch.
+    pub signon_s: u64,
+    /// When it last sent a message, in ms since the Unix epoch.
+    pub spoke_ms: AtomicU64,
+}
+
+impl Profile {
+    pub fn new(realname: &str, now_ms: u64) -> Profile {
+        Profile {
+            realname: parking_lot::Mutex::new(realname.into()),
+            signon_s: now_ms / 1000,
+            spoke_ms: AtomicU64::new(now_ms),
+        }
+    }
 }
 
 /// Nick -> client, for every connected client.
@@ -46,6 +71,8 @@ pub struct Registry {
     node_tag: std::sync::OnceLock<Box<str>>,
     /// Numbers for `guest-<tag>-<n>` names.
     next_tagged: AtomicU64,
+    /// The most registered users there have been at once (LUSERS).
+    peak: std::sync::atomic::AtomicUsize,
     /// Nicks that were in use, newest last (IRC's WHOWAS).
     was: parking_lot::Mutex<std::collections::VecDeque<Box<str>>>,
 }
@@ -106,6 +133,7 @@ impl Registry {
                     rooms: Vec::new(),
                     away: None,
                     oper: false,
+                    profile: None,
                 });
                 return nick;
             }
@@ -123,6 +151,7 @@ impl Registry {
                     rooms: Vec::new(),
                     away: None,
                     oper: false,
+                    profile: None,
                 });
                 Ok(())
             }
@@ -140,11 +169,13 @@ impl Registry {
                 return Err(ClaimError::Taken);
             }
         }
-        let (rooms, away, oper) = match map.get(&old_key) {
+        let (rooms, away, oper, profile) = match map.get(&old_key) {
             Some(e) if e.at.id == at.id => map
                 .remove(&old_key)
-                .map_or((Vec::new(), None, false), |e| (e.rooms, e.away, e.oper)),
-            _ => (Vec::new(), None, false),
+                .map_or((Vec::new(), None, false, None), |e| {
+                    (e.rooms, e.away, e.oper, e.profile)
+                }),
+            _ => (Vec::new(), None, false, None),
         };
         map.insert(
             new_key,
@@ -154,6 +185,7 @@ impl Registry {
                 rooms,
                 away,
                 oper,
+                profile,
             },
         );
         Ok(())
@@ -167,11 +199,11 @@ impl Registry {
             return self.rename(old, new, at);
         }
         let mut map = self.by_key.write();
-        let (rooms, away, oper) = map
+        let (rooms, away, oper, profile) = map
             .get(&key(old))
             .filter(|e| e.at.id == at.id)
-            .map_or((Vec::new(), None, false), |e| {
-                (e.rooms.clone(), e.away.clone(), e.oper)
+            .map_or((Vec::new(), None, false, None), |e| {
+                (e.rooms.clone(), e.away.clone(), e.oper, e.profile.clone())
             });
         match map.entry(key(new)) {
             std::collections::hash_map::Entry::Occupied(e) if e.get().at.id != at.id => {
@@ -184,6 +216,7 @@ impl Registry {
                     rooms,
                     away,
                     oper,
+                    profile,
                 };
                 match slot {
                     std::collections::hash_map::Entry::Occupied(mut e) => {
@@ -271,6 +304,38 @@ impl Registry {
             .collect()
     }
 
+    /// Gives `nick`, owned by `id`, its profile.
+    /// Called once per registration, it also keeps the peak user count.
+    pub fn set_profile(&self, nick: &str, id: ClientId, profile: Arc<Profile>) {
+        let mut map = self.by_key.write();
+        self.peak.fetch_max(map.len(), Ordering::Relaxed);
+        if let Some(e) = map.get_mut(&key(nick)) {
+            if e.at.id == id {
+                e.profile = Some(profile);
+            }
+        }
+    }
+
+    /// The most registered users there have been at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed).max(self.len())
+    }
+
+    /// The profile of `nick`, if it is online and has one.
+    pub fn profile_of(&self, nick: &str) -> Option<Arc<Profile>> {
+        self.by_key.read().get(&key(nick))?.profile.clone()
+    }
+
+    /// How many of the online users are operators.
+    pub fn oper_count(&self) -> usize {
+        self.by_key.read().values().filter(|e| e.oper).count()
+    }
+
+    /// How many users are registered.
+    pub fn len(&self) -> usize {
+        self.by_key.read().len()
+    }
+
     /// The away message of `nick`, if it is online and away.
     pub fn away_of(&self, nick: &str) -> Option<Box<str>> {
         self.by_key
@@ -355,11 +420,6 @@ impl Registry {
             first: v.into_iter().map(|(_, n)| n.into()).collect(),
             total,
         }
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.by_key.read().len()
     }
 }
 

@@ -278,6 +278,11 @@ impl Rooms {
             .collect()
     }
 
+    /// How many rooms there are.
+    pub fn count(&self) -> usize {
+        self.by_key.lock().len()
+    }
+
     /// `(name, members)` for every room, sorted by name ignoring case.
     pub fn list(&self) -> Vec<(Box<str>, usize)> {
         self.list_where(|_| true)

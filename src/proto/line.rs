@@ -130,6 +130,12 @@ pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
             protocol::write_private(out, nick, to, &plain(text))
         }
         Body::ServerNotice { text } => protocol::write_notice(out, &[&plain(text)]),
+        // IRCv3 extensions: line clients are sent none of them.
+        Body::TagMsg
+        | Body::PrivateTagMsg { .. }
+        | Body::Away { .. }
+        | Body::Setname { .. }
+        | Body::Invite { .. } => {}
     }
 }
 
@@ -205,6 +211,7 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::Pong(_)
         | Reply::Ping
         | Reply::Caps(_)
+        | Reply::Setname(_)
         | Reply::Closing(_) => {}
         Reply::Killed(why) => out.extend_from_slice(&protocol::error(&["disconnected: ", why])),
         Reply::Bye => protocol::write_notice(out, &["bye"]),
@@ -352,6 +359,8 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
             ],
         ),
         Refusal::UsersDontMatch => error(out, &["you can only ask for your own modes"]),
+        // Only IRC clients can send what these refuse.
+        Refusal::InvalidCapCommand(_) | Refusal::InvalidRealname => {}
     }
 }
 

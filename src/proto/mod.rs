@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::codec::Line;
-use crate::event::Event;
+use crate::event::{Body, Event};
 
 pub(crate) mod irc;
 pub(crate) mod line;
@@ -21,7 +21,7 @@ mod reply;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub(crate) use reply::{Caps, Refusal, Reply, Scope, Usage};
+pub(crate) use reply::{Caps, Refusal, Reply, Scope, Usage, WhoEntry};
 
 /// A way of writing events as bytes. Every recipient of a chunk that
 /// shares a form shares its rendering.
@@ -33,7 +33,8 @@ pub enum Form {
     Irc,
     /// IRC with the `time` tag only (IRCv3 `server-time`).
     IrcTime,
-    /// IRC with `time` and `msgid` tags (IRCv3 `message-tags`).
+    /// IRC with `time` and `msgid` tags, the sender's client-only tags,
+    /// and `TAGMSG` (IRCv3 `message-tags`).
     IrcTags,
 }
 
@@ -53,17 +54,29 @@ impl Form {
 }
 
 /// Appends `e`, an event of room `room` (or a private one), in `form`;
-/// `node` is the cluster node it entered on when not this one.
-pub fn render_event(form: Form, room: &str, node: Option<&str>, e: &Event<'_>, out: &mut Vec<u8>) {
+/// `node` is the cluster node it entered on when not this one, `tags` the
+/// sender's client-only tags (written only in the form that carries tags).
+/// A `TAGMSG` is nothing without tags: only [`Form::IrcTags`] writes it,
+/// and only when it has some.
+pub fn render_event(
+    form: Form,
+    room: &str,
+    node: Option<&str>,
+    e: &Event<'_>,
+    tags: Option<&str>,
+    out: &mut Vec<u8>,
+) {
+    let tag_only = matches!(e.body, Body::TagMsg | Body::PrivateTagMsg { .. });
     match form {
         Form::Line => line::render_event(room, e, out),
+        _ if tag_only && (form != Form::IrcTags || tags.is_none_or(str::is_empty)) => {}
         Form::Irc => irc::render_event(room, e, out),
         Form::IrcTime => {
-            irc::write_tags(out, e, None);
+            irc::write_tags(out, e, None, None);
             irc::render_event(room, e, out)
         }
         Form::IrcTags => {
-            irc::write_tags(out, e, Some(node));
+            irc::write_tags(out, e, Some(node), tags);
             irc::render_event(room, e, out)
         }
     }
@@ -197,6 +210,10 @@ pub(crate) enum Request<'a> {
     Help,
     /// Leave the server.
     Quit(Option<Cow<'a, str>>),
+    /// Client-only tags alone for a room or a user (IRCv3 `TAGMSG`).
+    TagMsg(&'a str),
+    /// A new realname (IRCv3 `setname`).
+    Setname(Cow<'a, str>),
 }
 
 /// What the server calls itself in protocols that name it (IRC).
@@ -297,6 +314,32 @@ impl Session {
         }
     }
 
+    /// The `label` (labeled-response) and client-only tags of the line
+    /// just decoded.
+    pub(crate) fn take_line_tags(&mut self) -> (Option<Box<str>>, Option<Box<str>>) {
+        match self {
+            Session::Line => (None, None),
+            Session::Irc(s) => s.take_line_tags(),
+        }
+    }
+
+    /// The realname the client gave while registering, if any.
+    pub(crate) fn take_realname(&mut self) -> Option<Box<str>> {
+        match self {
+            Session::Line => None,
+            Session::Irc(s) => s.take_realname(),
+        }
+    }
+
+    /// The replies to a command labelled `label`, as labeled-response
+    /// sends them.
+    pub(crate) fn labelled(&mut self, label: &str, replies: &[u8]) -> Vec<u8> {
+        match self {
+            Session::Line => replies.to_vec(),
+            Session::Irc(s) => s.labelled(label, replies),
+        }
+    }
+
     /// Notes that the client sent a line at `now` (it is alive).
     pub(crate) fn heard(&mut self, now: std::time::Instant) {
         if let Session::Irc(s) = self {
@@ -307,7 +350,22 @@ impl Session {
 
     /// Appends an event sent to this client alone (a private message),
     /// which entered on cluster node `node` when not this one.
-    pub(crate) fn render_event(&self, node: Option<&str>, e: &Event<'_>, out: &mut Vec<u8>) {
-        render_event(self.form(), "", node, e, out);
+    pub(crate) fn render_event(
+        &self,
+        node: Option<&str>,
+        e: &Event<'_>,
+        tags: Option<&str>,
+        out: &mut Vec<u8>,
+    ) {
+        render_event(self.form(), "", node, e, tags, out);
+    }
+
+    /// The [`crate::event::sees`] bits of the events this client asked
+    /// for beyond its form's (IRCv3 capabilities).
+    pub(crate) fn sees(&self) -> u8 {
+        match self {
+            Session::Line => 0,
+            Session::Irc(s) => s.sees(),
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::rooms::RoomNameError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Reply {
     /// The client is registered under `nick`; `users` are connected.
-    Welcome { nick: Box<str>, users: usize },
+    Welcome { nick: Box<str> },
     /// The client joined `room`, which now has `users` members.
     Joined { room: Box<str>, users: usize },
     /// The client's nick is now `nick` (it was `old`).
@@ -25,19 +25,22 @@ pub(crate) enum Reply {
         nicks: Vec<Box<str>>,
         secret: bool,
     },
-    /// Who matched a WHO: each nick with one room it is in (or none).
+    /// Who matched a WHO.
     Who {
         mask: Box<str>,
-        users: Vec<(Box<str>, Option<Box<str>>)>,
+        users: Vec<WhoEntry>,
     },
     /// The answer to a WHOIS: `found` is `None` when no such user is
     /// online; `away`, its away message; `oper`, whether it is an
-    /// operator.
+    /// operator; `realname` and `idle` (seconds idle, signon time) when
+    /// known.
     Whois {
         nick: Box<str>,
         found: Option<Box<str>>,
         away: Option<Box<str>>,
         oper: bool,
+        realname: Option<Box<str>>,
+        idle: Option<(u64, u64)>,
     },
     /// The client removed `target` from `room`.
     KickDone {
@@ -90,8 +93,17 @@ pub(crate) enum Reply {
     },
     /// The client set a room's topic.
     TopicSet { room: Box<str>, text: Box<str> },
-    /// Counts of users and rooms.
-    Counts { users: usize, rooms: usize },
+    /// Counts of users (connected, the most there were, operators,
+    /// connections not registered yet) and rooms (IRC's LUSERS).
+    Counts {
+        users: usize,
+        max: usize,
+        opers: usize,
+        unknown: usize,
+        rooms: usize,
+    },
+    /// The client's realname is now this (IRCv3 `setname`).
+    Setname(Box<str>),
     /// The client's own modes (none are kept).
     UserModes,
     /// The server's version.
@@ -139,6 +151,16 @@ pub(crate) enum Caps {
     Acked(Box<str>),
     /// `CAP REQ`: refused, with what was asked for.
     Refused(Box<str>),
+}
+
+/// One user a WHO matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct WhoEntry {
+    pub nick: Box<str>,
+    /// A room it is in, with its prefixes there (`@+`, highest first).
+    pub room: Option<(Box<str>, Box<str>)>,
+    pub away: bool,
+    pub realname: Option<Box<str>>,
 }
 
 /// What a [`Reply::Users`] lists.
@@ -252,6 +274,10 @@ pub(crate) enum Refusal {
     ModeNeedsParam(char),
     /// MODE on another user's nick.
     UsersDontMatch,
+    /// A `CAP` subcommand the server does not know.
+    InvalidCapCommand(Box<str>),
+    /// A SETNAME realname that is empty or too long.
+    InvalidRealname,
 }
 
 impl From<Refusal> for Reply {

@@ -277,6 +277,7 @@ impl Shard {
             room: room_name.clone(),
         };
         self.send_direct(location, DirectMsg::Reply(invited));
+        self.invite_notify(key, at, &nick);
         self.reply(
             key,
             &Reply::Inviting {
@@ -316,13 +317,13 @@ impl Shard {
         self.clients[key].room_index(room.id()).is_none() && room.channel().secret
     }
 
-    /// A room's members, each with its channel prefix.
+    /// A room's members, each with its channel prefixes.
     pub(super) fn names_of(&self, room: &Room) -> Vec<Box<str>> {
         let all = self.shared.registry.members_of(room.id(), usize::MAX);
         let c = room.channel();
         all.first
             .into_iter()
-            .map(|n| match c.prefix(&n) {
+            .map(|n| match c.prefixes(&n) {
                 "" => n,
                 p => format!("{p}{n}").into_boxed_str(),
             })

@@ -57,23 +57,46 @@ impl Shard {
             Verdict::Drop => return Flow::Next,
         }
         let registered = c.registered;
-        match c
+        let decoded = c
             .session
-            .decode(line, self.shared.config.max_line, registered)
-        {
+            .decode(line, self.shared.config.max_line, registered);
+        let (label, tags) = c.session.take_line_tags();
+        if let Some(Ok(Request::Presence(_))) = decoded {
+            if c.session.delays_floods() {
+                // IRC's LIST waits for its own (smaller) limit too; it is
+                // decoded again, label and tags included, when it comes up.
+                let wait = c.presence.wait_ms(PRESENCE_POLICY, now_ms);
+                if wait > 0 {
+                    return self.hold(key, wait);
+                }
+            }
+        }
+        self.line_tags = tags;
+        if label.is_some() {
+            self.begin_label(key);
+        }
+        let flow = self.on_request(key, decoded, registered);
+        self.line_tags = None;
+        if let Some(label) = label {
+            self.end_label(key, &label);
+        }
+        flow
+    }
+
+    /// Handles what a line decoded to: go on, or stop reading.
+    fn on_request(
+        &mut self,
+        key: usize,
+        decoded: Option<Result<Request<'_>, Reply>>,
+        registered: bool,
+    ) -> Flow {
+        match decoded {
             None => Flow::Next,
             Some(Err(reply)) => {
                 self.reply(key, &reply);
                 Flow::Next
             }
             Some(Ok(Request::Pass(pw))) => self.password(key, pw).into(),
-            Some(Ok(request @ Request::Presence(_))) if c.session.delays_floods() => {
-                // IRC's LIST waits for its own (smaller) limit too.
-                match c.presence.wait_ms(PRESENCE_POLICY, now_ms) {
-                    0 => self.handle(key, request).into(),
-                    wait => self.hold(key, wait),
-                }
-            }
             Some(Ok(request)) if registered || !self.clients[key].locked => {
                 self.handle(key, request).into()
             }
@@ -164,7 +187,11 @@ impl Shard {
                 key: room_key,
             } => self.move_to(key, room, room_key),
             Request::UserModes(nick) => self.user_modes(key, nick),
-            Request::Private { to, text, notice } => self.private_message(key, to, &text, notice),
+            Request::Private { to, text, notice } => {
+                self.private_message(key, to, Some(&text), notice)
+            }
+            Request::TagMsg(target) => self.tagmsg(key, target),
+            Request::Setname(realname) => self.setname(key, &realname),
             Request::Presence(what) => self.presence(key, what),
             Request::Help => self.reply(key, &Reply::Help),
             Request::Quit(reason) => {
@@ -181,7 +208,7 @@ impl Shard {
     /// its current room), or for a room it is not in.
     /// A notice is never answered with an error (modern IRC): it is
     /// dropped without a word where a message would be refused.
-    fn say(&mut self, key: usize, room: Option<&str>, body: Body<'_>) {
+    pub(super) fn say(&mut self, key: usize, room: Option<&str>, body: Body<'_>) {
         let at = match room {
             Some(name) => match self.clients[key].room_named(name) {
                 Some(at) => at,
@@ -350,7 +377,14 @@ impl Shard {
         self.try_join(key, name, room_key);
     }
 
-    fn private_message(&mut self, key: usize, to: &str, text: &str, notice: bool) {
+    /// A private message, notice, or (`text` `None`) TAGMSG.
+    pub(super) fn private_message(
+        &mut self,
+        key: usize,
+        to: &str,
+        text: Option<&str>,
+        notice: bool,
+    ) {
         let id = self.next_msg_id();
         // The registry is read once per private message.
         let found = self.shared.registry.lookup(to);
@@ -359,17 +393,19 @@ impl Shard {
             Some((nick, at)) => (nick, Some(at)),
             None => (to.into(), None),
         };
-        let event = OwnedEvent::new(&Event {
+        let mut event = OwnedEvent::new(&Event {
             id,
             time_ms: self.wall_ms,
             user: c.id,
             nick: &c.nick,
-            body: if notice {
-                Body::PrivateNotice { to: &to_nick, text }
-            } else {
-                Body::Private { to: &to_nick, text }
+            body: match text {
+                None => Body::PrivateTagMsg { to: &to_nick },
+                Some(text) if notice => Body::PrivateNotice { to: &to_nick, text },
+                Some(text) => Body::Private { to: &to_nick, text },
             },
         });
+        event.tags = self.line_tags.clone();
+        self.spoke(key);
         let Some(at) = at else {
             if let Some(cluster) = &self.shared.cluster {
                 cluster.private(event, self.reply_to(key));
@@ -379,7 +415,7 @@ impl Shard {
             self.reply(key, &Refusal::NoSuchUser(to).into());
             return;
         };
-        if !notice {
+        if !notice && text.is_some() {
             if let Some(message) = self.shared.registry.away_of(&to_nick) {
                 self.reply(
                     key,
@@ -397,9 +433,10 @@ impl Shard {
         }
         if echo {
             let mut buf = Vec::new();
+            let tags = event.tags.as_deref();
             self.clients[key]
                 .session
-                .render_event(None, &event.event(), &mut buf);
+                .render_event(None, &event.event(), tags, &mut buf);
             self.queue_own(key, buf);
         }
     }

@@ -12,7 +12,7 @@ use super::{close_reason, set_write_interest, Shard};
 use crate::client::Client;
 use crate::event::{Body, Event, MsgId};
 use crate::fanout::{Direct, DirectMsg, ShardMsg, TrySendError};
-use crate::frame::{Chunk, ChunkBuilder};
+use crate::frame::{Chunk, ChunkBuilder, Recipient};
 use crate::outbound::Flushed;
 use crate::poller::Poller;
 use crate::proto::Reply;
@@ -33,8 +33,9 @@ pub(super) struct Outgoing {
 }
 
 impl Outgoing {
-    /// Appends an event to this pass's chunk for `room`.
-    pub(super) fn push(&mut self, room: &Arc<Room>, e: &Event<'_>) {
+    /// Appends an event, with its sender's client-only tags, to this
+    /// pass's chunk for `room`.
+    pub(super) fn push(&mut self, room: &Arc<Room>, e: &Event<'_>, tags: Option<&str>) {
         let i = *self.index.entry(room.id()).or_insert_with(|| {
             let builder = match self.spare.pop() {
                 Some(mut b) => {
@@ -46,7 +47,7 @@ impl Outgoing {
             self.builders.push((Arc::clone(room), builder));
             self.builders.len() - 1
         });
-        self.builders[i].1.push(e);
+        self.builders[i].1.push_tagged(e, tags);
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -83,9 +84,15 @@ impl Shard {
             crate::proto::line::render_event(room.name(), &e, &mut line);
             crate::info!("{}", String::from_utf8_lossy(&line).trim_end());
         }
-        self.outgoing.push(room, &e);
-        if let Some(buf) = echo(c, room, &e) {
+        let message = is_message(&body);
+        // Only messages carry the sender's client-only tags.
+        let tags = self.line_tags.as_deref().filter(|_| message);
+        self.outgoing.push(room, &e, tags);
+        if let Some(buf) = echo(c, room, &e, tags) {
             self.queue_own(key, buf);
+        }
+        if message {
+            self.spoke(key);
         }
     }
 
@@ -101,9 +108,14 @@ impl Shard {
             nick: &c.nick,
             body,
         };
-        self.outgoing.push(room, &e);
-        if let Some(buf) = echo(c, room, &e) {
+        let message = is_message(&body);
+        let tags = self.line_tags.as_deref().filter(|_| message);
+        self.outgoing.push(room, &e, tags);
+        if let Some(buf) = echo(c, room, &e, tags) {
             self.queue_own(key, buf);
+        }
+        if message {
+            self.spoke(key);
         }
     }
 
@@ -148,12 +160,15 @@ impl Shard {
                 if !to_self {
                     return;
                 }
+                let tags = e.tags.as_deref();
                 c.session
-                    .render_event(e.node.as_deref(), &e.event(), &mut buf)
+                    .render_event(e.node.as_deref(), &e.event(), tags, &mut buf)
             }
-            DirectMsg::Event(e) => c
-                .session
-                .render_event(e.node.as_deref(), &e.event(), &mut buf),
+            DirectMsg::Event(e) => {
+                let tags = e.tags.as_deref();
+                c.session
+                    .render_event(e.node.as_deref(), &e.event(), tags, &mut buf)
+            }
             DirectMsg::Reply(r) => c.session.render_reply(&c.nick, r, &mut buf),
             DirectMsg::Kicked(room) => {
                 self.kicked(d.key, *room);
@@ -195,7 +210,8 @@ impl Shard {
                     continue; // joined after all of it
                 }
                 let form = c.session.form();
-                let result = c.out.deliver(c.transport.writer(), form, chunks, c.id);
+                let to = recipient(c);
+                let result = c.out.deliver(c.transport.writer(), form, chunks, to);
                 settle(&self.poller, &mut self.doomed, max_outbuf, key, c, result);
             }
         }
@@ -241,7 +257,8 @@ impl Shard {
             return;
         }
         let form = c.session.form();
-        let result = c.out.deliver(c.transport.writer(), form, chunks, c.id);
+        let to = recipient(c);
+        let result = c.out.deliver(c.transport.writer(), form, chunks, to);
         settle(
             &self.poller,
             &mut self.doomed,
@@ -360,19 +377,33 @@ impl Shard {
     }
 }
 
-/// IRCv3 echo-message: the sender of a message gets it back, the same
-/// event (same msgid) in its own form, if it asked to.
-fn echo(c: &Client, room: &Room, e: &Event<'_>) -> Option<Vec<u8>> {
-    let message = matches!(
-        e.body,
-        Body::Chat { .. } | Body::Action { .. } | Body::Notice { .. }
-    );
-    if !message || !c.session.echoes_messages() {
+/// Whether an event is a message (its sender's client-only tags go with
+/// it, and echo-message echoes it).
+fn is_message(body: &Body<'_>) -> bool {
+    matches!(
+        body,
+        Body::Chat { .. } | Body::Action { .. } | Body::Notice { .. } | Body::TagMsg
+    )
+}
+
+/// IRCv3 echo-message: the sender gets its own message, the same event
+/// (same msgid, same client tags) in its own form.
+fn echo(c: &Client, room: &Room, e: &Event<'_>, tags: Option<&str>) -> Option<Vec<u8>> {
+    if !is_message(&e.body) || !c.session.echoes_messages() {
         return None;
     }
     let mut buf = Vec::new();
-    crate::proto::render_event(c.session.form(), room.name(), None, e, &mut buf);
+    crate::proto::render_event(c.session.form(), room.name(), None, e, tags, &mut buf);
     Some(buf)
+}
+
+/// A client as the reader of chunks: its own events are skipped, and the
+/// optional ones it did not ask for.
+fn recipient(c: &Client) -> Recipient {
+    Recipient {
+        id: c.id,
+        sees: c.session.sees(),
+    }
 }
 
 /// What follows a delivery to one client: nothing, waiting for

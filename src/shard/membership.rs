@@ -14,7 +14,6 @@ use crate::proto::{Refusal, Reply};
 use crate::registry::Location;
 use crate::rooms::{Room, LOBBY};
 use crate::shard::nicks::is_guest_name;
-use std::sync::atomic::Ordering;
 
 impl Shard {
     /// Names a connected client, welcomes it and puts it in the lobby.
@@ -29,8 +28,8 @@ impl Shard {
         crate::info!("[Server] New client joined ({nick})");
         c.nick = nick.clone();
         c.registered = true;
-        let users = self.shared.connected.load(Ordering::Relaxed);
-        self.reply(key, &Reply::Welcome { nick, users });
+        self.profile_on_registration(key);
+        self.reply(key, &Reply::Welcome { nick });
         self.join_room(key, LOBBY);
     }
 
@@ -76,10 +75,15 @@ impl Shard {
         let c = &mut self.clients[key];
         c.nick = nick.into();
         c.registered = true;
+        self.profile_on_registration(key);
         self.tell_backplane_rooms(key);
-        let users = self.shared.connected.load(Ordering::Relaxed);
         let nick = nick.into();
-        self.reply(key, &Reply::Welcome { nick, users });
+        self.reply(key, &Reply::Welcome { nick });
+        if !self.clients[key].session.registers_at_once() {
+            // IRC: LUSERS and the MOTD complete the welcome.
+            self.counts(key);
+            self.reply(key, &Reply::Motd);
+        }
     }
 
     /// Adds room `name` to a client's rooms whatever its modes (a new line
@@ -160,6 +164,7 @@ impl Shard {
         if self.announces(n - 1) {
             let at = self.clients[key].rooms.len() - 1;
             self.emit(key, at, Body::Join);
+            self.away_on_join(key, at);
         }
         if let Some(topic) = room.topic() {
             let name = room.name().into();

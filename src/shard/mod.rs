@@ -15,8 +15,11 @@
 //! chunks, batches and writes; `commands.rs` what each request does;
 //! `nicks.rs` nick changes; `channel.rs` channel operators, modes, bans,
 //! kicks and invitations; `users.rs` presence, lookups and operators; and
-//! `keepalive.rs` IRC's PINGs and timeouts; `flood.rs` IRC's fake lag.
+//! `keepalive.rs` IRC's PINGs and timeouts; `flood.rs` IRC's fake lag;
+//! `caps.rs` what IRCv3 capabilities add (labels, client tags, AWAY,
+//! SETNAME and INVITE notifications).
 
+mod caps;
 mod channel;
 mod commands;
 mod delivery;
@@ -125,6 +128,11 @@ pub struct Shard {
     seq: u64,
     /// The last message id's sequence number this shard assigned.
     msg_seq: u64,
+    /// The client-only tags (IRCv3) of the line being handled.
+    line_tags: Option<Box<str>>,
+    /// The client whose labelled command (labeled-response) is being
+    /// handled, and what it has been sent meanwhile.
+    label: Option<(usize, Vec<u8>)>,
     /// The wall clock at the start of this pass (ms since the Unix
     /// epoch): the time of every event the pass takes in.
     wall_ms: u64,
@@ -165,6 +173,8 @@ impl Shard {
             pass: Vec::new(),
             seq: 0,
             msg_seq: 0,
+            line_tags: None,
+            label: None,
             wall_ms: crate::event::now_ms(),
             rbuf: vec![0; READ_BUDGET].into_boxed_slice(),
             epoch: now,
@@ -372,6 +382,12 @@ impl Shard {
 
     /// Queues bytes of a client's own, flushed at the end of the pass.
     pub(crate) fn queue_own(&mut self, key: usize, bytes: Vec<u8>) {
+        if let Some((labelled, buf)) = &mut self.label {
+            if *labelled == key {
+                buf.extend_from_slice(&bytes);
+                return;
+            }
+        }
         let c = &mut self.clients[key];
         c.out.push_owned(bytes);
         if !c.dirty {

@@ -9,7 +9,7 @@ use super::commands::{same_secret, PRESENCE_POLICY};
 use super::Shard;
 use crate::backplane::Query;
 use crate::fanout::DirectMsg;
-use crate::proto::{Presence, Refusal, Reply, Scope};
+use crate::proto::{Presence, Refusal, Reply, Scope, WhoEntry};
 use crate::protocol::{self, MAX_LISTED};
 use crate::ratelimit::Verdict;
 use crate::rooms::{Room, RoomId};
@@ -78,25 +78,39 @@ impl Shard {
 
     /// IRC's WHO: a room's members, one user, or the first of everyone.
     pub(super) fn who(&mut self, key: usize, mask: &str) {
+        let registry = &self.shared.registry;
+        let entry = |nick: Box<str>, room: Option<(Box<str>, Box<str>)>| WhoEntry {
+            away: registry.away_of(&nick).is_some(),
+            realname: registry
+                .profile_of(&nick)
+                .map(|p| p.realname.lock().clone()),
+            nick,
+            room,
+        };
         let users = if let Some(name) = mask.strip_prefix('#') {
             match self.shared.rooms.get(name) {
                 Some(r) if self.hidden_from(key, &r) => Vec::new(),
                 Some(r) => {
-                    let all = self.shared.registry.members_of(r.id(), usize::MAX);
+                    let all = registry.members_of(r.id(), usize::MAX);
                     let room: Box<str> = r.name().into();
+                    let prefixes: Vec<&str> = {
+                        let c = r.channel();
+                        all.first.iter().map(|n| c.prefixes(n)).collect()
+                    };
                     all.first
                         .into_iter()
-                        .map(|n| (n, Some(room.clone())))
+                        .zip(prefixes)
+                        .map(|(n, p)| entry(n, Some((room.clone(), p.into()))))
                         .collect()
                 }
                 None => Vec::new(),
             }
         } else if mask == "*" || mask == "0" {
-            let all = self.shared.registry.sorted_nicks(MAX_LISTED);
-            all.first.into_iter().map(|n| (n, None)).collect()
+            let all = registry.sorted_nicks(MAX_LISTED);
+            all.first.into_iter().map(|n| entry(n, None)).collect()
         } else {
-            let found = self.shared.registry.lookup(mask);
-            found.map(|(n, _)| (n, None)).into_iter().collect()
+            let found = registry.lookup(mask);
+            found.map(|(n, _)| entry(n, None)).into_iter().collect()
         };
         let mask = protocol::sanitize(mask).into_owned().into();
         self.reply(key, &Reply::Who { mask, users });
@@ -186,12 +200,20 @@ impl Shard {
         let found = registry.lookup(nick).map(|(n, _)| n);
         let away = found.as_ref().and_then(|n| registry.away_of(n));
         let oper = found.as_ref().is_some_and(|n| registry.is_oper(n));
+        let profile = found.as_ref().and_then(|n| registry.profile_of(n));
+        let realname = profile.as_ref().map(|p| p.realname.lock().clone());
+        let idle = profile.map(|p| {
+            let spoke = p.spoke_ms.load(Ordering::Relaxed);
+            (self.wall_ms.saturating_sub(spoke) / 1000, p.signon_s)
+        });
         let nick = protocol::sanitize(nick).into_owned().into();
         let whois = Reply::Whois {
             nick,
             found,
             away,
             oper,
+            realname,
+            idle,
         };
         self.reply(key, &whois);
     }
@@ -211,8 +233,9 @@ impl Shard {
             m.into_boxed_str()
         });
         let is_away = away.is_some();
-        self.shared.registry.set_away(&c.nick, c.id, away);
+        self.shared.registry.set_away(&c.nick, c.id, away.clone());
         self.reply(key, &Reply::Away(is_away));
+        self.away_notify(key, away.as_deref());
     }
 
     /// ISON and USERHOST: which of these nicks are online.
@@ -228,8 +251,16 @@ impl Shard {
 
     /// LUSERS: how many users and rooms.
     pub(super) fn counts(&mut self, key: usize) {
-        let users = self.shared.connected.load(Ordering::Relaxed);
-        let rooms = self.shared.rooms.list().len();
-        self.reply(key, &Reply::Counts { users, rooms });
+        let registry = &self.shared.registry;
+        let connected = self.shared.connected.load(Ordering::Relaxed);
+        let users = registry.len();
+        let counts = Reply::Counts {
+            users,
+            max: registry.peak(),
+            opers: registry.oper_count(),
+            unknown: connected.saturating_sub(users),
+            rooms: self.shared.rooms.count(),
+        };
+        self.reply(key, &counts);
     }
 }

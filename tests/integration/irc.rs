@@ -110,20 +110,25 @@ fn registration_and_its_numerics(b: Backend) {
     c.send("PING :t1");
     c.expect(":irc.test PONG irc.test :t1");
     c.send("CAP LS 302");
-    c.expect(":irc.test CAP * LS :echo-message message-tags server-time");
+    c.expect(":irc.test CAP * LS :away-notify batch cap-notify echo-message invite-notify labeled-response message-tags multi-prefix server-time setname userhost-in-names");
     c.send("NICK ann");
     c.send("USER ann 0 * :Ann");
-    c.send("CAP REQ :multi-prefix");
-    c.expect(":irc.test CAP * NAK :multi-prefix");
+    c.send("CAP REQ :multi-prefix sasl");
+    c.expect(":irc.test CAP * NAK :multi-prefix sasl");
     c.send("CAP END");
     let welcome = c.until(":irc.test 422 ");
     let codes: Vec<&str> = welcome
         .iter()
         .map(|l| l.split(' ').nth(1).unwrap_or(""))
         .collect();
-    assert_eq!(codes, ["001", "002", "003", "004", "005", "251", "422"]);
+    // Registration ends with LUSERS (251 254 255 265 266: no operators
+    // or unregistered connections here) and the MOTD (422: none).
+    assert_eq!(
+        codes,
+        ["001", "002", "003", "004", "005", "005", "251", "254", "255", "265", "266", "422"]
+    );
     assert!(welcome[4].contains(" CASEMAPPING=ascii "), "{}", welcome[4]);
-    assert!(welcome[4].contains(" NETWORK=TestNet "), "{}", welcome[4]);
+    assert!(welcome[5].contains(" NETWORK=TestNet "), "{}", welcome[5]);
     c.send("USER ann 0 * :Ann");
     c.expect(":irc.test 462 ann :You may not reregister");
 
@@ -308,13 +313,14 @@ fn tagged_clients_get_time_and_msgid(b: Backend) {
     let (s, addr) = irc_server(b);
     let mut tagged = Irc::open(addr);
     tagged.send("CAP LS 302");
-    tagged.expect(":irc.test CAP * LS :echo-message message-tags server-time");
+    tagged.expect(":irc.test CAP * LS :away-notify batch cap-notify echo-message invite-notify labeled-response message-tags multi-prefix server-time setname userhost-in-names");
     tagged.send("CAP REQ :server-time message-tags");
     tagged.expect(":irc.test CAP * ACK :server-time message-tags");
     tagged.send("NICK tag");
     tagged.send("USER tag 0 * :T");
     tagged.send("CAP LIST");
-    tagged.expect(":irc.test CAP * LIST :message-tags server-time");
+    // CAP LS 302 turned cap-notify on.
+    tagged.expect(":irc.test CAP * LIST :cap-notify message-tags server-time");
     tagged.send("CAP END");
     tagged.until(":irc.test 422 ");
     let mut timed = Irc::open(addr);

@@ -22,23 +22,31 @@ fn isupport_describes_the_modes(b: Backend) {
         .iter()
         .filter(|l| l.starts_with(":irc.test 005 "))
         .collect();
-    assert_eq!(isupport.len(), 1, "{welcome:?}");
+    assert_eq!(isupport.len(), 2, "{welcome:?}");
     // `:irc.test 005 ann <tokens> :are supported by this server`
-    let tokens: Vec<&str> = isupport[0]
-        .split(' ')
-        .skip(3)
-        .take_while(|t| !t.starts_with(':'))
-        .collect();
-    // At most 13 tokens in one 005 (modern IRC).
-    assert!(tokens.len() <= 13, "{}", isupport[0]);
+    let mut tokens: Vec<&str> = Vec::new();
+    for line in &isupport {
+        let these: Vec<&str> = line
+            .split(' ')
+            .skip(3)
+            .take_while(|t| !t.starts_with(':'))
+            .collect();
+        // At most 13 tokens in one 005 (modern IRC).
+        assert!(these.len() <= 13, "{line}");
+        assert!(line.ends_with(" :are supported by this server"), "{line}");
+        tokens.extend(these);
+    }
     for want in [
         "CHANMODES=b,k,l,imnst",
         "MODES=4",
         "CHANLIMIT=#:50",
         "KICKLEN=390",
+        "KEYLEN=32",
+        "NAMELEN=100",
         "PREFIX=(ov)@+",
+        "NETWORK=TestNet",
     ] {
-        assert!(tokens.contains(&want), "{want} in {}", isupport[0]);
+        assert!(tokens.contains(&want), "{want} in {tokens:?}");
     }
 }
 

@@ -18,7 +18,7 @@ fn queries_about_users_and_rooms(b: Backend) {
     c.send("WHO #lobby");
     c.expect(":irc.test 352 ann #lobby ann user/ann irc.test ann H :0 ann");
     c.expect(&format!(
-        ":irc.test 352 ann #lobby {guest} user/{guest} irc.test {guest} H :0 {guest}"
+        ":irc.test 352 ann #lobby {guest} user/{guest} irc.test {guest} H@ :0 {guest}"
     ));
     c.expect(":irc.test 315 ann #lobby :End of /WHO list");
     c.send("MODE #lobby b");
@@ -34,6 +34,11 @@ fn queries_about_users_and_rooms(b: Backend) {
         ":irc.test 311 ann {guest} {guest} user/{guest} * :{guest}"
     ));
     c.expect(&format!(":irc.test 312 ann {guest} irc.test :shardchat"));
+    let idle = c.line();
+    assert!(
+        idle.starts_with(&format!(":irc.test 317 ann {guest} ")),
+        "{idle}"
+    );
     c.expect(&format!(":irc.test 318 ann {guest} :End of /WHOIS list"));
     c.send("WHOIS nobody");
     c.expect(":irc.test 401 ann nobody :No such nick/channel");
@@ -46,6 +51,8 @@ fn queries_about_users_and_rooms(b: Backend) {
     c.expect(":irc.test 251 ann :There are 2 users and 0 invisible on 1 servers");
     c.expect(":irc.test 254 ann 1 :channels formed");
     c.expect(":irc.test 255 ann :I have 2 clients and 0 servers");
+    c.expect(":irc.test 265 ann 2 2 :Current local users 2, max 2");
+    c.expect(":irc.test 266 ann 2 2 :Current global users 2, max 2");
     c.send("MOTD");
     c.expect(":irc.test 422 ann :MOTD File is missing");
     c.send("VERSION");
@@ -73,6 +80,7 @@ fn away_is_told_to_whoever_writes(b: Backend) {
     bob.expect(":irc.test 311 bob ann ann user/ann * :ann");
     bob.expect(":irc.test 312 bob ann irc.test :shardchat");
     bob.expect(":irc.test 301 bob ann :at lunch");
+    assert!(bob.line().starts_with(":irc.test 317 bob ann "));
     bob.expect(":irc.test 318 bob ann :End of /WHOIS list");
     ann.send("AWAY");
     ann.expect(":irc.test 305 ann :You are no longer marked as being away");
@@ -101,6 +109,7 @@ fn operators_kill_and_wallops(b: Backend) {
     bob.expect(":irc.test 311 bob ann ann user/ann * :ann");
     bob.expect(":irc.test 312 bob ann irc.test :shardchat");
     bob.expect(":irc.test 313 bob ann :is an IRC operator");
+    assert!(bob.line().starts_with(":irc.test 317 bob ann "));
     bob.expect(":irc.test 318 bob ann :End of /WHOIS list");
     ann.send("WALLOPS :maintenance at noon");
     ann.expect(":ann!ann@user/ann WALLOPS :maintenance at noon");

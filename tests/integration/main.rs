@@ -21,6 +21,7 @@ mod client;
 mod cluster;
 mod docs;
 mod irc;
+mod irc_caps;
 mod irc_channels;
 mod irc_clients;
 mod irc_flood;

@@ -3,19 +3,24 @@
 //! requests, and numerics for the replies. docs/irc.md says what is
 //! supported.
 
+mod caps;
+mod label;
 mod message;
 mod mode_replies;
+mod refusals;
 mod render;
 mod replies;
+mod tags;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub(crate) use caps::offered;
 use message::Message;
 pub(crate) use render::{render_event, write_tags};
 
-use super::{Caps, Identity, Presence, Refusal, Reply, Request, Speech};
+use super::{Identity, Presence, Refusal, Reply, Request, Speech};
 use crate::codec::Line;
 use crate::protocol;
 
@@ -25,6 +30,10 @@ pub(crate) const MAX_LINE: usize = 8191 + 512;
 
 /// The longest message without its tags and CR LF.
 const MAX_MESSAGE: usize = 510;
+
+/// The longest realname, in characters (ISUPPORT `NAMELEN`): USER's is
+/// cut to it, a longer SETNAME refused.
+pub(crate) const MAX_REALNAME: usize = 100;
 
 /// The server's version, as 002 and 004 say it.
 const VERSION: &str = concat!("shardchat-", env!("CARGO_PKG_VERSION"));
@@ -39,8 +48,18 @@ pub(crate) struct IrcSession {
     user: bool,
     /// CAP LS or REQ was sent and CAP END not yet: registration waits.
     negotiating: bool,
-    /// The capabilities the client enabled (`CAP_*` bits).
-    caps: u8,
+    /// The capabilities the client enabled (`caps::*` bits).
+    caps: u16,
+    /// It sent `CAP LS 302` (cap-notify is then on for good).
+    cap_302: bool,
+    /// The realname USER gave (IRC's "GECOS"), until the registry has it.
+    realname: Option<Box<str>>,
+    /// The current line's `label` (labeled-response), while it is handled.
+    label: Option<Box<str>>,
+    /// The current line's client-only tags (PRIVMSG, NOTICE, TAGMSG).
+    client_tags: Option<Box<str>>,
+    /// The last `BATCH` reference this client was sent.
+    batches: u64,
     /// When the connection opened (registration must end in time).
     pub(crate) opened: Instant,
     /// When the client last sent a line.
@@ -58,6 +77,11 @@ impl IrcSession {
             user: false,
             negotiating: false,
             caps: 0,
+            cap_302: false,
+            realname: None,
+            label: None,
+            client_tags: None,
+            batches: 0,
             opened: now,
             heard: now,
             pinged: None,
@@ -80,12 +104,16 @@ impl IrcSession {
         };
         let m = Message::parse(text)?;
         let untagged = m.tags.map_or(text.len(), |t| text.len() - t.len() - 2);
-        if untagged > MAX_MESSAGE {
+        if untagged > MAX_MESSAGE || m.tags.is_some_and(|t| t.len() > tags::MAX_CLIENT_TAGS) {
             return refuse(Refusal::LineTooLong { max: 512 });
         }
+        self.read_tags(&m);
         let need = |n: usize| (m.params().len() < n).then(|| m.command.to_ascii_uppercase());
         if m.is("CAP") {
-            return self.cap(&m);
+            let Some(sub) = m.param(0).filter(|s| !s.is_empty()) else {
+                return refuse(Refusal::NeedMoreParams("CAP".into()));
+            };
+            return self.cap(sub, m.param(1));
         }
         if m.is("PING") {
             let token = m.param(0).unwrap_or("");
@@ -124,6 +152,8 @@ impl IrcSession {
                 return refuse(Refusal::NeedMoreParams(cmd.into()));
             }
             self.user = true;
+            let real = m.param(3).map(protocol::sanitize_irc).unwrap_or_default();
+            self.realname = Some(clip(&real, MAX_REALNAME).into());
             return self.try_register();
         }
         if !registered {
@@ -160,6 +190,24 @@ impl IrcSession {
                     notice,
                 }
             }
+        } else if m.is("TAGMSG") {
+            match m.param(0).filter(|t| !t.is_empty()) {
+                Some(target) => Request::TagMsg(target),
+                None => return refuse(Refusal::NoRecipient("TAGMSG".into())),
+            }
+        } else if m.is("SETNAME") {
+            let Some(real) = m.param(0) else {
+                return refuse(Refusal::NeedMoreParams("SETNAME".into()));
+            };
+            let real = protocol::sanitize_irc(real);
+            if real.trim().is_empty() || real.chars().count() > MAX_REALNAME {
+                // Without the capability SETNAME is answered by nothing.
+                return match self.has(caps::SETNAME) {
+                    true => refuse(Refusal::InvalidRealname),
+                    false => None,
+                };
+            }
+            Request::Setname(real)
         } else if m.is("JOIN") {
             if let Some(cmd) = need(1) {
                 return refuse(Refusal::NeedMoreParams(cmd.into()));
@@ -288,6 +336,33 @@ impl IrcSession {
         Some(Ok(request))
     }
 
+    /// Keeps what the tags of the line `m` ask of its handling: its
+    /// `label` (with labeled-response and batch enabled) and, for the
+    /// commands that relay them, its client-only tags.
+    fn read_tags(&mut self, m: &Message<'_>) {
+        self.label = None;
+        self.client_tags = None;
+        let Some(raw) = m.tags else {
+            return;
+        };
+        if self.has(caps::LABELED_RESPONSE | caps::BATCH) {
+            self.label = tags::label(raw);
+        }
+        if m.is("PRIVMSG") || m.is("NOTICE") || m.is("TAGMSG") {
+            self.client_tags = tags::client_only(raw).map(String::into_boxed_str);
+        }
+    }
+
+    /// The label and client-only tags of the line just decoded.
+    pub(crate) fn take_line_tags(&mut self) -> (Option<Box<str>>, Option<Box<str>>) {
+        (self.label.take(), self.client_tags.take())
+    }
+
+    /// The realname USER gave, once (the registry keeps it from then on).
+    pub(crate) fn take_realname(&mut self) -> Option<Box<str>> {
+        self.realname.take()
+    }
+
     /// Registration completes once NICK and USER are in and capability
     /// negotiation (if any) has ended.
     fn try_register<'a>(&mut self) -> Option<Result<Request<'a>, Reply>> {
@@ -298,57 +373,20 @@ impl IrcSession {
             _ => None,
         }
     }
-
-    fn cap<'a>(&mut self, m: &Message<'_>) -> Option<Result<Request<'a>, Reply>> {
-        let sub = m.param(0).unwrap_or("");
-        if sub.eq_ignore_ascii_case("LS") {
-            self.negotiating = true;
-            Some(Err(Reply::Caps(Caps::List)))
-        } else if sub.eq_ignore_ascii_case("LIST") {
-            Some(Err(Reply::Caps(Caps::Enabled(cap_names(self.caps).into()))))
-        } else if sub.eq_ignore_ascii_case("REQ") {
-            self.negotiating = true;
-            let asked = m.param(1).unwrap_or("");
-            // All or nothing: one unknown name refuses the whole request.
-            let mut caps = self.caps;
-            for name in asked.split(' ').filter(|n| !n.is_empty()) {
-                let (off, name) = match name.strip_prefix('-') {
-                    Some(n) => (true, n),
-                    None => (false, name),
-                };
-                let Some(bit) = cap_bit(name) else {
-                    let asked = protocol::sanitize(asked).into_owned();
-                    return Some(Err(Reply::Caps(Caps::Refused(asked.into()))));
-                };
-                if off {
-                    caps &= !bit;
-                } else {
-                    caps |= bit;
-                }
-            }
-            self.caps = caps;
-            Some(Err(Reply::Caps(Caps::Acked(asked.into()))))
-        } else if sub.eq_ignore_ascii_case("END") {
-            self.negotiating = false;
-            self.try_register()
-        } else {
-            Some(Err(Reply::Refused(Refusal::NeedMoreParams("CAP".into()))))
-        }
-    }
 }
 
 impl IrcSession {
     /// Whether the client enabled echo-message.
     pub(crate) fn echo_message(&self) -> bool {
-        self.caps & CAP_ECHO_MESSAGE != 0
+        self.has(caps::ECHO_MESSAGE)
     }
 
     /// The form this client reads events in, by the capabilities it
     /// enabled.
     pub(crate) fn form(&self) -> super::Form {
-        if self.caps & CAP_MESSAGE_TAGS != 0 {
+        if self.has(caps::MESSAGE_TAGS) {
             super::Form::IrcTags
-        } else if self.caps & CAP_SERVER_TIME != 0 {
+        } else if self.has(caps::SERVER_TIME) {
             super::Form::IrcTime
         } else {
             super::Form::Irc
@@ -356,39 +394,9 @@ impl IrcSession {
     }
 }
 
-/// IRCv3 `message-tags`: `msgid` (and `time`) on every event.
-const CAP_MESSAGE_TAGS: u8 = 1;
-/// IRCv3 `server-time`: `time` on every event.
-const CAP_SERVER_TIME: u8 = 2;
-/// IRCv3 `echo-message`: the client's own PRIVMSG and NOTICE come back.
-const CAP_ECHO_MESSAGE: u8 = 4;
-
-/// The capabilities offered, with their bits, as `CAP LS` lists them.
-const CAPS: [(&str, u8); 3] = [
-    ("echo-message", CAP_ECHO_MESSAGE),
-    ("message-tags", CAP_MESSAGE_TAGS),
-    ("server-time", CAP_SERVER_TIME),
-];
-
-fn cap_bit(name: &str) -> Option<u8> {
-    CAPS.iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|&(_, b)| b)
-}
-
-/// The names of the capabilities in `bits`, space-separated.
-fn cap_names(bits: u8) -> String {
-    let names: Vec<&str> = CAPS
-        .iter()
-        .filter(|&&(_, b)| bits & b != 0)
-        .map(|&(n, _)| n)
-        .collect();
-    names.join(" ")
-}
-
-/// The capabilities offered, space-separated.
-pub(crate) fn offered() -> String {
-    cap_names(u8::MAX)
+/// The first `max` characters of `s`.
+fn clip(s: &str, max: usize) -> &str {
+    s.char_indices().nth(max).map_or(s, |(i, _)| &s[..i])
 }
 
 /// The action inside a CTCP ACTION (`\x01ACTION text\x01`), if it is one.

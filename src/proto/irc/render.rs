@@ -26,8 +26,14 @@ pub(crate) fn prefix(nick: &str) -> String {
 
 /// Appends the IRCv3 tags of `e` and a space: `@time=...` (server-time),
 /// and with `msgid` = `Some(node)` also `;msgid=...` (message-tags), where
-/// `node` names the cluster node the event entered on when not this one.
-pub(crate) fn write_tags(out: &mut Vec<u8>, e: &Event<'_>, msgid: Option<Option<&str>>) {
+/// `node` names the cluster node the event entered on when not this one,
+/// then the sender's client-only tags `client` (already escaped).
+pub(crate) fn write_tags(
+    out: &mut Vec<u8>,
+    e: &Event<'_>,
+    msgid: Option<Option<&str>>,
+    client: Option<&str>,
+) {
     let t = Civil::of(e.time_ms);
     let _ = write!(
         out,
@@ -41,6 +47,10 @@ pub(crate) fn write_tags(out: &mut Vec<u8>, e: &Event<'_>, msgid: Option<Option<
             out.push(b'-');
         }
         let _ = write!(out, "{}-{}", e.id.shard, e.id.seq);
+    }
+    if let Some(tags) = client.filter(|t| !t.is_empty()) {
+        out.push(b';');
+        push_clean(out, tags);
     }
     out.push(b' ');
 }
@@ -118,6 +128,11 @@ pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
         }
         Body::Private { to, text } => write(out, &from, &["PRIVMSG", to], Some(text)),
         Body::PrivateNotice { to, text } => write(out, &from, &["NOTICE", to], Some(text)),
+        Body::TagMsg => write(out, &from, &["TAGMSG", chan], None),
+        Body::PrivateTagMsg { to } => write(out, &from, &["TAGMSG", to], None),
+        Body::Away { message } => write(out, &from, &["AWAY"], message),
+        Body::Setname { realname } => write(out, &from, &["SETNAME"], Some(realname)),
+        Body::Invite { target } => write(out, &from, &["INVITE", target, chan], None),
         Body::ServerNotice { text } => {
             // No prefix: it comes from the server the client talks to.
             out.extend_from_slice(b"NOTICE ");
@@ -205,6 +220,26 @@ mod tests {
                     text: "fyi",
                 },
                 format!("{p} NOTICE bob :fyi\r\n"),
+            ),
+            (Body::TagMsg, format!("{p} TAGMSG #rust\r\n")),
+            (
+                Body::PrivateTagMsg { to: "bob" },
+                format!("{p} TAGMSG bob\r\n"),
+            ),
+            (Body::Away { message: None }, format!("{p} AWAY\r\n")),
+            (
+                Body::Away {
+                    message: Some("at lunch"),
+                },
+                format!("{p} AWAY :at lunch\r\n"),
+            ),
+            (
+                Body::Setname { realname: "Ann X" },
+                format!("{p} SETNAME :Ann X\r\n"),
+            ),
+            (
+                Body::Invite { target: "bob" },
+                format!("{p} INVITE bob #rust\r\n"),
             ),
             (
                 Body::ServerNotice { text: "hello" },

@@ -4,7 +4,7 @@
 use super::message::{self, write};
 use super::render;
 use super::{IrcSession, VERSION};
-use crate::proto::{Caps, Refusal, Reply, Scope, Usage};
+use crate::proto::{Caps, Reply, Scope};
 
 /// Nick names in a 353 line, at most this many bytes of them.
 const NAMES_PER_LINE: usize = 400;
@@ -20,7 +20,7 @@ impl IrcSession {
             to.numeric(out, code, params, text)
         };
         match reply {
-            Reply::Welcome { nick, users } => {
+            Reply::Welcome { nick } => {
                 let net: &str = &self.identity.network;
                 let nick: &str = nick;
                 let welcome = format!("Welcome to the {net} IRC Network, {nick}");
@@ -38,6 +38,7 @@ impl IrcSession {
                 let modes = format!("MODES={}", crate::channel::MAX_MODE_PARAMS);
                 let chanlimit = format!("CHANLIMIT=#:{}", crate::channel::MAX_ROOMS);
                 let kicklen = format!("KICKLEN={}", crate::channel::MAX_KICK);
+                let keylen = format!("KEYLEN={}", crate::channel::MAX_KEY);
                 let isupport = [
                     "CASEMAPPING=ascii",
                     "CHANTYPES=#",
@@ -45,21 +46,22 @@ impl IrcSession {
                     "CHANNELLEN=33",
                     "TOPICLEN=390",
                     "AWAYLEN=200",
+                    "NAMELEN=100",
                     "PREFIX=(ov)@+",
                     "CHANMODES=b,k,l,imnst",
                     modes.as_str(),
                     chanlimit.as_str(),
                     kicklen.as_str(),
+                    keylen.as_str(),
                     "TARGMAX=PRIVMSG:1,NOTICE:1,JOIN:,PART:,NAMES:1,KICK:1",
                     network.as_str(),
                 ];
-                let mut parts = vec!["005", nick];
-                parts.extend_from_slice(&isupport);
-                write(out, srv, &parts, Some("are supported by this server"));
-                let lusers = format!("There are {users} users and 0 invisible on 1 servers");
-                write(out, srv, &["251", nick], Some(&lusers));
-                let to = To { srv, me: nick };
-                self.motd(&to, out);
+                // At most 13 tokens on one 005 line (modern.ircdocs).
+                for tokens in isupport.chunks(13) {
+                    let mut parts = vec!["005", nick];
+                    parts.extend_from_slice(tokens);
+                    write(out, srv, &parts, Some("are supported by this server"));
+                }
             }
             Reply::Joined { room, .. } => {
                 write(out, &render::prefix(me), &["JOIN", &chan(room)], None)
@@ -82,6 +84,7 @@ impl IrcSession {
                 let kind = if *secret { "@" } else { "=" };
                 let mut line = String::new();
                 for n in nicks {
+                    let n = self.names_entry(n);
                     if line.len() + n.len() > NAMES_PER_LINE {
                         num(out, "353", &[kind, &room], Some(&line));
                         line.clear();
@@ -89,7 +92,7 @@ impl IrcSession {
                     if !line.is_empty() {
                         line.push(' ');
                     }
-                    line.push_str(n);
+                    line.push_str(&n);
                 }
                 if !line.is_empty() {
                     num(out, "353", &[kind, &room], Some(&line));
@@ -97,14 +100,19 @@ impl IrcSession {
                 num(out, "366", &[&room], Some("End of /NAMES list"));
             }
             Reply::Who { mask, users } => {
-                for (nick, room) in users {
-                    let room = room.as_deref().map_or_else(|| "*".to_string(), chan);
+                for u in users {
+                    let nick = &u.nick;
+                    let (room, prefixes) = match &u.room {
+                        Some((room, p)) => (chan(room), self.prefixes(p)),
+                        None => ("*".to_string(), ""),
+                    };
                     let host = format!("user/{nick}");
-                    let real = format!("0 {nick}");
+                    let real = format!("0 {}", u.realname.as_deref().unwrap_or(nick));
+                    let flags = format!("{}{prefixes}", if u.away { "G" } else { "H" });
                     num(
                         out,
                         "352",
-                        &[&room, nick, &host, srv, nick, "H"],
+                        &[&room, nick, &host, srv, nick, &flags],
                         Some(&real),
                     );
                 }
@@ -115,17 +123,25 @@ impl IrcSession {
                 found,
                 away,
                 oper,
+                realname,
+                idle,
             } => {
                 match found {
                     Some(n) => {
                         let host = format!("user/{n}");
-                        num(out, "311", &[n, n, &host, "*"], Some(n));
+                        let real = realname.as_deref().unwrap_or(n);
+                        num(out, "311", &[n, n, &host, "*"], Some(real));
                         num(out, "312", &[n, srv], Some("shardchat"));
                         if *oper {
                             num(out, "313", &[n], Some("is an IRC operator"));
                         }
                         if let Some(message) = away {
                             num(out, "301", &[n], Some(message));
+                        }
+                        if let Some((idle, signon)) = idle {
+                            let (idle, signon) = (idle.to_string(), signon.to_string());
+                            let text = "seconds idle, signon time";
+                            num(out, "317", &[n, &idle, &signon], Some(text));
                         }
                     }
                     None => num(out, "401", &[nick], Some("No such nick/channel")),
@@ -186,12 +202,44 @@ impl IrcSession {
                 &["TOPIC", &chan(room)],
                 Some(text),
             ),
-            Reply::Counts { users, rooms } => {
+            Reply::Counts {
+                users,
+                max,
+                opers,
+                unknown,
+                rooms,
+            } => {
                 let there = format!("There are {users} users and 0 invisible on 1 servers");
                 num(out, "251", &[], Some(&there));
+                if *opers > 0 {
+                    num(
+                        out,
+                        "252",
+                        &[&opers.to_string()],
+                        Some("operator(s) online"),
+                    );
+                }
+                if *unknown > 0 {
+                    num(
+                        out,
+                        "253",
+                        &[&unknown.to_string()],
+                        Some("unknown connection(s)"),
+                    );
+                }
                 num(out, "254", &[&rooms.to_string()], Some("channels formed"));
                 let have = format!("I have {users} clients and 0 servers");
                 num(out, "255", &[], Some(&have));
+                let (u, m) = (users.to_string(), max.to_string());
+                let local = format!("Current local users {u}, max {m}");
+                num(out, "265", &[&u, &m], Some(&local));
+                let global = format!("Current global users {u}, max {m}");
+                num(out, "266", &[&u, &m], Some(&global));
+            }
+            Reply::Setname(real) => {
+                if self.has(super::caps::SETNAME) {
+                    write(out, &render::prefix(me), &["SETNAME"], Some(real));
+                }
             }
             Reply::UserModes => num(out, "221", &["+"], None),
             Reply::KickDone {
@@ -301,7 +349,7 @@ impl IrcSession {
                 }
                 num(out, "323", &[], Some("End of /LIST"));
             }
-            Reply::Refused(r) => refusal(r, &to, out),
+            Reply::Refused(r) => super::refusals::refusal(r, &to, out),
         }
     }
 }
@@ -310,11 +358,33 @@ impl IrcSession {
 const HELP: [&str; 4] = [
     "CAP PASS NICK USER PING PONG QUIT JOIN PART PRIVMSG NOTICE TOPIC NAMES",
     "LIST WHO WHOIS WHOWAS ISON USERHOST MODE AWAY LUSERS MOTD VERSION TIME",
-    "INFO HELP OPER KILL WALLOPS",
+    "INFO HELP OPER KILL WALLOPS KICK INVITE TAGMSG SETNAME",
     "See docs/irc.md for what each does here.",
 ];
 
 impl IrcSession {
+    /// A member's channel prefixes as this client reads them: all of them
+    /// with multi-prefix, else the highest.
+    fn prefixes<'p>(&self, all: &'p str) -> &'p str {
+        if self.has(super::caps::MULTI_PREFIX) {
+            all
+        } else {
+            all.get(..1).unwrap_or("")
+        }
+    }
+
+    /// A NAMES entry (`@+nick`) as this client reads it (multi-prefix,
+    /// userhost-in-names).
+    fn names_entry(&self, entry: &str) -> String {
+        let nick = entry.trim_start_matches(['@', '+']);
+        let prefixes = self.prefixes(&entry[..entry.len() - nick.len()]);
+        if self.has(super::caps::USERHOST_IN_NAMES) {
+            format!("{prefixes}{}", render::prefix(nick))
+        } else {
+            format!("{prefixes}{nick}")
+        }
+    }
+
     /// 375/372/376 with the message of the day, or 422 without one.
     fn motd(&self, to: &To<'_>, out: &mut Vec<u8>) {
         match &self.identity.motd {
@@ -332,124 +402,24 @@ impl IrcSession {
 }
 
 /// Who numerics come from and go to.
-struct To<'a> {
-    srv: &'a str,
+pub(super) struct To<'a> {
+    pub srv: &'a str,
     /// The client's nick, `*` before it has one.
-    me: &'a str,
+    pub me: &'a str,
 }
 
 impl To<'_> {
     /// Appends `:<server> <code> <me> <params...> [:<text>]`.
-    fn numeric(&self, out: &mut Vec<u8>, code: &str, params: &[&str], text: Option<&str>) {
+    pub(super) fn numeric(
+        &self,
+        out: &mut Vec<u8>,
+        code: &str,
+        params: &[&str],
+        text: Option<&str>,
+    ) {
         let mut parts = vec![code, self.me];
         parts.extend_from_slice(params);
         write(out, self.srv, &parts, text);
-    }
-}
-
-/// Appends the numeric (or notice) for a refusal.
-fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
-    let (srv, me) = (to.srv, to.me);
-    let num = |out: &mut Vec<u8>, code: &str, params: &[&str], text: Option<&str>| {
-        to.numeric(out, code, params, text)
-    };
-    match r {
-        Refusal::SlowDown => notice(out, srv, me, "slow down: lines are being dropped"),
-        Refusal::PresenceSlowDown => notice(out, srv, me, "slow down: LIST is limited"),
-        Refusal::LineTooLong { .. } => num(out, "417", &[], Some("Input line was too long")),
-        Refusal::InvalidUtf8 => notice(out, srv, me, "invalid UTF-8: line dropped"),
-        Refusal::Usage(Usage::Nick) | Refusal::NoNickGiven => {
-            num(out, "431", &[], Some("No nickname given"))
-        }
-        Refusal::Usage(u) => {
-            let cmd = match u {
-                Usage::Me | Usage::Msg => "PRIVMSG",
-                Usage::Nick => "NICK",
-                Usage::Join => "JOIN",
-                Usage::Mode => "MODE",
-                Usage::Kick => "KICK",
-            };
-            num(out, "461", &[cmd], Some("Not enough parameters"))
-        }
-        Refusal::UnknownCommand(cmd) | Refusal::UnknownIrcCommand(cmd) => {
-            num(out, "421", &[cmd], Some("Unknown command"))
-        }
-        Refusal::InvalidNick(_) | Refusal::GuestNick => {
-            num(out, "432", &["*"], Some("Erroneous nickname"))
-        }
-        Refusal::AlreadyNick(_) | Refusal::AlreadyInRoom(_) => {}
-        Refusal::NickTaken(n) => num(out, "433", &[n], Some("Nickname is already in use")),
-        Refusal::NickChangePending => notice(out, srv, me, "a nick change is already under way"),
-        Refusal::NickUnconfirmed(n) => num(
-            out,
-            "437",
-            &[n],
-            Some("Nick/channel is temporarily unavailable"),
-        ),
-        Refusal::NoSuchUser(n) | Refusal::NoSuchUserHere(n) => {
-            num(out, "401", &[n], Some("No such nick/channel"))
-        }
-        Refusal::InvalidRoom(_) => num(out, "403", &["*"], Some("No such channel")),
-        Refusal::NotInRoom(room) => num(
-            out,
-            "442",
-            &[&chan(room)],
-            Some("You're not on that channel"),
-        ),
-        Refusal::NotRegistered => num(out, "451", &[], Some("You have not registered")),
-        Refusal::AlreadyRegistered => num(out, "462", &[], Some("You may not reregister")),
-        Refusal::NeedMoreParams(cmd) => num(out, "461", &[cmd], Some("Not enough parameters")),
-        Refusal::NoRecipient(cmd) => {
-            let text = format!("No recipient given ({cmd})");
-            num(out, "411", &[], Some(&text))
-        }
-        Refusal::NoTextToSend => num(out, "412", &[], Some("No text to send")),
-        Refusal::Banned(room) => num(out, "474", &[&chan(room)], Some("Cannot join channel (+b)")),
-        Refusal::Moderated(room) => num(out, "404", &[&chan(room)], Some("Cannot send to channel")),
-        Refusal::UnknownMode(c) => {
-            let c = c.to_string();
-            num(out, "472", &[&c], Some("is unknown mode char to me"))
-        }
-        Refusal::TargetNotInRoom(nick, room) => num(
-            out,
-            "441",
-            &[nick, &chan(room)],
-            Some("They aren't on that channel"),
-        ),
-        Refusal::NotRoomOperator(room) => num(
-            out,
-            "482",
-            &[&chan(room)],
-            Some("You're not channel operator"),
-        ),
-        Refusal::NoSuchRoom(room) => num(out, "403", &[&chan(room)], Some("No such channel")),
-        Refusal::AlreadyMember(nick, room) => num(
-            out,
-            "443",
-            &[nick, &chan(room)],
-            Some("is already on channel"),
-        ),
-        Refusal::NoRoom => notice(out, srv, me, "you are in no channel: JOIN one first"),
-        Refusal::NotOperator => num(
-            out,
-            "481",
-            &[],
-            Some("Permission Denied- You're not an IRC operator"),
-        ),
-        Refusal::NoOperAccount => num(out, "491", &[], Some("No O-lines for your host")),
-        Refusal::PasswordRequired | Refusal::WrongPassword => {
-            num(out, "464", &[], Some("Password incorrect"))
-        }
-        Refusal::NoPasswordNeeded => {}
-        Refusal::InviteOnly(_)
-        | Refusal::BadKey(_)
-        | Refusal::RoomFull(_)
-        | Refusal::CannotSend(_)
-        | Refusal::TooManyRooms(_)
-        | Refusal::BadRoomMask(..)
-        | Refusal::InvalidModeParam { .. }
-        | Refusal::ModeNeedsParam(_)
-        | Refusal::UsersDontMatch => super::mode_replies::refusal(r, srv, me, out),
     }
 }
 
@@ -473,11 +443,11 @@ fn http_date(ms: u64) -> String {
 }
 
 /// `#name` for a room name without `#`.
-fn chan(room: &str) -> String {
+pub(super) fn chan(room: &str) -> String {
     format!("#{room}")
 }
 
-fn notice(out: &mut Vec<u8>, srv: &str, me: &str, text: &str) {
+pub(super) fn notice(out: &mut Vec<u8>, srv: &str, me: &str, text: &str) {
     write(out, srv, &["NOTICE", me], Some(text));
 }
 

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::*;
+use crate::proto::Caps;
 
 fn session() -> IrcSession {
     IrcSession::new(Arc::new(Identity {
@@ -170,22 +171,20 @@ fn commands_decode_into_shared_requests() {
 #[test]
 fn replies_render_as_numerics() {
     let s = session();
-    let welcome = render(
-        &s,
-        "ann",
-        &Reply::Welcome {
-            nick: "ann".into(),
-            users: 3,
-        },
-    );
+    let welcome = render(&s, "ann", &Reply::Welcome { nick: "ann".into() });
     let lines: Vec<&str> = welcome.split("\r\n").collect();
     assert_eq!(
         lines[0],
         ":irc.test 001 ann :Welcome to the TestNet IRC Network, ann"
     );
     assert!(lines[4].starts_with(":irc.test 005 ann CASEMAPPING=ascii CHANTYPES=#"));
-    assert!(lines[4].contains(" NETWORK=TestNet :are supported by this server"));
-    assert_eq!(lines[6], ":irc.test 422 ann :MOTD File is missing");
+    assert!(lines[5].starts_with(":irc.test 005 ann "));
+    assert!(lines[5].contains(" NETWORK=TestNet :are supported by this server"));
+    assert_eq!(
+        lines.len(),
+        7,
+        "{lines:?}: LUSERS and the MOTD are replies of their own"
+    );
     assert_eq!(
         render(&s, "", &Refusal::NickTaken("ann".into()).into()),
         ":irc.test 433 * ann :Nickname is already in use\r\n"
@@ -295,7 +294,7 @@ fn tags_carry_the_time_and_a_cluster_wide_msgid() {
     };
     let tags = |msgid| {
         let mut out = Vec::new();
-        write_tags(&mut out, &e, msgid);
+        write_tags(&mut out, &e, msgid, None);
         String::from_utf8(out).expect("UTF-8")
     };
     assert_eq!(tags(None), "@time=2026-12-03T09:00:00.123Z ");
@@ -306,5 +305,87 @@ fn tags_carry_the_time_and_a_cluster_wide_msgid() {
     assert_eq!(
         tags(Some(Some("node-b"))),
         "@time=2026-12-03T09:00:00.123Z;msgid=node-b-3-42 "
+    );
+}
+
+#[test]
+fn tags_of_a_line_are_kept_for_its_handling_only() {
+    let mut s = session();
+    let tagged = "@label=l1;+typing=active;+x=a\\sb;msgid=forged TAGMSG #a";
+    assert_eq!(
+        decode(&mut s, tagged, true),
+        Some(Ok(Request::TagMsg("#a")))
+    );
+    // No label without labeled-response and batch.
+    assert_eq!(
+        s.take_line_tags(),
+        (None, Some("+typing=active;+x=a\\sb".into()))
+    );
+    assert_eq!(s.take_line_tags(), (None, None), "taken once");
+    decode(&mut s, "CAP REQ :batch labeled-response", false);
+    decode(&mut s, "@label=l2;+y PING :t", true);
+    assert_eq!(
+        s.take_line_tags(),
+        (Some("l2".into()), None),
+        "PING relays no tags"
+    );
+    let over = format!("@+x={} TAGMSG #a", "a".repeat(4092));
+    assert_eq!(
+        decode(&mut s, &over, true),
+        Some(Err(Reply::Refused(Refusal::LineTooLong { max: 512 })))
+    );
+    assert_eq!(
+        decode(&mut s, "TAGMSG", true),
+        Some(Err(Reply::Refused(Refusal::NoRecipient("TAGMSG".into()))))
+    );
+}
+
+#[test]
+fn setname_is_checked_and_refused_only_to_those_with_the_capability() {
+    let mut s = session();
+    assert_eq!(
+        decode(&mut s, "SETNAME :New Name", true),
+        Some(Ok(Request::Setname(Cow::Borrowed("New Name"))))
+    );
+    let long = format!("SETNAME :{}", "x".repeat(101));
+    assert_eq!(decode(&mut s, &long, true), None);
+    decode(&mut s, "CAP REQ setname", false);
+    assert_eq!(
+        decode(&mut s, &long, true),
+        Some(Err(Reply::Refused(Refusal::InvalidRealname)))
+    );
+    assert_eq!(
+        render(&s, "ann", &Reply::Refused(Refusal::InvalidRealname)),
+        ":irc.test FAIL SETNAME INVALID_REALNAME :Realname is not valid\r\n"
+    );
+    assert_eq!(
+        render(&s, "ann", &Reply::Setname("N".into())),
+        ":ann!ann@user/ann SETNAME :N\r\n"
+    );
+    assert_eq!(render(&session(), "ann", &Reply::Setname("N".into())), "");
+}
+
+#[test]
+fn names_show_prefixes_and_hosts_as_each_client_asked() {
+    let names = Reply::Names {
+        room: "a".into(),
+        nicks: vec!["@+ann".into(), "+bob".into(), "eve".into()],
+        secret: false,
+    };
+    let line = |s: &IrcSession| render(s, "me", &names).lines().next().map(String::from);
+    let mut s = session();
+    assert_eq!(
+        line(&s).as_deref(),
+        Some(":irc.test 353 me = #a :@ann +bob eve")
+    );
+    decode(&mut s, "CAP REQ multi-prefix", false);
+    assert_eq!(
+        line(&s).as_deref(),
+        Some(":irc.test 353 me = #a :@+ann +bob eve")
+    );
+    decode(&mut s, "CAP REQ :-multi-prefix userhost-in-names", false);
+    assert_eq!(
+        line(&s).as_deref(),
+        Some(":irc.test 353 me = #a :@ann!ann@user/ann +bob!bob@user/bob eve!eve@user/eve")
     );
 }
