@@ -74,6 +74,9 @@ pub(crate) enum DirectMsg {
     Kill(Box<str>),
     /// A room operator removed it from this room (the room was told).
     Kicked(crate::rooms::RoomId),
+    /// It joined this room, whose state, loaded from the cluster since,
+    /// bans it: it is put out again.
+    BannedFrom(crate::rooms::RoomId),
 }
 
 #[derive(Debug)]

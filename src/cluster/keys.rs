@@ -37,3 +37,19 @@ pub const ROOM_CHANNEL_PREFIX: &str = "shardchat:room:";
 pub fn node_channel(node: &str) -> String {
     format!("shardchat:node:{node}")
 }
+
+/// A room's channel state (lower-cased name), while it has members on
+/// some node: see `cluster::state`.
+pub fn channel_state(lower: &str) -> String {
+    format!("shardchat:chan:{lower}")
+}
+
+/// Hash of a node's away users: lower-cased nick -> away message.
+pub fn away(node: &str) -> String {
+    format!("shardchat:away:{node}")
+}
+
+/// Set of a node's operators (lower-cased nicks).
+pub fn opers(node: &str) -> String {
+    format!("shardchat:opers:{node}")
+}

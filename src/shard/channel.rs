@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::Shard;
+use crate::backplane::{Query, RemoteKick};
 use crate::channel::ModeError;
 use crate::event::Body;
 use crate::fanout::DirectMsg;
@@ -96,6 +97,7 @@ impl Shard {
             }
             Ok(applied) if applied.is_empty() => {}
             Ok(applied) => {
+                self.save_channel(&room);
                 self.emit(key, at, Body::Mode { change: &applied });
                 let change = applied.into_boxed_str();
                 self.reply(
@@ -130,6 +132,25 @@ impl Shard {
             return;
         }
         let Some((target, location)) = self.shared.registry.lookup(nick) else {
+            if self.shared.cluster.as_ref().is_some_and(|c| c.is_up()) {
+                // Perhaps on another node: the cluster checks and tells.
+                let msg_id = self.next_msg_id();
+                let c = &self.clients[key];
+                let kick = RemoteKick {
+                    room: room_name,
+                    target: nick.into(),
+                    reason: reason.map(Box::from),
+                    by: c.nick.clone(),
+                    by_id: c.id,
+                    msg_id,
+                    time_ms: self.wall_ms,
+                };
+                let reply = self.reply_to(key);
+                if let Some(cluster) = &self.shared.cluster {
+                    cluster.kick(kick, reply);
+                }
+                return;
+            }
             let nick = protocol::sanitize(nick).into_owned().into();
             self.reply(key, &Refusal::NoSuchUser(nick).into());
             return;
@@ -217,27 +238,35 @@ impl Shard {
     }
 
     /// Everyone in a room (IRC's NAMES), operators with `@` and voiced
-    /// members with `+`: this node's registry; an unknown room lists no
-    /// one.
+    /// members with `+`, on every node; an unknown room lists no one.
     pub(super) fn names(&mut self, key: usize, arg: &str) {
         let name = arg.strip_prefix('#').unwrap_or(arg);
-        let (room, nicks) = match self.shared.rooms.get(name) {
-            Some(r) => (r.name().into(), self.names_of(&r)),
-            None => (protocol::sanitize(name).into_owned().into(), Vec::new()),
-        };
-        self.reply(key, &Reply::Names { room, nicks });
+        self.ask(key, Query::Names { room: name.into() });
     }
 
-    /// A room's members, each with its channel prefix.
-    pub(super) fn names_of(&self, room: &Room) -> Vec<Box<str>> {
-        let all = self.shared.registry.members_of(room.id(), usize::MAX);
-        let c = room.channel();
-        all.first
-            .into_iter()
-            .map(|n| match c.prefix(&n) {
-                "" => n,
-                p => format!("{p}{n}").into_boxed_str(),
-            })
-            .collect()
+    /// Hands the cluster a room's whole state after a change here.
+    pub(super) fn save_channel(&self, room: &Room) {
+        if let Some(cluster) = &self.shared.cluster {
+            let lower = room.name().to_ascii_lowercase();
+            cluster.save_channel(&lower, crate::cluster::state::snapshot(room));
+        }
+    }
+
+    /// The cluster's copy of a room's state, loaded after client `key`
+    /// joined it, bans the client: it leaves again, and is told why.
+    pub(super) fn banned_from(&mut self, key: usize, room: RoomId) {
+        let Some(at) = self.clients.get(key).and_then(|c| c.room_index(room)) else {
+            return;
+        };
+        let name: Box<str> = self.clients[key].rooms[at].room.name().into();
+        self.catch_up(key, at);
+        self.leave_room(key, at, true, false, None);
+        self.tell_backplane_rooms(key);
+        self.reply(key, &Refusal::Banned(name.clone()).into());
+        let parted = Reply::Parted {
+            room: name,
+            reason: None,
+        };
+        self.reply(key, &parted);
     }
 }

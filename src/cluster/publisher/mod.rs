@@ -2,8 +2,10 @@
 //! answers presence questions, keeps the heartbeat, announces dead nodes'
 //! users, and rides out Redis outages.
 
+mod channels;
 mod connection;
 mod liveness;
+mod lookups;
 mod presence;
 
 use std::collections::HashMap;
@@ -68,6 +70,10 @@ pub(super) struct Publisher {
     /// Clients whose new nick Redis granted, by id: (old nick, new nick),
     /// until their shard names them by the new one.
     renamed: HashMap<ClientId, (Box<str>, Box<str>)>,
+    /// Rooms (lower-cased) whose last local member left, or whose members
+    /// were on a node that died: their kept state goes if they are empty
+    /// everywhere at the next tick.
+    closing: Vec<Box<str>>,
 }
 
 impl Publisher {
@@ -97,6 +103,7 @@ impl Publisher {
             next_tick: now,
             outage_logged: false,
             renamed: HashMap::new(),
+            closing: Vec::new(),
         })
     }
 
@@ -163,6 +170,7 @@ impl Publisher {
                     wake = true;
                 }
                 Command::Unsubscribe(room) => {
+                    self.closing.push(room.clone());
                     let _ = self.sub_tx.send(SubCommand::Unsubscribe(room));
                     wake = true;
                 }
@@ -173,6 +181,25 @@ impl Publisher {
                 Command::UserLeft { id, nick } => {
                     let nick = self.current_nick(id, &nick, true);
                     self.remove_user(&mut pipe, &nick.to_ascii_lowercase());
+                }
+                Command::SaveChannel { room, state } => {
+                    pipe.cmd("SET")
+                        .arg(keys::channel_state(&room.to_ascii_lowercase()))
+                        .arg(state)
+                        .ignore();
+                }
+                Command::Away { nick, message } => {
+                    let (key, lower) = (keys::away(&self.node), nick.to_ascii_lowercase());
+                    match message {
+                        Some(m) => pipe.cmd("HSET").arg(key).arg(lower).arg(&*m).ignore(),
+                        None => pipe.cmd("HDEL").arg(key).arg(lower).ignore(),
+                    };
+                }
+                Command::Oper { nick } => {
+                    pipe.cmd("SADD")
+                        .arg(keys::opers(&self.node))
+                        .arg(nick.to_ascii_lowercase())
+                        .ignore();
                 }
                 Command::Stop => {}
                 answered => {
@@ -259,6 +286,19 @@ impl Publisher {
             } => self.claim_nick(old, new, rooms, *reply),
             Command::Query { query, reply } => self.query(query, *reply),
             Command::Private { event, reply } => self.private(event, *reply),
+            Command::RoomOpened {
+                room,
+                nick,
+                names,
+                reply,
+            } => self.room_opened(room, nick, *names, *reply),
+            Command::Kill {
+                nick,
+                reason,
+                reply,
+            } => self.kill(nick, reason, *reply),
+            Command::Wallops { from, text } => self.wallops(from, text),
+            Command::Kick { kick, reply } => self.kick(kick, *reply),
             _ => Ok(()),
         }
     }
@@ -271,7 +311,7 @@ impl Publisher {
                 old, new, reply, ..
             } => self.answer_nick(*reply, old, new, Err("unavailable")),
             Command::Query { query, reply } => {
-                self.reply(*reply, presence::local_answer(&self.shared, query))
+                self.reply(*reply, crate::presence::local_answer(&self.shared, query))
             }
             Command::Private { event, reply } => {
                 let to = match event.event().body {
@@ -282,6 +322,20 @@ impl Publisher {
                 };
                 self.reply(*reply, Refusal::NoSuchUserHere(to.into()).into())
             }
+            Command::RoomOpened {
+                room,
+                nick,
+                names,
+                reply,
+            } => self.room_opened_offline(room, nick, *names, *reply),
+            Command::Kill { nick, reply, .. } => {
+                let nick = protocol::sanitize(nick).into_owned().into();
+                self.reply(*reply, Refusal::NoSuchUserHere(nick).into())
+            }
+            Command::Kick { kick, reply } => {
+                let nick = protocol::sanitize(&kick.target).into_owned().into();
+                self.reply(*reply, Refusal::NoSuchUserHere(nick).into())
+            }
             _ => {}
         }
     }
@@ -289,8 +343,11 @@ impl Publisher {
     /// Forgets this node's user `lower` (a lower-cased nick) and its
     /// claim on the nick, if the claim is still ours.
     fn remove_user(&self, pipe: &mut redis::Pipeline, lower: &str) {
-        pipe.cmd("HDEL")
-            .arg(keys::users(&self.node))
+        for hash in [keys::users(&self.node), keys::away(&self.node)] {
+            pipe.cmd("HDEL").arg(hash).arg(lower).ignore();
+        }
+        pipe.cmd("SREM")
+            .arg(keys::opers(&self.node))
             .arg(lower)
             .ignore();
         release_nick(pipe, lower, &self.node);
