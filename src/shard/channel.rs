@@ -84,7 +84,12 @@ impl Shard {
                 self.reply(key, &Refusal::NotRoomOperator(room_name).into());
                 return;
             }
-            let is_member = |n: &str| registry.is_member(n, room.id());
+            // A nick on no user of this node may be a member on another
+            // node, which this node cannot ask without waiting: taken.
+            let in_cluster = self.shared.cluster.is_some();
+            let is_member = |n: &str| {
+                registry.is_member(n, room.id()) || (in_cluster && registry.lookup(n).is_none())
+            };
             let result = ch.apply(change, &nick, self.wall_ms, is_member);
             room.set_moderated(ch.moderated);
             result

@@ -23,6 +23,7 @@ mod docs;
 mod irc;
 mod irc_channels;
 mod irc_clients;
+mod irc_cluster;
 mod irc_users;
 mod protocol;
 mod rooms;
