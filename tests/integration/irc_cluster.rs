@@ -135,8 +135,9 @@ fn operators_modes_and_topics_hold_on_every_node(b: Backend) {
     ann.send("PART #den");
     ann.containing(" PART #den");
     bob.expect(":ann!ann@user/ann PART #den");
+    cat.expect(":ann!ann@user/ann PART #den");
     cat.send("PART #den");
-    cat.containing(" PART #den");
+    cat.expect(":cat!cat@user/cat PART #den");
     bob.expect(":cat!cat@user/cat PART #den");
     bob.send("NAMES #den");
     bob.expect(":irc.test 353 bob = #den :@bob");
@@ -147,6 +148,20 @@ fn operators_modes_and_topics_hold_on_every_node(b: Backend) {
     ann.containing(" 329 ");
     ann.send("PRIVMSG #den :not an operator any more");
     ann.expect(":irc.test 404 ann #den :Cannot send to channel");
+    // Empty on every node, the room starts afresh: its first member is
+    // its operator, and no mode is left.
+    ann.send("PART #den");
+    ann.containing(" PART #den");
+    bob.send("PART #den");
+    bob.containing(" PART #den");
+    sync(&mut bob, "bob");
+    sync(&mut ann, "ann");
+    assert_eq!(
+        join(&mut cat, "cat", "#den"),
+        ":irc.test 353 cat = #den :@cat"
+    );
+    cat.send("MODE #den");
+    cat.expect(":irc.test 324 cat #den +");
 }
 
 fn a_ban_set_on_one_node_keeps_users_out_on_another(b: Backend) {

@@ -41,11 +41,21 @@ impl Publisher {
             .arg(state::fresh(created, nick))
             .arg("NX")
             .query(con)?;
-        let kept: Option<String> = if set.is_some() {
+        let mut kept: Option<String> = if set.is_some() {
             None
         } else {
             redis::cmd("GET").arg(&key).query(con)?
         };
+        if kept.is_some() && !self.anyone_else_in(room, nick)? {
+            // Left behind by members who are all gone (a race with the
+            // last one leaving, or nodes that stopped): the room is new.
+            let con = self.con.as_mut().expect("connected");
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(state::fresh(created, nick))
+                .query::<()>(con)?;
+            kept = None;
+        }
         let Some(local) = local else {
             return Ok(()); // it left meanwhile
         };
@@ -69,6 +79,15 @@ impl Publisher {
             self.reply(reply, answer);
         }
         Ok(())
+    }
+
+    /// Whether anyone but `nick` is in `room` on any node (`nick`'s own
+    /// joining was recorded before it asks).
+    fn anyone_else_in(&mut self, room: &str, nick: &str) -> RedisResult<bool> {
+        let all = self.everyone()?;
+        Ok(all
+            .iter()
+            .any(|(_, n, rooms)| !n.eq_ignore_ascii_case(nick) && in_room(rooms, room)))
     }
 
     /// Without Redis: as a server without a cluster, the first local
