@@ -33,6 +33,8 @@ pub(crate) enum Query {
     WhoMask { mask: Box<str> },
     /// IRC's WHOIS for a nick.
     Whois { nick: Box<str> },
+    /// IRC's WHOWAS for a nick.
+    Whowas { nick: Box<str> },
     /// IRC's ISON (`hosts` false) or USERHOST (`hosts` true).
     Lookup { nicks: Vec<Box<str>>, hosts: bool },
 }

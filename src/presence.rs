@@ -85,6 +85,11 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
                 oper,
             }
         }
+        Query::Whowas { nick } => {
+            let was = registry.was(nick);
+            let nick = protocol::sanitize(nick).into_owned().into();
+            Reply::Whowas { nick, was }
+        }
         Query::Lookup { nicks, hosts } => {
             let nicks = nicks
                 .iter()

@@ -2,6 +2,10 @@
 
 /// Set of node ids that have joined the cluster.
 pub const NODES: &str = "shardchat:nodes";
+/// List of the nicks that left or changed, newest first (IRC's WHOWAS).
+pub const WAS: &str = "shardchat:was";
+/// How many nicks [`WAS`] keeps.
+pub const WAS_KEPT: isize = 1000;
 /// Counter handing out blocks of guest numbers.
 pub const GUESTS: &str = "shardchat:guests";
 

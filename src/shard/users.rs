@@ -169,9 +169,7 @@ impl Shard {
 
     /// WHOWAS: who used a nick that is gone.
     pub(super) fn whowas(&mut self, key: usize, nick: &str) {
-        let was = self.shared.registry.was(nick);
-        let nick = protocol::sanitize(nick).into_owned().into();
-        self.reply(key, &Reply::Whowas { nick, was });
+        self.ask(key, Query::Whowas { nick: nick.into() });
     }
 
     /// AWAY: marks the client away with a message, or back.

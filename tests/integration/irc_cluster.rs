@@ -1,6 +1,6 @@
 //! IRC across cluster nodes, against a real Redis and two real server
-//! processes: NAMES, WHO, WHOIS, ISON, USERHOST, LIST and 301 see users on
-//! every node; channel operators, modes, bans and topics hold on every
+//! processes: NAMES, WHO, WHOIS, WHOWAS, ISON, USERHOST, LIST and 301 see
+//! users on every node; channel operators, modes, bans and topics hold on every
 //! node; KICK, KILL and WALLOPS reach users on another node. Skips without
 //! `redis-server` unless `REQUIRE_REDIS=1` (see `cluster.rs`).
 
@@ -261,4 +261,13 @@ fn kick_kill_wallops_and_away_cross_nodes(b: Backend) {
     bob.0.expect_closed();
     ann.send("KILL bob :again");
     ann.expect(":irc.test 401 ann bob :No such nick/channel");
+    // WHOWAS on any node knows who left another.
+    cat.send("QUIT");
+    cat.until("ERROR ");
+    cat.0.expect_closed();
+    // (Cat's node tells the cluster before it answers dan's claim.)
+    let _dan = Irc::register(bb, "dan");
+    ann.send("WHOWAS CAT");
+    ann.expect(":irc.test 314 ann cat cat user/cat * :cat");
+    ann.expect(":irc.test 369 ann CAT :End of WHOWAS");
 }

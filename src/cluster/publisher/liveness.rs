@@ -96,6 +96,7 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<Vec<Box<str>>
     for (i, (lower, value)) in users.iter().enumerate() {
         let (nick, rooms) = value.split_once('\t').unwrap_or((value.as_str(), ""));
         release_nick(&mut pipe, lower, dead);
+        super::remember_gone(&mut pipe, nick);
         for room in rooms.split('\t').filter(|r| !r.is_empty()) {
             rooms_seen.push(room.to_ascii_lowercase().into_boxed_str());
             // Shard `u32::MAX` is the node itself, which announces the

@@ -1,5 +1,5 @@
 //! IRC's questions about users, answered from every node: NAMES, WHO,
-//! WHOIS, ISON and USERHOST; and what an operator does across nodes:
+//! WHOIS, WHOWAS, ISON and USERHOST; and what an operator does across nodes:
 //! KILL and WALLOPS.
 
 use redis::RedisResult;
@@ -91,6 +91,20 @@ impl Publisher {
                     away,
                     oper,
                 }
+            }
+            Query::Whowas { nick } => {
+                let con = self.con.as_mut().expect("connected");
+                let gone: Vec<String> = redis::cmd("LRANGE")
+                    .arg(keys::WAS)
+                    .arg(0)
+                    .arg(keys::WAS_KEPT - 1)
+                    .query(con)?;
+                let was = gone
+                    .into_iter()
+                    .find(|n| n.eq_ignore_ascii_case(nick))
+                    .map(Box::from);
+                let nick = protocol::sanitize(nick).into_owned().into();
+                Reply::Whowas { nick, was }
             }
             Query::Lookup { nicks, hosts } => {
                 let mut found = Vec::new();

@@ -42,6 +42,17 @@ const SPILL_TICK: Duration = Duration::from_millis(1);
 const DELETE_IF_OURS: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
+/// Records that `nick` (as its user spelt it) left or changed, for WHOWAS
+/// on every node.
+fn remember_gone(pipe: &mut redis::Pipeline, nick: &str) {
+    pipe.cmd("LPUSH").arg(keys::WAS).arg(nick).ignore();
+    pipe.cmd("LTRIM")
+        .arg(keys::WAS)
+        .arg(0)
+        .arg(keys::WAS_KEPT - 1)
+        .ignore();
+}
+
 /// Frees the cluster-wide claim on nick `lower` if `node` still holds it.
 fn release_nick(pipe: &mut redis::Pipeline, lower: &str, node: &str) {
     pipe.cmd("EVAL")
@@ -181,6 +192,7 @@ impl Publisher {
                 Command::UserLeft { id, nick } => {
                     let nick = self.current_nick(id, &nick, true);
                     self.remove_user(&mut pipe, &nick.to_ascii_lowercase());
+                    remember_gone(&mut pipe, &nick);
                 }
                 Command::SaveChannel { room, state } => {
                     pipe.cmd("SET")

@@ -44,6 +44,7 @@ impl Publisher {
             let renaming = old_l != new_l && !old_l.is_empty();
             if renaming {
                 self.remove_user(&mut pipe, &old_l);
+                super::remember_gone(&mut pipe, old);
             }
             pipe.cmd("HSET")
                 .arg(keys::users(&self.node))
@@ -129,6 +130,7 @@ impl Publisher {
                 Query::Names { .. }
                 | Query::WhoMask { .. }
                 | Query::Whois { .. }
+                | Query::Whowas { .. }
                 | Query::Lookup { .. } => return Ok(()),
             }
         };
