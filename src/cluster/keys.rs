@@ -57,3 +57,9 @@ pub fn away(node: &str) -> String {
 pub fn opers(node: &str) -> String {
     format!("shardchat:opers:{node}")
 }
+
+/// Set of a room's members on every node (nicks as their users spell
+/// them; lower-cased room name).
+pub fn members(lower: &str) -> String {
+    format!("shardchat:members:{lower}")
+}

@@ -218,20 +218,25 @@ impl Subscriber {
                     b.push(e);
                 }
                 let batch: Arc<[Arc<Chunk>]> = Arc::from([Arc::new(b.take())]);
-                for (i, shard) in self.shards.iter().enumerate() {
-                    if room.on_shard(i) {
-                        shard.send(ShardMsg::Batch(Arc::clone(&batch)));
+                // A local user kicked on another node leaves the room
+                // once its shard has the kick to show it, with nothing in
+                // between.
+                let mut then: Vec<Vec<Direct>> = self.shards.iter().map(|_| Vec::new()).collect();
+                for (_, at) in kicked {
+                    if let Some(v) = then.get_mut(at.shard as usize) {
+                        v.push(Direct {
+                            key: at.key as usize,
+                            id: at.id,
+                            msg: DirectMsg::Kicked(room.id()),
+                        });
                     }
                 }
-                // A local user kicked on another node leaves the room
-                // after its shard has the kick to show it.
-                for (_, at) in kicked {
-                    let d = Direct {
-                        key: at.key as usize,
-                        id: at.id,
-                        msg: DirectMsg::Kicked(room.id()),
-                    };
-                    self.shards[at.shard as usize].send(ShardMsg::Direct(vec![d]));
+                for ((i, shard), then) in self.shards.iter().enumerate().zip(then) {
+                    if !then.is_empty() {
+                        shard.send(ShardMsg::BatchThen(Arc::clone(&batch), then));
+                    } else if room.on_shard(i) {
+                        shard.send(ShardMsg::Batch(Arc::clone(&batch)));
+                    }
                 }
             }
             Kind::Kill { nick } => {

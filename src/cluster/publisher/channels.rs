@@ -84,10 +84,8 @@ impl Publisher {
     /// Whether anyone but `nick` is in `room` on any node (`nick`'s own
     /// joining was recorded before it asks).
     fn anyone_else_in(&mut self, room: &str, nick: &str) -> RedisResult<bool> {
-        let all = self.everyone()?;
-        Ok(all
-            .iter()
-            .any(|(_, n, rooms)| !n.eq_ignore_ascii_case(nick) && in_room(rooms, room)))
+        let all = self.members_of(room)?;
+        Ok(all.iter().any(|n| !n.eq_ignore_ascii_case(nick)))
     }
 
     /// Without Redis: as a server without a cluster, the first local
@@ -117,11 +115,10 @@ impl Publisher {
             return Ok(());
         }
         let closing = std::mem::take(&mut self.closing);
-        let all = self.everyone()?;
         let mut pipe = redis::pipe();
         for room in closing {
-            let empty = self.shared.rooms.get(&room).is_none()
-                && !all.iter().any(|(_, _, rooms)| in_room(rooms, &room));
+            let empty =
+                self.shared.rooms.get(&room).is_none() && self.members_of(&room)?.is_empty();
             if empty {
                 pipe.cmd("DEL").arg(keys::channel_state(&room)).ignore();
             }

@@ -71,6 +71,8 @@ impl Publisher {
                 .query(con)?;
             self.shared.registry.set_guest_block(end - GUEST_BLOCK);
         }
+        // Redis may have lost the member sets: write them all again.
+        self.members.clear();
         let names = self.shared.rooms.names_by_id();
         let mut pipe = redis::pipe();
         pipe.cmd("SADD").arg(keys::NODES).arg(&self.node).ignore();

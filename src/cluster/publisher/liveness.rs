@@ -58,6 +58,14 @@ impl Publisher {
         for lower in users.keys() {
             release_nick(&mut pipe, lower, &self.node);
         }
+        for (nick, rooms) in self.members.values() {
+            for room in rooms {
+                pipe.cmd("SREM")
+                    .arg(keys::members(room))
+                    .arg(&**nick)
+                    .ignore();
+            }
+        }
         pipe.cmd("DEL")
             .arg(keys::users(&self.node))
             .arg(keys::away(&self.node))
@@ -99,6 +107,10 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<Vec<Box<str>>
         super::remember_gone(&mut pipe, nick);
         for room in rooms.split('\t').filter(|r| !r.is_empty()) {
             rooms_seen.push(room.to_ascii_lowercase().into_boxed_str());
+            pipe.cmd("SREM")
+                .arg(keys::members(&room.to_ascii_lowercase()))
+                .arg(nick)
+                .ignore();
             // Shard `u32::MAX` is the node itself, which announces the
             // lost node's users.
             let quit = Event {

@@ -4,7 +4,7 @@
 
 use redis::RedisResult;
 
-use super::presence::{first_listed, in_room};
+use super::presence::first_listed;
 use super::Publisher;
 use crate::backplane::{Query, ReplyTo};
 use crate::cluster::envelope::{self, Kind};
@@ -50,11 +50,10 @@ impl Publisher {
             Query::Names { room } => self.names(room)?,
             Query::WhoMask { mask } => {
                 let users = if let Some(room) = mask.strip_prefix('#') {
-                    let all = self.everyone()?;
-                    let name = self.room_name(room, &all);
+                    let name = self.room_name(room);
+                    let all = self.members_of(room)?;
                     all.into_iter()
-                        .filter(|(_, _, rooms)| in_room(rooms, room))
-                        .map(|(_, n, _)| (n.into(), Some(name.clone())))
+                        .map(|n| (n.into(), Some(name.clone())))
                         .collect()
                 } else if &**mask == "*" || &**mask == "0" {
                     let all = self.everyone()?;
@@ -127,8 +126,8 @@ impl Publisher {
     /// room's state as the cluster keeps it (this node's copy when the
     /// cluster has none).
     pub(super) fn names(&mut self, room: &str) -> RedisResult<Reply> {
-        let all = self.everyone()?;
-        let name = self.room_name(room, &all);
+        let name = self.room_name(room);
+        let all = self.members_of(room)?;
         let con = self.con.as_mut().expect("connected");
         let kept: Option<String> = redis::cmd("GET")
             .arg(keys::channel_state(&room.to_ascii_lowercase()))
@@ -137,8 +136,7 @@ impl Publisher {
         let local = self.shared.rooms.get(room);
         let nicks = all
             .into_iter()
-            .filter(|(_, _, rooms)| in_room(rooms, room))
-            .map(|(_, n, _)| {
+            .map(|n| {
                 let prefix = match (&channel, &local) {
                     (Some(c), _) => c.prefix(&n),
                     (None, Some(r)) => r.channel().prefix(&n),
@@ -150,16 +148,12 @@ impl Publisher {
         Ok(Reply::Names { room: name, nicks })
     }
 
-    /// A room's display name: this node's, else as some node's user has
-    /// it, else as asked.
-    fn room_name(&self, room: &str, all: &[(String, String, String)]) -> Box<str> {
-        if let Some(r) = self.shared.rooms.get(room) {
-            return r.name().into();
+    /// A room's display name: this node's, else as asked.
+    fn room_name(&self, room: &str) -> Box<str> {
+        match self.shared.rooms.get(room) {
+            Some(r) => r.name().into(),
+            None => protocol::sanitize(room).into_owned().into(),
         }
-        all.iter()
-            .flat_map(|(_, _, rooms)| rooms.split('\t'))
-            .find(|r| r.eq_ignore_ascii_case(room))
-            .map_or_else(|| protocol::sanitize(room).into_owned().into(), Box::from)
     }
 
     /// KILL for a user on another node: its node disconnects it.

@@ -6,6 +6,7 @@ mod channels;
 mod connection;
 mod liveness;
 mod lookups;
+mod members;
 mod presence;
 
 use std::collections::HashMap;
@@ -85,6 +86,9 @@ pub(super) struct Publisher {
     /// were on a node that died: their kept state goes if they are empty
     /// everywhere at the next tick.
     closing: Vec<Box<str>>,
+    /// This node's users as Redis's room member sets have them: lower-cased
+    /// nick -> (nick, lower-cased rooms). See `members.rs`.
+    members: HashMap<Box<str>, members::Rooms>,
 }
 
 impl Publisher {
@@ -115,6 +119,7 @@ impl Publisher {
             outage_logged: false,
             renamed: HashMap::new(),
             closing: Vec::new(),
+            members: HashMap::new(),
         })
     }
 
@@ -350,35 +355,6 @@ impl Publisher {
             }
             _ => {}
         }
-    }
-
-    /// Forgets this node's user `lower` (a lower-cased nick) and its
-    /// claim on the nick, if the claim is still ours.
-    fn remove_user(&self, pipe: &mut redis::Pipeline, lower: &str) {
-        for hash in [keys::users(&self.node), keys::away(&self.node)] {
-            pipe.cmd("HDEL").arg(hash).arg(lower).ignore();
-        }
-        pipe.cmd("SREM")
-            .arg(keys::opers(&self.node))
-            .arg(lower)
-            .ignore();
-        release_nick(pipe, lower, &self.node);
-    }
-
-    /// Records this node's user `nick` in `rooms` (display names,
-    /// tab-separated) and claims its nick.
-    fn add_user(&self, pipe: &mut redis::Pipeline, nick: &str, rooms: &str) {
-        let lower = nick.to_ascii_lowercase();
-        pipe.cmd("SET")
-            .arg(keys::nick(&lower))
-            .arg(&self.node)
-            .arg("NX")
-            .ignore();
-        pipe.cmd("HSET")
-            .arg(keys::users(&self.node))
-            .arg(&lower)
-            .arg(format!("{nick}\t{rooms}"))
-            .ignore();
     }
 
     fn answer_nick(&self, reply: ReplyTo, old: &str, new: &str, result: Result<(), &'static str>) {

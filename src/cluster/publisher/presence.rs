@@ -46,11 +46,7 @@ impl Publisher {
                 self.remove_user(&mut pipe, &old_l);
                 super::remember_gone(&mut pipe, old);
             }
-            pipe.cmd("HSET")
-                .arg(keys::users(&self.node))
-                .arg(&new_l)
-                .arg(format!("{new}\t{rooms}"))
-                .ignore();
+            self.set_rooms(&mut pipe, new, rooms);
             pipe.query::<()>(self.con.as_mut().expect("connected"))?;
             if renaming {
                 self.renamed.insert(reply.id, (old.into(), new.into()));
