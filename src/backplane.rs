@@ -33,6 +33,9 @@ pub(crate) enum Query {
     WhoMask { mask: Box<str> },
     /// IRC's WHOIS for a nick.
     Whois { nick: Box<str> },
+    /// MODE for a room (display name) with no members on this node: its
+    /// modes, or its bans when `bans`, from the state the cluster keeps.
+    RoomModes { room: Box<str>, bans: bool },
     /// IRC's WHOWAS for a nick.
     Whowas { nick: Box<str> },
     /// IRC's ISON (`hosts` false) or USERHOST (`hosts` true).

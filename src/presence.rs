@@ -85,6 +85,11 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
                 oper,
             }
         }
+        Query::RoomModes { room, .. } => {
+            // Asked only for rooms this node does not have.
+            let room = protocol::sanitize(room).into_owned().into();
+            Reply::Refused(crate::proto::Refusal::NoSuchRoom(room))
+        }
         Query::Whowas { nick } => {
             let was = registry.was(nick);
             let nick = protocol::sanitize(nick).into_owned().into();

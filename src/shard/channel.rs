@@ -42,6 +42,14 @@ impl Shard {
     pub(super) fn room_modes(&mut self, key: usize, arg: &str, change: Option<&str>) {
         let name = arg.strip_prefix('#').unwrap_or(arg);
         let Some(room) = self.shared.rooms.get(name) else {
+            let asks = change.map(str::trim).filter(|c| !c.is_empty());
+            let bans = matches!(asks, Some("b" | "+b"));
+            if self.shared.cluster.is_some() && (asks.is_none() || bans) {
+                // Perhaps a room of other nodes: the cluster keeps its state.
+                let room = name.into();
+                self.ask(key, Query::RoomModes { room, bans });
+                return;
+            }
             let name = protocol::sanitize(name).into_owned().into();
             self.reply(key, &Refusal::NoSuchRoom(name).into());
             return;

@@ -176,6 +176,19 @@ fn a_ban_set_on_one_node_keeps_users_out_on_another(b: Backend) {
     redis.await_subscribers("den", 1);
     // Node b has nobody in #den: the ban comes with the room's state.
     let mut eve = Irc::register(bb, "eve");
+    // MODE asks the cluster for a channel with no member on this node.
+    eve.send("MODE #den b");
+    let ban = eve.line();
+    assert!(
+        ban.starts_with(":irc.test 367 eve #den eve*!*@* ann "),
+        "{ban}"
+    );
+    eve.expect(":irc.test 368 eve #den :End of channel ban list");
+    eve.send("MODE #den");
+    eve.expect(":irc.test 324 eve #den +");
+    eve.containing(" 329 eve #den ");
+    eve.send("MODE #nowhere");
+    eve.expect(":irc.test 403 eve #nowhere :No such channel");
     eve.send("JOIN #den");
     eve.expect(":eve!eve@user/eve JOIN #den");
     eve.expect(":irc.test 474 eve #den :Cannot join channel (+b)");

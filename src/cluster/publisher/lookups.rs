@@ -91,6 +91,25 @@ impl Publisher {
                     oper,
                 }
             }
+            Query::RoomModes { room, bans } => {
+                let con = self.con.as_mut().expect("connected");
+                let kept: Option<String> = redis::cmd("GET")
+                    .arg(keys::channel_state(&room.to_ascii_lowercase()))
+                    .query(con)?;
+                let room: Box<str> = protocol::sanitize(room).into_owned().into();
+                match kept.map(|text| state::parse(&text).0) {
+                    None => Reply::Refused(Refusal::NoSuchRoom(room)),
+                    Some(c) if *bans => Reply::Bans {
+                        room,
+                        bans: c.bans().to_vec(),
+                    },
+                    Some(c) => Reply::RoomModes {
+                        room,
+                        modes: c.mode_string(),
+                        created_ms: c.created_ms,
+                    },
+                }
+            }
             Query::Whowas { nick } => {
                 let con = self.con.as_mut().expect("connected");
                 let gone: Vec<String> = redis::cmd("LRANGE")

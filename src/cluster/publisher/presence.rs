@@ -127,6 +127,7 @@ impl Publisher {
                 | Query::WhoMask { .. }
                 | Query::Whois { .. }
                 | Query::Whowas { .. }
+                | Query::RoomModes { .. }
                 | Query::Lookup { .. } => return Ok(()),
             }
         };
