@@ -265,22 +265,40 @@ fn kick_kill_wallops_and_away_cross_nodes(b: Backend) {
     bob.expect(":irc.test 312 bob cat irc.test :shardchat");
     bob.expect(":irc.test 313 bob cat :is an IRC operator");
     bob.expect(":irc.test 318 bob cat :End of /WHOIS list");
+    // Status follows a rename.
+    bob.send("NICK robert");
+    bob.expect(":bob!bob@user/bob NICK :robert");
+    ann.send("WHOIS robert");
+    ann.expect(":irc.test 311 ann robert robert user/robert * :robert");
+    ann.expect(":irc.test 312 ann robert irc.test :shardchat");
+    ann.expect(":irc.test 301 ann robert :at lunch");
+    ann.expect(":irc.test 318 ann robert :End of /WHOIS list");
+    cat.send("NICK cathy");
+    cat.expect(":cat!cat@user/cat NICK :cathy");
+    ann.send("WHOIS cathy");
+    ann.expect(":irc.test 311 ann cathy cathy user/cathy * :cathy");
+    ann.expect(":irc.test 312 ann cathy irc.test :shardchat");
+    ann.expect(":irc.test 313 ann cathy :is an IRC operator");
+    ann.expect(":irc.test 318 ann cathy :End of /WHOIS list");
     ann.send("WALLOPS :maintenance at noon");
     ann.expect(":ann!ann@user/ann WALLOPS :maintenance at noon");
     cat.expect(":ann!ann@user/ann WALLOPS :maintenance at noon");
     // KILL of a user on another node.
-    ann.send("KILL bob :spamming");
+    ann.send("KILL robert :spamming");
     bob.expect("ERROR :Killed (ann (spamming))");
     bob.0.expect_closed();
-    ann.send("KILL bob :again");
-    ann.expect(":irc.test 401 ann bob :No such nick/channel");
+    ann.send("KILL robert :again");
+    ann.expect(":irc.test 401 ann robert :No such nick/channel");
     // WHOWAS on any node knows who left another.
     cat.send("QUIT");
     cat.until("ERROR ");
     cat.0.expect_closed();
     // (Cat's node tells the cluster before it answers dan's claim.)
     let _dan = Irc::register(bb, "dan");
-    ann.send("WHOWAS CAT");
+    ann.send("WHOWAS CATHY");
+    ann.expect(":irc.test 314 ann cathy cathy user/cathy * :cathy");
+    ann.expect(":irc.test 369 ann CATHY :End of WHOWAS");
+    ann.send("WHOWAS cat");
     ann.expect(":irc.test 314 ann cat cat user/cat * :cat");
-    ann.expect(":irc.test 369 ann CAT :End of WHOWAS");
+    ann.expect(":irc.test 369 ann cat :End of WHOWAS");
 }

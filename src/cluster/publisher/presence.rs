@@ -47,6 +47,22 @@ impl Publisher {
                 super::remember_gone(&mut pipe, old);
             }
             self.set_rooms(&mut pipe, new, rooms);
+            if renaming {
+                // The away message and operator status follow the nick.
+                if let Some(away) = self.shared.registry.away_of(new) {
+                    pipe.cmd("HSET")
+                        .arg(keys::away(&self.node))
+                        .arg(&new_l)
+                        .arg(&*away)
+                        .ignore();
+                }
+                if self.shared.registry.is_oper(new) {
+                    pipe.cmd("SADD")
+                        .arg(keys::opers(&self.node))
+                        .arg(&new_l)
+                        .ignore();
+                }
+            }
             pipe.query::<()>(self.con.as_mut().expect("connected"))?;
             if renaming {
                 self.renamed.insert(reply.id, (old.into(), new.into()));
