@@ -105,6 +105,9 @@ pub(crate) trait Backplane: Send + Sync + Debug {
     fn kill(&self, nick: &str, reason: &str, reply: ReplyTo);
     /// WALLOPS to every other node's operators.
     fn wallops(&self, from: &str, text: &str);
+    /// INVITE of `nick`, not on this node, to `room` (display name) by
+    /// `from`; `reply` gets 341 or a refusal.
+    fn invite(&self, from: &str, nick: &str, room: &str, reply: ReplyTo);
     /// KICK of a user that is not on this node; `reply` gets the
     /// confirmation or a refusal.
     fn kick(&self, kick: RemoteKick, reply: ReplyTo);

@@ -11,7 +11,8 @@
 //! names), `pm <nick>` (payload: one private-message event for that nick,
 //! lower-cased), `wake` (no payload: wakes the node's own subscriber),
 //! `kill <nick>` (payload: the reason its user is told), `wallops`
-//! (payload: the operator's nick, a newline, the text).
+//! (payload: the operator's nick, a newline, the text), `invite <nick>`
+//! (payload: the inviter's nick, a newline, the room).
 //!
 //! Each event is one header line, then its texts, back to back:
 //!
@@ -37,6 +38,7 @@ pub enum Kind<'a> {
     Wake,
     Kill { nick: &'a str },
     Wallops,
+    Invite { nick: &'a str },
 }
 
 /// A decoded envelope, borrowing from the message.
@@ -71,6 +73,10 @@ fn header(v: &mut Vec<u8>, origin: &str, kind: &Kind<'_>) {
             v.extend_from_slice(nick.as_bytes());
         }
         Kind::Wallops => v.extend_from_slice(b" wallops"),
+        Kind::Invite { nick } => {
+            v.extend_from_slice(b" invite ");
+            v.extend_from_slice(nick.as_bytes());
+        }
     }
     v.push(b'\n');
 }
@@ -142,6 +148,7 @@ pub fn decode(msg: &[u8]) -> Option<Envelope<'_>> {
         ("wake", None) => Kind::Wake,
         ("kill", Some(nick)) if !nick.is_empty() => Kind::Kill { nick },
         ("wallops", None) => Kind::Wallops,
+        ("invite", Some(nick)) if !nick.is_empty() => Kind::Invite { nick },
         _ => return None,
     };
     if parts.next().is_some() {
@@ -210,6 +217,7 @@ mod tests {
             Kind::Wake,
             Kind::Kill { nick: "eve" },
             Kind::Wallops,
+            Kind::Invite { nick: "eve" },
         ] {
             let bytes = encode("node-1", &kind, b"x");
             let env = decode(&bytes).expect("decodes");

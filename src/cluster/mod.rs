@@ -86,6 +86,13 @@ pub enum Command {
     },
     /// WALLOPS for the other nodes' operators.
     Wallops { from: Box<str>, text: Box<str> },
+    /// INVITE a user on another node.
+    Invite {
+        from: Box<str>,
+        nick: Box<str>,
+        room: Box<str>,
+        reply: ReplyTo,
+    },
     /// KICK a user on another node.
     Kick { kick: RemoteKick, reply: ReplyTo },
     /// Leave the cluster and stop.
@@ -291,6 +298,15 @@ impl Backplane for Cluster {
         self.send(Command::Wallops {
             from: from.into(),
             text: text.into(),
+        });
+    }
+
+    fn invite(&self, from: &str, nick: &str, room: &str, reply: ReplyTo) {
+        self.send(Command::Invite {
+            from: from.into(),
+            nick: nick.into(),
+            room: room.into(),
+            reply,
         });
     }
 

@@ -250,6 +250,24 @@ impl Subscriber {
                     self.shards[at.shard as usize].send(ShardMsg::Direct(vec![d]));
                 }
             }
+            Kind::Invite { nick } => {
+                let text = String::from_utf8_lossy(env.payload);
+                let Some((from, room)) = text.split_once('\n') else {
+                    return;
+                };
+                if let Some((_, at)) = self.shared.registry.lookup(nick) {
+                    let invited = Reply::Invited {
+                        from: from.into(),
+                        room: room.into(),
+                    };
+                    let d = Direct {
+                        key: at.key as usize,
+                        id: at.id,
+                        msg: DirectMsg::Reply(invited),
+                    };
+                    self.shards[at.shard as usize].send(ShardMsg::Direct(vec![d]));
+                }
+            }
             Kind::Wallops => {
                 let text = String::from_utf8_lossy(env.payload);
                 let Some((from, text)) = text.split_once('\n') else {

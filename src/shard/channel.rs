@@ -227,6 +227,11 @@ impl Shard {
         let room = Arc::clone(&c.rooms[at].room);
         let from = c.nick.clone();
         let Some((nick, location)) = self.shared.registry.lookup(nick) else {
+            if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
+                // Perhaps on another node: the cluster checks and tells.
+                cluster.invite(&from, nick, room.name(), self.reply_to(key));
+                return;
+            }
             let nick = protocol::sanitize(nick).into_owned().into();
             self.reply(key, &Refusal::NoSuchUser(nick).into());
             return;

@@ -1,7 +1,7 @@
 //! IRC across cluster nodes, against a real Redis and two real server
 //! processes: NAMES, WHO, WHOIS, WHOWAS, ISON, USERHOST, LIST and 301 see
-//! users on every node; channel operators, modes, bans and topics hold on every
-//! node; KICK, KILL and WALLOPS reach users on another node. Skips without
+//! users on every node; channel operators, modes, bans and topics hold on
+//! every node; KICK, INVITE, KILL and WALLOPS reach users on another node. Skips without
 //! `redis-server` unless `REQUIRE_REDIS=1` (see `cluster.rs`).
 
 use std::net::SocketAddr;
@@ -87,6 +87,15 @@ fn users_on_every_node_are_seen(b: Backend) {
     ann.send("NAMES #rust");
     ann.expect(":irc.test 353 ann = #rust :@ann bob");
     ann.until(":irc.test 366 ");
+    // INVITE reaches a user on the other node.
+    let mut cat = Irc::register(bb, "cat");
+    ann.send("INVITE cat #rust");
+    ann.expect(":irc.test 341 ann cat #rust");
+    cat.expect(":ann!ann@user/ann INVITE cat :#rust");
+    ann.send("INVITE bob #rust");
+    ann.expect(":irc.test 443 ann bob #rust :is already on channel");
+    ann.send("INVITE nobody #rust");
+    ann.expect(":irc.test 401 ann nobody :No such nick/channel");
 }
 
 fn operators_modes_and_topics_hold_on_every_node(b: Backend) {

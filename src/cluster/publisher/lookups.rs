@@ -1,10 +1,10 @@
 //! IRC's questions about users, answered from every node: NAMES, WHO,
 //! WHOIS, WHOWAS, ISON and USERHOST; and what an operator does across nodes:
-//! KILL and WALLOPS.
+//! KILL, WALLOPS and INVITE.
 
 use redis::RedisResult;
 
-use super::presence::first_listed;
+use super::presence::{first_listed, in_room};
 use super::Publisher;
 use crate::backplane::{Query, ReplyTo};
 use crate::cluster::envelope::{self, Kind};
@@ -189,6 +189,41 @@ impl Publisher {
             .arg(keys::node_channel(&f.node))
             .arg(msg)
             .query::<()>(con)
+    }
+
+    /// INVITE of a user on another node: its node tells it.
+    pub(super) fn invite(
+        &mut self,
+        from: &str,
+        nick: &str,
+        room: &str,
+        reply: ReplyTo,
+    ) -> RedisResult<()> {
+        let Some(f) = self.find(nick)? else {
+            let nick = protocol::sanitize(nick).into_owned().into();
+            self.reply(reply, Refusal::NoSuchUser(nick).into());
+            return Ok(());
+        };
+        if in_room(&f.rooms, room) {
+            let refusal = Refusal::AlreadyMember(f.nick.into(), room.into());
+            self.reply(reply, refusal.into());
+            return Ok(());
+        }
+        let lower = f.nick.to_ascii_lowercase();
+        let payload = format!("{from}\n{room}");
+        let msg = envelope::encode(
+            &self.node,
+            &Kind::Invite { nick: &lower },
+            payload.as_bytes(),
+        );
+        let con = self.con.as_mut().expect("connected");
+        redis::cmd("PUBLISH")
+            .arg(keys::node_channel(&f.node))
+            .arg(msg)
+            .query::<()>(con)?;
+        let (nick, room) = (f.nick.into(), room.into());
+        self.reply(reply, Reply::Inviting { nick, room });
+        Ok(())
     }
 
     /// WALLOPS for every other node's operators.

@@ -316,6 +316,12 @@ impl Publisher {
             } => self.kill(nick, reason, *reply),
             Command::Wallops { from, text } => self.wallops(from, text),
             Command::Kick { kick, reply } => self.kick(kick, *reply),
+            Command::Invite {
+                from,
+                nick,
+                room,
+                reply,
+            } => self.invite(from, nick, room, *reply),
             _ => Ok(()),
         }
     }
@@ -351,6 +357,10 @@ impl Publisher {
             }
             Command::Kick { kick, reply } => {
                 let nick = protocol::sanitize(&kick.target).into_owned().into();
+                self.reply(*reply, Refusal::NoSuchUserHere(nick).into())
+            }
+            Command::Invite { nick, reply, .. } => {
+                let nick = protocol::sanitize(nick).into_owned().into();
                 self.reply(*reply, Refusal::NoSuchUserHere(nick).into())
             }
             _ => {}
