@@ -24,8 +24,38 @@ pub(crate) enum Query {
     Who,
     /// `/list` for a room (its display name).
     List { room: Box<str> },
-    /// `/rooms`.
+    /// `/rooms`, IRC's LIST.
     Rooms,
+    /// IRC's NAMES for a room (its display name): every node's members,
+    /// with their channel prefixes.
+    Names { room: Box<str> },
+    /// IRC's WHO for a mask: `#room`, a nick, or `*` / `0`.
+    WhoMask { mask: Box<str> },
+    /// IRC's WHOIS for a nick.
+    Whois { nick: Box<str> },
+    /// MODE for a room (display name) with no members on this node: its
+    /// modes, or its bans when `bans`, from the state the cluster keeps.
+    RoomModes { room: Box<str>, bans: bool },
+    /// IRC's WHOWAS for a nick.
+    Whowas { nick: Box<str> },
+    /// IRC's ISON (`hosts` false) or USERHOST (`hosts` true).
+    Lookup { nicks: Vec<Box<str>>, hosts: bool },
+}
+
+/// A KICK of a user on another node, checked and carried out by the
+/// backplane.
+#[derive(Clone, Debug)]
+pub(crate) struct RemoteKick {
+    /// The room's display name.
+    pub room: Box<str>,
+    pub target: Box<str>,
+    pub reason: Option<Box<str>>,
+    /// The kick event as the kicker's shard built it (its target is
+    /// replaced by the nick as its owner spells it).
+    pub by: Box<str>,
+    pub by_id: ClientId,
+    pub msg_id: crate::event::MsgId,
+    pub time_ms: u64,
 }
 
 /// What a shard asks of the other nodes.
@@ -56,4 +86,29 @@ pub(crate) trait Backplane: Send + Sync + Debug {
     /// sender gets the event back (with the nick as its owner spells it),
     /// or a refusal.
     fn private(&self, event: OwnedEvent, reply: ReplyTo);
+    /// The first local member, `nick`, joined `room` (display name): the
+    /// backplane loads the room's channel state kept for the cluster (or
+    /// creates it with `nick` as operator when the room is new on every
+    /// node) into the local room, then sends the client the topic and,
+    /// if `names`, the NAMES.
+    fn room_opened(&self, room: &str, nick: &str, names: bool, reply: ReplyTo);
+    /// A local change to a room's channel state: `state` is the whole of
+    /// it (`cluster::state`), kept for nodes that open the room later.
+    fn save_channel(&self, room: &str, state: String);
+    /// A user's away message (`None`: back), for other nodes' WHOIS and
+    /// 301 replies.
+    fn set_away(&self, nick: &str, message: Option<&str>);
+    /// A user became an operator, for other nodes' WHOIS.
+    fn set_oper(&self, nick: &str);
+    /// KILL for a nick that is not on this node; `reply` gets a refusal
+    /// if no node has it.
+    fn kill(&self, nick: &str, reason: &str, reply: ReplyTo);
+    /// WALLOPS to every other node's operators.
+    fn wallops(&self, from: &str, text: &str);
+    /// INVITE of `nick`, not on this node, to `room` (display name) by
+    /// `from`; `reply` gets 341 or a refusal.
+    fn invite(&self, from: &str, nick: &str, room: &str, reply: ReplyTo);
+    /// KICK of a user that is not on this node; `reply` gets the
+    /// confirmation or a refusal.
+    fn kick(&self, kick: RemoteKick, reply: ReplyTo);
 }

@@ -226,6 +226,15 @@ impl Channel {
     }
 }
 
+/// What a cluster node copies of the state to hand it to other nodes.
+impl Channel {
+    /// The operators and voiced members (lower-cased), in no order.
+    pub fn statuses(&self) -> (Vec<&str>, Vec<&str>) {
+        let ops = self.ops.iter().map(|n| &**n).collect();
+        (ops, self.voiced.iter().map(|n| &**n).collect())
+    }
+}
+
 /// Whether `text` matches `pattern`, where `*` is any run and `?` any one
 /// character (both already lower-cased).
 fn glob(pattern: &str, text: &str) -> bool {

@@ -40,6 +40,11 @@ pub enum ShardMsg {
     /// Private events and replies for clients of this shard, from one
     /// peer's pass or the cluster.
     Direct(Vec<Direct>),
+    /// A batch, then what follows from it for some of this shard's
+    /// clients, taken together so that nothing the clients send comes in
+    /// between (another node's KICK: the chunk with it, then the removal
+    /// of the kicked user).
+    BatchThen(Arc<[Arc<Chunk>]>, Vec<Direct>),
     /// The cluster's answer to a nick change (`Err`: why not, e.g.
     /// `taken`).
     NickClaimed {
@@ -74,6 +79,9 @@ pub(crate) enum DirectMsg {
     Kill(Box<str>),
     /// A room operator removed it from this room (the room was told).
     Kicked(crate::rooms::RoomId),
+    /// It joined this room, whose state, loaded from the cluster since,
+    /// bans it: it is put out again.
+    BannedFrom(crate::rooms::RoomId),
 }
 
 #[derive(Debug)]

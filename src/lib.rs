@@ -20,6 +20,7 @@ pub mod frame;
 pub mod log;
 pub mod outbound;
 pub mod poller;
+pub(crate) mod presence;
 pub mod proto;
 pub mod protocol;
 pub(crate) mod ratelimit;

@@ -9,7 +9,10 @@
 //!
 //! Kinds: `room` (payload: one or more events for the room the channel
 //! names), `pm <nick>` (payload: one private-message event for that nick,
-//! lower-cased), `wake` (no payload: wakes the node's own subscriber).
+//! lower-cased), `wake` (no payload: wakes the node's own subscriber),
+//! `kill <nick>` (payload: the reason its user is told), `wallops`
+//! (payload: the operator's nick, a newline, the text), `invite <nick>`
+//! (payload: the inviter's nick, a newline, the room).
 //!
 //! Each event is one header line, then its texts, back to back:
 //!
@@ -33,6 +36,9 @@ pub enum Kind<'a> {
     Room,
     Private { to: &'a str },
     Wake,
+    Kill { nick: &'a str },
+    Wallops,
+    Invite { nick: &'a str },
 }
 
 /// A decoded envelope, borrowing from the message.
@@ -62,6 +68,15 @@ fn header(v: &mut Vec<u8>, origin: &str, kind: &Kind<'_>) {
             v.extend_from_slice(to.as_bytes());
         }
         Kind::Wake => v.extend_from_slice(b" wake"),
+        Kind::Kill { nick } => {
+            v.extend_from_slice(b" kill ");
+            v.extend_from_slice(nick.as_bytes());
+        }
+        Kind::Wallops => v.extend_from_slice(b" wallops"),
+        Kind::Invite { nick } => {
+            v.extend_from_slice(b" invite ");
+            v.extend_from_slice(nick.as_bytes());
+        }
     }
     v.push(b'\n');
 }
@@ -131,6 +146,9 @@ pub fn decode(msg: &[u8]) -> Option<Envelope<'_>> {
         ("room", None) => Kind::Room,
         ("pm", Some(to)) if !to.is_empty() => Kind::Private { to },
         ("wake", None) => Kind::Wake,
+        ("kill", Some(nick)) if !nick.is_empty() => Kind::Kill { nick },
+        ("wallops", None) => Kind::Wallops,
+        ("invite", Some(nick)) if !nick.is_empty() => Kind::Invite { nick },
         _ => return None,
     };
     if parts.next().is_some() {
@@ -193,7 +211,14 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for kind in [Kind::Room, Kind::Private { to: "bob" }, Kind::Wake] {
+        for kind in [
+            Kind::Room,
+            Kind::Private { to: "bob" },
+            Kind::Wake,
+            Kind::Kill { nick: "eve" },
+            Kind::Wallops,
+            Kind::Invite { nick: "eve" },
+        ] {
             let bytes = encode("node-1", &kind, b"x");
             let env = decode(&bytes).expect("decodes");
             assert_eq!(
@@ -270,6 +295,8 @@ mod tests {
             b"SC2 n pm\nx",
             b"SC2 n dance\nx",
             b"SC2 n room extra\nx",
+            b"SC2 n kill\nx",
+            b"SC2 n wallops extra\nx",
             b"\xff\xfe\n",
             b"",
         ] {

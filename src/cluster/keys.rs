@@ -2,6 +2,10 @@
 
 /// Set of node ids that have joined the cluster.
 pub const NODES: &str = "shardchat:nodes";
+/// List of the nicks that left or changed, newest first (IRC's WHOWAS).
+pub const WAS: &str = "shardchat:was";
+/// How many nicks [`WAS`] keeps.
+pub const WAS_KEPT: isize = 1000;
 /// Counter handing out blocks of guest numbers.
 pub const GUESTS: &str = "shardchat:guests";
 
@@ -36,4 +40,26 @@ pub const ROOM_CHANNEL_PREFIX: &str = "shardchat:room:";
 /// A node's own channel (private messages and wake-ups).
 pub fn node_channel(node: &str) -> String {
     format!("shardchat:node:{node}")
+}
+
+/// A room's channel state (lower-cased name), while it has members on
+/// some node: see `cluster::state`.
+pub fn channel_state(lower: &str) -> String {
+    format!("shardchat:chan:{lower}")
+}
+
+/// Hash of a node's away users: lower-cased nick -> away message.
+pub fn away(node: &str) -> String {
+    format!("shardchat:away:{node}")
+}
+
+/// Set of a node's operators (lower-cased nicks).
+pub fn opers(node: &str) -> String {
+    format!("shardchat:opers:{node}")
+}
+
+/// Set of a room's members on every node (nicks as their users spell
+/// them; lower-cased room name).
+pub fn members(lower: &str) -> String {
+    format!("shardchat:members:{lower}")
 }

@@ -14,6 +14,7 @@
 pub mod envelope;
 pub mod keys;
 mod publisher;
+pub(crate) mod state;
 mod subscriber;
 
 use std::collections::VecDeque;
@@ -25,7 +26,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 
-use crate::backplane::{Backplane, Query, ReplyTo};
+use crate::backplane::{Backplane, Query, RemoteKick, ReplyTo};
 use crate::event::OwnedEvent;
 use crate::fanout::ShardHandle;
 use crate::frame::{Chunk, ClientId};
@@ -61,6 +62,39 @@ pub enum Command {
     Query { query: Query, reply: ReplyTo },
     /// A private message for a nick that is not on this node.
     Private { event: OwnedEvent, reply: ReplyTo },
+    /// A room's first local member joined (see `Backplane::room_opened`).
+    RoomOpened {
+        room: Box<str>,
+        nick: Box<str>,
+        names: bool,
+        reply: ReplyTo,
+    },
+    /// A room's channel state changed here: keep it for the cluster.
+    SaveChannel { room: Box<str>, state: String },
+    /// A local user's away message (`None`: back).
+    Away {
+        nick: Box<str>,
+        message: Option<Box<str>>,
+    },
+    /// A local user became an operator.
+    Oper { nick: Box<str> },
+    /// KILL a user on another node.
+    Kill {
+        nick: Box<str>,
+        reason: Box<str>,
+        reply: ReplyTo,
+    },
+    /// WALLOPS for the other nodes' operators.
+    Wallops { from: Box<str>, text: Box<str> },
+    /// INVITE a user on another node.
+    Invite {
+        from: Box<str>,
+        nick: Box<str>,
+        room: Box<str>,
+        reply: ReplyTo,
+    },
+    /// KICK a user on another node.
+    Kick { kick: RemoteKick, reply: ReplyTo },
     /// Leave the cluster and stop.
     Stop,
 }
@@ -223,6 +257,61 @@ impl Backplane for Cluster {
 
     fn private(&self, event: OwnedEvent, reply: ReplyTo) {
         self.send(Command::Private { event, reply });
+    }
+
+    fn room_opened(&self, room: &str, nick: &str, names: bool, reply: ReplyTo) {
+        self.send(Command::RoomOpened {
+            room: room.into(),
+            nick: nick.into(),
+            names,
+            reply,
+        });
+    }
+
+    fn save_channel(&self, room: &str, state: String) {
+        self.send(Command::SaveChannel {
+            room: room.into(),
+            state,
+        });
+    }
+
+    fn set_away(&self, nick: &str, message: Option<&str>) {
+        self.send(Command::Away {
+            nick: nick.into(),
+            message: message.map(Box::from),
+        });
+    }
+
+    fn set_oper(&self, nick: &str) {
+        self.send(Command::Oper { nick: nick.into() });
+    }
+
+    fn kill(&self, nick: &str, reason: &str, reply: ReplyTo) {
+        self.send(Command::Kill {
+            nick: nick.into(),
+            reason: reason.into(),
+            reply,
+        });
+    }
+
+    fn wallops(&self, from: &str, text: &str) {
+        self.send(Command::Wallops {
+            from: from.into(),
+            text: text.into(),
+        });
+    }
+
+    fn invite(&self, from: &str, nick: &str, room: &str, reply: ReplyTo) {
+        self.send(Command::Invite {
+            from: from.into(),
+            nick: nick.into(),
+            room: room.into(),
+            reply,
+        });
+    }
+
+    fn kick(&self, kick: RemoteKick, reply: ReplyTo) {
+        self.send(Command::Kick { kick, reply });
     }
 }
 

@@ -11,9 +11,11 @@ use redis::RedisResult;
 
 use super::envelope::{self, Kind};
 use super::{keys, ClusterConfig};
+use crate::event::Event;
 use crate::event::{Body, OwnedEvent};
 use crate::fanout::{Direct, DirectMsg, ShardHandle, ShardMsg};
 use crate::frame::{Chunk, ChunkBuilder};
+use crate::proto::Reply;
 use crate::rooms::{Room, Topic};
 use crate::shared::Shared;
 
@@ -207,22 +209,81 @@ impl Subscriber {
                 }
                 let mut b = ChunkBuilder::new(room.id(), room.name());
                 b.set_node(env.origin);
+                let mut kicked = Vec::new();
                 for e in &events {
-                    if let Body::Topic { text } = e.body {
-                        // Room state another node changed.
-                        room.set_topic(Topic {
-                            text: text.into(),
-                            by: e.nick.into(),
-                            at_ms: e.time_ms,
-                        });
+                    apply_remote(&room, e);
+                    if let Body::Kick { target, .. } = e.body {
+                        kicked.extend(self.shared.registry.lookup(target));
                     }
                     b.push(e);
                 }
                 let batch: Arc<[Arc<Chunk>]> = Arc::from([Arc::new(b.take())]);
-                for (i, shard) in self.shards.iter().enumerate() {
-                    if room.on_shard(i) {
+                // A local user kicked on another node leaves the room
+                // once its shard has the kick to show it, with nothing in
+                // between.
+                let mut then: Vec<Vec<Direct>> = self.shards.iter().map(|_| Vec::new()).collect();
+                for (_, at) in kicked {
+                    if let Some(v) = then.get_mut(at.shard as usize) {
+                        v.push(Direct {
+                            key: at.key as usize,
+                            id: at.id,
+                            msg: DirectMsg::Kicked(room.id()),
+                        });
+                    }
+                }
+                for ((i, shard), then) in self.shards.iter().enumerate().zip(then) {
+                    if !then.is_empty() {
+                        shard.send(ShardMsg::BatchThen(Arc::clone(&batch), then));
+                    } else if room.on_shard(i) {
                         shard.send(ShardMsg::Batch(Arc::clone(&batch)));
                     }
+                }
+            }
+            Kind::Kill { nick } => {
+                let reason = String::from_utf8_lossy(env.payload);
+                if let Some((_, at)) = self.shared.registry.lookup(nick) {
+                    let d = Direct {
+                        key: at.key as usize,
+                        id: at.id,
+                        msg: DirectMsg::Kill(reason.into()),
+                    };
+                    self.shards[at.shard as usize].send(ShardMsg::Direct(vec![d]));
+                }
+            }
+            Kind::Invite { nick } => {
+                let text = String::from_utf8_lossy(env.payload);
+                let Some((from, room)) = text.split_once('\n') else {
+                    return;
+                };
+                if let Some((_, at)) = self.shared.registry.lookup(nick) {
+                    let invited = Reply::Invited {
+                        from: from.into(),
+                        room: room.into(),
+                    };
+                    let d = Direct {
+                        key: at.key as usize,
+                        id: at.id,
+                        msg: DirectMsg::Reply(invited),
+                    };
+                    self.shards[at.shard as usize].send(ShardMsg::Direct(vec![d]));
+                }
+            }
+            Kind::Wallops => {
+                let text = String::from_utf8_lossy(env.payload);
+                let Some((from, text)) = text.split_once('\n') else {
+                    return;
+                };
+                for at in self.shared.registry.opers() {
+                    let reply = Reply::Wallops {
+                        from: from.into(),
+                        text: text.into(),
+                    };
+                    let d = Direct {
+                        key: at.key as usize,
+                        id: at.id,
+                        msg: DirectMsg::Reply(reply),
+                    };
+                    self.shards[at.shard as usize].send(ShardMsg::Direct(vec![d]));
                 }
             }
             Kind::Private { to } => {
@@ -246,5 +307,28 @@ impl Subscriber {
             }
             Kind::Wake => {}
         }
+    }
+}
+
+/// Applies to this node's copy of a room's state what another node's event
+/// changed: the topic, modes (through the channel's own parser, so every
+/// mode it knows), and the status of members who left or were renamed.
+fn apply_remote(room: &Room, e: &Event<'_>) {
+    match e.body {
+        Body::Topic { text } => room.set_topic(Topic {
+            text: text.into(),
+            by: e.nick.into(),
+            at_ms: e.time_ms,
+        }),
+        Body::Mode { change } => {
+            let mut c = room.channel();
+            // The origin checked it; members are on other nodes.
+            let _ = c.apply(change, e.nick, e.time_ms, |_| true);
+            room.set_moderated(c.moderated);
+        }
+        Body::Part { .. } | Body::Quit { .. } => room.channel().forget(e.nick),
+        Body::Kick { target, .. } => room.channel().forget(target),
+        Body::Nick { new } => room.channel().rename(e.nick, new),
+        _ => {}
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::membership::join_refusal;
 use super::Shard;
+use crate::backplane::{Query, RemoteKick};
 use crate::channel::{ModeError, MAX_KICK};
 use crate::event::Body;
 use crate::fanout::DirectMsg;
@@ -79,6 +80,14 @@ impl Shard {
     pub(super) fn room_modes(&mut self, key: usize, arg: &str, change: Option<&str>) {
         let name = arg.strip_prefix('#').unwrap_or(arg);
         let Some(room) = self.shared.rooms.get(name) else {
+            let asks = change.map(str::trim).filter(|c| !c.is_empty());
+            let bans = matches!(asks, Some("b" | "+b"));
+            if self.shared.cluster.is_some() && (asks.is_none() || bans) {
+                // Perhaps a room of other nodes: the cluster keeps its state.
+                let room = name.into();
+                self.ask(key, Query::RoomModes { room, bans });
+                return;
+            }
             let name = protocol::sanitize(name).into_owned().into();
             self.reply(key, &Refusal::NoSuchRoom(name).into());
             return;
@@ -122,7 +131,12 @@ impl Shard {
                 self.reply(key, &Refusal::NotRoomOperator(room_name).into());
                 return;
             }
-            let is_member = |n: &str| registry.is_member(n, room.id());
+            // A nick on no user of this node may be a member on another
+            // node, which this node cannot ask without waiting: taken.
+            let in_cluster = self.shared.cluster.is_some();
+            let is_member = |n: &str| {
+                registry.is_member(n, room.id()) || (in_cluster && registry.lookup(n).is_none())
+            };
             let result = ch.apply(change, &nick, self.wall_ms, is_member);
             room.set_moderated(ch.moderated);
             result
@@ -155,6 +169,7 @@ impl Shard {
         match applied.change {
             applied if applied.is_empty() => {}
             applied => {
+                self.save_channel(&room);
                 self.emit(key, at, Body::Mode { change: &applied });
                 let change = applied.into_boxed_str();
                 self.reply(
@@ -192,6 +207,25 @@ impl Shard {
             return;
         }
         let Some((target, location)) = self.shared.registry.lookup(nick) else {
+            if self.shared.cluster.as_ref().is_some_and(|c| c.is_up()) {
+                // Perhaps on another node: the cluster checks and tells.
+                let msg_id = self.next_msg_id();
+                let c = &self.clients[key];
+                let kick = RemoteKick {
+                    room: room_name,
+                    target: nick.into(),
+                    reason: reason.map(Box::from),
+                    by: c.nick.clone(),
+                    by_id: c.id,
+                    msg_id,
+                    time_ms: self.wall_ms,
+                };
+                let reply = self.reply_to(key);
+                if let Some(cluster) = &self.shared.cluster {
+                    cluster.kick(kick, reply);
+                }
+                return;
+            }
             let nick = protocol::sanitize(nick).into_owned().into();
             self.reply(key, &Refusal::NoSuchUser(nick).into());
             return;
@@ -254,6 +288,11 @@ impl Shard {
         let room = Arc::clone(&c.rooms[at].room);
         let from = c.nick.clone();
         let Some((nick, location)) = self.shared.registry.lookup(nick) else {
+            if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
+                // Perhaps on another node: the cluster checks and tells.
+                cluster.invite(&from, nick, room.name(), self.reply_to(key));
+                return;
+            }
             let nick = protocol::sanitize(nick).into_owned().into();
             self.reply(key, &Refusal::NoSuchUser(nick).into());
             return;
@@ -288,27 +327,21 @@ impl Shard {
     }
 
     /// Everyone in a room (IRC's NAMES), operators with `@` and voiced
-    /// members with `+`: this node's registry; an unknown room, or a
-    /// secret one the client is not in, lists no one.
+    /// members with `+`, on every node; an unknown room, or a secret one
+    /// the client is not in, lists no one.
     pub(super) fn names(&mut self, key: usize, arg: &str) {
         let name = arg.strip_prefix('#').unwrap_or(arg);
-        let (room, nicks, secret) = match self.shared.rooms.get(name) {
-            Some(r) if self.hidden_from(key, &r) => (r.name().into(), Vec::new(), true),
-            Some(r) => (r.name().into(), self.names_of(&r), r.channel().secret),
-            None => (
-                protocol::sanitize(name).into_owned().into(),
-                Vec::new(),
-                false,
-            ),
-        };
-        self.reply(
-            key,
-            &Reply::Names {
-                room,
-                nicks,
-                secret,
-            },
-        );
+        if let Some(r) = self.shared.rooms.get(name) {
+            if self.hidden_from(key, &r) {
+                let names = Reply::Names {
+                    room: r.name().into(),
+                    nicks: Vec::new(),
+                    secret: true,
+                };
+                return self.reply(key, &names);
+            }
+        }
+        self.ask(key, Query::Names { room: name.into() });
     }
 
     /// Whether `room` is secret (`+s`) and client `key` not in it: then
@@ -317,16 +350,29 @@ impl Shard {
         self.clients[key].room_index(room.id()).is_none() && room.channel().secret
     }
 
-    /// A room's members, each with its channel prefixes.
-    pub(super) fn names_of(&self, room: &Room) -> Vec<Box<str>> {
-        let all = self.shared.registry.members_of(room.id(), usize::MAX);
-        let c = room.channel();
-        all.first
-            .into_iter()
-            .map(|n| match c.prefixes(&n) {
-                "" => n,
-                p => format!("{p}{n}").into_boxed_str(),
-            })
-            .collect()
+    /// Hands the cluster a room's whole state after a change here.
+    pub(super) fn save_channel(&self, room: &Room) {
+        if let Some(cluster) = &self.shared.cluster {
+            let lower = room.name().to_ascii_lowercase();
+            cluster.save_channel(&lower, crate::cluster::state::snapshot(room));
+        }
+    }
+
+    /// The cluster's copy of a room's state, loaded after client `key`
+    /// joined it, bans the client: it leaves again, and is told why.
+    pub(super) fn banned_from(&mut self, key: usize, room: RoomId) {
+        let Some(at) = self.clients.get(key).and_then(|c| c.room_index(room)) else {
+            return;
+        };
+        let name: Box<str> = self.clients[key].rooms[at].room.name().into();
+        self.catch_up(key, at);
+        self.leave_room(key, at, true, false, None);
+        self.tell_backplane_rooms(key);
+        self.reply(key, &Refusal::Banned(name.clone()).into());
+        let parted = Reply::Parted {
+            room: name,
+            reason: None,
+        };
+        self.reply(key, &parted);
     }
 }

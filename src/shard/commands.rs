@@ -332,6 +332,7 @@ impl Shard {
             by: c.nick.clone(),
             at_ms: self.wall_ms,
         });
+        self.save_channel(&r);
         self.emit(key, at, Body::Topic { text: &text });
         let text = text.into();
         self.reply(key, &Reply::TopicSet { room: name, text });

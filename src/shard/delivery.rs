@@ -174,6 +174,10 @@ impl Shard {
                 self.kicked(d.key, *room);
                 return;
             }
+            DirectMsg::BannedFrom(room) => {
+                self.banned_from(d.key, *room);
+                return;
+            }
             DirectMsg::Kill(why) => {
                 // It is told; its rooms see it quit with the reason; it is
                 // closed once that is flushed.

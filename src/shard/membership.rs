@@ -144,8 +144,10 @@ impl Shard {
         local.members.push((key, self.seq));
         let (id, nick) = (c.id, c.nick.clone());
         let pending = c.nick_pending.clone();
-        if n == 1 {
-            // The first member of an empty room is its operator.
+        let cluster = self.shared.cluster.as_ref().filter(|c| c.is_up());
+        if n == 1 && cluster.is_none() {
+            // The first member of an empty room is its operator (in a
+            // cluster: empty on every node, which the cluster decides).
             room.channel().add_op(&nick);
         }
         self.shared.registry.joined(&nick, id, room.id());
@@ -166,6 +168,16 @@ impl Shard {
             self.emit(key, at, Body::Join);
             self.away_on_join(key, at);
         }
+        let names = self.clients[key].session.names_on_join();
+        if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
+            if n == 1 {
+                // New on this node: the cluster loads its state, then
+                // sends the topic and NAMES.
+                let reply = self.reply_to(key);
+                cluster.room_opened(room.name(), &nick, names, reply);
+                return Ok(());
+            }
+        }
         if let Some(topic) = room.topic() {
             let name = room.name().into();
             self.reply(
@@ -176,16 +188,8 @@ impl Shard {
                 },
             );
         }
-        if self.clients[key].session.names_on_join() {
-            let nicks = self.names_of(&room);
-            let name = room.name().into();
-            let secret = room.channel().secret;
-            let names = Reply::Names {
-                room: name,
-                nicks,
-                secret,
-            };
-            self.reply(key, &names);
+        if names {
+            self.names(key, room.name());
         }
         Ok(())
     }
@@ -230,7 +234,15 @@ impl Shard {
         if last {
             self.rooms.remove(&room.id());
         }
-        room.channel().forget(&nick);
+        let had_status = {
+            let mut ch = room.channel();
+            let had = !ch.prefix(&nick).is_empty();
+            ch.forget(&nick);
+            had
+        };
+        if had_status {
+            self.save_channel(&room);
+        }
         self.shared.rooms.leave(&room, self.index as usize, last);
         self.shared.registry.parted(&nick, id, room.id());
         if let Some(new) = pending {

@@ -396,6 +396,15 @@ impl Shard {
         }
     }
 
+    /// Takes a peer's (or another node's) chunks for this pass's delivery.
+    fn take_batch(&mut self, chunks: &[Arc<Chunk>]) {
+        for chunk in chunks.iter().filter(|c| self.rooms.contains_key(&c.room())) {
+            let seq = self.seq;
+            self.seq += 1;
+            self.pass.push((seq, Arc::clone(chunk)));
+        }
+    }
+
     fn drain_mailbox(&mut self) {
         while let Some(msg) = self.mailbox.try_recv() {
             match msg {
@@ -405,11 +414,11 @@ impl Shard {
                     tls,
                     proto,
                 } => self.add_client(stream, id, tls, proto),
-                ShardMsg::Batch(chunks) => {
-                    for chunk in chunks.iter().filter(|c| self.rooms.contains_key(&c.room())) {
-                        let seq = self.seq;
-                        self.seq += 1;
-                        self.pass.push((seq, Arc::clone(chunk)));
+                ShardMsg::Batch(chunks) => self.take_batch(&chunks),
+                ShardMsg::BatchThen(chunks, lines) => {
+                    self.take_batch(&chunks);
+                    for d in lines {
+                        self.deliver_direct(d);
                     }
                 }
                 ShardMsg::Direct(lines) => {

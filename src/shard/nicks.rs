@@ -1,6 +1,8 @@
 //! Nick changes: local ones, those the cluster must confirm, and the
 //! rules every protocol shares (`guest-` names are the server's).
 
+use std::sync::Arc;
+
 use super::Shard;
 use crate::backplane::ReplyTo;
 use crate::event::Body;
@@ -128,10 +130,12 @@ impl Shard {
         for at in 0..self.clients[key].rooms.len() {
             // Said under the old name.
             self.emit(key, at, Body::Nick { new: name });
-            self.clients[key].rooms[at]
-                .room
-                .channel()
-                .rename(&old, name);
+            let room = Arc::clone(&self.clients[key].rooms[at].room);
+            let had_status = !room.channel().prefix(&old).is_empty();
+            room.channel().rename(&old, name);
+            if had_status {
+                self.save_channel(&room);
+            }
         }
         self.clients[key].nick = name.into();
         let (old, nick) = (old, name.into());

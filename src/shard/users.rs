@@ -9,16 +9,14 @@ use super::commands::{same_secret, PRESENCE_POLICY};
 use super::Shard;
 use crate::backplane::Query;
 use crate::fanout::DirectMsg;
-use crate::proto::{Presence, Refusal, Reply, Scope, WhoEntry};
+use crate::presence::MAX_LOOKUPS;
+use crate::proto::{Presence, Refusal, Reply, Scope};
 use crate::protocol::{self, MAX_LISTED};
 use crate::ratelimit::Verdict;
 use crate::rooms::{Room, RoomId};
 
 /// The longest away message, in characters (ISUPPORT `AWAYLEN`).
 const MAX_AWAY: usize = 200;
-
-/// Most nicks one ISON or USERHOST looks up.
-const MAX_LOOKUPS: usize = 20;
 
 impl Shard {
     /// OPER: an operator account's name and password make the client an
@@ -39,6 +37,9 @@ impl Shard {
         let c = &mut self.clients[key];
         c.oper = true;
         self.shared.registry.set_oper(&c.nick, c.id);
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.set_oper(&c.nick);
+        }
         crate::info!("[Server] {} is now an operator", c.nick);
         self.reply(key, &Reply::Oper);
     }
@@ -49,13 +50,18 @@ impl Shard {
             self.reply(key, &Refusal::NotOperator.into());
             return;
         }
+        let by = &self.clients[key].nick;
+        let why = format!("Killed ({by} ({reason}))").into_boxed_str();
         let Some((_, at)) = self.shared.registry.lookup(nick) else {
+            // Perhaps on another node, which disconnects it.
+            if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
+                cluster.kill(nick, &why, self.reply_to(key));
+                return;
+            }
             let nick = protocol::sanitize(nick).into_owned().into();
             self.reply(key, &Refusal::NoSuchUser(nick).into());
             return;
         };
-        let by = &self.clients[key].nick;
-        let why = format!("Killed ({by} ({reason}))").into_boxed_str();
         self.send_direct(at, DirectMsg::Kill(why));
     }
 
@@ -67,6 +73,9 @@ impl Shard {
             return;
         }
         let from = c.nick.clone();
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.wallops(&from, text);
+        }
         for at in self.shared.registry.opers() {
             let reply = Reply::Wallops {
                 from: from.clone(),
@@ -78,42 +87,29 @@ impl Shard {
 
     /// IRC's WHO: a room's members, one user, or the first of everyone.
     pub(super) fn who(&mut self, key: usize, mask: &str) {
-        let registry = &self.shared.registry;
-        let entry = |nick: Box<str>, room: Option<(Box<str>, Box<str>)>| WhoEntry {
-            away: registry.away_of(&nick).is_some(),
-            realname: registry
-                .profile_of(&nick)
-                .map(|p| p.realname.lock().clone()),
-            nick,
-            room,
-        };
-        let users = if let Some(name) = mask.strip_prefix('#') {
-            match self.shared.rooms.get(name) {
-                Some(r) if self.hidden_from(key, &r) => Vec::new(),
-                Some(r) => {
-                    let all = registry.members_of(r.id(), usize::MAX);
-                    let room: Box<str> = r.name().into();
-                    let prefixes: Vec<&str> = {
-                        let c = r.channel();
-                        all.first.iter().map(|n| c.prefixes(n)).collect()
-                    };
-                    all.first
-                        .into_iter()
-                        .zip(prefixes)
-                        .map(|(n, p)| entry(n, Some((room.clone(), p.into()))))
-                        .collect()
+        if let Some(name) = mask.strip_prefix('#') {
+            if let Some(r) = self.shared.rooms.get(name) {
+                if self.hidden_from(key, &r) {
+                    // A secret room (+s) lists no one to outsiders.
+                    let mask = protocol::sanitize(mask).into_owned().into();
+                    let users = Vec::new();
+                    return self.reply(key, &Reply::Who { mask, users });
                 }
-                None => Vec::new(),
             }
-        } else if mask == "*" || mask == "0" {
-            let all = registry.sorted_nicks(MAX_LISTED);
-            all.first.into_iter().map(|n| entry(n, None)).collect()
-        } else {
-            let found = registry.lookup(mask);
-            found.map(|(n, _)| entry(n, None)).into_iter().collect()
-        };
-        let mask = protocol::sanitize(mask).into_owned().into();
-        self.reply(key, &Reply::Who { mask, users });
+        }
+        self.ask(key, Query::WhoMask { mask: mask.into() });
+    }
+
+    /// Answers a question about users: from every node when there is a
+    /// cluster and it is reachable (the answer arrives later; the shard
+    /// goes on meanwhile), else from this node at once.
+    pub(super) fn ask(&mut self, key: usize, query: Query) {
+        if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
+            cluster.query(query, self.reply_to(key));
+            return;
+        }
+        let reply = crate::presence::local_answer(&self.shared, &query);
+        self.reply(key, &reply);
     }
 
     /// `/list`, `/who`, `/rooms`: answered by the cluster when there is
@@ -196,33 +192,12 @@ impl Shard {
 
     /// WHOIS: what is known of one user.
     pub(super) fn whois(&mut self, key: usize, nick: &str) {
-        let registry = &self.shared.registry;
-        let found = registry.lookup(nick).map(|(n, _)| n);
-        let away = found.as_ref().and_then(|n| registry.away_of(n));
-        let oper = found.as_ref().is_some_and(|n| registry.is_oper(n));
-        let profile = found.as_ref().and_then(|n| registry.profile_of(n));
-        let realname = profile.as_ref().map(|p| p.realname.lock().clone());
-        let idle = profile.map(|p| {
-            let spoke = p.spoke_ms.load(Ordering::Relaxed);
-            (self.wall_ms.saturating_sub(spoke) / 1000, p.signon_s)
-        });
-        let nick = protocol::sanitize(nick).into_owned().into();
-        let whois = Reply::Whois {
-            nick,
-            found,
-            away,
-            oper,
-            realname,
-            idle,
-        };
-        self.reply(key, &whois);
+        self.ask(key, Query::Whois { nick: nick.into() });
     }
 
     /// WHOWAS: who used a nick that is gone.
     pub(super) fn whowas(&mut self, key: usize, nick: &str) {
-        let was = self.shared.registry.was(nick);
-        let nick = protocol::sanitize(nick).into_owned().into();
-        self.reply(key, &Reply::Whowas { nick, was });
+        self.ask(key, Query::Whowas { nick: nick.into() });
     }
 
     /// AWAY: marks the client away with a message, or back.
@@ -233,6 +208,9 @@ impl Shard {
             m.into_boxed_str()
         });
         let is_away = away.is_some();
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.set_away(&c.nick, away.as_deref());
+        }
         self.shared.registry.set_away(&c.nick, c.id, away.clone());
         self.reply(key, &Reply::Away(is_away));
         self.away_notify(key, away.as_deref());
@@ -244,9 +222,9 @@ impl Shard {
             .split(' ')
             .filter(|n| !n.is_empty())
             .take(MAX_LOOKUPS)
-            .filter_map(|n| self.shared.registry.lookup(n).map(|(n, _)| n))
+            .map(Box::from)
             .collect();
-        self.reply(key, &Reply::Online { nicks, hosts });
+        self.ask(key, Query::Lookup { nicks, hosts });
     }
 
     /// LUSERS: how many users and rooms.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::util::{server, Backend, Conn, TestServer, TIMEOUT};
 
 /// A private redis-server, stopped on drop.
-struct Redis {
+pub(crate) struct Redis {
     port: u16,
     child: Option<Child>,
 }
@@ -23,7 +23,7 @@ impl Redis {
     /// The port is free when picked but may be taken before redis-server
     /// binds it (other tests bind port 0 all the time): then it tries
     /// another.
-    fn start() -> Option<Redis> {
+    pub(crate) fn start() -> Option<Redis> {
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .expect("a free port")
@@ -90,7 +90,7 @@ impl Redis {
         }))
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
@@ -117,7 +117,7 @@ impl Redis {
 
     /// Waits until `n` nodes listen to `room` (subscription is
     /// asynchronous; Redis offers nothing to block on, so this polls).
-    fn await_subscribers(&self, room: &str, n: usize) {
+    pub(crate) fn await_subscribers(&self, room: &str, n: usize) {
         let deadline = Instant::now() + TIMEOUT;
         let channel = format!("shardchat:room:{room}");
         while self.subscribers(&channel) < n {

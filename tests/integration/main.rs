@@ -24,6 +24,7 @@ mod irc;
 mod irc_caps;
 mod irc_channels;
 mod irc_clients;
+mod irc_cluster;
 mod irc_flood;
 mod irc_modes;
 mod irc_users;

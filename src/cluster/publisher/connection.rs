@@ -71,6 +71,8 @@ impl Publisher {
                 .query(con)?;
             self.shared.registry.set_guest_block(end - GUEST_BLOCK);
         }
+        // Redis may have lost the member sets: write them all again.
+        self.members.clear();
         let names = self.shared.rooms.names_by_id();
         let mut pipe = redis::pipe();
         pipe.cmd("SADD").arg(keys::NODES).arg(&self.node).ignore();
@@ -87,6 +89,31 @@ impl Publisher {
                 .collect();
             if !rooms.is_empty() {
                 self.add_user(&mut pipe, &nick, &rooms.join("\t"));
+            }
+            let lower = nick.to_ascii_lowercase();
+            if let Some(away) = self.shared.registry.away_of(&nick) {
+                pipe.cmd("HSET")
+                    .arg(keys::away(&self.node))
+                    .arg(&lower)
+                    .arg(&*away)
+                    .ignore();
+            }
+            if self.shared.registry.is_oper(&nick) {
+                pipe.cmd("SADD")
+                    .arg(keys::opers(&self.node))
+                    .arg(&lower)
+                    .ignore();
+            }
+        }
+        // A restarted Redis lost the rooms' state: the first node back
+        // gives each of its rooms its own copy.
+        for lower in self.shared.rooms.keys() {
+            if let Some(room) = self.shared.rooms.get(&lower) {
+                pipe.cmd("SET")
+                    .arg(keys::channel_state(&lower))
+                    .arg(crate::cluster::state::snapshot(&room))
+                    .arg("NX")
+                    .ignore();
             }
         }
         pipe.query::<()>(self.con.as_mut().expect("connected"))

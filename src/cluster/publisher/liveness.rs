@@ -33,15 +33,17 @@ impl Publisher {
             .arg(HEARTBEAT_TTL_MS)
             .query::<()>(con)?;
         let nodes: Vec<String> = redis::cmd("SMEMBERS").arg(keys::NODES).query(con)?;
+        let mut emptied = Vec::new();
         for other in nodes.iter().filter(|n| **n != self.node) {
             let alive: bool = redis::cmd("EXISTS")
                 .arg(keys::heartbeat(other))
                 .query(con)?;
             if !alive {
-                reap(con, &self.node, other)?;
+                emptied.extend(reap(con, &self.node, other)?);
             }
         }
-        Ok(())
+        self.closing.extend(emptied);
+        self.drop_empty_rooms()
     }
 
     /// Removes this node's users and membership before stopping.
@@ -56,8 +58,18 @@ impl Publisher {
         for lower in users.keys() {
             release_nick(&mut pipe, lower, &self.node);
         }
+        for (nick, rooms) in self.members.values() {
+            for room in rooms {
+                pipe.cmd("SREM")
+                    .arg(keys::members(room))
+                    .arg(&**nick)
+                    .ignore();
+            }
+        }
         pipe.cmd("DEL")
             .arg(keys::users(&self.node))
+            .arg(keys::away(&self.node))
+            .arg(keys::opers(&self.node))
             .arg(keys::heartbeat(&self.node))
             .ignore();
         pipe.cmd("SREM").arg(keys::NODES).arg(&self.node).ignore();
@@ -71,8 +83,9 @@ impl Publisher {
 }
 
 /// Announces a dead node's users in their rooms and frees their nicks; only
-/// one surviving node does it (a lock with a lifetime).
-fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<()> {
+/// one surviving node does it (a lock with a lifetime). Returns the rooms
+/// they were in (lower-cased), which may now be empty everywhere.
+fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<Vec<Box<str>>> {
     let won: Option<String> = redis::cmd("SET")
         .arg(keys::reaper(dead))
         .arg(me)
@@ -81,8 +94,9 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<()> {
         .arg(30_000)
         .query(con)?;
     if won.is_none() {
-        return Ok(());
+        return Ok(Vec::new());
     }
+    let mut rooms_seen = Vec::new();
     let users: BTreeMap<String, String> =
         redis::cmd("HGETALL").arg(keys::users(dead)).query(con)?;
     let mut pipe = redis::pipe();
@@ -90,7 +104,13 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<()> {
     for (i, (lower, value)) in users.iter().enumerate() {
         let (nick, rooms) = value.split_once('\t').unwrap_or((value.as_str(), ""));
         release_nick(&mut pipe, lower, dead);
+        super::remember_gone(&mut pipe, nick);
         for room in rooms.split('\t').filter(|r| !r.is_empty()) {
+            rooms_seen.push(room.to_ascii_lowercase().into_boxed_str());
+            pipe.cmd("SREM")
+                .arg(keys::members(&room.to_ascii_lowercase()))
+                .arg(nick)
+                .ignore();
             // Shard `u32::MAX` is the node itself, which announces the
             // lost node's users.
             let quit = Event {
@@ -114,12 +134,18 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<()> {
                 .ignore();
         }
     }
-    pipe.cmd("DEL").arg(keys::users(dead)).ignore();
+    pipe.cmd("DEL")
+        .arg(keys::users(dead))
+        .arg(keys::away(dead))
+        .arg(keys::opers(dead))
+        .ignore();
     pipe.cmd("SREM").arg(keys::NODES).arg(dead).ignore();
     pipe.query::<()>(con)?;
     crate::info!(
         "[Cluster] node {dead} lost: {} users announced as gone",
         users.len()
     );
-    Ok(())
+    rooms_seen.sort();
+    rooms_seen.dedup();
+    Ok(rooms_seen)
 }

@@ -2,8 +2,11 @@
 //! answers presence questions, keeps the heartbeat, announces dead nodes'
 //! users, and rides out Redis outages.
 
+mod channels;
 mod connection;
 mod liveness;
+mod lookups;
+mod members;
 mod presence;
 
 use std::collections::HashMap;
@@ -40,6 +43,17 @@ const SPILL_TICK: Duration = Duration::from_millis(1);
 const DELETE_IF_OURS: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
+/// Records that `nick` (as its user spelt it) left or changed, for WHOWAS
+/// on every node.
+fn remember_gone(pipe: &mut redis::Pipeline, nick: &str) {
+    pipe.cmd("LPUSH").arg(keys::WAS).arg(nick).ignore();
+    pipe.cmd("LTRIM")
+        .arg(keys::WAS)
+        .arg(0)
+        .arg(keys::WAS_KEPT - 1)
+        .ignore();
+}
+
 /// Frees the cluster-wide claim on nick `lower` if `node` still holds it.
 fn release_nick(pipe: &mut redis::Pipeline, lower: &str, node: &str) {
     pipe.cmd("EVAL")
@@ -68,6 +82,13 @@ pub(super) struct Publisher {
     /// Clients whose new nick Redis granted, by id: (old nick, new nick),
     /// until their shard names them by the new one.
     renamed: HashMap<ClientId, (Box<str>, Box<str>)>,
+    /// Rooms (lower-cased) whose last local member left, or whose members
+    /// were on a node that died: their kept state goes if they are empty
+    /// everywhere at the next tick.
+    closing: Vec<Box<str>>,
+    /// This node's users as Redis's room member sets have them: lower-cased
+    /// nick -> (nick, lower-cased rooms). See `members.rs`.
+    members: HashMap<Box<str>, members::Rooms>,
 }
 
 impl Publisher {
@@ -97,6 +118,8 @@ impl Publisher {
             next_tick: now,
             outage_logged: false,
             renamed: HashMap::new(),
+            closing: Vec::new(),
+            members: HashMap::new(),
         })
     }
 
@@ -163,6 +186,7 @@ impl Publisher {
                     wake = true;
                 }
                 Command::Unsubscribe(room) => {
+                    self.closing.push(room.clone());
                     let _ = self.sub_tx.send(SubCommand::Unsubscribe(room));
                     wake = true;
                 }
@@ -173,6 +197,26 @@ impl Publisher {
                 Command::UserLeft { id, nick } => {
                     let nick = self.current_nick(id, &nick, true);
                     self.remove_user(&mut pipe, &nick.to_ascii_lowercase());
+                    remember_gone(&mut pipe, &nick);
+                }
+                Command::SaveChannel { room, state } => {
+                    pipe.cmd("SET")
+                        .arg(keys::channel_state(&room.to_ascii_lowercase()))
+                        .arg(state)
+                        .ignore();
+                }
+                Command::Away { nick, message } => {
+                    let (key, lower) = (keys::away(&self.node), nick.to_ascii_lowercase());
+                    match message {
+                        Some(m) => pipe.cmd("HSET").arg(key).arg(lower).arg(&*m).ignore(),
+                        None => pipe.cmd("HDEL").arg(key).arg(lower).ignore(),
+                    };
+                }
+                Command::Oper { nick } => {
+                    pipe.cmd("SADD")
+                        .arg(keys::opers(&self.node))
+                        .arg(nick.to_ascii_lowercase())
+                        .ignore();
                 }
                 Command::Stop => {}
                 answered => {
@@ -259,6 +303,25 @@ impl Publisher {
             } => self.claim_nick(old, new, rooms, *reply),
             Command::Query { query, reply } => self.query(query, *reply),
             Command::Private { event, reply } => self.private(event, *reply),
+            Command::RoomOpened {
+                room,
+                nick,
+                names,
+                reply,
+            } => self.room_opened(room, nick, *names, *reply),
+            Command::Kill {
+                nick,
+                reason,
+                reply,
+            } => self.kill(nick, reason, *reply),
+            Command::Wallops { from, text } => self.wallops(from, text),
+            Command::Kick { kick, reply } => self.kick(kick, *reply),
+            Command::Invite {
+                from,
+                nick,
+                room,
+                reply,
+            } => self.invite(from, nick, room, *reply),
             _ => Ok(()),
         }
     }
@@ -271,7 +334,7 @@ impl Publisher {
                 old, new, reply, ..
             } => self.answer_nick(*reply, old, new, Err("unavailable")),
             Command::Query { query, reply } => {
-                self.reply(*reply, presence::local_answer(&self.shared, query))
+                self.reply(*reply, crate::presence::local_answer(&self.shared, query))
             }
             Command::Private { event, reply } => {
                 let to = match event.event().body {
@@ -282,34 +345,26 @@ impl Publisher {
                 };
                 self.reply(*reply, Refusal::NoSuchUserHere(to.into()).into())
             }
+            Command::RoomOpened {
+                room,
+                nick,
+                names,
+                reply,
+            } => self.room_opened_offline(room, nick, *names, *reply),
+            Command::Kill { nick, reply, .. } => {
+                let nick = protocol::sanitize(nick).into_owned().into();
+                self.reply(*reply, Refusal::NoSuchUserHere(nick).into())
+            }
+            Command::Kick { kick, reply } => {
+                let nick = protocol::sanitize(&kick.target).into_owned().into();
+                self.reply(*reply, Refusal::NoSuchUserHere(nick).into())
+            }
+            Command::Invite { nick, reply, .. } => {
+                let nick = protocol::sanitize(nick).into_owned().into();
+                self.reply(*reply, Refusal::NoSuchUserHere(nick).into())
+            }
             _ => {}
         }
-    }
-
-    /// Forgets this node's user `lower` (a lower-cased nick) and its
-    /// claim on the nick, if the claim is still ours.
-    fn remove_user(&self, pipe: &mut redis::Pipeline, lower: &str) {
-        pipe.cmd("HDEL")
-            .arg(keys::users(&self.node))
-            .arg(lower)
-            .ignore();
-        release_nick(pipe, lower, &self.node);
-    }
-
-    /// Records this node's user `nick` in `rooms` (display names,
-    /// tab-separated) and claims its nick.
-    fn add_user(&self, pipe: &mut redis::Pipeline, nick: &str, rooms: &str) {
-        let lower = nick.to_ascii_lowercase();
-        pipe.cmd("SET")
-            .arg(keys::nick(&lower))
-            .arg(&self.node)
-            .arg("NX")
-            .ignore();
-        pipe.cmd("HSET")
-            .arg(keys::users(&self.node))
-            .arg(&lower)
-            .arg(format!("{nick}\t{rooms}"))
-            .ignore();
     }
 
     fn answer_nick(&self, reply: ReplyTo, old: &str, new: &str, result: Result<(), &'static str>) {

@@ -1,6 +1,6 @@
 //! Presence: cluster-wide nick claims, `/who`, `/list` and `/rooms` from
 //! every live node's users, and finding the node of a private message's
-//! recipient.
+//! recipient (IRC's questions about users are in `lookups.rs`).
 
 use std::collections::BTreeMap;
 
@@ -14,8 +14,6 @@ use crate::event::{Body, Event, OwnedEvent};
 use crate::fanout::DirectMsg;
 use crate::proto::{Refusal, Reply, Scope};
 use crate::protocol::{self, MAX_LISTED};
-use crate::registry::Listing;
-use crate::shared::Shared;
 
 impl Publisher {
     pub(super) fn claim_nick(
@@ -46,12 +44,25 @@ impl Publisher {
             let renaming = old_l != new_l && !old_l.is_empty();
             if renaming {
                 self.remove_user(&mut pipe, &old_l);
+                super::remember_gone(&mut pipe, old);
             }
-            pipe.cmd("HSET")
-                .arg(keys::users(&self.node))
-                .arg(&new_l)
-                .arg(format!("{new}\t{rooms}"))
-                .ignore();
+            self.set_rooms(&mut pipe, new, rooms);
+            if renaming {
+                // The away message and operator status follow the nick.
+                if let Some(away) = self.shared.registry.away_of(new) {
+                    pipe.cmd("HSET")
+                        .arg(keys::away(&self.node))
+                        .arg(&new_l)
+                        .arg(&*away)
+                        .ignore();
+                }
+                if self.shared.registry.is_oper(new) {
+                    pipe.cmd("SADD")
+                        .arg(keys::opers(&self.node))
+                        .arg(&new_l)
+                        .ignore();
+                }
+            }
             pipe.query::<()>(self.con.as_mut().expect("connected"))?;
             if renaming {
                 self.renamed.insert(reply.id, (old.into(), new.into()));
@@ -88,6 +99,10 @@ impl Publisher {
 
     pub(super) fn query(&mut self, query: &Query, reply: ReplyTo) -> RedisResult<()> {
         let answer = {
+            if let Some(answer) = self.irc_answer(query)? {
+                self.reply(reply, answer);
+                return Ok(());
+            }
             let all = self.everyone()?;
             match query {
                 Query::Who => {
@@ -123,6 +138,13 @@ impl Publisher {
                     }
                     Reply::Rooms(rooms.into_values().map(|(n, c)| (n.into(), c)).collect())
                 }
+                // Answered by `irc_answer`.
+                Query::Names { .. }
+                | Query::WhoMask { .. }
+                | Query::Whois { .. }
+                | Query::Whowas { .. }
+                | Query::RoomModes { .. }
+                | Query::Lookup { .. } => return Ok(()),
             }
         };
         self.reply(reply, answer);
@@ -159,6 +181,17 @@ impl Publisher {
             Body::PrivateNotice { .. } => Body::PrivateNotice { to: &nick, text },
             _ => Body::Private { to: &nick, text },
         };
+        if matches!(e.body, Body::Private { .. }) {
+            let con = self.con.as_mut().expect("connected");
+            let away: Option<String> = redis::cmd("HGET")
+                .arg(keys::away(&node))
+                .arg(&to_l)
+                .query(con)?;
+            if let Some(message) = away {
+                let (nick, message) = (nick.as_str().into(), message.into());
+                self.reply(reply, Reply::IsAway { nick, message });
+            }
+        }
         let event = OwnedEvent::new(&Event { body, ..e });
         let msg = envelope::encode_private(&self.node, &to_l, &event.event());
         let con = self.con.as_mut().expect("connected");
@@ -173,12 +206,12 @@ impl Publisher {
 
 /// Whether `rooms` (tab-separated display names) holds `room`, ignoring
 /// case.
-fn in_room(rooms: &str, room: &str) -> bool {
+pub(super) fn in_room(rooms: &str, room: &str) -> bool {
     rooms.split('\t').any(|r| r.eq_ignore_ascii_case(room))
 }
 
 /// The first [`MAX_LISTED`] of sorted nicks, and how many there are.
-fn first_listed<'a>(sorted: impl Iterator<Item = &'a String>) -> (Vec<Box<str>>, usize) {
+pub(super) fn first_listed<'a>(sorted: impl Iterator<Item = &'a String>) -> (Vec<Box<str>>, usize) {
     let mut first = Vec::new();
     let mut total = 0;
     for nick in sorted {
@@ -188,39 +221,4 @@ fn first_listed<'a>(sorted: impl Iterator<Item = &'a String>) -> (Vec<Box<str>>,
         total += 1;
     }
     (first, total)
-}
-
-/// This node's own answer, for when Redis cannot be asked.
-pub(super) fn local_answer(shared: &Shared, query: &Query) -> Reply {
-    match query {
-        Query::Who => {
-            let l = shared.registry.sorted_nicks(MAX_LISTED);
-            Reply::Users {
-                scope: Scope::Online,
-                first: l.first,
-                total: l.total,
-            }
-        }
-        Query::List { room } => {
-            let (scope, l) = match shared.rooms.get(room) {
-                Some(r) => (
-                    r.name().into(),
-                    shared.registry.members_of(r.id(), MAX_LISTED),
-                ),
-                None => (
-                    room.clone(),
-                    Listing {
-                        first: Vec::new(),
-                        total: 0,
-                    },
-                ),
-            };
-            Reply::Users {
-                scope: Scope::Room(scope),
-                first: l.first,
-                total: l.total,
-            }
-        }
-        Query::Rooms => Reply::Rooms(shared.rooms.list()),
-    }
 }
