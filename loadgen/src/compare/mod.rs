@@ -1,17 +1,22 @@
 //! `loadgen compare`: the same scenarios against shardchat, Redis pub/sub
-//! and NATS, each server started here, fresh for every run, on a free
-//! loopback port; then `compare.md` (one table, the goals, the commands)
-//! and one overlaid latency plot per scenario.
+//! and NATS (or, with `--irc`, against shardchat's IRC port, InspIRCd and
+//! ngircd), each server started here, fresh for every run, on a free
+//! loopback port; then `compare.md` or `compare-irc.md` (one table, the
+//! goals, the commands) and one overlaid latency plot per scenario.
 //!
 //! ```text
 //! loadgen compare                      # all four scenarios, twice each, into results/
 //! loadgen compare --quick --out /tmp/c # seconds-long runs: does it all work?
 //! loadgen compare --server before=old/server --server after=target/release/server
+//! loadgen compare --irc                # (a) and (b) on shardchat's IRC port, InspIRCd, ngircd
 //! ```
 
+mod daemon;
+mod goals;
 mod markdown;
 mod scenario;
 mod stats;
+mod suite;
 mod target;
 
 use std::collections::BTreeMap;
@@ -30,16 +35,24 @@ use crate::output;
 use crate::plot::{self, Curve};
 use crate::run::{self, Outcome};
 
+use daemon::Daemon;
 pub use scenario::ScenarioId;
 use scenario::{format_duration, Load, Scenario};
 use stats::{Cell, RunFigures};
+use suite::Suite;
 use target::{Missing, Target};
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Scenarios to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "a,b,c,d")]
-    pub scenarios: Vec<ScenarioId>,
+    /// Scenarios to run, comma-separated [default: a,b,c,d; a,b with
+    /// --irc].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub scenarios: Option<Vec<ScenarioId>>,
+    /// Compare shardchat's IRC port with the IRC daemons InspIRCd and
+    /// ngircd instead of its line port with Redis and NATS; writes
+    /// compare-irc.md.
+    #[arg(long)]
+    pub irc: bool,
     /// Runs of each scenario against each target [default: 2; 1 with
     /// --quick].
     #[arg(long)]
@@ -73,6 +86,16 @@ pub struct CompareArgs {
     /// nats-server binary [default: from PATH or /usr/sbin].
     #[arg(long)]
     pub nats_server: Option<PathBuf>,
+    /// inspircd binary, with --irc [default: from PATH or /usr/sbin].
+    #[arg(long)]
+    pub inspircd: Option<PathBuf>,
+    /// ngircd binary, with --irc [default: from PATH or /usr/sbin].
+    #[arg(long)]
+    pub ngircd: Option<PathBuf>,
+    /// The unprivileged user the IRC daemons are started as when the
+    /// loadgen runs as root (InspIRCd refuses to run as root).
+    #[arg(long, default_value = daemon::DEFAULT_USER)]
+    pub daemon_user: String,
     /// Where compare.md, the plots and the runs' files (runs/) go.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
@@ -80,6 +103,7 @@ pub struct CompareArgs {
 
 /// The checked settings.
 struct Plan {
+    suite: Suite,
     scenarios: Vec<Scenario>,
     repeat: usize,
     duration: Duration,
@@ -89,7 +113,8 @@ struct Plan {
     loadgen_threads: usize,
     targets: Vec<Target>,
     missing: Vec<Missing>,
-    redis_max_clients: usize,
+    /// Clients Redis or each IRC daemon is set to take.
+    slots: usize,
     out: PathBuf,
     smoke: Option<String>,
 }
@@ -112,7 +137,15 @@ impl CompareArgs {
         if threads == 0 || loadgen_threads == 0 {
             bail!("--threads and --loadgen-threads must be at least 1");
         }
-        let mut ids = self.scenarios.clone();
+        let suite = if self.irc { Suite::Irc } else { Suite::PubSub };
+        let (line, others) = match suite {
+            Suite::PubSub => (Proto::Line, ["redis", "nats"]),
+            Suite::Irc => (Proto::Irc, ["inspircd", "ngircd"]),
+        };
+        let mut ids = self
+            .scenarios
+            .clone()
+            .unwrap_or_else(|| suite.default_scenarios());
         ids.sort();
         ids.dedup();
         if ids.is_empty() {
@@ -126,40 +159,66 @@ impl CompareArgs {
         let repo = target::repo_root();
         let mut targets = Vec::new();
         if self.server.is_empty() {
-            targets.push(Target::shardchat("shardchat", &default_server()?, &repo)?);
+            targets.push(Target::shardchat(
+                "shardchat",
+                &default_server()?,
+                &repo,
+                line,
+            )?);
         }
         for spec in &self.server {
             let (label, path) = match spec.split_once('=') {
                 Some((label, path)) => (label, path),
                 None => ("shardchat", spec.as_str()),
             };
-            if label.is_empty() || label.contains(['/', ' ']) || label == "redis" || label == "nats"
-            {
-                bail!("--server {spec:?}: the label must be a plain name other than redis or nats");
+            if label.is_empty() || label.contains(['/', ' ']) || others.contains(&label) {
+                bail!(
+                    "--server {spec:?}: the label must be a plain name other than {} or {}",
+                    others[0],
+                    others[1]
+                );
             }
             if targets.iter().any(|t: &Target| t.label == label) {
                 bail!("--server {spec:?}: the label {label:?} is taken; use LABEL=PATH");
             }
-            targets.push(Target::shardchat(label, Path::new(path), &repo)?);
+            targets.push(Target::shardchat(label, Path::new(path), &repo, line)?);
         }
         let mut missing = Vec::new();
-        let peers = [
-            (Proto::Redis, self.redis_server.as_deref()),
-            (Proto::Nats, self.nats_server.as_deref()),
-        ];
-        for (proto, binary) in peers {
-            match Target::peer(proto, binary, &repo) {
+        let peers = match suite {
+            Suite::PubSub => vec![
+                Target::peer(Proto::Redis, self.redis_server.as_deref(), &repo),
+                Target::peer(Proto::Nats, self.nats_server.as_deref(), &repo),
+            ],
+            Suite::Irc => {
+                let run_as = daemon::run_as(&self.daemon_user);
+                vec![
+                    Target::irc_daemon(Daemon::Inspircd, self.inspircd.as_deref(), &repo, &run_as),
+                    Target::irc_daemon(Daemon::Ngircd, self.ngircd.as_deref(), &repo, &run_as),
+                ]
+            }
+        };
+        for peer in peers {
+            match peer {
                 Ok(t) => targets.push(t),
                 Err(m) => missing.push(m),
             }
         }
-        // Redis refuses clients past --maxclients (10,000 by default).
-        let redis_max_clients = scenarios
+        let most_clients = scenarios
             .iter()
-            .map(|s| s.clients(Proto::Redis))
+            .map(|s| s.clients(Proto::Redis).max(s.clients(line)))
             .max()
-            .unwrap_or(0)
-            + 100;
+            .unwrap_or(0);
+        let slots = suite.slots(most_clients);
+        if suite == Suite::Irc {
+            // The daemons inherit this process's open-files limit.
+            let limit = shardchat::sys::raise_fd_limit().context("reading the open-files limit")?;
+            if slots as u64 + 64 > limit {
+                bail!(
+                    "the IRC daemons need {slots} connection slots, more than the open-files \
+                     limit ({limit}) allows; run fewer clients (--scale, --scenarios)"
+                );
+            }
+        }
 
         let mut smoke = Vec::new();
         if self.quick {
@@ -172,6 +231,7 @@ impl CompareArgs {
             smoke.push(format!("{} runs", format_duration(duration)));
         }
         Ok(Plan {
+            suite,
             scenarios,
             repeat,
             duration,
@@ -185,7 +245,7 @@ impl CompareArgs {
             loadgen_threads,
             targets,
             missing,
-            redis_max_clients,
+            slots,
             out: self.out.clone(),
             smoke: (!smoke.is_empty()).then(|| smoke.join(", ")),
         })
@@ -209,6 +269,7 @@ impl Plan {
             self.duration
         };
         let mut f = s.flags(t.proto, time);
+        f.extend(self.suite.extra_flags().iter().map(|a| (*a).to_owned()));
         f.extend([
             "--threads".into(),
             self.loadgen_threads.to_string(),
@@ -221,9 +282,14 @@ impl Plan {
     /// One run: a fresh server, the loadgen against it, its files.
     fn run_one(&self, s: &Scenario, t: &Target, round: usize) -> Result<Outcome> {
         let runs = self.out.join("runs");
-        let label = format!("{}-{}-{round}", s.id.letter(), t.label);
+        let label = format!(
+            "{}{}-{}-{round}",
+            self.suite.run_prefix(),
+            s.id.letter(),
+            t.label
+        );
         let log = runs.join(format!("{label}.server.log"));
-        let mut server = t.start(self.threads, self.redis_max_clients, &log)?;
+        let mut server = t.start(self.threads, self.slots, &log)?;
         let mut args: Vec<String> = vec![
             "loadgen".into(),
             "--addr".into(),
@@ -318,6 +384,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         })
         .collect();
     let report = markdown::Report {
+        suite: plan.suite,
         machine: &machine,
         started_unix_s,
         git_revision: machine::git_revision(),
@@ -334,9 +401,9 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         commands,
         plots,
         smoke: plan.smoke.clone(),
-        redis_max_clients: plan.redis_max_clients,
+        slots: plan.slots,
     };
-    let path = plan.out.join("compare.md");
+    let path = plan.out.join(plan.suite.report());
     fs::write(&path, report.render()).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(if cells.values().all(Cell::clean) {
@@ -362,9 +429,12 @@ fn plot_scenario(
             continue;
         }
         let text = latency::to_hgrm(h);
-        let hgrm = plan
-            .out
-            .join(format!("compare-{}-{}.hgrm", s.id.letter(), t.label));
+        let hgrm = plan.out.join(format!(
+            "{}-{}-{}.hgrm",
+            plan.suite.prefix(),
+            s.id.letter(),
+            t.label
+        ));
         fs::write(&hgrm, &text).with_context(|| format!("writing {}", hgrm.display()))?;
         let rows = latency::parse_hgrm(&text).context("reading back the .hgrm")?;
         curves.push(Curve {
@@ -375,7 +445,7 @@ fn plot_scenario(
     if curves.is_empty() {
         return Ok(None);
     }
-    let file = format!("compare-{}.svg", s.id.letter());
+    let file = format!("{}-{}.svg", plan.suite.prefix(), s.id.letter());
     let title = format!("({}) {}", s.id.letter(), s.describe());
     plot::draw(&curves, &title, &plan.out.join(&file))?;
     Ok(Some(file))
@@ -407,6 +477,7 @@ fn invocation(args: impl IntoIterator<Item = String>, repo: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use target::Kind;
 
     fn plan(args: &[&str]) -> Result<Plan> {
         let cli = Cli::try_parse_from(
@@ -428,7 +499,7 @@ mod tests {
         assert_eq!(p.smoke, None);
         assert_eq!(p.targets[0].label, "shardchat");
         // 10,010 clients in (c) are more than Redis's default 10,000.
-        assert!(p.redis_max_clients > 10_010);
+        assert!(p.slots > 10_010);
         let q = plan(&["--quick", "--scenarios", "d,a,a"]).unwrap();
         assert_eq!((q.repeat, q.duration), (1, Duration::from_secs(2)));
         let ids: Vec<_> = q.scenarios.iter().map(|s| s.id).collect();
@@ -461,10 +532,12 @@ mod tests {
             for proto in [Proto::Line, Proto::Redis, Proto::Nats] {
                 let t = Target {
                     label: "t".into(),
+                    kind: Kind::Shardchat,
                     proto,
                     binary: "/bin/true".into(),
                     shown: "true".into(),
                     version: String::new(),
+                    run_as: None,
                 };
                 let mut args = vec!["loadgen".to_owned()];
                 args.extend(p.flags(s, &t));
@@ -528,8 +601,9 @@ mod tests {
     fn the_report_names_no_path_of_the_machine() {
         let repo = FakeRepo::new();
         let server = repo.0.join("target/release/server");
-        let peer = |label: &str, proto, binary: &str| Target {
+        let peer = |label: &str, kind, proto, binary: &str| Target {
             label: label.into(),
+            kind,
             proto,
             binary: binary.into(),
             // As `Target::peer` names a server it found on PATH.
@@ -539,11 +613,12 @@ mod tests {
                 .to_string_lossy()
                 .into(),
             version: "1.0".into(),
+            run_as: None,
         };
         let targets = [
-            Target::shardchat("shardchat", &server, &repo.0).unwrap(),
-            peer("redis", Proto::Redis, "/usr/bin/redis-server"),
-            peer("nats", Proto::Nats, "/usr/sbin/nats-server"),
+            Target::shardchat("shardchat", &server, &repo.0, Proto::Line).unwrap(),
+            peer("redis", Kind::Redis, Proto::Redis, "/usr/bin/redis-server"),
+            peer("nats", Kind::Nats, Proto::Nats, "/usr/sbin/nats-server"),
         ];
         let machine = Machine {
             cpu_model: "cpu".into(),
@@ -554,6 +629,7 @@ mod tests {
         let scenarios = [Scenario::new(ScenarioId::A, 1.0)];
         let loadgen = repo.0.join("target/release/loadgen");
         let report = markdown::Report {
+            suite: Suite::PubSub,
             machine: &machine,
             started_unix_s: 0,
             git_revision: None,
@@ -573,7 +649,7 @@ mod tests {
             commands: Vec::new(),
             plots: Vec::new(),
             smoke: None,
-            redis_max_clients: 100,
+            slots: 100,
         };
         let md = report.render();
         assert!(
