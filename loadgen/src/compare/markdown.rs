@@ -118,7 +118,10 @@ impl Report<'_> {
                  on every target: N + 1 IRC clients in one channel, of which 10 send \
                  PRIVMSGs and every member gets the others' lines. Clients register with \
                  NICK and USER, JOIN, and request no capability. Every target is paced to \
-                 500 new connections a second (ngircd's listen backlog is 10)."
+                 200 new connections a second (ngircd's listen backlog is 10). shardchat \
+                 runs with `--notice-limit 0`, as in the line protocol's comparison, so it \
+                 tells no one of the JOINs, where the daemons tell every member of the \
+                 channel: that costs them while clients connect, which is not measured."
             ),
         };
         let _ = writeln!(o, "- Run: {}.", utc_date(self.started_unix_s));
