@@ -48,7 +48,7 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
                 Some(r) => (r.name().into(), names_of(shared, &r), r.channel().secret),
                 None => (
                     protocol::sanitize(room).into_owned().into(),
-                    Vec::new(),
+                    Box::default(),
                     false,
                 ),
             };
@@ -133,14 +133,31 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
 }
 
 /// A room's members on this node, each with its channel prefixes (`@+`:
-/// the renderer shows what the client asked for, see `multi-prefix`).
-pub(crate) fn names_of(shared: &Shared, room: &Room) -> Vec<Box<str>> {
-    let all = shared.registry.members_of(room.id(), usize::MAX);
+/// the renderer shows what the client asked for, see `multi-prefix`),
+/// space-separated.
+pub(crate) fn names_of(shared: &Shared, room: &Room) -> Box<str> {
+    // The nicks first, then their prefixes: the registry's lock is not
+    // held while the channel's is taken.
+    let mut nicks = String::new();
+    shared.registry.for_each_member(room.id(), |n| {
+        nicks.push_str(n);
+        nicks.push(' ');
+    });
     let c = room.channel();
-    all.first
-        .into_iter()
-        .map(|n| with_prefix(c.prefixes(&n), n))
-        .collect()
+    let mut out = String::with_capacity(nicks.len() + 64);
+    for n in nicks.split(' ').filter(|n| !n.is_empty()) {
+        push_name(&mut out, c.prefixes(n), n);
+    }
+    out.into_boxed_str()
+}
+
+/// Appends one NAMES entry (prefixes and nick) to a space-separated list.
+pub(crate) fn push_name(out: &mut String, prefixes: &str, nick: &str) {
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str(prefixes);
+    out.push_str(nick);
 }
 
 /// A WHO line's user, with what this node knows of it: whether it is
@@ -172,12 +189,4 @@ pub(crate) fn whois_extras(shared: &Shared, nick: &str) -> (Option<Box<str>>, Op
     let spoke = p.spoke_ms.load(std::sync::atomic::Ordering::Relaxed);
     let idle = crate::event::now_ms().saturating_sub(spoke) / 1000;
     (Some(realname), Some((idle, p.signon_s)))
-}
-
-/// `nick` with a channel prefix (`@`, `+` or nothing).
-pub(crate) fn with_prefix(prefix: &str, nick: Box<str>) -> Box<str> {
-    match prefix {
-        "" => nick,
-        p => format!("{p}{nick}").into_boxed_str(),
-    }
 }

@@ -355,6 +355,22 @@ impl Registry {
 
     /// The first `cap` nicks of `room`'s members, sorted like
     /// [`sorted_nicks`](Self::sorted_nicks), and how many members it has.
+    /// Every member of `room`, sorted as [`Registry::members_of`] sorts
+    /// them, each passed to `f`: for answers listing all of them (NAMES),
+    /// without a string per member.
+    pub fn for_each_member(&self, room: RoomId, mut f: impl FnMut(&str)) {
+        let map = self.by_key.read();
+        let mut v: Vec<(&str, &str)> = map
+            .iter()
+            .filter(|(_, e)| e.rooms.contains(&room))
+            .map(|(k, e)| (&**k, &*e.nick))
+            .collect();
+        v.sort_unstable();
+        for (_, nick) in v {
+            f(nick);
+        }
+    }
+
     pub fn members_of(&self, room: RoomId, cap: usize) -> Listing {
         self.first_sorted_where(cap, |e| e.rooms.contains(&room))
     }

@@ -19,10 +19,13 @@ pub(crate) enum Reply {
         room: Box<str>,
         reason: Option<Box<str>>,
     },
-    /// Who is in `room`, all of them (IRC's NAMES); whether it is secret.
+    /// Who is in `room`, all of them (IRC's NAMES), each nick with its
+    /// channel prefixes (`@+`), space-separated: one string rather than a
+    /// string per member, as a join into a crowded room answers with it;
+    /// whether the room is secret.
     Names {
         room: Box<str>,
-        nicks: Vec<Box<str>>,
+        nicks: Box<str>,
         secret: bool,
     },
     /// Who matched a WHO.

@@ -335,7 +335,7 @@ impl Shard {
             if self.hidden_from(key, &r) {
                 let names = Reply::Names {
                     room: r.name().into(),
-                    nicks: Vec::new(),
+                    nicks: Box::default(),
                     secret: true,
                 };
                 return self.reply(key, &names);

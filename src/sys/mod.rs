@@ -31,6 +31,5 @@ pub mod process;
 
 pub use net::{set_listen_backlog, EMFILE, ENFILE};
 pub use process::{
-    block_termination_signals, fd_limit, process_cpu_time, raise_fd_limit, release_free_memory,
-    wait_termination, Signal,
+    block_termination_signals, fd_limit, process_cpu_time, raise_fd_limit, wait_termination, Signal,
 };

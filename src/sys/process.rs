@@ -101,19 +101,3 @@ pub fn process_cpu_time() -> io::Result<std::time::Duration> {
         |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
     Ok(tv(usage.ru_utime) + tv(usage.ru_stime))
 }
-
-/// Hands the allocator's free memory back to the system (glibc's
-/// `malloc_trim`, which also releases free pages inside the heap, not only
-/// at its top); a no-op elsewhere. Returns whether anything was released.
-pub fn release_free_memory() -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: malloc_trim only walks the allocator's own free lists;
-        // it takes no pointers and is safe to call from any thread.
-        unsafe { libc::malloc_trim(0) == 1 }
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        false
-    }
-}

@@ -12,7 +12,7 @@ use crate::backplane::{Query, ReplyTo};
 use crate::channel::Channel;
 use crate::cluster::envelope::{self, Kind};
 use crate::cluster::{keys, state};
-use crate::presence::{who_entry, whois_extras, with_prefix, MAX_LOOKUPS};
+use crate::presence::{push_name, who_entry, whois_extras, MAX_LOOKUPS};
 use crate::proto::{Refusal, Reply};
 use crate::protocol;
 use crate::rooms::Room;
@@ -176,13 +176,13 @@ impl Publisher {
             (None, Some(r)) => r.channel().secret,
             (None, None) => false,
         };
-        let nicks = all
-            .into_iter()
-            .map(|n| with_prefix(prefixes(&channel, &local, &n), n.into()))
-            .collect();
+        let mut nicks = String::new();
+        for n in &all {
+            push_name(&mut nicks, prefixes(&channel, &local, n), n);
+        }
         Ok(Reply::Names {
             room: name,
-            nicks,
+            nicks: nicks.into_boxed_str(),
             secret,
         })
     }

@@ -83,16 +83,18 @@ impl IrcSession {
                 let room = chan(room);
                 let kind = if *secret { "@" } else { "=" };
                 let mut line = String::new();
-                for n in nicks {
-                    let n = self.names_entry(n);
-                    if line.len() + n.len() > NAMES_PER_LINE {
+                let mut entry = String::new();
+                for n in nicks.split(' ').filter(|n| !n.is_empty()) {
+                    entry.clear();
+                    self.names_entry(n, &mut entry);
+                    if line.len() + entry.len() > NAMES_PER_LINE {
                         num(out, "353", &[kind, &room], Some(&line));
                         line.clear();
                     }
                     if !line.is_empty() {
                         line.push(' ');
                     }
-                    line.push_str(&n);
+                    line.push_str(&entry);
                 }
                 if !line.is_empty() {
                     num(out, "353", &[kind, &room], Some(&line));
@@ -375,13 +377,13 @@ impl IrcSession {
 
     /// A NAMES entry (`@+nick`) as this client reads it (multi-prefix,
     /// userhost-in-names).
-    fn names_entry(&self, entry: &str) -> String {
+    fn names_entry(&self, entry: &str, out: &mut String) {
         let nick = entry.trim_start_matches(['@', '+']);
-        let prefixes = self.prefixes(&entry[..entry.len() - nick.len()]);
+        out.push_str(self.prefixes(&entry[..entry.len() - nick.len()]));
         if self.has(super::caps::USERHOST_IN_NAMES) {
-            format!("{prefixes}{}", render::prefix(nick))
+            out.push_str(&render::prefix(nick));
         } else {
-            format!("{prefixes}{nick}")
+            out.push_str(nick);
         }
     }
 

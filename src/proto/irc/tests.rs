@@ -193,7 +193,8 @@ fn replies_render_as_numerics() {
         render(&s, "ann", &Refusal::NotInRoom("x".into()).into()),
         ":irc.test 442 ann #x :You're not on that channel\r\n"
     );
-    let nicks: Vec<Box<str>> = (0..100).map(|i| format!("user{i:03}").into()).collect();
+    let nicks: Vec<String> = (0..100).map(|i| format!("user{i:03}")).collect();
+    let nicks = nicks.join(" ").into_boxed_str();
     let names = render(
         &s,
         "ann",
@@ -369,7 +370,7 @@ fn setname_is_checked_and_refused_only_to_those_with_the_capability() {
 fn names_show_prefixes_and_hosts_as_each_client_asked() {
     let names = Reply::Names {
         room: "a".into(),
-        nicks: vec!["@+ann".into(), "+bob".into(), "eve".into()],
+        nicks: "@+ann +bob eve".into(),
         secret: false,
     };
     let line = |s: &IrcSession| render(s, "me", &names).lines().next().map(String::from);
