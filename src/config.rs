@@ -100,6 +100,26 @@ pub struct Config {
     #[arg(long)]
     pub irc_tls_port: Option<u16>,
 
+    /// Also serve HTTP and WebSocket on this port: the chat page at `/`,
+    /// WebSocket (line protocol or IRC) at `/` and `/ws` (docs/web.md).
+    #[arg(long, value_name = "P")]
+    pub http_port: Option<u16>,
+
+    /// Also serve HTTPS and secure WebSocket on this port, with the
+    /// certificate options of --tls-port.
+    #[arg(long, value_name = "P")]
+    pub https_port: Option<u16>,
+
+    /// An Origin allowed to open a WebSocket (repeatable; `*` allows any)
+    /// [default: the page's own origin].
+    #[arg(long = "http-origin", value_name = "ORIGIN")]
+    pub http_origins: Vec<String>,
+
+    /// A reverse proxy or load balancer whose X-Forwarded-For is honoured
+    /// for web clients (repeatable; an address or CIDR block).
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<crate::web::proxy::Cidr>,
+
     /// A password every client must give before anything else (IRC's
     /// PASS, the line protocol's /pass).
     #[arg(long, value_name = "PW")]

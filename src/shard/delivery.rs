@@ -213,7 +213,7 @@ impl Shard {
                 if from > oldest && chunks.clone().next().is_none() {
                     continue; // joined after all of it
                 }
-                let form = c.session.form();
+                let form = c.form();
                 let to = recipient(c);
                 let result = c.out.deliver(c.transport.writer(), form, chunks, to);
                 settle(&self.poller, &mut self.doomed, max_outbuf, key, c, result);
@@ -260,7 +260,7 @@ impl Shard {
         if chunks.clone().next().is_none() {
             return;
         }
-        let form = c.session.form();
+        let form = c.form();
         let to = recipient(c);
         let result = c.out.deliver(c.transport.writer(), form, chunks, to);
         settle(

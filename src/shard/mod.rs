@@ -309,6 +309,11 @@ impl Shard {
                 return;
             }
             let result = c.transport.read(&mut self.rbuf[..]);
+            if let Some(web) = c.transport.web_mut() {
+                let (opened, control) = (web.take_opened(), web.take_control());
+                self.on_web(key, opened, control);
+            }
+            let c = &mut self.clients[key];
             if !c.transport.is_handshaking() && c.registers_now() {
                 self.register(key);
             }
@@ -389,7 +394,14 @@ impl Shard {
             }
         }
         let c = &mut self.clients[key];
-        c.out.push_owned(bytes);
+        match c.transport.web().and_then(|w| w.opcode()) {
+            Some(opcode) => {
+                let mut framed = Vec::with_capacity(bytes.len() + 16);
+                crate::web::frame::frame_lines(&bytes, opcode, &mut framed);
+                c.out.push_owned(framed);
+            }
+            None => c.out.push_owned(bytes),
+        }
         if !c.dirty {
             c.dirty = true;
             self.dirty.push(key);
@@ -454,6 +466,14 @@ impl Shard {
             },
             _ => Transport::Plain(stream),
         };
+        let transport = match proto {
+            Protocol::Web => Transport::Web(Box::new(crate::web::WebStream::new(
+                transport,
+                tls,
+                Arc::clone(&self.shared.web),
+            ))),
+            _ => transport,
+        };
         let key = self.clients.vacant_key();
         if let Err(e) = self
             .poller
@@ -488,9 +508,12 @@ impl Shard {
         let clients = &self.clients;
         let mut expired = Vec::new();
         self.handshakes.retain(|&(key, id, deadline)| {
-            let pending = clients
-                .get(key)
-                .is_some_and(|c| c.id == id && !c.registered);
+            // A WebSocket that is open has its protocol's own timeouts.
+            let pending = clients.get(key).is_some_and(|c| {
+                c.id == id
+                    && !c.registered
+                    && (c.transport.web().is_none() || c.transport.is_handshaking())
+            });
             if pending && now >= deadline {
                 expired.push(key);
             }
@@ -521,6 +544,15 @@ impl Shard {
             self.say_goodbye(key, true, reason, self.now);
         }
         let mut c = self.clients.remove(key);
+        if c.transport.web().is_some() {
+            // A close frame may follow only whole frames.
+            let flushed = c.out.flush(c.transport.writer());
+            if matches!(flushed, Ok(crate::outbound::Flushed::All)) {
+                if let Some(w) = c.transport.web_mut() {
+                    w.close(true);
+                }
+            }
+        }
         c.transport.close_notify();
         // Deregister before the fd closes: poll(2) keeps fds it was given.
         let _ = self.poller.deregister(c.transport.raw_fd());
@@ -556,6 +588,29 @@ impl Shard {
         for key in keys {
             self.reply(key, &Reply::ShuttingDown);
             self.say_goodbye(key, false, Some("server shutting down"), deadline);
+        }
+    }
+
+    /// A web client's WebSocket just opened speaking `opened`, or it has
+    /// control frames (pongs) to send behind its queued output.
+    fn on_web(&mut self, key: usize, opened: Option<Protocol>, control: Option<Vec<u8>>) {
+        let c = &mut self.clients[key];
+        if let Some(proto) = opened {
+            if self.shared.config.verbose {
+                let addr = c.transport.web().and_then(|w| w.client_addr());
+                crate::info!("[Server] WebSocket ({proto:?}) from {addr:?}");
+            }
+            c.session = Session::new(proto, &self.shared.identity);
+            if !c.session.registers_at_once() {
+                self.keepalive.push((key, c.id));
+            }
+        }
+        if let Some(bytes) = control {
+            c.out.push_owned(bytes);
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(key);
+            }
         }
     }
 
