@@ -33,7 +33,8 @@ const FULL: &[u8] = b"! server full\n";
 /// The same for an IRC connection.
 const IRC_FULL: &[u8] = b"ERROR :Server full\r\n";
 /// What a web client is told when the server is full.
-const HTTP_FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const HTTP_FULL: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 /// Under poll(2), the least time between two wake-ups of a shard for new
 /// connections, per client the shard holds. A wake-up costs the shard a
 /// poll(2) call over all its descriptors: on a 2-core VM 0.14 us each when

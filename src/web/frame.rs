@@ -189,7 +189,10 @@ fn header(data: &[u8]) -> Result<Option<Header>, u16> {
         },
         n => (u64::from(n), 2),
     };
-    let Some(mask) = data.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()) else {
+    let Some(mask) = data
+        .get(at..at + 4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+    else {
         return Ok(None);
     };
     // The most significant bit must be 0; anything this large is too big.

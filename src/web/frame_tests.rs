@@ -30,7 +30,11 @@ fn decode(data: &[u8], step: usize, max: usize) -> Result<Vec<String>, u16> {
         d.feed(piece, max, |f| {
             got.push(match f {
                 Frame::Message { text, payload } => {
-                    format!("{}:{}", if text { "t" } else { "b" }, String::from_utf8_lossy(payload))
+                    format!(
+                        "{}:{}",
+                        if text { "t" } else { "b" },
+                        String::from_utf8_lossy(payload)
+                    )
                 }
                 Frame::Ping(p) => format!("ping:{}", String::from_utf8_lossy(p)),
                 Frame::Close(c) => format!("close:{c:?}"),
@@ -89,7 +93,11 @@ fn bad_frames_get_their_close_codes() {
             code::PROTOCOL_ERROR,
         ),
         (
-            [client(false, TEXT, &[b'a'; 300]), client(true, CONTINUATION, &[b'a'; 300])].concat(),
+            [
+                client(false, TEXT, &[b'a'; 300]),
+                client(true, CONTINUATION, &[b'a'; 300]),
+            ]
+            .concat(),
             code::TOO_BIG,
         ),
     ];

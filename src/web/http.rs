@@ -119,7 +119,8 @@ pub(crate) fn handle(buf: &[u8], settings: &Settings, tls: bool, peer: IpAddr) -
             _ => error(404, "Not Found", &[]),
         });
     }
-    let refuse = |status, reason, extra: &[(&str, &str)]| Outcome::Respond(error(status, reason, extra));
+    let refuse =
+        |status, reason, extra: &[(&str, &str)]| Outcome::Respond(error(status, reason, extra));
     if path != "/" && path != "/ws" {
         return refuse(404, "Not Found", &[]);
     }

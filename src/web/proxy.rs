@@ -45,7 +45,9 @@ impl Cidr {
             v4 => v4,
         };
         let (a, b, width) = match (self.addr, ip) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(a.to_bits()), u128::from(b.to_bits()), 32),
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                (u128::from(a.to_bits()), u128::from(b.to_bits()), 32)
+            }
             (IpAddr::V6(a), IpAddr::V6(b)) => (a.to_bits(), b.to_bits(), 128),
             _ => return false,
         };
@@ -103,12 +105,27 @@ mod tests {
 
     #[test]
     fn forwarded_for_counts_only_from_trusted_proxies() {
-        let trusted: Vec<Cidr> = vec!["127.0.0.0/8".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];
+        let trusted: Vec<Cidr> = vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ];
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let xff = ["1.2.3.4, 5.6.7.8", "10.0.0.2"];
-        assert_eq!(client_addr(ip("127.0.0.1"), &trusted, xff.into_iter()), ip("5.6.7.8"));
-        assert_eq!(client_addr(ip("9.9.9.9"), &trusted, xff.into_iter()), ip("9.9.9.9"));
-        assert_eq!(client_addr(ip("127.0.0.1"), &trusted, ["junk"].into_iter()), ip("127.0.0.1"));
-        assert_eq!(client_addr(ip("127.0.0.1"), &trusted, [].into_iter()), ip("127.0.0.1"));
+        assert_eq!(
+            client_addr(ip("127.0.0.1"), &trusted, xff.into_iter()),
+            ip("5.6.7.8")
+        );
+        assert_eq!(
+            client_addr(ip("9.9.9.9"), &trusted, xff.into_iter()),
+            ip("9.9.9.9")
+        );
+        assert_eq!(
+            client_addr(ip("127.0.0.1"), &trusted, ["junk"].into_iter()),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            client_addr(ip("127.0.0.1"), &trusted, [].into_iter()),
+            ip("127.0.0.1")
+        );
     }
 }

@@ -35,3 +35,5 @@ mod shutdown;
 mod startup;
 mod tls;
 mod util;
+mod ws;
+mod ws_util;
