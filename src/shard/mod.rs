@@ -586,6 +586,9 @@ impl Shard {
         self.stopping = Some(deadline);
         let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
         for key in keys {
+            if let Some(w) = self.clients[key].transport.web_mut() {
+                w.going_away();
+            }
             self.reply(key, &Reply::ShuttingDown);
             self.say_goodbye(key, false, Some("server shutting down"), deadline);
         }
@@ -593,12 +596,17 @@ impl Shard {
 
     /// A web client's WebSocket just opened speaking `opened`, or it has
     /// control frames (pongs) to send behind its queued output.
-    fn on_web(&mut self, key: usize, opened: Option<Protocol>, control: Option<Vec<u8>>) {
+    fn on_web(
+        &mut self,
+        key: usize,
+        opened: Option<(Protocol, Option<std::net::IpAddr>)>,
+        control: Option<Vec<u8>>,
+    ) {
         let c = &mut self.clients[key];
-        if let Some(proto) = opened {
+        if let Some((proto, addr)) = opened {
             if self.shared.config.verbose {
-                let addr = c.transport.web().and_then(|w| w.client_addr());
-                crate::info!("[Server] WebSocket ({proto:?}) from {addr:?}");
+                let addr = addr.map_or_else(|| "?".to_string(), |a| a.to_string());
+                crate::info!("[Server] WebSocket ({proto:?}) from {addr}");
             }
             c.session = Session::new(proto, &self.shared.identity);
             if !c.session.registers_at_once() {

@@ -11,6 +11,7 @@
 /// Close codes (RFC 6455 section 7.4.1).
 pub(crate) mod code {
     pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
     pub const PROTOCOL_ERROR: u16 = 1002;
     pub const INVALID_DATA: u16 = 1007;
     pub const TOO_BIG: u16 = 1009;
@@ -64,6 +65,11 @@ impl Decoder {
     #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         self.partial.len() + self.message.len()
+    }
+
+    /// Whether nothing is held: no partial frame, no message begun.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.partial.is_empty() && self.message.is_empty() && self.kind.is_none()
     }
 
     /// Decodes `data`, calling `emit` for each complete message and control

@@ -17,6 +17,7 @@ pub mod proxy;
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Shutdown};
+use std::sync::Arc;
 
 use crate::proto::Protocol;
 use crate::transport::Transport;
@@ -65,47 +66,63 @@ enum State {
     Closed,
 }
 
-/// One web connection over its transport.
+/// What a connection needs only until its WebSocket is open.
 #[derive(Debug)]
-pub(crate) struct WebStream {
-    inner: Transport,
-    state: State,
+struct Http {
+    settings: Arc<Settings>,
     tls: bool,
-    settings: std::sync::Arc<Settings>,
-    /// The request so far (while in `Request`).
+    /// The request so far.
     request: Vec<u8>,
-    /// HTTP response bytes the socket has not taken.
+    /// Response bytes the socket has not taken.
     response: Vec<u8>,
+    /// The client's address (through trusted proxies), once upgraded.
+    client: Option<IpAddr>,
+}
+
+/// A WebSocket's bytes in flight; allocated only while there are some.
+#[derive(Debug, Default)]
+struct Bufs {
     decoder: Decoder,
     /// Decoded messages, each followed by `\n`, not yet read.
     lines: Vec<u8>,
     /// Control frames to send (pongs), queued behind the client's output.
     control: Vec<u8>,
-    /// The protocol the upgrade chose, until the shard takes it.
-    opened: Option<Protocol>,
+}
+
+/// One web connection over its transport. An open, idle WebSocket is
+/// this and its transport: no buffer, no request state.
+#[derive(Debug)]
+pub(crate) struct WebStream {
+    inner: Transport,
+    state: State,
+    http: Option<Box<Http>>,
+    bufs: Option<Box<Bufs>>,
     sub: Option<Subprotocol>,
+    /// The upgrade happened and the shard has not been told yet.
+    opened: bool,
     /// The status code of the close frame to send when closing.
     close_code: u16,
-    /// The client's address (through trusted proxies), once upgraded.
-    client: Option<IpAddr>,
+    /// The longest message the session accepts.
+    max: u32,
 }
 
 impl WebStream {
-    pub fn new(inner: Transport, tls: bool, settings: std::sync::Arc<Settings>) -> WebStream {
+    pub fn new(inner: Transport, tls: bool, settings: Arc<Settings>) -> WebStream {
         WebStream {
             inner,
             state: State::Request,
-            tls,
-            settings,
-            request: Vec::new(),
-            response: Vec::new(),
-            decoder: Decoder::default(),
-            lines: Vec::new(),
-            control: Vec::new(),
-            opened: None,
+            http: Some(Box::new(Http {
+                settings,
+                tls,
+                request: Vec::new(),
+                response: Vec::new(),
+                client: None,
+            })),
+            bufs: None,
             sub: None,
+            opened: false,
             close_code: frame::code::NORMAL,
-            client: None,
+            max: 0,
         }
     }
 
@@ -118,9 +135,15 @@ impl WebStream {
         self.inner.is_handshaking() || self.state != State::Open
     }
 
-    /// The chat protocol of a WebSocket just opened, once.
-    pub fn take_opened(&mut self) -> Option<Protocol> {
-        self.opened.take()
+    /// The chat protocol of a WebSocket just opened, and the client's
+    /// address through trusted proxies; once.
+    pub fn take_opened(&mut self) -> Option<(Protocol, Option<IpAddr>)> {
+        if !std::mem::take(&mut self.opened) {
+            return None;
+        }
+        let client = self.http.as_ref().and_then(|h| h.client);
+        self.drop_http();
+        Some((self.sub?.protocol(), client))
     }
 
     /// The opcode of the frames this WebSocket sends, once open.
@@ -131,41 +154,43 @@ impl WebStream {
         }
     }
 
-    /// The client's address, through trusted proxies, once upgraded.
-    pub fn client_addr(&self) -> Option<IpAddr> {
-        self.client
-    }
-
     /// Control frames to queue behind what the client already has queued.
     pub fn take_control(&mut self) -> Option<Vec<u8>> {
-        (!self.control.is_empty()).then(|| std::mem::take(&mut self.control))
+        let b = self.bufs.as_mut()?;
+        let control = (!b.control.is_empty()).then(|| std::mem::take(&mut b.control));
+        self.tidy();
+        control
+    }
+
+    /// The server is going away (shutdown): its close frame says so.
+    pub fn going_away(&mut self) {
+        self.close_code = frame::code::GOING_AWAY;
     }
 
     /// Reads decoded messages, one line each. `Ok(0)`: the peer closed (or
     /// sent a close frame, whose echo goes out with [`WebStream::close`]).
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if !self.lines.is_empty() {
-                return Ok(take_front(&mut self.lines, buf));
+            if let Some(b) = self.bufs.as_mut().filter(|b| !b.lines.is_empty()) {
+                let n = take_front(&mut b.lines, buf);
+                self.tidy();
+                return Ok(n);
             }
             if self.state == State::Closed {
                 return Ok(0);
             }
             let n = self.inner.read(buf)?;
-            if n == 0 {
-                return Ok(0);
-            }
-            let Some(data) = buf.get(..n) else {
+            let Some(data) = buf.get(..n).filter(|d| !d.is_empty()) else {
                 return Ok(0);
             };
-            match self.state {
-                State::Request => {
-                    self.request.extend_from_slice(data);
+            match (self.state, self.http.as_mut()) {
+                (State::Request, Some(http)) => {
+                    http.request.extend_from_slice(data);
                     self.on_request()?;
                 }
-                State::Open => self.on_frames(data)?,
+                (State::Open, _) => self.on_frames(data)?,
                 // Whatever follows the request is ignored.
-                State::Responding { .. } | State::Closed => {}
+                _ => {}
             }
         }
     }
@@ -177,11 +202,14 @@ impl WebStream {
             Transport::Web(_) => Err(io::ErrorKind::Unsupported.into()),
         };
         let peer = peer.map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-        match http::handle(&self.request, &self.settings, self.tls, peer) {
+        let Some(http) = self.http.as_mut() else {
+            return Ok(());
+        };
+        match http::handle(&http.request, &http.settings, http.tls, peer) {
             Outcome::Incomplete => Ok(()),
             Outcome::Respond(bytes) => {
-                self.request = Vec::new();
-                self.response = bytes;
+                http.request = Vec::new();
+                http.response = bytes;
                 self.state = State::Responding { shut: false };
                 self.flush_pending()
             }
@@ -191,27 +219,36 @@ impl WebStream {
                 request_len,
                 client,
             } => {
-                let rest = self.request.split_off(request_len.min(self.request.len()));
-                self.request = Vec::new();
-                self.response = response;
+                let rest = http.request.split_off(request_len.min(http.request.len()));
+                http.request = Vec::new();
+                http.response = response;
+                http.client = Some(client);
+                self.max = match sub.protocol() {
+                    Protocol::Irc => crate::proto::irc::MAX_LINE as u32,
+                    _ => http.settings.max_line as u32,
+                };
                 self.state = State::Open;
                 self.sub = Some(sub);
-                self.opened = Some(sub.protocol());
-                self.client = Some(client);
+                self.opened = true;
                 self.flush_pending()?;
-                self.on_frames(&rest)
+                if rest.is_empty() {
+                    Ok(())
+                } else {
+                    self.on_frames(&rest)
+                }
             }
         }
     }
 
     fn on_frames(&mut self, data: &[u8]) -> io::Result<()> {
-        let max = match self.sub.map(Subprotocol::protocol) {
-            Some(Protocol::Irc) => crate::proto::irc::MAX_LINE,
-            _ => self.settings.max_line,
-        };
-        let (lines, control) = (&mut self.lines, &mut self.control);
+        let bufs = self.bufs.get_or_insert_with(Box::default);
+        let Bufs {
+            decoder,
+            lines,
+            control,
+        } = &mut **bufs;
         let mut closed = None;
-        let result = self.decoder.feed(data, max, |f| match f {
+        let result = decoder.feed(data, self.max as usize, |f| match f {
             Frame::Message { payload, .. } => {
                 lines.extend_from_slice(payload);
                 lines.push(b'\n');
@@ -219,6 +256,7 @@ impl WebStream {
             Frame::Ping(p) => frame::pong(p, control),
             Frame::Close(code) => closed = Some(code),
         });
+        self.tidy();
         if let Err(code) = result {
             self.close_code = code;
             self.state = State::Closed;
@@ -234,39 +272,49 @@ impl WebStream {
         Ok(())
     }
 
+    /// Gives back the buffers' memory once nothing is in flight.
+    fn tidy(&mut self) {
+        let idle = self
+            .bufs
+            .as_ref()
+            .is_some_and(|b| b.lines.is_empty() && b.control.is_empty() && b.decoder.is_idle());
+        if idle {
+            self.bufs = None;
+        }
+    }
+
+    /// Drops the request state once the WebSocket is open, the shard told
+    /// and the 101 response out.
+    fn drop_http(&mut self) {
+        let done = self.http.as_ref().is_some_and(|h| h.response.is_empty());
+        if done && self.state != State::Request && !self.opened && self.sub.is_some() {
+            self.http = None;
+        }
+    }
+
+    fn response_pending(&self) -> bool {
+        self.http.as_ref().is_some_and(|h| !h.response.is_empty())
+    }
+
     /// Whether bytes wait for the socket.
     pub fn has_pending(&self) -> bool {
-        !self.response.is_empty() || self.inner.has_pending()
+        self.response_pending() || self.inner.has_pending()
     }
 
     /// Sends what the socket takes of the HTTP response; once a plain
     /// HTTP response is all out, shuts the sending side (the peer closes,
     /// or the handshake timeout does).
     pub fn flush_pending(&mut self) -> io::Result<()> {
-        let mut sent = 0;
-        let result = loop {
-            let Some(rest) = self.response.get(sent..).filter(|r| !r.is_empty()) else {
-                break Ok(());
-            };
-            match self.inner.writer().write(rest) {
-                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
-        self.response.drain(..sent);
-        if self.response.is_empty() {
-            self.response = Vec::new();
+        if let Some(http) = self.http.as_mut() {
+            send(&mut self.inner, &mut http.response)?;
         }
-        result?;
         self.inner.flush_pending()?;
         if self.state == (State::Responding { shut: false }) && !self.has_pending() {
             self.state = State::Responding { shut: true };
             self.inner.close_notify();
             self.shutdown_write();
         }
+        self.drop_http();
         Ok(())
     }
 
@@ -280,7 +328,7 @@ impl WebStream {
 
     /// Writes framed bytes; nothing goes before the 101 response is out.
     pub fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        if !self.response.is_empty() {
+        if self.response_pending() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         self.inner.writer().write_vectored(bufs)
@@ -292,10 +340,12 @@ impl WebStream {
     pub fn close(&mut self, framed: bool) {
         match self.state {
             State::Request => {
-                self.response = http::error(408, "Request Timeout", &[]);
-                let _ = self.flush_pending();
+                if let Some(http) = self.http.as_mut() {
+                    http.response = http::error(408, "Request Timeout", &[]);
+                    let _ = send(&mut self.inner, &mut http.response);
+                }
             }
-            State::Open | State::Closed if framed && self.response.is_empty() => {
+            State::Open | State::Closed if framed && !self.response_pending() => {
                 let mut out = Vec::new();
                 frame::close(self.close_code, &mut out);
                 let _ = self.inner.writer().write(&out);
@@ -307,8 +357,31 @@ impl WebStream {
 
     /// Bytes held that a plain socket would hold instead.
     pub fn buffered(&self) -> usize {
-        self.response.len() + self.inner.buffered()
+        self.http.as_ref().map_or(0, |h| h.response.len()) + self.inner.buffered()
     }
+}
+
+/// Writes `out` through `inner` until it is empty or the socket would
+/// block, keeping what is left; an emptied buffer gives its memory back.
+fn send(inner: &mut Transport, out: &mut Vec<u8>) -> io::Result<()> {
+    let mut sent = 0;
+    let result = loop {
+        let Some(rest) = out.get(sent..).filter(|r| !r.is_empty()) else {
+            break Ok(());
+        };
+        match inner.writer().write(rest) {
+            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    out.drain(..sent);
+    if out.is_empty() {
+        *out = Vec::new();
+    }
+    result
 }
 
 /// Moves the front of `from` into `buf`; an emptied `from` gives its

@@ -36,4 +36,5 @@ mod startup;
 mod tls;
 mod util;
 mod ws;
+mod ws_scale;
 mod ws_util;

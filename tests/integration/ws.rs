@@ -88,7 +88,7 @@ fn origins_can_be_configured(b: Backend) {
 
 fn each_subprotocol_speaks_its_protocol(b: Backend) {
     let (s, http, irc) = web_server(b, &[]);
-    let mut line = s.connect().0;
+    let (mut line, line_nick) = s.connect();
     let mut none = Ws::connect(http, &[]);
     assert_eq!(none.protocol, None);
     assert!(none.line().starts_with("* welcome guest"));
@@ -205,7 +205,7 @@ fn websocket_over_tls(b: Backend) {
     let certs = valid_cert("ws");
     let s = tls_server(b, &certs, &["--https-port", "0"]);
     let https = addr_after(&s, "[CHAT SERVER] HTTPS on ");
-    let mut line = s.connect().0;
+    let (mut line, line_nick) = s.connect();
     let mut ws = Ws::over(Box::new(crate::ws_util::tls_stream(https, &certs)), &[]);
     ws.until("* you joined #lobby");
     ws.send("/nick secure");
@@ -213,7 +213,7 @@ fn websocket_over_tls(b: Backend) {
     ws.send("over wss");
     line.read_until("[secure] over wss");
     line.send("back");
-    ws.until("[");
+    ws.until(&format!("[{line_nick}] back"));
     let page = exchange(
         crate::ws_util::tls_stream(https, &certs),
         "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
