@@ -121,10 +121,7 @@ fn each_subprotocol_speaks_its_protocol(b: Backend) {
     line.read_until("[webby] hello from the web");
     // A line client's and an IRC client's lines reach web clients framed.
     line.send("from nc");
-    assert!(named
-        .until("[")
-        .last()
-        .is_some_and(|l| l.ends_with("] from nc")));
+    named.until(&format!("[{line_nick}] from nc"));
     tcp_irc.send("PRIVMSG #lobby :from irc");
     named.until("[tcpirc] from irc");
     loop {
