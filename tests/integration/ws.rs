@@ -219,7 +219,83 @@ fn websocket_over_tls(b: Backend) {
     assert_eq!(page.2, PAGE);
 }
 
+fn forwarded_for_counts_only_from_trusted_proxies(b: Backend) {
+    let xff = "X-Forwarded-For: 198.51.100.7, 203.0.113.9\r\n";
+    let (s, http, _) = web_server(b, &["-v", "--trusted-proxy", "127.0.0.0/8"]);
+    let mut ws = ws_with(http, xff);
+    assert!(ws.line().starts_with("* welcome "));
+    s.wait_log("[Server] WebSocket (Line) from 203.0.113.9");
+    let (s, http, _) = web_server(b, &["-v", "--trusted-proxy", "10.0.0.0/8"]);
+    let mut ws = ws_with(http, xff);
+    assert!(ws.line().starts_with("* welcome "));
+    s.wait_log("[Server] WebSocket (Line) from 127.0.0.1");
+}
+
+/// A WebSocket opened with `extra` header lines in its upgrade.
+fn ws_with(http: std::net::SocketAddr, extra: &str) -> Ws {
+    let mut sock = tcp(http);
+    sock.write_all(upgrade_request("/", extra).as_bytes())
+        .expect("send");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        std::io::Read::read_exact(&mut sock, &mut byte).expect("a response");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "));
+    Ws::raw(Box::new(sock))
+}
+
+fn floods_are_handled_as_over_tcp(b: Backend) {
+    let (_s, http, _) = web_server(b, &["--rate-limit", "5", "--rate-burst", "5"]);
+    // Line protocol: lines over the limit are dropped with a warning.
+    let mut line = Ws::connect(http, &["shardchat.line"]);
+    line.until("* you joined #lobby");
+    line.send("/nick flooder");
+    line.until("* you are now flooder");
+    for i in 0..20 {
+        line.send(&format!("flood {i}"));
+    }
+    line.until("! slow down");
+    // IRC over WebSocket: fake lag, every line answered in order.
+    let mut ircws = Ws::connect(http, &["text.ircv3.net"]);
+    ircws.register_irc("lagged", 0x81);
+    for i in 0..12 {
+        ircws.send(&format!("PING :n{i}"));
+    }
+    for i in 0..12 {
+        ircws.until(&format!(":irc.test PONG irc.test :n{i}"));
+    }
+}
+
+fn a_websocket_that_never_reads_is_a_slow_consumer(b: Backend) {
+    let args = [
+        "--max-outbuf",
+        "256KiB",
+        "--rate-limit",
+        "0",
+        "--threads",
+        "2",
+    ];
+    let (s, http, _) = web_server(b, &args);
+    let mut silent = Ws::connect(http, &["shardchat.line"]);
+    silent.until("* you joined #lobby");
+    silent.send("/nick silent");
+    silent.until("* you are now silent");
+    let mut sender = s.connect_as("sender");
+    let fill = "f".repeat(4000);
+    for batch in (0..6000).collect::<Vec<_>>().chunks(64) {
+        let text: String = batch.iter().map(|i| format!("{i} {fill}\n")).collect();
+        sender.send_raw(text.as_bytes());
+    }
+    // The sender hears no echo of its own lines: only the notice.
+    sender.read_until("* silent left #lobby (slow consumer)");
+}
+
 both_backends!(
+    forwarded_for_counts_only_from_trusted_proxies,
+    floods_are_handled_as_over_tcp,
+    a_websocket_that_never_reads_is_a_slow_consumer,
     the_page_and_http_errors,
     bad_handshakes_are_refused,
     origins_can_be_configured,

@@ -137,6 +137,11 @@ impl Ws {
         Ws { s, protocol }
     }
 
+    /// A WebSocket already upgraded on `s`.
+    pub(crate) fn raw(s: Box<dyn Stream>) -> Ws {
+        Ws { s, protocol: None }
+    }
+
     /// Sends one frame, masked unless `masked` is false.
     pub(crate) fn frame(&mut self, first: u8, payload: &[u8], masked: bool) {
         let mask = [0x12, 0x34, 0x56, 0x78];
