@@ -302,5 +302,29 @@ mod tests {
         assert_eq!(c.max_line, 4096);
         assert_eq!((c.rate_limit, c.burst()), (1000, 2000));
         assert_eq!(c.max_outbuf, 1 << 20);
+        assert_eq!((c.http_port, c.https_port), (None, None), "web is off");
+        assert!(c.http_origins.is_empty() && c.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn web_flags_repeat_and_check_their_blocks() {
+        let c = Config::try_parse_from([
+            "server",
+            "--http-port",
+            "8080",
+            "--http-origin",
+            "https://a.test",
+            "--http-origin",
+            "https://b.test",
+            "--trusted-proxy",
+            "10.0.0.0/8",
+            "--trusted-proxy",
+            "::1",
+        ])
+        .expect("valid flags");
+        assert_eq!(c.http_port, Some(8080));
+        assert_eq!(c.http_origins.len(), 2);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(Config::try_parse_from(["server", "--trusted-proxy", "10.0.0.0/40"]).is_err());
     }
 }
