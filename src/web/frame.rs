@@ -165,7 +165,7 @@ impl Decoder {
             CLOSE | PING | PONG => Ok(()),
             CONTINUATION if self.kind.is_none() => Err(code::PROTOCOL_ERROR),
             TEXT | BINARY if self.kind.is_some() => Err(code::PROTOCOL_ERROR),
-            CONTINUATION | TEXT | BINARY if self.message.len() + h.payload > max => {
+            CONTINUATION | TEXT | BINARY if h.payload > max.saturating_sub(self.message.len()) => {
                 Err(code::TOO_BIG)
             }
             CONTINUATION | TEXT | BINARY => Ok(()),

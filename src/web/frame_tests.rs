@@ -113,6 +113,27 @@ fn an_oversized_header_is_refused_before_its_payload_arrives() {
     assert_eq!(d.feed(&header, 4096, |_| {}), Err(code::TOO_BIG));
     let huge = [0x81, 0x80 | 127, 0xff, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
     assert!(Decoder::default().feed(&huge, 4096, |_| {}).is_err());
+    // A continuation announcing nearly 2^64 bytes after a first fragment.
+    let mut d = Decoder::default();
+    d.feed(&client(false, TEXT, b"a"), 4096, |_| {})
+        .expect("a fragment");
+    let endless = [
+        0x80,
+        0x80 | 127,
+        0x7f,
+        0xff,
+        0xff,
+        0xff,
+        0xff,
+        0xff,
+        0xff,
+        0xff,
+        1,
+        2,
+        3,
+        4,
+    ];
+    assert_eq!(d.feed(&endless, 4096, |_| {}), Err(code::TOO_BIG));
 }
 
 #[test]
