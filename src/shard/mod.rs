@@ -17,7 +17,8 @@
 //! kicks and invitations; `users.rs` presence, lookups and operators; and
 //! `keepalive.rs` IRC's PINGs and timeouts; `flood.rs` IRC's fake lag;
 //! `caps.rs` what IRCv3 capabilities add (labels, client tags, AWAY,
-//! SETNAME and INVITE notifications).
+//! SETNAME and INVITE notifications); `web.rs` what WebSocket clients
+//! add (their protocol chosen at the upgrade, framing, close frames).
 
 mod caps;
 mod channel;
@@ -32,6 +33,7 @@ mod nicks;
 #[cfg(test)]
 mod tests;
 mod users;
+mod web;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -394,14 +396,7 @@ impl Shard {
             }
         }
         let c = &mut self.clients[key];
-        match c.transport.web().and_then(|w| w.opcode()) {
-            Some(opcode) => {
-                let mut framed = Vec::with_capacity(bytes.len() + 16);
-                crate::web::frame::frame_lines(&bytes, opcode, &mut framed);
-                c.out.push_owned(framed);
-            }
-            None => c.out.push_owned(bytes),
-        }
+        c.out.push_owned(web::framed(c, bytes));
         if !c.dirty {
             c.dirty = true;
             self.dirty.push(key);
@@ -544,15 +539,7 @@ impl Shard {
             self.say_goodbye(key, true, reason, self.now);
         }
         let mut c = self.clients.remove(key);
-        if c.transport.web().is_some() {
-            // A close frame may follow only whole frames.
-            let flushed = c.out.flush(c.transport.writer());
-            if matches!(flushed, Ok(crate::outbound::Flushed::All)) {
-                if let Some(w) = c.transport.web_mut() {
-                    w.close(true);
-                }
-            }
-        }
+        web::last_frames(&mut c);
         c.transport.close_notify();
         // Deregister before the fd closes: poll(2) keeps fds it was given.
         let _ = self.poller.deregister(c.transport.raw_fd());
@@ -591,34 +578,6 @@ impl Shard {
             }
             self.reply(key, &Reply::ShuttingDown);
             self.say_goodbye(key, false, Some("server shutting down"), deadline);
-        }
-    }
-
-    /// A web client's WebSocket just opened speaking `opened`, or it has
-    /// control frames (pongs) to send behind its queued output.
-    fn on_web(
-        &mut self,
-        key: usize,
-        opened: Option<(Protocol, Option<std::net::IpAddr>)>,
-        control: Option<Vec<u8>>,
-    ) {
-        let c = &mut self.clients[key];
-        if let Some((proto, addr)) = opened {
-            if self.shared.config.verbose {
-                let addr = addr.map_or_else(|| "?".to_string(), |a| a.to_string());
-                crate::info!("[Server] WebSocket ({proto:?}) from {addr}");
-            }
-            c.session = Session::new(proto, &self.shared.identity);
-            if !c.session.registers_at_once() {
-                self.keepalive.push((key, c.id));
-            }
-        }
-        if let Some(bytes) = control {
-            c.out.push_owned(bytes);
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(key);
-            }
         }
     }
 
