@@ -292,7 +292,53 @@ fn a_websocket_that_never_reads_is_a_slow_consumer(b: Backend) {
     sender.read_until("* silent left #lobby (slow consumer)");
 }
 
+fn shutdown_says_so_and_closes_with_going_away(b: Backend) {
+    let (mut s, http, _) = web_server(b, &[]);
+    let mut line = Ws::connect(http, &["shardchat.line"]);
+    line.until("* you joined #lobby");
+    let mut irc = Ws::connect(http, &["text.ircv3.net"]);
+    irc.register_irc("ircweb", 0x81);
+    s.signal("TERM");
+    line.until("* server shutting down");
+    line.expect_close(1001);
+    loop {
+        let (b0, payload) = irc.recv();
+        if b0 == 0x88 {
+            assert_eq!(payload.get(..2), Some(&1001u16.to_be_bytes()[..]));
+            break;
+        }
+    }
+    assert!(s.wait_exit().success());
+}
+
+fn frames_right_behind_the_request_are_read(b: Backend) {
+    let (_s, http, _) = web_server(b, &[]);
+    let mut sock = tcp(http);
+    // The upgrade and a masked "/nick eager" message in one write.
+    let mut bytes = upgrade_request("/", "").into_bytes();
+    let mask = [1u8, 2, 3, 4];
+    bytes.extend_from_slice(&[0x81, 0x80 | 11]);
+    bytes.extend_from_slice(&mask);
+    bytes.extend(
+        b"/nick eager"
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c ^ mask[i % 4]),
+    );
+    sock.write_all(&bytes).expect("send");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        std::io::Read::read_exact(&mut sock, &mut byte).expect("a response");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "));
+    Ws::raw(Box::new(sock)).until("* you are now eager");
+}
+
 both_backends!(
+    shutdown_says_so_and_closes_with_going_away,
+    frames_right_behind_the_request_are_read,
     forwarded_for_counts_only_from_trusted_proxies,
     floods_are_handled_as_over_tcp,
     a_websocket_that_never_reads_is_a_slow_consumer,
