@@ -136,6 +136,13 @@ fn each_subprotocol_speaks_its_protocol(b: Backend) {
         tcp_irc.containing("binary in"),
         ":texty!texty@user/texty PRIVMSG #lobby :binary in"
     );
+    // Leaving: the last lines, then a normal close.
+    named.send("/quit bye");
+    named.until("* bye");
+    named.expect_close(1000);
+    text.send("QUIT :later");
+    text.until("ERROR ");
+    text.expect_close(1000);
 }
 
 fn frame_rules_close_with_their_codes(b: Backend) {
