@@ -32,6 +32,9 @@ const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(100);
 const FULL: &[u8] = b"! server full\n";
 /// The same for an IRC connection.
 const IRC_FULL: &[u8] = b"ERROR :Server full\r\n";
+/// What a web client is told when the server is full.
+const HTTP_FULL: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 /// Under poll(2), the least time between two wake-ups of a shard for new
 /// connections, per client the shard holds. A wake-up costs the shard a
 /// poll(2) call over all its descriptors: on a 2-core VM 0.14 us each when
@@ -339,6 +342,7 @@ fn refuse(stream: &TcpStream, proto: Protocol) {
     let line = match proto {
         Protocol::Line => FULL,
         Protocol::Irc => IRC_FULL,
+        Protocol::Web => HTTP_FULL,
     };
     let _ = (&*stream).write(line);
 }

@@ -102,6 +102,16 @@ impl Client {
         !self.registered && !self.locked && self.session.registers_at_once()
     }
 
+    /// The form it reads events in: its session's, in WebSocket frames
+    /// when it is a WebSocket.
+    pub fn form(&self) -> crate::proto::Form {
+        let form = self.session.form();
+        match self.transport.web().and_then(|w| w.opcode()) {
+            Some(opcode) => form.framed(opcode),
+            None => form,
+        }
+    }
+
     /// Its current room (the first it joined of those it is in).
     pub fn current_room(&self) -> Option<&Arc<Room>> {
         self.rooms.first().map(|m| &m.room)

@@ -100,6 +100,26 @@ pub struct Config {
     #[arg(long)]
     pub irc_tls_port: Option<u16>,
 
+    /// Also serve HTTP and WebSocket on this port: the chat page at `/`,
+    /// WebSocket (line protocol or IRC) at `/` and `/ws` (docs/web.md).
+    #[arg(long, value_name = "P")]
+    pub http_port: Option<u16>,
+
+    /// Also serve HTTPS and secure WebSocket on this port, with the
+    /// certificate options of --tls-port.
+    #[arg(long, value_name = "P")]
+    pub https_port: Option<u16>,
+
+    /// An Origin allowed to open a WebSocket (repeatable; `*` allows any)
+    /// [default: the page's own origin].
+    #[arg(long = "http-origin", value_name = "ORIGIN")]
+    pub http_origins: Vec<String>,
+
+    /// A reverse proxy or load balancer whose X-Forwarded-For is honoured
+    /// for web clients (repeatable; an address or CIDR block).
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<crate::web::proxy::Cidr>,
+
     /// A password every client must give before anything else (IRC's
     /// PASS, the line protocol's /pass).
     #[arg(long, value_name = "PW")]
@@ -282,5 +302,29 @@ mod tests {
         assert_eq!(c.max_line, 4096);
         assert_eq!((c.rate_limit, c.burst()), (1000, 2000));
         assert_eq!(c.max_outbuf, 1 << 20);
+        assert_eq!((c.http_port, c.https_port), (None, None), "web is off");
+        assert!(c.http_origins.is_empty() && c.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn web_flags_repeat_and_check_their_blocks() {
+        let c = Config::try_parse_from([
+            "server",
+            "--http-port",
+            "8080",
+            "--http-origin",
+            "https://a.test",
+            "--http-origin",
+            "https://b.test",
+            "--trusted-proxy",
+            "10.0.0.0/8",
+            "--trusted-proxy",
+            "::1",
+        ])
+        .expect("valid flags");
+        assert_eq!(c.http_port, Some(8080));
+        assert_eq!(c.http_origins.len(), 2);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(Config::try_parse_from(["server", "--trusted-proxy", "10.0.0.0/40"]).is_err());
     }
 }

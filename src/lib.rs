@@ -33,6 +33,7 @@ pub mod sys;
 pub(crate) mod tls;
 pub mod tls_client;
 pub(crate) mod transport;
+pub mod web;
 
 pub use config::Config;
 pub use error::Error;

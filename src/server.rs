@@ -37,6 +37,8 @@ pub struct Server {
     tls_addr: Option<SocketAddr>,
     irc_addr: Option<SocketAddr>,
     irc_tls_addr: Option<SocketAddr>,
+    /// The web listeners' addresses (HTTP, HTTPS), if on.
+    web_addrs: [Option<SocketAddr>; 2],
     fingerprint: Option<String>,
     acceptor_poller: Poller,
     stop: Arc<AtomicBool>,
@@ -77,7 +79,10 @@ impl Server {
             return Err(Error::Config("--threads must be at least 1".into()));
         }
         // Either TLS port needs the certificate options.
-        let tls_port = config.tls_port.or(config.irc_tls_port);
+        let tls_port = config
+            .tls_port
+            .or(config.irc_tls_port)
+            .or(config.https_port);
         let identity = match (
             &tls_port,
             config.tls_self_signed,
@@ -87,7 +92,7 @@ impl Server {
             (None, false, None, None) => None,
             (None, _, _, _) => {
                 return Err(Error::Config(
-                    "TLS options need --tls-port or --irc-tls-port".into(),
+                    "TLS options need --tls-port, --irc-tls-port or --https-port".into(),
                 ))
             }
             (Some(_), true, _, _) => Some(tls::self_signed(config.bind)?),
@@ -97,8 +102,10 @@ impl Server {
                     "{} needs --tls-cert and --tls-key, or --tls-self-signed",
                     if config.tls_port.is_some() {
                         "--tls-port"
-                    } else {
+                    } else if config.irc_tls_port.is_some() {
                         "--irc-tls-port"
+                    } else {
+                        "--https-port"
                     }
                 )))
             }
@@ -144,6 +151,23 @@ impl Server {
                 proto: Protocol::Irc,
             });
         }
+        let mut web_addrs = [None, None];
+        for (slot, port, tls) in [(0, config.http_port, false), (1, config.https_port, true)] {
+            if let Some(port) = port {
+                let (socket, addr) = listen(SocketAddr::new(config.bind, port))?;
+                web_addrs[slot] = Some(addr);
+                listeners.push(Listener {
+                    socket,
+                    tls,
+                    proto: Protocol::Web,
+                });
+            }
+        }
+        let web = Arc::new(crate::web::Settings {
+            origins: config.http_origins.clone(),
+            trusted: config.trusted_proxies.clone(),
+            max_line: config.max_line as usize,
+        });
         let names = Arc::new(Identity {
             server: config.server_name.clone().unwrap_or_else(host_name).into(),
             network: config.network.clone().into(),
@@ -183,6 +207,7 @@ impl Server {
             tls: identity.map(|i| i.config),
             cluster: cluster.clone().map(|c| Box::new(c) as Box<dyn Backplane>),
             identity: names,
+            web,
         });
         if let Some(cluster) = &cluster {
             shared.rooms.watch(cluster.room_watcher());
@@ -198,6 +223,7 @@ impl Server {
             tls_addr,
             irc_addr,
             irc_tls_addr,
+            web_addrs,
             fingerprint,
             acceptor_poller,
             stop: Arc::new(AtomicBool::new(false)),
@@ -258,6 +284,11 @@ impl Server {
         }
         if let Some(irc) = self.irc_tls_addr {
             lines.push(format!("[CHAT SERVER] IRC TLS on {irc} as {name}"));
+        }
+        for (addr, what) in self.web_addrs.iter().zip(["HTTP", "HTTPS"]) {
+            if let Some(addr) = addr {
+                lines.push(format!("[CHAT SERVER] {what} on {addr}"));
+            }
         }
         if let (Some(cluster), Some(url)) = (&self.shared.cluster, &c.cluster) {
             lines.push(format!(

@@ -28,4 +28,6 @@ pub(crate) struct Shared {
     pub cluster: Option<Box<dyn Backplane>>,
     /// What the server calls itself (IRC's server and network names).
     pub identity: Arc<Identity>,
+    /// What every web connection shares (origins, trusted proxies).
+    pub web: Arc<crate::web::Settings>,
 }

@@ -8,6 +8,9 @@
 //! buffered `ServerConnection` keeps a 4 KiB receive buffer for the life of
 //! the connection).
 //!
+//! A web connection (`--http-port`, `--https-port`) is a [`WebStream`] on
+//! top of either: HTTP, then WebSocket frames (`src/web/`).
+//!
 //! For TLS, each recipient's copy of a shared frame is encrypted into that
 //! connection's outgoing bytes, which are capped; what does not fit stays
 //! as plaintext in the client's outbound queue, so the slow-consumer limit
@@ -23,6 +26,7 @@ use rustls::unbuffered::{ConnectionState, EncodeError, EncodeTlsData, EncryptErr
 use rustls::ServerConfig;
 
 use crate::tls::TLS_BUFFER_LIMIT;
+use crate::web::WebStream;
 
 /// Socket reads for TLS take at most this much at a time.
 const TLS_READ: usize = 16 * 1024;
@@ -37,6 +41,8 @@ const TLS_INCOMING_LIMIT: usize = 0xffff + 2 * TLS_READ;
 pub enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream>),
+    /// HTTP and WebSocket over plain or TLS.
+    Web(Box<WebStream>),
 }
 
 /// A TCP socket with a server-side TLS session on top. The three buffers
@@ -81,6 +87,7 @@ impl Transport {
         match self {
             Transport::Plain(s) => s.as_raw_fd(),
             Transport::Tls(t) => t.sock.as_raw_fd(),
+            Transport::Web(w) => w.inner().raw_fd(),
         }
     }
 
@@ -89,6 +96,7 @@ impl Transport {
         match self {
             Transport::Plain(_) => false,
             Transport::Tls(t) => t.conn.is_handshaking(),
+            Transport::Web(w) => w.is_handshaking(),
         }
     }
 
@@ -97,6 +105,7 @@ impl Transport {
         match self {
             Transport::Plain(s) => (&*s).read(buf),
             Transport::Tls(t) => t.read(buf),
+            Transport::Web(w) => w.read(buf),
         }
     }
 
@@ -105,8 +114,9 @@ impl Transport {
     pub fn may_have_more(&self, n: usize, len: usize) -> bool {
         match self {
             Transport::Plain(_) => n == len,
-            // Decrypted records arrive in pieces; only WouldBlock is sure.
-            Transport::Tls(_) => true,
+            // Decrypted records and decoded frames arrive in pieces; only
+            // WouldBlock is sure.
+            Transport::Tls(_) | Transport::Web(_) => true,
         }
     }
 
@@ -115,6 +125,7 @@ impl Transport {
         match self {
             Transport::Plain(_) => false,
             Transport::Tls(t) => !t.outgoing.is_empty(),
+            Transport::Web(w) => w.has_pending(),
         }
     }
 
@@ -123,12 +134,16 @@ impl Transport {
         match self {
             Transport::Plain(_) => Ok(()),
             Transport::Tls(t) => send(&t.sock, &mut t.outgoing),
+            Transport::Web(w) => w.flush_pending(),
         }
     }
 
     /// Tells a TLS peer the session ends cleanly (close_notify), best
     /// effort: the socket is about to close either way.
     pub fn close_notify(&mut self) {
+        if let Transport::Web(w) = self {
+            return w.close(false);
+        }
         if let Transport::Tls(t) = self {
             let _ = t.with_write_traffic(|mut w, out| {
                 let n = match w.queue_close_notify(&mut []) {
@@ -158,6 +173,23 @@ impl Transport {
         match self {
             Transport::Plain(_) => 0,
             Transport::Tls(t) => t.outgoing.len(),
+            Transport::Web(w) => w.buffered(),
+        }
+    }
+
+    /// The web connection, if this is one.
+    pub fn web(&self) -> Option<&WebStream> {
+        match self {
+            Transport::Web(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// The web connection, if this is one, to change.
+    pub fn web_mut(&mut self) -> Option<&mut WebStream> {
+        match self {
+            Transport::Web(w) => Some(w),
+            _ => None,
         }
     }
 }
@@ -175,6 +207,15 @@ enum Step {
 }
 
 impl TlsStream {
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.sock.peer_addr()
+    }
+
+    /// Shuts the socket's sending side (after close_notify).
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        self.sock.shutdown(std::net::Shutdown::Write)
+    }
+
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if !self.plaintext.is_empty() {
             return Ok(take_front(&mut self.plaintext, buf));
@@ -430,6 +471,7 @@ impl Write for Writer<'_> {
         match self.0 {
             Transport::Plain(s) => (&*s).write_vectored(bufs),
             Transport::Tls(t) => t.write_vectored(bufs),
+            Transport::Web(w) => w.write_vectored(bufs),
         }
     }
 

@@ -36,11 +36,22 @@ pub enum Form {
     /// IRC with `time` and `msgid` tags, the sender's client-only tags,
     /// and `TAGMSG` (IRCv3 `message-tags`).
     IrcTags,
+    /// The line protocol over WebSocket: each line one text frame.
+    WsLine,
+    /// IRC over WebSocket in text frames (`text.ircv3.net`), one line
+    /// per frame, in each of IRC's forms.
+    WsIrc,
+    WsIrcTime,
+    WsIrcTags,
+    /// IRC over WebSocket in binary frames (`binary.ircv3.net`).
+    WsBinIrc,
+    WsBinIrcTime,
+    WsBinIrcTags,
 }
 
 impl Form {
     /// How many forms there are.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 11;
 
     /// The form's slot in per-form arrays.
     pub fn index(self) -> usize {
@@ -49,6 +60,44 @@ impl Form {
             Form::Irc => 1,
             Form::IrcTime => 2,
             Form::IrcTags => 3,
+            Form::WsLine => 4,
+            Form::WsIrc => 5,
+            Form::WsIrcTime => 6,
+            Form::WsIrcTags => 7,
+            Form::WsBinIrc => 8,
+            Form::WsBinIrcTime => 9,
+            Form::WsBinIrcTags => 10,
+        }
+    }
+
+    /// This form in WebSocket frames of type `opcode` (text or binary).
+    /// The line protocol is text only.
+    pub fn framed(self, opcode: u8) -> Form {
+        let binary = opcode == crate::web::frame::BINARY;
+        match (self.unframed().0, binary) {
+            (Form::Irc, false) => Form::WsIrc,
+            (Form::IrcTime, false) => Form::WsIrcTime,
+            (Form::IrcTags, false) => Form::WsIrcTags,
+            (Form::Irc, true) => Form::WsBinIrc,
+            (Form::IrcTime, true) => Form::WsBinIrcTime,
+            (Form::IrcTags, true) => Form::WsBinIrcTags,
+            _ => Form::WsLine,
+        }
+    }
+
+    /// The form whose lines this one frames, and the frames' opcode
+    /// (`None`: not framed).
+    pub fn unframed(self) -> (Form, Option<u8>) {
+        use crate::web::frame::{BINARY, TEXT};
+        match self {
+            Form::Line | Form::Irc | Form::IrcTime | Form::IrcTags => (self, None),
+            Form::WsLine => (Form::Line, Some(TEXT)),
+            Form::WsIrc => (Form::Irc, Some(TEXT)),
+            Form::WsIrcTime => (Form::IrcTime, Some(TEXT)),
+            Form::WsIrcTags => (Form::IrcTags, Some(TEXT)),
+            Form::WsBinIrc => (Form::Irc, Some(BINARY)),
+            Form::WsBinIrcTime => (Form::IrcTime, Some(BINARY)),
+            Form::WsBinIrcTags => (Form::IrcTags, Some(BINARY)),
         }
     }
 }
@@ -66,6 +115,13 @@ pub fn render_event(
     tags: Option<&str>,
     out: &mut Vec<u8>,
 ) {
+    if let (base, Some(opcode)) = form.unframed() {
+        // Rendered as lines once, then each line becomes one frame.
+        let mut lines = Vec::new();
+        render_event(base, room, node, e, tags, &mut lines);
+        crate::web::frame::frame_lines(&lines, opcode, out);
+        return;
+    }
     let tag_only = matches!(e.body, Body::TagMsg | Body::PrivateTagMsg { .. });
     match form {
         Form::Line => line::render_event(room, e, out),
@@ -79,6 +135,7 @@ pub fn render_event(
             irc::write_tags(out, e, Some(node), tags);
             irc::render_event(room, e, out)
         }
+        _ => {}
     }
 }
 
@@ -87,6 +144,9 @@ pub fn render_event(
 pub(crate) enum Protocol {
     Line,
     Irc,
+    /// HTTP, and WebSocket carrying either of the others: the upgrade
+    /// chooses which (`src/web/`).
+    Web,
 }
 
 /// The presence questions.
@@ -238,7 +298,8 @@ impl Session {
     /// A session for a new connection speaking `protocol`.
     pub(crate) fn new(protocol: Protocol, identity: &Arc<Identity>) -> Session {
         match protocol {
-            Protocol::Line => Session::Line,
+            // A web client's session is replaced when its WebSocket opens.
+            Protocol::Line | Protocol::Web => Session::Line,
             Protocol::Irc => Session::Irc(Box::new(irc::IrcSession::new(Arc::clone(identity)))),
         }
     }

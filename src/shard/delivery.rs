@@ -242,7 +242,7 @@ impl Shard {
                 if from > oldest && chunks.clone().next().is_none() {
                     continue; // joined after all of it
                 }
-                let form = c.session.form();
+                let form = c.form();
                 let result = {
                     let in_room = in_room(&c.rooms);
                     let to = recipient(c.id, c.session.sees(), &in_room);
@@ -292,7 +292,7 @@ impl Shard {
         if chunks.clone().next().is_none() {
             return;
         }
-        let form = c.session.form();
+        let form = c.form();
         let result = {
             let in_room = in_room(&c.rooms);
             let to = recipient(c.id, c.session.sees(), &in_room);

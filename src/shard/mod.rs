@@ -17,7 +17,8 @@
 //! kicks and invitations; `users.rs` presence, lookups and operators; and
 //! `keepalive.rs` IRC's PINGs and timeouts; `flood.rs` IRC's fake lag;
 //! `caps.rs` what IRCv3 capabilities add (labels, client tags, AWAY,
-//! SETNAME and INVITE notifications).
+//! SETNAME and INVITE notifications); `web.rs` what WebSocket clients
+//! add (their protocol chosen at the upgrade, framing, close frames).
 
 mod caps;
 mod channel;
@@ -32,6 +33,7 @@ mod nicks;
 #[cfg(test)]
 mod tests;
 mod users;
+mod web;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -313,6 +315,11 @@ impl Shard {
                 return;
             }
             let result = c.transport.read(&mut self.rbuf[..]);
+            if let Some(web) = c.transport.web_mut() {
+                let (opened, control) = (web.take_opened(), web.take_control());
+                self.on_web(key, opened, control);
+            }
+            let c = &mut self.clients[key];
             if !c.transport.is_handshaking() && c.registers_now() {
                 self.register(key);
             }
@@ -393,7 +400,7 @@ impl Shard {
             }
         }
         let c = &mut self.clients[key];
-        c.out.push_owned(bytes);
+        c.out.push_owned(web::framed(c, bytes));
         if !c.dirty {
             c.dirty = true;
             self.dirty.push(key);
@@ -458,6 +465,14 @@ impl Shard {
             },
             _ => Transport::Plain(stream),
         };
+        let transport = match proto {
+            Protocol::Web => Transport::Web(Box::new(crate::web::WebStream::new(
+                transport,
+                tls,
+                Arc::clone(&self.shared.web),
+            ))),
+            _ => transport,
+        };
         let key = self.clients.vacant_key();
         if let Err(e) = self
             .poller
@@ -492,9 +507,12 @@ impl Shard {
         let clients = &self.clients;
         let mut expired = Vec::new();
         self.handshakes.retain(|&(key, id, deadline)| {
-            let pending = clients
-                .get(key)
-                .is_some_and(|c| c.id == id && !c.registered);
+            // A WebSocket that is open has its protocol's own timeouts.
+            let pending = clients.get(key).is_some_and(|c| {
+                c.id == id
+                    && !c.registered
+                    && (c.transport.web().is_none() || c.transport.is_handshaking())
+            });
             if pending && now >= deadline {
                 expired.push(key);
             }
@@ -525,6 +543,7 @@ impl Shard {
             self.say_goodbye(key, true, reason, self.now);
         }
         let mut c = self.clients.remove(key);
+        web::last_frames(&mut c);
         c.transport.close_notify();
         // Deregister before the fd closes: poll(2) keeps fds it was given.
         let _ = self.poller.deregister(c.transport.raw_fd());
@@ -558,6 +577,9 @@ impl Shard {
         self.stopping = Some(deadline);
         let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
         for key in keys {
+            if let Some(w) = self.clients[key].transport.web_mut() {
+                w.going_away();
+            }
             self.reply(key, &Reply::ShuttingDown);
             self.say_goodbye(key, false, Some("server shutting down"), deadline);
         }

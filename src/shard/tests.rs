@@ -49,6 +49,7 @@ pub(super) fn shared_with(config: Config) -> Arc<Shared> {
             network: "test".into(),
             motd: None,
         }),
+        web: Default::default(),
     })
 }
 

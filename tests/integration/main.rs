@@ -36,3 +36,6 @@ mod shutdown;
 mod startup;
 mod tls;
 mod util;
+mod ws;
+mod ws_scale;
+mod ws_util;

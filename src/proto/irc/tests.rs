@@ -390,3 +390,50 @@ fn names_show_prefixes_and_hosts_as_each_client_asked() {
         Some(":irc.test 353 me = #a :@ann!ann@user/ann +bob!bob@user/bob eve!eve@user/eve")
     );
 }
+
+#[test]
+fn websocket_forms_frame_each_line_once_per_pass() {
+    use crate::event::{Body, Event, MsgId};
+    use crate::frame::{ChunkBuilder, ClientId};
+    use crate::proto::testing::delivered;
+    use crate::proto::Form;
+    use crate::rooms::RoomId;
+    let event = |user: u64, nick, body| Event {
+        id: MsgId {
+            shard: 0,
+            seq: user,
+        },
+        time_ms: 0,
+        user: ClientId(user),
+        nick,
+        body,
+    };
+    let mut b = ChunkBuilder::new(RoomId(1), "lobby");
+    b.push(&event(1, "ann", Body::Chat { text: "one" }));
+    b.push(&event(2, "bob", Body::Join));
+    let chunks = [Arc::new(b.take())];
+    let frame = |op: u8, line: &str| [&[op, line.len() as u8][..], line.as_bytes()].concat();
+    for to in 1..=1000 {
+        let want = |op| match to {
+            1 => frame(op, ":bob!bob@user/bob JOIN #lobby"),
+            2 => frame(op, ":ann!ann@user/ann PRIVMSG #lobby :one"),
+            _ => [
+                frame(op, ":ann!ann@user/ann PRIVMSG #lobby :one"),
+                frame(op, ":bob!bob@user/bob JOIN #lobby"),
+            ]
+            .concat(),
+        };
+        assert_eq!(delivered(Form::WsIrc, &chunks, to), want(0x81), "{to}");
+        assert_eq!(delivered(Form::WsBinIrc, &chunks, to), want(0x82), "{to}");
+        let line = delivered(Form::WsLine, &chunks, to);
+        assert_eq!(line.first(), Some(&0x81), "{to}");
+    }
+    for form in [Form::WsIrc, Form::WsBinIrc, Form::WsLine] {
+        assert_eq!(chunks[0].renders(form), 1, "{form:?} rendered once");
+    }
+    for form in [Form::Irc, Form::Line, Form::WsIrcTags] {
+        assert_eq!(chunks[0].renders(form), 0, "{form:?}: no reader, never");
+    }
+    assert_eq!(Form::Irc.framed(0x2), Form::WsBinIrc);
+    assert_eq!(Form::WsIrcTime.unframed(), (Form::IrcTime, Some(0x1)));
+}
