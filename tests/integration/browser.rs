@@ -139,6 +139,10 @@ impl Browser {
                 assert!(v.get("error").is_none(), "{method} failed: {v}");
                 return v["result"].clone();
             }
+            // A dialog would block the page (and this call) for good.
+            if v["method"] == json!("Page.javascriptDialogOpening") {
+                panic!("the page opened a dialog: {}", v["params"]["message"]);
+            }
             self.events.push(v);
         }
     }
@@ -463,6 +467,27 @@ fn page_joins_a_second_room(b: Backend) {
         &ann,
         "document.querySelectorAll('#room-list li').length === 1",
     );
+
+    // On a phone-sized screen the lists fold away behind two buttons.
+    let phone = json!({"width": 390, "height": 700, "deviceScaleFactor": 1, "mobile": true});
+    br.call(Some(&ann), "Emulation.setDeviceMetricsOverride", phone);
+    let shown = |id: &str| format!("getComputedStyle($('{id}')).display !== 'none'");
+    br.wait(
+        &ann,
+        &format!("!({}) && !({})", shown("rooms"), shown("members")),
+    );
+    br.wait(
+        &ann,
+        &format!("{} && {}", shown("toggle-rooms"), shown("input")),
+    );
+    br.eval(&ann, "$('toggle-members').click()");
+    br.wait(&ann, &shown("members"));
+    br.wait(
+        &ann,
+        "$('toggle-members').getAttribute('aria-expanded') === 'true'",
+    );
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-client-phone.png");
+    br.screenshot(&ann, &shot);
 }
 
 /// Markup from other users is shown as the characters they typed: no
