@@ -138,6 +138,18 @@ fn pages_and_line_client_chat(b: Backend) {
             std::fs::copy(&shot, to).expect("copy the screenshot");
         }
     }
+    // The conversation follows bob to his new nick.
+    br.say(&bob, "/nick bobby");
+    br.wait(&ann, &shows("#lobby", "nick", None, "bob is now bobby"));
+    br.wait(&ann, &shows("bobby", "nick", None, "bob is now bobby"));
+    br.wait(
+        &ann,
+        "!!document.querySelector('#member-list li[data-nick=bobby]')",
+    );
+    br.wait(
+        &ann,
+        "document.querySelectorAll('#room-list li[data-room=bobby]').length === 1",
+    );
     drop(srv);
 }
 
@@ -315,4 +327,12 @@ fn taken_nick_asks_for_another(b: Backend) {
     );
     br.eval(&page, "$('nick-input').value = ''");
     br.log_in(&page, "cy2");
+
+    // Errors from the server are shown where the person is looking.
+    br.say(&page, "/msg nobody are you there?");
+    br.wait(&page, "$('room-title').textContent === 'nobody'");
+    let error =
+        "Array.from(document.querySelectorAll('ol[data-buffer=nobody] li[data-kind=error]'))
+                 .some((li) => li.textContent.includes('nobody'))";
+    br.wait(&page, error);
 }
