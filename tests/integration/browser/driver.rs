@@ -116,7 +116,12 @@ impl Browser {
             let v = self
                 .from
                 .recv_timeout(TIMEOUT * 2)
-                .unwrap_or_else(|_| panic!("chromium did not answer {method}"));
+                .unwrap_or_else(|e| match e {
+                    mpsc::RecvTimeoutError::Timeout => panic!("chromium did not answer {method}"),
+                    mpsc::RecvTimeoutError::Disconnected => {
+                        panic!("chromium exited before answering {method}")
+                    }
+                });
             if v["id"] == json!(id) {
                 assert!(v.get("error").is_none(), "{method} failed: {v}");
                 return v["result"].clone();
