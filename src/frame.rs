@@ -29,17 +29,37 @@ impl ClientId {
     pub const SERVER: ClientId = ClientId(0);
 }
 
-/// Who a chunk is delivered to: its id (its own events are skipped) and
-/// the [`crate::event::sees`] bits of the optional events it asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Recipient {
+/// Who a chunk is delivered to: its id (its own events are skipped), the
+/// [`crate::event::sees`] bits of the optional events it asked for, and
+/// which rooms it is in, for events about a user rather than a room.
+#[derive(Clone, Copy)]
+pub struct Recipient<'a> {
     pub id: ClientId,
     pub sees: u8,
+    /// Whether the recipient is in the room of this lower-case name. An
+    /// event about a user in several rooms (a quit, a nick change, ...)
+    /// is in each of their chunks; a recipient that shares several of
+    /// those rooms with the user takes it only from the first of them by
+    /// name (see [`ChunkBuilder::push_event`]). `None`: from every one.
+    pub in_room: Option<&'a dyn Fn(&str) -> bool>,
 }
 
-impl From<ClientId> for Recipient {
-    fn from(id: ClientId) -> Recipient {
-        Recipient { id, sees: 0 }
+impl std::fmt::Debug for Recipient<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recipient")
+            .field("id", &self.id)
+            .field("sees", &self.sees)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<ClientId> for Recipient<'static> {
+    fn from(id: ClientId) -> Recipient<'static> {
+        Recipient {
+            id,
+            sees: 0,
+            in_room: None,
+        }
     }
 }
 
@@ -50,6 +70,9 @@ struct Span {
     origin: ClientId,
     needs: u8,
     end: u32,
+    /// For one event about a user in several rooms: those rooms (see
+    /// [`Recipient::in_room`]); `Str::NONE` otherwise.
+    scope: Str,
 }
 
 /// A text field's place in a chunk's arena; `NONE` for an absent one.
@@ -78,6 +101,9 @@ struct Record {
     b: Str,
     /// The sender's client-only tags (IRCv3), escaped as on the wire.
     tags: Str,
+    /// An event about a user in several rooms: their lower-case names,
+    /// space-separated (see [`ChunkBuilder::push_event`]).
+    scope: Str,
 }
 
 /// A chunk in one wire form: the bytes, and which events' bytes end where.
@@ -111,6 +137,8 @@ pub struct Chunk {
     origins: Box<[ClientId]>,
     /// Every [`crate::event::sees`] bit some record needs.
     needs: u8,
+    /// Whether some record is scoped to the rooms of its user.
+    scoped: bool,
     /// Each wire form, rendered by its first reader.
     forms: [OnceBox<Rendered>; Form::COUNT],
     /// How many times each form was rendered (a race between shards may
@@ -189,11 +217,19 @@ impl Chunk {
             let end = u32::try_from(bytes.len()).expect("a chunk stays far below 4 GiB");
             let needs = r.kind.needs();
             match spans.last_mut() {
-                Some(last) if last.origin == r.user && last.needs == needs => last.end = end,
+                Some(last)
+                    if last.origin == r.user
+                        && last.needs == needs
+                        && last.scope == Str::NONE
+                        && r.scope == Str::NONE =>
+                {
+                    last.end = end
+                }
                 _ => spans.push(Span {
                     origin: r.user,
                     needs,
                     end,
+                    scope: r.scope,
                 }),
             }
         }
@@ -202,23 +238,26 @@ impl Chunk {
 
     /// Calls `f` with each run of the `form` rendering that `recipient`
     /// should receive, and where it starts: the whole of it, or all but
-    /// the events `recipient` sent itself (the sender gets no echo) and
-    /// those it did not ask for (IRCv3 notifications).
+    /// the events `recipient` sent itself (the sender gets no echo), those
+    /// it did not ask for (IRCv3 notifications), and those about a user
+    /// it gets from another room they share (see [`Recipient::in_room`]).
     /// Adjacent runs are merged; empty ones are skipped.
-    pub fn for_each_range<'c>(
+    pub fn for_each_range<'c, 'r>(
         &'c self,
         form: Form,
-        recipient: impl Into<Recipient>,
+        recipient: impl Into<Recipient<'r>>,
         mut f: impl FnMut(usize, &'c [u8]),
     ) {
         let Recipient {
             id: recipient,
             sees,
+            in_room,
         } = recipient.into();
         let r = self.rendered(form);
         let bytes = &r.bytes[..];
         let all_seen = self.needs & !sees == 0;
-        if all_seen && self.origins.binary_search(&recipient).is_err() {
+        let in_room = in_room.filter(|_| self.scoped);
+        if all_seen && in_room.is_none() && self.origins.binary_search(&recipient).is_err() {
             if !bytes.is_empty() {
                 f(0, bytes);
             }
@@ -227,9 +266,17 @@ impl Chunk {
         let mut f = |s: usize, e: usize| f(s, &bytes[s..e]);
         let mut start = 0usize;
         let mut run: Option<usize> = None;
+        // Only with scoped events: this room's name, to compare with theirs.
+        let room = in_room.map(|_| self.room_name().to_ascii_lowercase());
+        let taken_elsewhere = |span: &Span| match (in_room, &room, self.str(span.scope)) {
+            (Some(in_room), Some(room), Some(scope)) => scope
+                .split(' ')
+                .any(|other| other < room.as_str() && in_room(other)),
+            _ => false,
+        };
         for span in r.spans.iter() {
             let end = span.end as usize;
-            if span.origin == recipient || span.needs & !sees != 0 {
+            if span.origin == recipient || span.needs & !sees != 0 || taken_elsewhere(span) {
                 if let Some(s) = run.take() {
                     if s < start {
                         f(s, start);
@@ -310,11 +357,22 @@ impl ChunkBuilder {
     /// Appends one event with its sender's client-only tags (escaped as on
     /// the wire), copying both into the chunk's arena.
     pub fn push_tagged(&mut self, e: &Event<'_>, tags: Option<&str>) {
+        self.push_event(e, tags, None);
+    }
+
+    /// Appends one event, with its sender's client-only tags, and for an
+    /// event about a user that goes to each of its rooms (a quit, a nick
+    /// change, away and realname notifications), its `scope`: the
+    /// lower-case names of all those rooms, space-separated. A recipient
+    /// that shares several of them with the user takes the event from the
+    /// first of them by name only, so it gets it once, as IRC has it.
+    pub fn push_event(&mut self, e: &Event<'_>, tags: Option<&str>, scope: Option<&str>) {
         let (a, b) = e.body.fields();
         let nick = push_str(&mut self.text, e.nick);
         let a = a.map_or(Str::NONE, |s| push_str(&mut self.text, s));
         let b = b.map_or(Str::NONE, |s| push_str(&mut self.text, s));
         let tags = tags.map_or(Str::NONE, |s| push_str(&mut self.text, s));
+        let scope = scope.map_or(Str::NONE, |s| push_str(&mut self.text, s));
         self.records.push(Record {
             id: e.id,
             time_ms: e.time_ms,
@@ -324,6 +382,7 @@ impl ChunkBuilder {
             a,
             b,
             tags,
+            scope,
         });
     }
 
@@ -347,6 +406,7 @@ impl ChunkBuilder {
             records: Box::from(&self.records[..]),
             origins: Box::from(&self.origins[..]),
             needs: self.records.iter().fold(0, |n, r| n | r.kind.needs()),
+            scoped: self.records.iter().any(|r| r.scope != Str::NONE),
             forms: Default::default(),
             renders: Default::default(),
         };

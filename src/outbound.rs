@@ -108,12 +108,12 @@ impl Outbound {
     /// copies); otherwise they are queued behind what is there, for the
     /// next [`flush`](Self::flush). `chunks` is walked more than once, so it
     /// must be cheap to clone (a slice, or a filter over one).
-    pub fn deliver<'c, W, I>(
+    pub fn deliver<'c, 'r, W, I>(
         &mut self,
         w: W,
         form: Form,
         chunks: I,
-        to: impl Into<Recipient>,
+        to: impl Into<Recipient<'r>>,
     ) -> io::Result<Flushed>
     where
         W: Write,
@@ -154,7 +154,7 @@ impl Outbound {
         &mut self,
         chunks: impl IntoIterator<Item = &'c Arc<Chunk>>,
         form: Form,
-        to: Recipient,
+        to: Recipient<'_>,
         mut skip: usize,
     ) {
         for chunk in chunks {
@@ -230,7 +230,7 @@ fn write_many<'c, W, I>(
     w: W,
     form: Form,
     chunks: I,
-    to: Recipient,
+    to: Recipient<'_>,
     pieces: usize,
 ) -> io::Result<usize>
 where
@@ -252,7 +252,7 @@ fn write_ranges<'c, const N: usize, W, I>(
     mut w: W,
     form: Form,
     chunks: I,
-    to: Recipient,
+    to: Recipient<'_>,
 ) -> io::Result<usize>
 where
     W: Write,

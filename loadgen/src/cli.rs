@@ -30,9 +30,10 @@ pub struct Cli {
 pub enum Command {
     /// Overlay the latency-by-percentile curves of several .hgrm files.
     Plot(PlotArgs),
-    /// Run the same scenarios against shardchat, Redis and NATS pub/sub,
-    /// each started here on a free loopback port, and write compare.md
-    /// with one latency plot per scenario.
+    /// Run the same scenarios against shardchat, Redis and NATS pub/sub
+    /// (with --irc: shardchat's IRC port, InspIRCd and ngircd), each
+    /// started here on a free loopback port, and write compare.md (or
+    /// compare-irc.md) with one latency plot per scenario.
     Compare(CompareArgs),
     /// Plot p99 latency against connected clients from runs' JSON files,
     /// one line per `--label`: `scaling --label epoll a.json b.json

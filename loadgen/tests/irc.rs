@@ -1,6 +1,7 @@
 //! `--proto irc` against a real IRC daemon (ngircd, started here): plain
-//! and TLS runs, a taken nick, refused connections; and the refusal of
-//! payloads an IRC line cannot hold.
+//! and TLS runs, a taken nick, refused connections; the refusal of
+//! payloads an IRC line cannot hold; and `loadgen compare --irc`, which
+//! starts InspIRCd (and ngircd) itself.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -8,7 +9,9 @@ use std::time::Duration;
 
 use crate::ngircd::{Ngircd, Setup};
 use crate::run_at;
-use crate::util::{check_hgrm, loadgen, read_json, u64_at, write_cert, TempDir};
+use crate::util::{
+    check_hgrm, installed_unless, loadgen, read_json, server_binary, u64_at, write_cert, TempDir,
+};
 
 /// 20 clients in two channels of 10, 4 senders (two per channel): every
 /// line reaches the 9 others of its channel, none crosses to the other,
@@ -151,6 +154,90 @@ fn irc_refuses_payloads_a_line_cannot_hold() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("does not fit an IRC line"), "{stderr}");
     assert!(stderr.contains("at most 408"), "{stderr}");
+}
+
+/// `loadgen compare --irc` cut to seconds: it writes InspIRCd a
+/// configuration, starts it on a free port (as the daemon user, when the
+/// tests run as root: InspIRCd refuses root), runs scenario (a) at a
+/// fiftieth of its size (20 subscribers, 40 lines/s, 1 s) and stops it.
+/// Every line reaches every subscriber, on shardchat's IRC port too (and
+/// on ngircd, when it is installed).
+#[test]
+fn compare_irc_drives_inspircd_on_a_free_port() {
+    if installed_unless("inspircd", "REQUIRE_IRC").is_none() || !daemon_user_exists() {
+        return;
+    }
+    let dir = TempDir::new("compare-irc");
+    let server = format!("shardchat={}", server_binary().display());
+    let out = dir.path().to_str().unwrap();
+    let run = loadgen(&[
+        "compare",
+        "--irc",
+        "--quick",
+        "--scale",
+        "0.02",
+        "--scenarios",
+        "a",
+        "--duration",
+        "1s",
+        "--server",
+        &server,
+        "--out",
+        out,
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "exit {:?}: {stderr}", run.status);
+
+    let md = std::fs::read_to_string(dir.path().join("compare-irc.md")).expect("compare-irc.md");
+    assert!(md.contains("Zero loss everywhere: met"), "{md}");
+    assert!(md.contains("threshold=\"1000000\""), "{md}");
+    let mut targets = vec!["shardchat", "inspircd"];
+    if md.contains("| (a) | ngircd | 1 |") {
+        targets.push("ngircd");
+    }
+    for target in targets {
+        assert!(md.contains(&format!("| (a) | {target} | 1 |")), "{md}");
+        let json = read_json(&dir.path().join(format!("runs/irc-a-{target}-1.json")));
+        assert_eq!(json["config"]["proto"], "irc", "{target}");
+        assert_eq!(u64_at(&json, "/connect/connected"), 21, "{target}");
+        let sent = u64_at(&json, "/delivery/sent");
+        assert_eq!(sent, 40, "{target}: 40 lines/s for 1 s");
+        assert_eq!(u64_at(&json, "/delivery/expected"), sent * 20, "{target}");
+        assert_eq!(u64_at(&json, "/delivery/received"), sent * 20, "{target}");
+        assert_eq!(json["verdict"]["ok"], true, "{target}");
+        // Stopped afterwards: the pid is gone.
+        let pid = u64_at(&json, "/server/pid");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{target} (pid {pid}) still runs"
+        );
+    }
+    let log = std::fs::read_to_string(dir.path().join("runs/irc-a-inspircd-1.server.log")).unwrap();
+    assert!(
+        log.contains("InspIRCd is now running as 'loadgen.test'"),
+        "{log}"
+    );
+    assert!(dir.path().join("compare-irc-a.svg").exists());
+}
+
+/// When the tests run as root, `loadgen compare --irc` starts InspIRCd as
+/// the user `shardbench` (`useradd -r shardbench`): false, after saying
+/// the test is skipped, when there is none, unless REQUIRE_IRC=1 makes
+/// that a failure.
+fn daemon_user_exists() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    if !root || passwd.lines().any(|l| l.starts_with("shardbench:")) {
+        return true;
+    }
+    let required = std::env::var("REQUIRE_IRC").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "no user shardbench to start inspircd as, and REQUIRE_IRC=1"
+    );
+    println!("SKIPPED: no user shardbench to start inspircd as (useradd -r shardbench)");
+    false
 }
 
 /// A plain IRC client holding a nick, read line by line with a timeout.

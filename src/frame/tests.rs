@@ -95,6 +95,7 @@ fn optional_events_go_only_to_readers_that_asked_and_tags_only_to_tag_readers() 
             Recipient {
                 id: ClientId(9),
                 sees,
+                in_room: None,
             },
             |_, run| out.push_str(&String::from_utf8_lossy(run)),
         );
@@ -126,11 +127,64 @@ fn optional_events_go_only_to_readers_that_asked_and_tags_only_to_tag_readers() 
     let me = Recipient {
         id: ClientId(1),
         sees: sees::AWAY,
+        in_room: None,
     };
     chunk.for_each_range(Form::Irc, me, |_, run| {
         own.push_str(&String::from_utf8_lossy(run))
     });
     assert_eq!(own, ":n!n@user/n PRIVMSG #r :yo\r\n", "no echo of its own");
+}
+
+#[test]
+fn an_event_about_a_user_comes_from_the_first_room_a_reader_shares() {
+    let quit = |rooms: &str| {
+        let mut b = ChunkBuilder::new(RoomId(1), rooms);
+        let e = Event {
+            body: Body::Quit { reason: None },
+            ..chat(1, "")
+        };
+        b.push(&chat(2, "before"));
+        b.push_event(&e, None, Some("alpha beta gamma"));
+        b.push(&chat(2, "after"));
+        b.take()
+    };
+    let (alpha, beta) = (quit("Alpha"), quit("beta"));
+    let read = |chunk: &Chunk, rooms: &'static [&'static str]| {
+        let in_room = |name: &str| rooms.contains(&name);
+        let mut out = String::new();
+        let to = Recipient {
+            id: ClientId(9),
+            sees: 0,
+            in_room: Some(&in_room),
+        };
+        chunk.for_each_range(Form::Line, to, |_, run| {
+            out.push_str(&String::from_utf8_lossy(run))
+        });
+        out.matches(" left ").count()
+    };
+    // In alpha and beta: from alpha, the first by name, only.
+    assert_eq!(read(&alpha, &["alpha", "beta"]), 1);
+    assert_eq!(read(&beta, &["alpha", "beta"]), 0);
+    // In beta and gamma, not alpha: from beta.
+    assert_eq!(read(&beta, &["beta", "gamma"]), 1);
+    // Without room knowledge, every copy is delivered.
+    let mut all = 0;
+    beta.for_each_range(Form::Line, ClientId(9), |_, run| {
+        all += String::from_utf8_lossy(run).matches(" left ").count()
+    });
+    assert_eq!(all, 1);
+    // The events around it are untouched.
+    let mut around = String::new();
+    let in_room = |name: &str| name == "alpha" || name == "beta";
+    let to = Recipient {
+        id: ClientId(9),
+        sees: 0,
+        in_room: Some(&in_room),
+    };
+    beta.for_each_range(Form::Line, to, |_, run| {
+        around.push_str(&String::from_utf8_lossy(run))
+    });
+    assert_eq!(around, "[n] before\n[n] after\n");
 }
 
 #[test]

@@ -70,18 +70,30 @@ impl Shard {
         if let Some(p) = &self.clients[key].profile {
             *p.realname.lock() = realname.into();
         }
-        for at in 0..self.clients[key].rooms.len() {
-            self.emit(key, at, Body::Setname { realname });
-        }
+        self.telling_rooms(
+            key,
+            |_, _| true,
+            |s| {
+                for at in 0..s.clients[key].rooms.len() {
+                    s.emit(key, at, Body::Setname { realname });
+                }
+            },
+        );
         self.reply(key, &Reply::Setname(realname.into()));
     }
 
     /// The client went away (`Some`) or came back: its rooms are told
     /// (those there with `away-notify`).
     pub(super) fn away_notify(&mut self, key: usize, message: Option<&str>) {
-        for at in 0..self.clients[key].rooms.len() {
-            self.emit(key, at, Body::Away { message });
-        }
+        self.telling_rooms(
+            key,
+            |_, _| true,
+            |s| {
+                for at in 0..s.clients[key].rooms.len() {
+                    s.emit(key, at, Body::Away { message });
+                }
+            },
+        );
     }
 
     /// After the client's JOIN of the room at `at` in its list: if it is

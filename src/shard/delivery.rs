@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use super::Peer;
 use super::{close_reason, set_write_interest, Shard};
-use crate::client::Client;
+use crate::client::{Client, Membership};
 use crate::event::{Body, Event, MsgId};
 use crate::fanout::{Direct, DirectMsg, ShardMsg, TrySendError};
-use crate::frame::{Chunk, ChunkBuilder, Recipient};
+use crate::frame::{Chunk, ChunkBuilder, ClientId, Recipient};
 use crate::outbound::Flushed;
 use crate::poller::Poller;
 use crate::proto::Reply;
@@ -35,7 +35,13 @@ pub(super) struct Outgoing {
 impl Outgoing {
     /// Appends an event, with its sender's client-only tags, to this
     /// pass's chunk for `room`.
-    pub(super) fn push(&mut self, room: &Arc<Room>, e: &Event<'_>, tags: Option<&str>) {
+    pub(super) fn push(
+        &mut self,
+        room: &Arc<Room>,
+        e: &Event<'_>,
+        tags: Option<&str>,
+        scope: Option<&str>,
+    ) {
         let i = *self.index.entry(room.id()).or_insert_with(|| {
             let builder = match self.spare.pop() {
                 Some(mut b) => {
@@ -47,7 +53,7 @@ impl Outgoing {
             self.builders.push((Arc::clone(room), builder));
             self.builders.len() - 1
         });
-        self.builders[i].1.push_tagged(e, tags);
+        self.builders[i].1.push_event(e, tags, scope);
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -87,13 +93,36 @@ impl Shard {
         let message = is_message(&body);
         // Only messages carry the sender's client-only tags.
         let tags = self.line_tags.as_deref().filter(|_| message);
-        self.outgoing.push(room, &e, tags);
+        self.outgoing
+            .push(room, &e, tags, self.event_scope.as_deref());
         if let Some(buf) = echo(c, room, &e, tags) {
             self.queue_own(key, buf);
         }
         if message {
             self.spoke(key);
         }
+    }
+
+    /// Runs `tell`, which tells each of client `key`'s rooms (those `keep`
+    /// keeps) one thing about the client: a quit, a nick change, an away
+    /// or realname change. With two rooms or more, each event carries
+    /// their names (its scope), so that a member of several gets it once
+    /// (`Recipient::in_room` in frame.rs).
+    pub(super) fn telling_rooms(
+        &mut self,
+        key: usize,
+        keep: impl Fn(&Self, &Room) -> bool,
+        tell: impl FnOnce(&mut Self),
+    ) {
+        let rooms = &self.clients[key].rooms;
+        let told: Vec<String> = rooms
+            .iter()
+            .filter(|m| keep(self, &m.room))
+            .map(|m| m.room.name().to_ascii_lowercase())
+            .collect();
+        self.event_scope = (told.len() > 1).then(|| told.join(" ").into());
+        tell(self);
+        self.event_scope = None;
     }
 
     /// Appends an event from client `key` to this pass's chunk for `room`,
@@ -110,7 +139,7 @@ impl Shard {
         };
         let message = is_message(&body);
         let tags = self.line_tags.as_deref().filter(|_| message);
-        self.outgoing.push(room, &e, tags);
+        self.outgoing.push(room, &e, tags, None);
         if let Some(buf) = echo(c, room, &e, tags) {
             self.queue_own(key, buf);
         }
@@ -214,8 +243,11 @@ impl Shard {
                     continue; // joined after all of it
                 }
                 let form = c.session.form();
-                let to = recipient(c);
-                let result = c.out.deliver(c.transport.writer(), form, chunks, to);
+                let result = {
+                    let in_room = in_room(&c.rooms);
+                    let to = recipient(c.id, c.session.sees(), &in_room);
+                    c.out.deliver(c.transport.writer(), form, chunks, to)
+                };
                 settle(&self.poller, &mut self.doomed, max_outbuf, key, c, result);
             }
         }
@@ -261,8 +293,11 @@ impl Shard {
             return;
         }
         let form = c.session.form();
-        let to = recipient(c);
-        let result = c.out.deliver(c.transport.writer(), form, chunks, to);
+        let result = {
+            let in_room = in_room(&c.rooms);
+            let to = recipient(c.id, c.session.sees(), &in_room);
+            c.out.deliver(c.transport.writer(), form, chunks, to)
+        };
         settle(
             &self.poller,
             &mut self.doomed,
@@ -401,12 +436,24 @@ fn echo(c: &Client, room: &Room, e: &Event<'_>, tags: Option<&str>) -> Option<Ve
     Some(buf)
 }
 
-/// A client as the reader of chunks: its own events are skipped, and the
-/// optional ones it did not ask for.
-fn recipient(c: &Client) -> Recipient {
+/// A client as the reader of chunks: its own events are skipped, the
+/// optional ones it did not ask for, and an event about a user it shares
+/// several rooms with, but in the first of them.
+fn recipient<'a>(id: ClientId, sees: u8, in_room: &'a dyn Fn(&str) -> bool) -> Recipient<'a> {
     Recipient {
-        id: c.id,
-        sees: c.session.sees(),
+        id,
+        sees,
+        in_room: Some(in_room),
+    }
+}
+
+/// Whether a client with these memberships is in the room named `name`
+/// (lower-case).
+fn in_room(rooms: &[Membership]) -> impl Fn(&str) -> bool + '_ {
+    move |name: &str| {
+        rooms
+            .iter()
+            .any(|m| m.room.name().eq_ignore_ascii_case(name))
     }
 }
 

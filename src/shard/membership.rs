@@ -289,10 +289,15 @@ impl Shard {
             Some(r) => crate::info!("[Server] Client left ({nick}: {r})"),
             None => crate::info!("[Server] Client left ({nick})"),
         }
-        while !self.clients[key].rooms.is_empty() {
-            let last = self.clients[key].rooms.len() - 1;
-            self.leave_room(key, last, announce, true, reason);
-        }
+        // The rooms that are told (within the notice limit) are its scope.
+        let told =
+            |s: &Self, room: &Room| announce && s.announces(room.members().saturating_sub(1));
+        self.telling_rooms(key, told, |s| {
+            while !s.clients[key].rooms.is_empty() {
+                let last = s.clients[key].rooms.len() - 1;
+                s.leave_room(key, last, announce, true, reason);
+            }
+        });
         self.shared.registry.release(&nick, id);
         if let Some(cluster) = &self.shared.cluster {
             cluster.user_left(id, &nick);

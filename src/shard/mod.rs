@@ -130,6 +130,9 @@ pub struct Shard {
     msg_seq: u64,
     /// The client-only tags (IRCv3) of the line being handled.
     line_tags: Option<Box<str>>,
+    /// While one thing about a client is told to each of its rooms: their
+    /// names (see `delivery.rs`, `telling_rooms`).
+    event_scope: Option<Box<str>>,
     /// The client whose labelled command (labeled-response) is being
     /// handled, and what it has been sent meanwhile.
     label: Option<(usize, Vec<u8>)>,
@@ -174,6 +177,7 @@ impl Shard {
             seq: 0,
             msg_seq: 0,
             line_tags: None,
+            event_scope: None,
             label: None,
             wall_ms: crate::event::now_ms(),
             rbuf: vec![0; READ_BUDGET].into_boxed_slice(),

@@ -127,9 +127,17 @@ impl Shard {
     fn finish_rename(&mut self, key: usize, name: &str) {
         let old = self.clients[key].nick.clone();
         crate::info!("[Server] {old} is now {name}");
+        self.telling_rooms(
+            key,
+            |_, _| true,
+            |s| {
+                for at in 0..s.clients[key].rooms.len() {
+                    // Said under the old name.
+                    s.emit(key, at, Body::Nick { new: name });
+                }
+            },
+        );
         for at in 0..self.clients[key].rooms.len() {
-            // Said under the old name.
-            self.emit(key, at, Body::Nick { new: name });
             let room = Arc::clone(&self.clients[key].rooms[at].room);
             let had_status = !room.channel().prefix(&old).is_empty();
             room.channel().rename(&old, name);

@@ -28,6 +28,7 @@ mod irc_clients;
 mod irc_cluster;
 mod irc_flood;
 mod irc_modes;
+mod irc_shared;
 mod irc_users;
 mod protocol;
 mod rooms;

@@ -1,5 +1,6 @@
-//! `compare.md`: the setup, one table of every scenario against every
-//! target, the goals checked against it, the plots and the commands.
+//! `compare.md` (or `compare-irc.md`): the setup, one table of every
+//! scenario against every target, the goals checked against it (see
+//! `goals`), the plots and the commands.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,12 +8,15 @@ use std::fmt::Write as _;
 use crate::cli::Proto;
 use crate::machine::Machine;
 
+use super::goals;
 use super::scenario::{group, Load, Scenario, ScenarioId};
-use super::stats::{Cell, RunFigures, Stat};
-use super::target::{Missing, Target};
+use super::stats::{Cell, Stat};
+use super::suite::Suite;
+use super::target::{Kind, Missing, Target};
 
 /// Everything the report says.
 pub struct Report<'a> {
+    pub suite: Suite,
     pub machine: &'a Machine,
     pub started_unix_s: u64,
     pub git_revision: Option<String>,
@@ -34,14 +38,14 @@ pub struct Report<'a> {
     pub plots: Vec<(ScenarioId, String)>,
     /// Short or scaled-down runs: a check of the tooling, not a result.
     pub smoke: Option<String>,
-    /// `max_clients` passed to Redis.
-    pub redis_max_clients: usize,
+    /// Clients Redis or each IRC daemon was set to take.
+    pub slots: usize,
 }
 
 impl Report<'_> {
     pub fn render(&self) -> String {
         let mut o = String::new();
-        let _ = writeln!(o, "# shardchat, Redis and NATS: the same fan-out work\n");
+        let _ = writeln!(o, "# {}\n", self.suite.title());
         if let Some(why) = &self.smoke {
             let _ = writeln!(
                 o,
@@ -51,7 +55,7 @@ impl Report<'_> {
         }
         self.setup(&mut o);
         self.table(&mut o);
-        self.goals(&mut o);
+        goals::write(self, &mut o);
         self.plots(&mut o);
         self.problems(&mut o);
         self.commands(&mut o);
@@ -73,12 +77,21 @@ impl Report<'_> {
              started fresh for every run on a free loopback port and stopped after it.",
             self.loadgen_threads
         );
-        let _ = writeln!(
-            o,
-            "- Threads: shardchat runs {0} shards; NATS may use {0} (GOMAXPROCS={0}); Redis \
-             serves every client from its one main thread (its default, io-threads 1).",
-            self.threads
-        );
+        let _ = match self.suite {
+            Suite::PubSub => writeln!(
+                o,
+                "- Threads: shardchat runs {0} shards; NATS may use {0} (GOMAXPROCS={0}); \
+                 Redis serves every client from its one main thread (its default, io-threads \
+                 1).",
+                self.threads
+            ),
+            Suite::Irc => writeln!(
+                o,
+                "- Threads: shardchat runs {} shards; InspIRCd and ngircd serve every client \
+                 from one thread (neither can use more).",
+                self.threads
+            ),
+        };
         let _ = writeln!(
             o,
             "- Each scenario ran {} time{} against each target, the targets taking turns \
@@ -90,14 +103,27 @@ impl Report<'_> {
             self.duration,
             self.idle_hold
         );
-        let _ = writeln!(
-            o,
-            "- Receivers: \"N subscribers\" means every line reaches N receiving clients on \
-             every target. In shardchat's line protocol every client receives the other \
-             clients' lines, senders included, so N subscribers are N + 1 clients of which \
-             10 send; in Redis and NATS pub/sub senders only publish, so they are N \
-             subscribers plus 10 publishers."
-        );
+        let _ = match self.suite {
+            Suite::PubSub => writeln!(
+                o,
+                "- Receivers: \"N subscribers\" means every line reaches N receiving clients \
+                 on every target. In shardchat's line protocol every client receives the \
+                 other clients' lines, senders included, so N subscribers are N + 1 clients \
+                 of which 10 send; in Redis and NATS pub/sub senders only publish, so they \
+                 are N subscribers plus 10 publishers."
+            ),
+            Suite::Irc => writeln!(
+                o,
+                "- Receivers: \"N subscribers\" means every line reaches N receiving clients \
+                 on every target: N + 1 IRC clients in one channel, of which 10 send \
+                 PRIVMSGs and every member gets the others' lines. Clients register with \
+                 NICK and USER, JOIN, and request no capability. Every target is paced to \
+                 200 new connections a second (ngircd's listen backlog is 10). shardchat \
+                 runs with `--notice-limit 0`, as in the line protocol's comparison, so it \
+                 tells no one of the JOINs, where the daemons tell every member of the \
+                 channel: that costs them while clients connect, which is not measured."
+            ),
+        };
         let _ = writeln!(o, "- Run: {}.", utc_date(self.started_unix_s));
         if let Some(rev) = &self.git_revision {
             let _ = writeln!(o, "- Source revision: `{rev}`.");
@@ -105,17 +131,12 @@ impl Report<'_> {
         let _ = writeln!(o, "\n| target | version | started as |");
         let _ = writeln!(o, "| --- | --- | --- |");
         for t in self.targets {
-            let max_clients = if t.proto == Proto::Redis {
-                self.redis_max_clients
-            } else {
-                0
-            };
             let _ = writeln!(
                 o,
                 "| {} | {} | `{}` |",
                 t.label,
                 t.version,
-                t.command(self.threads, max_clients)
+                t.command(self.threads, self.slots)
             );
         }
         if self.missing.is_empty() {
@@ -133,7 +154,41 @@ impl Report<'_> {
                  (its default of 10,000 is less than the 10,010 clients of (c))."
             );
         }
+        self.daemon_configs(o);
         let _ = writeln!(o);
+    }
+
+    /// Each IRC daemon's generated configuration, as every run got it but
+    /// for the port and directory.
+    fn daemon_configs(&self, o: &mut String) {
+        let daemons: Vec<_> = self
+            .targets
+            .iter()
+            .filter_map(|t| match t.kind {
+                Kind::Irc(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        if daemons.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            o,
+            "\nThe IRC daemons run with a configuration written for each run into a \
+             temporary directory (`<dir>`), with {} connection slots and no flood limits: \
+             each setting is explained in the loadgen's README (\"Comparing with IRC \
+             daemons\"). When the loadgen runs as root they are started as an unprivileged \
+             user (InspIRCd refuses to run as root).",
+            group(self.slots as u64)
+        );
+        for d in daemons {
+            let _ = writeln!(
+                o,
+                "\n`{}`:\n\n```text\n{}```",
+                d.config_file(),
+                d.config("<port>", self.slots, "<dir>")
+            );
+        }
     }
 
     fn table(&self, o: &mut String) {
@@ -202,128 +257,6 @@ impl Report<'_> {
                     cols.join(" | ")
                 );
             }
-        }
-        let _ = writeln!(o);
-    }
-
-    /// The issue's targets, for each shardchat build against the peers
-    /// that ran.
-    fn goals(&self, o: &mut String) {
-        let _ = writeln!(o, "## Goals\n");
-        let everyone_clean = self.cells.values().all(Cell::clean);
-        let lost: u64 = self.cells.values().map(Cell::lost).sum();
-        let _ = writeln!(
-            o,
-            "- Zero loss everywhere: {} ({} lost; {}).",
-            met(everyone_clean && lost == 0),
-            group(lost),
-            if everyone_clean {
-                "every run clean"
-            } else {
-                "see Problems"
-            }
-        );
-        let peers: Vec<usize> = (0..self.targets.len())
-            .filter(|&i| self.targets[i].proto != Proto::Line)
-            .collect();
-        if peers.is_empty() {
-            let _ = writeln!(
-                o,
-                "- The other goals need Redis or NATS, which did not run."
-            );
-        }
-        let median = |id: ScenarioId, i: usize, f: fn(&RunFigures) -> Option<f64>| {
-            self.cells
-                .get(&(id, i))
-                .and_then(|c| c.stat(f))
-                .map(|s| s.median)
-        };
-        for (me, t) in self.targets.iter().enumerate() {
-            if t.proto != Proto::Line || peers.is_empty() {
-                continue;
-            }
-            let compare = |id: ScenarioId,
-                           f: fn(&RunFigures) -> Option<f64>,
-                           ok: &dyn Fn(f64, f64) -> bool,
-                           ratio_word: &str| {
-                let Some(mine) = median(id, me, f) else {
-                    return format!("n/a (({}) did not run)", id.letter());
-                };
-                let mut all = true;
-                let mut parts = Vec::new();
-                for &p in &peers {
-                    match median(id, p, f) {
-                        Some(theirs) if theirs > 0.0 => {
-                            all &= ok(mine, theirs);
-                            parts.push(format!(
-                                "{:.2}x {}'s",
-                                mine / theirs,
-                                self.targets[p].label
-                            ));
-                        }
-                        _ => parts.push(format!("no figure for {}", self.targets[p].label)),
-                    }
-                }
-                format!("{} ({ratio_word} {})", met(all), parts.join(", "))
-            };
-            let _ = writeln!(o, "- {}:", t.label);
-            let _ = writeln!(
-                o,
-                "  - (b) deliveries/s at least 5x each peer's: {}",
-                compare(
-                    ScenarioId::B,
-                    |r| r.deliveries_per_s,
-                    &|m, p| m >= 5.0 * p,
-                    "deliveries/s"
-                )
-            );
-            let _ = writeln!(
-                o,
-                "  - (b) server CPU per million deliveries under a third of each peer's: {}",
-                compare(
-                    ScenarioId::B,
-                    |r| r.cpu_s_per_million,
-                    &|m, p| m < p / 3.0,
-                    "CPU per M"
-                )
-            );
-            let best_p99 = peers
-                .iter()
-                .filter_map(|&p| median(ScenarioId::A, p, |r| r.p99_ms).map(|v| (v, p)))
-                .min_by(|a, b| a.0.total_cmp(&b.0));
-            let p99 = match (median(ScenarioId::A, me, |r| r.p99_ms), best_p99) {
-                (Some(mine), Some((best, p))) => format!(
-                    "{} ({} ms against {}'s {} ms: {:.2}x)",
-                    met(mine <= best / 10.0),
-                    fmt_ms(mine),
-                    self.targets[p].label,
-                    fmt_ms(best),
-                    mine / best
-                ),
-                _ => "n/a ((a) did not run for both)".to_owned(),
-            };
-            let _ = writeln!(o, "  - (a) p99 at most a tenth of the best peer's: {p99}");
-            let redis = peers
-                .iter()
-                .copied()
-                .find(|&p| self.targets[p].proto == Proto::Redis);
-            let mem = match (
-                median(ScenarioId::D, me, |r| r.bytes_per_connection),
-                redis.and_then(|p| median(ScenarioId::D, p, |r| r.bytes_per_connection)),
-            ) {
-                (Some(mine), Some(theirs)) if theirs > 0.0 => format!(
-                    "{} ({} B against {} B: {:.2}x)",
-                    met(mine <= theirs / 10.0),
-                    group(mine.max(0.0).round() as u64),
-                    group(theirs.round() as u64),
-                    mine / theirs
-                ),
-                _ => "n/a ((d) did not run for both)".to_owned(),
-            };
-            let _ = writeln!(
-                o,
-                "  - (d) idle memory per connection at most a tenth of Redis's: {mem}"
-            );
         }
         let _ = writeln!(o);
     }
@@ -416,7 +349,7 @@ fn utc_date(unix_s: u64) -> String {
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
 }
 
-fn met(ok: bool) -> &'static str {
+pub fn met(ok: bool) -> &'static str {
     if ok {
         "met"
     } else {
@@ -439,7 +372,7 @@ fn fmt_count(v: f64) -> String {
 }
 
 /// Three significant figures, more decimals below a millisecond.
-fn fmt_ms(v: f64) -> String {
+pub fn fmt_ms(v: f64) -> String {
     if v < 1.0 {
         format!("{v:.3}")
     } else if v < 10.0 {

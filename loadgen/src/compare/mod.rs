@@ -1,264 +1,43 @@
 //! `loadgen compare`: the same scenarios against shardchat, Redis pub/sub
-//! and NATS, each server started here, fresh for every run, on a free
-//! loopback port; then `compare.md` (one table, the goals, the commands)
-//! and one overlaid latency plot per scenario.
+//! and NATS (or, with `--irc`, against shardchat's IRC port, InspIRCd and
+//! ngircd), each server started here, fresh for every run, on a free
+//! loopback port; then `compare.md` or `compare-irc.md` (one table, the
+//! goals, the commands) and one overlaid latency plot per scenario.
 //!
 //! ```text
 //! loadgen compare                      # all four scenarios, twice each, into results/
 //! loadgen compare --quick --out /tmp/c # seconds-long runs: does it all work?
 //! loadgen compare --server before=old/server --server after=target/release/server
+//! loadgen compare --irc                # (a) and (b) on shardchat's IRC port, InspIRCd, ngircd
 //! ```
 
+mod daemon;
+mod goals;
 mod markdown;
+mod plan;
+mod running;
 mod scenario;
 mod stats;
+mod suite;
 mod target;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
-use clap::{Args, Parser};
+use anyhow::{Context, Result};
 
-use crate::cli::{parse_duration, Cli, Proto};
 use crate::latency;
 use crate::machine::{self, Machine};
-use crate::output;
 use crate::plot::{self, Curve};
-use crate::run::{self, Outcome};
 
+pub use plan::CompareArgs;
+use plan::Plan;
 pub use scenario::ScenarioId;
 use scenario::{format_duration, Load, Scenario};
 use stats::{Cell, RunFigures};
-use target::{Missing, Target};
-
-#[derive(Debug, Args)]
-pub struct CompareArgs {
-    /// Scenarios to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "a,b,c,d")]
-    pub scenarios: Vec<ScenarioId>,
-    /// Runs of each scenario against each target [default: 2; 1 with
-    /// --quick].
-    #[arg(long)]
-    pub repeat: Option<usize>,
-    /// Send time of each run of a, b and c [default: 30s; 2s with --quick].
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-    /// Seconds-long runs, once each: checks that everything works; the
-    /// figures are not a comparison.
-    #[arg(long)]
-    pub quick: bool,
-    /// Multiply the scenarios' subscriber counts and line rates by this
-    /// (e.g. 0.1 for a smoke test).
-    #[arg(long, default_value_t = 1.0)]
-    pub scale: f64,
-    /// shardchat's shards, and the CPUs NATS may use (GOMAXPROCS)
-    /// [default: CPUs].
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// The loadgen's event-loop threads [default: CPUs].
-    #[arg(long)]
-    pub loadgen_threads: Option<usize>,
-    /// shardchat server binary, as PATH or LABEL=PATH; give it more than
-    /// once to put several builds in the same table (e.g. before and after
-    /// a fix) [default: shardchat=the `server` next to this binary].
-    #[arg(long)]
-    pub server: Vec<String>,
-    /// redis-server binary [default: from PATH or /usr/sbin].
-    #[arg(long)]
-    pub redis_server: Option<PathBuf>,
-    /// nats-server binary [default: from PATH or /usr/sbin].
-    #[arg(long)]
-    pub nats_server: Option<PathBuf>,
-    /// Where compare.md, the plots and the runs' files (runs/) go.
-    #[arg(long, default_value = "results")]
-    pub out: PathBuf,
-}
-
-/// The checked settings.
-struct Plan {
-    scenarios: Vec<Scenario>,
-    repeat: usize,
-    duration: Duration,
-    idle_hold: Duration,
-    drain_timeout: Duration,
-    threads: usize,
-    loadgen_threads: usize,
-    targets: Vec<Target>,
-    missing: Vec<Missing>,
-    redis_max_clients: usize,
-    out: PathBuf,
-    smoke: Option<String>,
-}
-
-impl CompareArgs {
-    fn plan(&self) -> Result<Plan> {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let repeat = self.repeat.unwrap_or(if self.quick { 1 } else { 2 });
-        if repeat == 0 {
-            bail!("--repeat must be at least 1");
-        }
-        let duration =
-            self.duration
-                .unwrap_or(Duration::from_secs(if self.quick { 2 } else { 30 }));
-        if !(self.scale.is_finite() && self.scale > 0.0) {
-            bail!("--scale must be a positive number");
-        }
-        let threads = self.threads.unwrap_or(cpus);
-        let loadgen_threads = self.loadgen_threads.unwrap_or(cpus);
-        if threads == 0 || loadgen_threads == 0 {
-            bail!("--threads and --loadgen-threads must be at least 1");
-        }
-        let mut ids = self.scenarios.clone();
-        ids.sort();
-        ids.dedup();
-        if ids.is_empty() {
-            bail!("--scenarios: name at least one of a, b, c, d");
-        }
-        let scenarios: Vec<Scenario> = ids
-            .iter()
-            .map(|&id| Scenario::new(id, self.scale))
-            .collect();
-
-        let repo = target::repo_root();
-        let mut targets = Vec::new();
-        if self.server.is_empty() {
-            targets.push(Target::shardchat("shardchat", &default_server()?, &repo)?);
-        }
-        for spec in &self.server {
-            let (label, path) = match spec.split_once('=') {
-                Some((label, path)) => (label, path),
-                None => ("shardchat", spec.as_str()),
-            };
-            if label.is_empty() || label.contains(['/', ' ']) || label == "redis" || label == "nats"
-            {
-                bail!("--server {spec:?}: the label must be a plain name other than redis or nats");
-            }
-            if targets.iter().any(|t: &Target| t.label == label) {
-                bail!("--server {spec:?}: the label {label:?} is taken; use LABEL=PATH");
-            }
-            targets.push(Target::shardchat(label, Path::new(path), &repo)?);
-        }
-        let mut missing = Vec::new();
-        let peers = [
-            (Proto::Redis, self.redis_server.as_deref()),
-            (Proto::Nats, self.nats_server.as_deref()),
-        ];
-        for (proto, binary) in peers {
-            match Target::peer(proto, binary, &repo) {
-                Ok(t) => targets.push(t),
-                Err(m) => missing.push(m),
-            }
-        }
-        // Redis refuses clients past --maxclients (10,000 by default).
-        let redis_max_clients = scenarios
-            .iter()
-            .map(|s| s.clients(Proto::Redis))
-            .max()
-            .unwrap_or(0)
-            + 100;
-
-        let mut smoke = Vec::new();
-        if self.quick {
-            smoke.push("--quick".to_owned());
-        }
-        if self.scale != 1.0 {
-            smoke.push(format!("--scale {}", self.scale));
-        }
-        if !self.quick && duration < Duration::from_secs(10) {
-            smoke.push(format!("{} runs", format_duration(duration)));
-        }
-        Ok(Plan {
-            scenarios,
-            repeat,
-            duration,
-            idle_hold: if self.quick {
-                Duration::from_secs(1)
-            } else {
-                Duration::from_secs(5)
-            },
-            drain_timeout: Duration::from_secs(if self.quick { 10 } else { 30 }),
-            threads,
-            loadgen_threads,
-            targets,
-            missing,
-            redis_max_clients,
-            out: self.out.clone(),
-            smoke: (!smoke.is_empty()).then(|| smoke.join(", ")),
-        })
-    }
-}
-
-/// The `server` binary next to this one (both are built into
-/// target/<profile>/).
-fn default_server() -> Result<PathBuf> {
-    let me = std::env::current_exe().context("finding the loadgen binary")?;
-    Ok(me.with_file_name(format!("server{}", std::env::consts::EXE_SUFFIX)))
-}
-
-impl Plan {
-    /// The loadgen flags of scenario `s` against `t`, without the address,
-    /// pid and output files, which change from run to run.
-    fn flags(&self, s: &Scenario, t: &Target) -> Vec<String> {
-        let time = if s.load == Load::Idle {
-            self.idle_hold
-        } else {
-            self.duration
-        };
-        let mut f = s.flags(t.proto, time);
-        f.extend([
-            "--threads".into(),
-            self.loadgen_threads.to_string(),
-            "--drain-timeout".into(),
-            format_duration(self.drain_timeout),
-        ]);
-        f
-    }
-
-    /// One run: a fresh server, the loadgen against it, its files.
-    fn run_one(&self, s: &Scenario, t: &Target, round: usize) -> Result<Outcome> {
-        let runs = self.out.join("runs");
-        let label = format!("{}-{}-{round}", s.id.letter(), t.label);
-        let log = runs.join(format!("{label}.server.log"));
-        let mut server = t.start(self.threads, self.redis_max_clients, &log)?;
-        let mut args: Vec<String> = vec![
-            "loadgen".into(),
-            "--addr".into(),
-            server.addr.to_string(),
-            "--server-pid".into(),
-            server.pid().to_string(),
-            "--out".into(),
-            runs.display().to_string(),
-            "--label".into(),
-            label.clone(),
-        ];
-        args.extend(self.flags(s, t));
-        let cfg = Cli::try_parse_from(&args)
-            .context("building the loadgen flags")?
-            .run
-            .into_config()?;
-        eprintln!(
-            "== ({}) {} run {round}: {}",
-            s.id.letter(),
-            t.label,
-            args[1..].join(" ")
-        );
-        let outcome = run::run(cfg)?;
-        if let Some(status) = server.exited() {
-            bail!(
-                "{} exited during the run ({status}); see {}",
-                t.label,
-                log.display()
-            );
-        }
-        output::write_run(&runs, &outcome)?;
-        print!("{}", outcome.summary.render());
-        Ok(outcome)
-    }
-}
 
 pub fn run(args: &CompareArgs) -> Result<ExitCode> {
     let plan = args.plan()?;
@@ -318,6 +97,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         })
         .collect();
     let report = markdown::Report {
+        suite: plan.suite,
         machine: &machine,
         started_unix_s,
         git_revision: machine::git_revision(),
@@ -334,9 +114,9 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         commands,
         plots,
         smoke: plan.smoke.clone(),
-        redis_max_clients: plan.redis_max_clients,
+        slots: plan.slots,
     };
-    let path = plan.out.join("compare.md");
+    let path = plan.out.join(plan.suite.report());
     fs::write(&path, report.render()).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(if cells.values().all(Cell::clean) {
@@ -362,9 +142,12 @@ fn plot_scenario(
             continue;
         }
         let text = latency::to_hgrm(h);
-        let hgrm = plan
-            .out
-            .join(format!("compare-{}-{}.hgrm", s.id.letter(), t.label));
+        let hgrm = plan.out.join(format!(
+            "{}-{}-{}.hgrm",
+            plan.suite.prefix(),
+            s.id.letter(),
+            t.label
+        ));
         fs::write(&hgrm, &text).with_context(|| format!("writing {}", hgrm.display()))?;
         let rows = latency::parse_hgrm(&text).context("reading back the .hgrm")?;
         curves.push(Curve {
@@ -375,7 +158,7 @@ fn plot_scenario(
     if curves.is_empty() {
         return Ok(None);
     }
-    let file = format!("compare-{}.svg", s.id.letter());
+    let file = format!("{}-{}.svg", plan.suite.prefix(), s.id.letter());
     let title = format!("({}) {}", s.id.letter(), s.describe());
     plot::draw(&curves, &title, &plan.out.join(&file))?;
     Ok(Some(file))
@@ -406,78 +189,12 @@ fn invocation(args: impl IntoIterator<Item = String>, repo: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
-
-    fn plan(args: &[&str]) -> Result<Plan> {
-        let cli = Cli::try_parse_from(
-            ["loadgen", "compare", "--server", "/bin/true"]
-                .into_iter()
-                .chain(args.iter().copied()),
-        )?;
-        let Some(crate::cli::Command::Compare(c)) = cli.command else {
-            panic!("expected compare");
-        };
-        c.plan()
-    }
-
-    #[test]
-    fn defaults_and_quick() {
-        let p = plan(&[]).unwrap();
-        assert_eq!((p.repeat, p.duration), (2, Duration::from_secs(30)));
-        assert_eq!(p.scenarios.len(), 4);
-        assert_eq!(p.smoke, None);
-        assert_eq!(p.targets[0].label, "shardchat");
-        // 10,010 clients in (c) are more than Redis's default 10,000.
-        assert!(p.redis_max_clients > 10_010);
-        let q = plan(&["--quick", "--scenarios", "d,a,a"]).unwrap();
-        assert_eq!((q.repeat, q.duration), (1, Duration::from_secs(2)));
-        let ids: Vec<_> = q.scenarios.iter().map(|s| s.id).collect();
-        assert_eq!(ids, [ScenarioId::A, ScenarioId::D]);
-        assert!(q.smoke.is_some());
-        assert!(plan(&["--repeat", "0"]).is_err());
-        assert!(plan(&["--scale", "0"]).is_err());
-        assert!(plan(&["--scenarios", "e"]).is_err());
-    }
-
-    #[test]
-    fn several_builds_need_labels() {
-        let p = plan(&["--server", "after=/bin/true"]).unwrap();
-        let labels: Vec<_> = p
-            .targets
-            .iter()
-            .filter(|t| t.proto == Proto::Line)
-            .map(|t| t.label.as_str())
-            .collect();
-        assert_eq!(labels, ["shardchat", "after"]);
-        assert!(plan(&["--server", "/bin/true"]).is_err());
-        assert!(plan(&["--server", "redis=/bin/true"]).is_err());
-        assert!(plan(&["--server", "x=/no/such/server"]).is_err());
-    }
-
-    #[test]
-    fn run_flags_parse() {
-        let p = plan(&["--quick"]).unwrap();
-        for s in &p.scenarios {
-            for proto in [Proto::Line, Proto::Redis, Proto::Nats] {
-                let t = Target {
-                    label: "t".into(),
-                    proto,
-                    binary: "/bin/true".into(),
-                    shown: "true".into(),
-                    version: String::new(),
-                };
-                let mut args = vec!["loadgen".to_owned()];
-                args.extend(p.flags(s, &t));
-                let cfg = Cli::try_parse_from(&args)
-                    .unwrap()
-                    .run
-                    .into_config()
-                    .unwrap();
-                assert_eq!(cfg.proto, proto);
-                assert_eq!(cfg.clients, s.clients(proto));
-            }
-        }
-    }
+    use crate::cli::Proto;
+    use suite::Suite;
+    use target::{Kind, Target};
 
     /// A stand-in repository with a `target/release/server` that answers
     /// `--version`, removed on drop.
@@ -528,8 +245,9 @@ mod tests {
     fn the_report_names_no_path_of_the_machine() {
         let repo = FakeRepo::new();
         let server = repo.0.join("target/release/server");
-        let peer = |label: &str, proto, binary: &str| Target {
+        let peer = |label: &str, kind, proto, binary: &str| Target {
             label: label.into(),
+            kind,
             proto,
             binary: binary.into(),
             // As `Target::peer` names a server it found on PATH.
@@ -539,11 +257,12 @@ mod tests {
                 .to_string_lossy()
                 .into(),
             version: "1.0".into(),
+            run_as: None,
         };
         let targets = [
-            Target::shardchat("shardchat", &server, &repo.0).unwrap(),
-            peer("redis", Proto::Redis, "/usr/bin/redis-server"),
-            peer("nats", Proto::Nats, "/usr/sbin/nats-server"),
+            Target::shardchat("shardchat", &server, &repo.0, Proto::Line).unwrap(),
+            peer("redis", Kind::Redis, Proto::Redis, "/usr/bin/redis-server"),
+            peer("nats", Kind::Nats, Proto::Nats, "/usr/sbin/nats-server"),
         ];
         let machine = Machine {
             cpu_model: "cpu".into(),
@@ -554,6 +273,7 @@ mod tests {
         let scenarios = [Scenario::new(ScenarioId::A, 1.0)];
         let loadgen = repo.0.join("target/release/loadgen");
         let report = markdown::Report {
+            suite: Suite::PubSub,
             machine: &machine,
             started_unix_s: 0,
             git_revision: None,
@@ -573,7 +293,7 @@ mod tests {
             commands: Vec::new(),
             plots: Vec::new(),
             smoke: None,
-            redis_max_clients: 100,
+            slots: 100,
         };
         let md = report.render();
         assert!(

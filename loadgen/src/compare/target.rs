@@ -1,38 +1,50 @@
 //! The servers being compared: finding their binaries and versions, and
 //! starting a fresh one on a free loopback port for every run (so each
-//! run's memory starts from nothing), killed when the run is done.
+//! run's memory starts from nothing), killed when the run is done. IRC
+//! daemons get a generated configuration in a temporary directory,
+//! removed after the run (see `daemon`); `running` holds a started one.
 //!
 //! The report names each binary as a user would type it at the top of the
 //! repository (`target/release/server`, `redis-server`), not by where it
 //! sat on the machine that ran the comparison.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
+use super::daemon::{Daemon, RunAs};
+use super::running::{free_port, Running, TempDir};
 use crate::cli::Proto;
 
-/// How long a server may take to listen.
-const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// What kind of server a target is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Shardchat,
+    Redis,
+    Nats,
+    Irc(Daemon),
+}
 
-/// One server to compare: a shardchat build, Redis or NATS.
+/// One server to compare: a shardchat build (on its line or its IRC
+/// port), Redis, NATS or an IRC daemon.
 #[derive(Clone, Debug)]
 pub struct Target {
     /// Its name in the report and in file names.
     pub label: String,
+    pub kind: Kind,
+    /// What the loadgen speaks to it.
     pub proto: Proto,
     pub binary: PathBuf,
     /// `binary` as the report shows it: see [`as_typed`].
     pub shown: String,
     /// What `<binary> --version` says.
     pub version: String,
+    /// The user an IRC daemon is started as, when not this process's.
+    pub run_as: Option<RunAs>,
 }
 
 /// A server that was asked for but is not installed.
@@ -43,9 +55,10 @@ pub struct Missing {
 }
 
 impl Target {
-    /// A shardchat server binary; `label` names it in the report, and
-    /// `repo` is where the report's commands are typed.
-    pub fn shardchat(label: &str, binary: &Path, repo: &Path) -> Result<Target> {
+    /// A shardchat server binary, spoken to in `proto` (line or IRC);
+    /// `label` names it in the report, and `repo` is where the report's
+    /// commands are typed.
+    pub fn shardchat(label: &str, binary: &Path, repo: &Path, proto: Proto) -> Result<Target> {
         if !binary.is_file() {
             bail!(
                 "shardchat server {} not found: build it with `cargo build --release --bins` \
@@ -55,50 +68,80 @@ impl Target {
         }
         Ok(Target {
             label: label.to_owned(),
-            proto: Proto::Line,
+            kind: Kind::Shardchat,
+            proto,
             binary: binary.to_owned(),
             shown: as_typed(binary, repo),
             version: version_of(binary).unwrap_or_else(|| "unknown".to_owned()),
+            run_as: None,
         })
     }
 
     /// `redis-server` or `nats-server`: `binary` if given, else from PATH
     /// or the sbin directories PATH often lacks.
     pub fn peer(proto: Proto, binary: Option<&Path>, repo: &Path) -> Result<Target, Missing> {
-        let (label, name) = match proto {
-            Proto::Redis => ("redis", "redis-server"),
-            Proto::Nats => ("nats", "nats-server"),
+        let (label, name, kind) = match proto {
+            Proto::Redis => ("redis", "redis-server", Kind::Redis),
+            Proto::Nats => ("nats", "nats-server", Kind::Nats),
             Proto::Line | Proto::Irc => unreachable!("not a pub/sub peer"),
         };
-        let missing = |why: String| Missing {
-            label: label.to_owned(),
-            why,
-        };
-        let (path, shown) = match binary {
-            Some(p) if p.is_file() => (p.to_owned(), as_typed(p, repo)),
-            Some(p) => return Err(missing(format!("{} not found", p.display()))),
-            // Found by its name, so a user would type just the name.
-            None => (
-                find_binary(name).ok_or_else(|| missing(format!("{name} is not installed")))?,
-                name.to_owned(),
-            ),
-        };
-        let version = version_of(&path)
-            .ok_or_else(|| missing(format!("{} --version failed", path.display())))?;
+        let (path, shown, version) = installed(label, name, binary, repo)?;
         Ok(Target {
             label: label.to_owned(),
+            kind,
             proto,
             binary: path,
             shown,
             version,
+            run_as: None,
+        })
+    }
+
+    /// An IRC daemon: `binary` if given, else from PATH or sbin; started
+    /// as `run_as` (see [`super::daemon::run_as`]), which is an error
+    /// when this process is root and has no one else to start it as.
+    pub fn irc_daemon(
+        daemon: Daemon,
+        binary: Option<&Path>,
+        repo: &Path,
+        run_as: &Result<Option<RunAs>, String>,
+    ) -> Result<Target, Missing> {
+        let label = daemon.name();
+        let (path, shown, version) = installed(label, label, binary, repo)?;
+        let run_as = run_as.clone().map_err(|why| Missing {
+            label: label.to_owned(),
+            why,
+        })?;
+        Ok(Target {
+            label: label.to_owned(),
+            kind: Kind::Irc(daemon),
+            proto: Proto::Irc,
+            binary: path,
+            shown,
+            version,
+            run_as,
         })
     }
 
     /// The command that starts it, with `<port>` for the port, for the
-    /// report.
-    pub fn command(&self, threads: usize, max_clients: usize) -> String {
-        let (env, args) = self.args("<port>", threads, max_clients);
-        let mut words: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    /// report; an IRC daemon's configuration is its own (see
+    /// [`Daemon::config`]), and the command says as whom it runs.
+    pub fn command(&self, threads: usize, slots: usize) -> String {
+        let config = match self.kind {
+            Kind::Irc(d) => d.config_file(),
+            _ => "",
+        };
+        let (env, args) = self.args("<port>", threads, slots, config);
+        let mut words: Vec<String> = Vec::new();
+        if let Some(r) = &self.run_as {
+            words.extend([
+                "runuser".to_owned(),
+                "-u".to_owned(),
+                r.name.clone(),
+                "--".to_owned(),
+            ]);
+        }
+        words.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
         words.push(self.shown.clone());
         words.extend(args.iter().map(|a| {
             if a.is_empty() {
@@ -110,172 +153,113 @@ impl Target {
         words.join(" ")
     }
 
-    /// Environment and arguments. shardchat picks its own port (0) and
-    /// says which; the peers get `port`. Everything else is the servers'
+    /// Environment and arguments. shardchat picks its own ports (0) and
+    /// says which; the others get `port`. Everything else is the servers'
     /// defaults, with persistence off for Redis and its client limit
-    /// (10,000 by default) raised to what the run opens.
+    /// (10,000 by default) raised to `slots`; an IRC daemon reads
+    /// `config`.
     fn args(
         &self,
         port: &str,
         threads: usize,
-        max_clients: usize,
+        slots: usize,
+        config: &str,
     ) -> (Vec<(&'static str, String)>, Vec<String>) {
         let v = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        match self.proto {
-            Proto::Line => {
-                let mut a = v(&["--port", "0", "--bind", "127.0.0.1"]);
+        match self.kind {
+            Kind::Shardchat => {
+                let mut a = v(&["--port", "0"]);
+                if self.proto == Proto::Irc {
+                    a.extend(v(&["--irc-port", "0"]));
+                }
+                a.extend(v(&["--bind", "127.0.0.1"]));
                 a.extend(v(&["--rate-limit", "0", "--notice-limit", "0"]));
                 a.extend(["--threads".to_owned(), threads.to_string()]);
                 (Vec::new(), a)
             }
-            Proto::Redis => {
+            Kind::Redis => {
                 let mut a = v(&["--port", port, "--bind", "127.0.0.1"]);
                 a.extend(v(&["--save", "", "--appendonly", "no"]));
-                a.extend(["--maxclients".to_owned(), max_clients.to_string()]);
+                a.extend(["--maxclients".to_owned(), slots.to_string()]);
                 (Vec::new(), a)
             }
             // Go uses every CPU by default; GOMAXPROCS holds NATS to the
             // threads shardchat gets.
-            Proto::Nats => (
+            Kind::Nats => (
                 vec![("GOMAXPROCS", threads.to_string())],
                 v(&["-a", "127.0.0.1", "-p", port]),
             ),
-            Proto::Irc => unreachable!("IRC daemons are not compare targets"),
+            Kind::Irc(d) => (Vec::new(), d.args(config)),
         }
     }
 
-    /// Starts a fresh server; its output goes to `log`.
-    pub fn start(&self, threads: usize, max_clients: usize, log: &Path) -> Result<Running> {
-        let port = match self.proto {
-            Proto::Line => 0,
-            Proto::Redis | Proto::Nats | Proto::Irc => free_port()?,
+    /// Starts a fresh server; its output goes to `log`. `slots` is how
+    /// many clients Redis and the IRC daemons must take.
+    pub fn start(&self, threads: usize, slots: usize, log: &Path) -> Result<Running> {
+        let port = match self.kind {
+            Kind::Shardchat => 0,
+            Kind::Redis | Kind::Nats | Kind::Irc(_) => free_port()?,
         };
-        let (env, args) = self.args(&port.to_string(), threads, max_clients);
+        let mut dir = None;
+        let mut config = String::new();
+        if let Kind::Irc(d) = self.kind {
+            let tmp = TempDir::new(&format!("{}-{port}", d.name()))?;
+            config = d.write_config(&tmp.0, port, slots)?.display().to_string();
+            dir = Some(tmp);
+        }
+        let (env, args) = self.args(&port.to_string(), threads, slots, &config);
         let log_file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = Command::new(&self.binary);
         cmd.args(&args)
             .envs(env)
             .stdin(Stdio::null())
             .stderr(log_file.try_clone()?);
-        if self.proto == Proto::Line {
+        if let Some(d) = &dir {
+            cmd.current_dir(&d.0);
+        }
+        if let Some(r) = &self.run_as {
+            cmd.uid(r.uid).gid(r.gid);
+        }
+        let marker = match (self.kind, self.proto) {
+            (Kind::Shardchat, Proto::Irc) => Some("IRC on "),
+            (Kind::Shardchat, _) => Some("Listening on "),
+            _ => None,
+        };
+        if marker.is_some() {
             cmd.stdout(Stdio::piped());
         } else {
             cmd.stdout(log_file.try_clone()?);
         }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", self.binary.display()))?;
-        // Owned at once, so an error from here on still kills it.
-        let mut server = Running {
-            child: Some(child),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            label: self.label.clone(),
-        };
-        if self.proto == Proto::Line {
-            let child = server.child.as_mut().expect("just started");
-            server.addr = listening_addr(child, log_file)?;
-        }
-        server.wait_listening(log)?;
-        Ok(server)
+        let banner = marker.map(|m| (m, log_file));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        Running::spawn(&mut cmd, &self.label, addr, dir, banner, log)
     }
 }
 
-/// A started server, killed on drop.
-pub struct Running {
-    child: Option<Child>,
-    pub addr: SocketAddr,
-    label: String,
-}
-
-impl Running {
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// `None` while it runs; how it ended otherwise.
-    pub fn exited(&mut self) -> Option<String> {
-        let child = self.child.as_mut()?;
-        match child.try_wait() {
-            Ok(None) => None,
-            Ok(Some(status)) => Some(status.to_string()),
-            Err(e) => Some(e.to_string()),
-        }
-    }
-
-    fn wait_listening(&mut self, log: &Path) -> Result<()> {
-        let t0 = Instant::now();
-        while t0.elapsed() < START_TIMEOUT {
-            if let Some(status) = self.exited() {
-                bail!(
-                    "{} exited at start ({status}); see {}",
-                    self.label,
-                    log.display()
-                );
-            }
-            if TcpStream::connect(self.addr).is_ok() {
-                return Ok(());
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        bail!(
-            "{} did not listen on {} within {} s; see {}",
-            self.label,
-            self.addr,
-            START_TIMEOUT.as_secs(),
-            log.display()
-        )
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Reads shardchat's first line, `[CHAT SERVER] Listening on <ip>:<port>
-/// (...)`, and copies the rest of its output to `log` so it never blocks
-/// on a full pipe.
-fn listening_addr(child: &mut Child, mut log: File) -> Result<SocketAddr> {
-    let stdout = child.stdout.take().context("no stdout pipe")?;
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next();
-        if let Some(Ok(line)) = &first {
-            let _ = writeln!(log, "{line}");
-        }
-        let _ = tx.send(first);
-        for line in lines.map_while(Result::ok) {
-            let _ = writeln!(log, "{line}");
-        }
-    });
-    let first = match rx.recv_timeout(START_TIMEOUT) {
-        Ok(Some(Ok(line))) => line,
-        Ok(_) | Err(_) => bail!("the server printed no first line"),
+/// `binary` if given, else `name` from PATH or sbin, with the path to show
+/// and its version; `label` names it if it is missing.
+fn installed(
+    label: &str,
+    name: &str,
+    binary: Option<&Path>,
+    repo: &Path,
+) -> Result<(PathBuf, String, String), Missing> {
+    let missing = |why: String| Missing {
+        label: label.to_owned(),
+        why,
     };
-    parse_listening(&first).with_context(|| format!("unexpected first line: {first:?}"))
-}
-
-/// The address in `[CHAT SERVER] Listening on <ip>:<port> (...)`, with an
-/// unspecified IP reached on loopback.
-fn parse_listening(line: &str) -> Option<SocketAddr> {
-    let rest = line.split("Listening on ").nth(1)?;
-    let mut addr: SocketAddr = rest.split_whitespace().next()?.parse().ok()?;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    Some(addr)
-}
-
-/// A loopback port free right now. Another process could take it before
-/// the server binds it; the server then fails to start, which says so.
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
+    let (path, shown) = match binary {
+        Some(p) if p.is_file() => (p.to_owned(), as_typed(p, repo)),
+        Some(p) => return Err(missing(format!("{} not found", p.display()))),
+        // Found by its name, so a user would type just the name.
+        None => (
+            find_binary(name).ok_or_else(|| missing(format!("{name} is not installed")))?,
+            name.to_owned(),
+        ),
+    };
+    let version =
+        version_of(&path).ok_or_else(|| missing(format!("{} --version failed", path.display())))?;
+    Ok((path, shown, version))
 }
 
 /// The first line of `<binary> --version`.
@@ -332,39 +316,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_listening_line() {
-        assert_eq!(
-            parse_listening("[CHAT SERVER] Listening on 127.0.0.1:40123 (2 threads, epoll)"),
-            Some("127.0.0.1:40123".parse().unwrap())
-        );
-        assert_eq!(
-            parse_listening("[CHAT SERVER] Listening on 0.0.0.0:9 (1 threads, poll)"),
-            Some("127.0.0.1:9".parse().unwrap())
-        );
-        assert_eq!(parse_listening("hello"), None);
-    }
-
-    #[test]
     fn commands_for_the_report() {
-        let t = |proto, bin: &str| Target {
+        let t = |kind, proto, bin: &str| Target {
             label: "x".into(),
+            kind,
             proto,
             binary: format!("/somewhere/{bin}").into(),
             shown: bin.into(),
             version: String::new(),
+            run_as: None,
         };
         assert_eq!(
-            t(Proto::Redis, "redis-server").command(2, 10_100),
+            t(Kind::Redis, Proto::Redis, "redis-server").command(2, 10_100),
             "redis-server --port <port> --bind 127.0.0.1 --save '' --appendonly no \
              --maxclients 10100"
         );
         assert_eq!(
-            t(Proto::Nats, "nats-server").command(2, 0),
+            t(Kind::Nats, Proto::Nats, "nats-server").command(2, 0),
             "GOMAXPROCS=2 nats-server -a 127.0.0.1 -p <port>"
         );
         assert_eq!(
-            t(Proto::Line, "server").command(4, 0),
+            t(Kind::Shardchat, Proto::Line, "server").command(4, 0),
             "server --port 0 --bind 127.0.0.1 --rate-limit 0 --notice-limit 0 --threads 4"
+        );
+        assert_eq!(
+            t(Kind::Shardchat, Proto::Irc, "server").command(2, 0),
+            "server --port 0 --irc-port 0 --bind 127.0.0.1 --rate-limit 0 --notice-limit 0 \
+             --threads 2"
+        );
+        let mut insp = t(Kind::Irc(Daemon::Inspircd), Proto::Irc, "inspircd");
+        insp.run_as = Some(RunAs {
+            name: "shardbench".into(),
+            uid: 999,
+            gid: 999,
+        });
+        assert_eq!(
+            insp.command(2, 2000),
+            "runuser -u shardbench -- inspircd --nofork --nopid --config inspircd.conf"
+        );
+        assert_eq!(
+            t(Kind::Irc(Daemon::Ngircd), Proto::Irc, "ngircd").command(2, 2000),
+            "ngircd --nodaemon --config ngircd.conf"
         );
     }
 
