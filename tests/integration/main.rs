@@ -17,6 +17,7 @@ macro_rules! both_backends {
 }
 
 mod bad_input;
+mod browser;
 mod client;
 mod cluster;
 mod docs;
