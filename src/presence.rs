@@ -99,6 +99,10 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
             let (realname, idle) = found
                 .as_deref()
                 .map_or((None, None), |n| whois_extras(shared, n));
+            let rooms = found.as_deref().map_or_else(Vec::new, |n| {
+                let ids = registry.rooms_of(n);
+                whois_rooms(n, shared.rooms.with_ids(&ids).iter().map(|r| &**r))
+            });
             let nick = protocol::sanitize(nick).into_owned().into();
             Reply::Whois {
                 nick,
@@ -107,6 +111,7 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
                 oper,
                 realname,
                 idle,
+                rooms,
             }
         }
         Query::RoomModes { room, .. } => {
@@ -158,6 +163,17 @@ pub(crate) fn push_name(out: &mut String, prefixes: &str, nick: &str) {
     }
     out.push_str(prefixes);
     out.push_str(nick);
+}
+
+/// WHOIS's channels (319) of `nick`: each of `rooms` with its prefixes
+/// there, secret ones (`+s`) left out.
+pub(crate) fn whois_rooms<'r>(nick: &str, rooms: impl Iterator<Item = &'r Room>) -> Vec<Box<str>> {
+    rooms
+        .filter_map(|r| {
+            let c = r.channel();
+            (!c.secret).then(|| format!("{}{}", c.prefixes(nick), r.name()).into_boxed_str())
+        })
+        .collect()
 }
 
 /// A WHO line's user, with what this node knows of it: whether it is

@@ -401,6 +401,15 @@ impl Registry {
     }
 
     /// Finds a client by nick, ignoring case.
+    /// The rooms `nick` is in, in the order it joined them.
+    pub fn rooms_of(&self, nick: &str) -> Vec<RoomId> {
+        self.by_key
+            .read()
+            .get(&key(nick))
+            .map(|e| e.rooms.clone())
+            .unwrap_or_default()
+    }
+
     pub fn lookup(&self, nick: &str) -> Option<(Box<str>, Location)> {
         self.by_key
             .read()

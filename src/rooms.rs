@@ -278,6 +278,15 @@ impl Rooms {
             .collect()
     }
 
+    /// The rooms with these ids, in their order (ids of rooms gone are
+    /// skipped). Walks every room: for rare questions (WHOIS).
+    pub fn with_ids(&self, ids: &[RoomId]) -> Vec<Arc<Room>> {
+        let map = self.by_key.lock();
+        ids.iter()
+            .filter_map(|id| map.values().find(|r| r.id == *id).cloned())
+            .collect()
+    }
+
     /// How many rooms there are.
     pub fn count(&self) -> usize {
         self.by_key.lock().len()

@@ -44,6 +44,9 @@ pub(crate) enum Reply {
         oper: bool,
         realname: Option<Box<str>>,
         idle: Option<(u64, u64)>,
+        /// Its channels with its prefixes there (`@+rust`, without `#`),
+        /// secret ones left out.
+        rooms: Vec<Box<str>>,
     },
     /// The client removed `target` from `room`.
     KickDone {

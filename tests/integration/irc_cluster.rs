@@ -75,6 +75,7 @@ fn users_on_every_node_are_seen(b: Backend) {
     bob.send("WHOIS ann");
     bob.expect(":irc.test 311 bob ann ann user/ann * :ann");
     bob.expect(":irc.test 312 bob ann irc.test :shardchat");
+    bob.expect(":irc.test 319 bob ann :@#rust");
     bob.expect(":irc.test 318 bob ann :End of /WHOIS list");
     bob.send("ISON nobody ANN bob");
     bob.expect(":irc.test 303 bob :ann bob");

@@ -39,7 +39,17 @@ fn queries_about_users_and_rooms(b: Backend) {
         idle.starts_with(&format!(":irc.test 317 ann {guest} ")),
         "{idle}"
     );
+    c.expect(&format!(":irc.test 319 ann {guest} :@#lobby"));
     c.expect(&format!(":irc.test 318 ann {guest} :End of /WHOIS list"));
+    // WHOIS lists channels with prefixes, but never secret ones.
+    c.send("JOIN #quiet");
+    c.until(":irc.test 366 ");
+    c.send("MODE #quiet +s");
+    c.expect(":ann!ann@user/ann MODE #quiet +s");
+    c.send("WHOIS ann");
+    c.until(":irc.test 317 ann ann ");
+    c.expect(":irc.test 319 ann ann :#lobby");
+    c.expect(":irc.test 318 ann ann :End of /WHOIS list");
     c.send("WHOIS nobody");
     c.expect(":irc.test 401 ann nobody :No such nick/channel");
     c.expect(":irc.test 318 ann nobody :End of /WHOIS list");
@@ -49,7 +59,7 @@ fn queries_about_users_and_rooms(b: Backend) {
     c.expect(":irc.test 302 ann :ann=+ann@user/ann");
     c.send("LUSERS");
     c.expect(":irc.test 251 ann :There are 2 users and 0 invisible on 1 servers");
-    c.expect(":irc.test 254 ann 1 :channels formed");
+    c.expect(":irc.test 254 ann 2 :channels formed");
     c.expect(":irc.test 255 ann :I have 2 clients and 0 servers");
     c.expect(":irc.test 265 ann 2 2 :Current local users 2, max 2");
     c.expect(":irc.test 266 ann 2 2 :Current global users 2, max 2");

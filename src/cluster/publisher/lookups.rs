@@ -83,8 +83,8 @@ impl Publisher {
                 Reply::Who { mask, users }
             }
             Query::Whois { nick } => {
-                let (found, away, oper) = match self.find(nick)? {
-                    None => (None, None, false),
+                let (found, away, oper, in_rooms) = match self.find(nick)? {
+                    None => (None, None, false, String::new()),
                     Some(f) => {
                         let lower = f.nick.to_ascii_lowercase();
                         let con = self.con.as_mut().expect("connected");
@@ -96,12 +96,28 @@ impl Publisher {
                             .arg(keys::opers(&f.node))
                             .arg(&lower)
                             .query(con)?;
-                        (Some(f.nick.into()), away.map(Box::from), oper)
+                        (Some(f.nick.into()), away.map(Box::from), oper, f.rooms)
                     }
                 };
                 let (realname, idle) = found
                     .as_deref()
                     .map_or((None, None), |n| whois_extras(&self.shared, n));
+                let mut rooms = Vec::new();
+                if let Some(n) = found.as_deref() {
+                    for room in in_rooms.split('\t').filter(|r| !r.is_empty()) {
+                        let kept = self.kept_channel(room)?;
+                        let local = self.shared.rooms.get(room);
+                        let secret = match (&kept, &local) {
+                            (Some(c), _) => c.secret,
+                            (None, Some(r)) => r.channel().secret,
+                            (None, None) => false,
+                        };
+                        if !secret {
+                            let p = prefixes(&kept, &local, n);
+                            rooms.push(format!("{p}{room}").into_boxed_str());
+                        }
+                    }
+                }
                 let nick = protocol::sanitize(nick).into_owned().into();
                 Reply::Whois {
                     nick,
@@ -110,6 +126,7 @@ impl Publisher {
                     oper,
                     realname,
                     idle,
+                    rooms,
                 }
             }
             Query::RoomModes { room, bans } => {

@@ -127,6 +127,7 @@ impl IrcSession {
                 oper,
                 realname,
                 idle,
+                rooms,
             } => {
                 match found {
                     Some(n) => {
@@ -144,6 +145,11 @@ impl IrcSession {
                             let (idle, signon) = (idle.to_string(), signon.to_string());
                             let text = "seconds idle, signon time";
                             num(out, "317", &[n, &idle, &signon], Some(text));
+                        }
+                        if !rooms.is_empty() {
+                            let list: Vec<String> =
+                                rooms.iter().map(|r| self.whois_room(r)).collect();
+                            num(out, "319", &[n], Some(&list.join(" ")));
                         }
                     }
                     None => num(out, "401", &[nick], Some("No such nick/channel")),
@@ -373,6 +379,14 @@ impl IrcSession {
         } else {
             all.get(..1).unwrap_or("")
         }
+    }
+
+    /// A WHOIS channel (`@+rust`) as this client reads it: `@+#rust`, or
+    /// `@#rust` without multi-prefix.
+    fn whois_room(&self, entry: &str) -> String {
+        let name = entry.trim_start_matches(['@', '+']);
+        let prefixes = self.prefixes(&entry[..entry.len() - name.len()]);
+        format!("{prefixes}#{name}")
     }
 
     /// A NAMES entry (`@+nick`) as this client reads it (multi-prefix,
