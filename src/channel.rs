@@ -235,6 +235,19 @@ impl Channel {
     }
 }
 
+/// Whether a user matches a WHO mask (`*` any run, `?` any character,
+/// ignoring ASCII case): by its nick, or by its whole `nick!nick@user/nick`
+/// when the mask has a `!` or `@`.
+pub fn who_matches(mask: &str, nick: &str) -> bool {
+    let mask = mask.to_ascii_lowercase();
+    let nick = nick.to_ascii_lowercase();
+    if mask.contains(['!', '@']) {
+        glob(&mask, &format!("{nick}!{nick}@user/{nick}"))
+    } else {
+        glob(&mask, &nick)
+    }
+}
+
 /// Whether `text` matches `pattern`, where `*` is any run and `?` any one
 /// character (both already lower-cased).
 fn glob(pattern: &str, text: &str) -> bool {
@@ -262,6 +275,16 @@ fn glob(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn who_masks_match_nicks_or_whole_prefixes() {
+        assert!(who_matches("an*", "Ann"));
+        assert!(who_matches("?NN", "ann"));
+        assert!(!who_matches("an*", "bob"));
+        assert!(who_matches("*@user/bob", "Bob"));
+        assert!(who_matches("b*!*@*", "bob"));
+        assert!(!who_matches("*!*@elsewhere", "bob"));
+    }
 
     #[test]
     fn masks_match_with_stars_and_question_marks() {

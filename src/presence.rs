@@ -4,6 +4,7 @@
 //! the same shapes, drawn from every node.
 
 use crate::backplane::Query;
+use crate::channel::who_matches;
 use crate::proto::{Reply, Scope, WhoEntry};
 use crate::protocol::{self, MAX_LISTED};
 use crate::registry::Listing;
@@ -78,6 +79,12 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
                 }
             } else if &**mask == "*" || &**mask == "0" {
                 let all = registry.sorted_nicks(MAX_LISTED);
+                all.first
+                    .into_iter()
+                    .map(|n| who_entry(shared, n, None))
+                    .collect()
+            } else if mask.contains(['*', '?']) {
+                let all = registry.sorted_nicks_where(MAX_LISTED, |n| who_matches(mask, n));
                 all.first
                     .into_iter()
                     .map(|n| who_entry(shared, n, None))

@@ -419,6 +419,11 @@ impl Registry {
 
     /// The first `cap` nicks, sorted case-insensitively (then exactly), and
     /// how many there are in all.
+    /// [`Registry::sorted_nicks`] of those `keep` keeps.
+    pub fn sorted_nicks_where(&self, cap: usize, keep: impl Fn(&str) -> bool) -> Listing {
+        self.first_sorted_where(cap, |e| keep(&e.nick))
+    }
+
     pub fn sorted_nicks(&self, cap: usize) -> Listing {
         self.first_sorted_where(cap, |_| true)
     }

@@ -21,6 +21,17 @@ fn queries_about_users_and_rooms(b: Backend) {
         ":irc.test 352 ann #lobby {guest} user/{guest} irc.test {guest} H@ :0 {guest}"
     ));
     c.expect(":irc.test 315 ann #lobby :End of /WHO list");
+    // Masks match nicks, or whole prefixes when they have `!` or `@`.
+    c.send("WHO A?n");
+    c.expect(":irc.test 352 ann * ann user/ann irc.test ann H :0 ann");
+    c.expect(":irc.test 315 ann A?n :End of /WHO list");
+    c.send("WHO *!*@user/guest-*");
+    c.expect(&format!(
+        ":irc.test 352 ann * {guest} user/{guest} irc.test {guest} H :0 {guest}"
+    ));
+    c.expect(":irc.test 315 ann *!*@user/guest-* :End of /WHO list");
+    c.send("WHO zz*");
+    c.expect(":irc.test 315 ann zz* :End of /WHO list");
     c.send("MODE #lobby b");
     c.expect(":irc.test 368 ann #lobby :End of channel ban list");
     c.send("MODE #lobby +o ann");

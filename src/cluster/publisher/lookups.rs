@@ -72,6 +72,17 @@ impl Publisher {
                         .into_iter()
                         .map(|n| who_entry(&shared, n, None))
                         .collect()
+                } else if mask.contains(['*', '?']) {
+                    let all = self.everyone()?;
+                    let matching = all
+                        .iter()
+                        .map(|(_, n, _)| n)
+                        .filter(|n| crate::channel::who_matches(mask, n));
+                    let (first, _) = first_listed(matching);
+                    first
+                        .into_iter()
+                        .map(|n| who_entry(&shared, n, None))
+                        .collect()
                 } else {
                     let found = self.find(mask)?;
                     found
