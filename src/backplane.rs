@@ -24,8 +24,9 @@ pub(crate) enum Query {
     Who,
     /// `/list` for a room (its display name).
     List { room: Box<str> },
-    /// `/rooms`, IRC's LIST.
-    Rooms,
+    /// `/rooms`, IRC's LIST: every room, or those `mask` names or matches
+    /// (see `rooms::list_matches`).
+    Rooms { mask: Option<Box<str>> },
     /// IRC's NAMES for a room (its display name): every node's members,
     /// with their channel prefixes.
     Names { room: Box<str> },

@@ -8,7 +8,7 @@ use crate::channel::who_matches;
 use crate::proto::{Reply, Scope, WhoEntry};
 use crate::protocol::{self, MAX_LISTED};
 use crate::registry::Listing;
-use crate::rooms::Room;
+use crate::rooms::{list_matches, Room};
 use crate::shared::Shared;
 
 /// Most nicks one ISON or USERHOST looks up.
@@ -43,7 +43,11 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
                 total: l.total,
             }
         }
-        Query::Rooms => Reply::Rooms(shared.rooms.list()),
+        Query::Rooms { mask } => Reply::Rooms(
+            shared
+                .rooms
+                .list_where(|r| list_matches(mask.as_deref(), r.name())),
+        ),
         Query::Names { room } => {
             let (room, nicks, secret) = match shared.rooms.get(room) {
                 Some(r) => (r.name().into(), names_of(shared, &r), r.channel().secret),

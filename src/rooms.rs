@@ -310,9 +310,37 @@ impl Rooms {
     }
 }
 
+/// Whether IRC's `LIST <mask>` lists the room `name` (without `#`): a
+/// comma-separated list of channels, or a pattern with `*` and `?`,
+/// ignoring ASCII case; no mask lists every room.
+pub fn list_matches(mask: Option<&str>, name: &str) -> bool {
+    let Some(mask) = mask else {
+        return true;
+    };
+    mask.split(',').any(|m| {
+        let m = m.strip_prefix('#').unwrap_or(m);
+        if m.contains(['*', '?']) {
+            crate::channel::who_matches(m, name)
+        } else {
+            m.eq_ignore_ascii_case(name)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_masks_name_or_match_rooms() {
+        assert!(list_matches(None, "rust"));
+        assert!(list_matches(Some("#Rust,#go"), "rust"));
+        assert!(list_matches(Some("#go,rust"), "RUST"));
+        assert!(!list_matches(Some("#go"), "rust"));
+        assert!(list_matches(Some("*us*"), "rust"));
+        assert!(list_matches(Some("#r?st"), "rust"));
+        assert!(!list_matches(Some("r*x"), "rust"));
+    }
 
     #[test]
     fn room_names() {

@@ -267,6 +267,8 @@ pub(crate) enum Request<'a> {
         notice: bool,
     },
     Presence(Presence),
+    /// IRC's `LIST <mask>`: the rooms the mask names or matches.
+    ListRooms(&'a str),
     Help,
     /// Leave the server.
     Quit(Option<Cow<'a, str>>),

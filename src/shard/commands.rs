@@ -9,7 +9,7 @@ use crate::channel::MAX_ROOMS;
 use crate::codec::{Flow, Line};
 use crate::event::{Body, Event, OwnedEvent};
 use crate::fanout::DirectMsg;
-use crate::proto::{Refusal, Reply, Request, Speech};
+use crate::proto::{Presence, Refusal, Reply, Request, Speech};
 use crate::protocol;
 use crate::ratelimit::{Policy, Verdict};
 use crate::rooms::{parse_room_name, Topic};
@@ -61,7 +61,7 @@ impl Shard {
             .session
             .decode(line, self.shared.config.max_line, registered);
         let (label, tags) = c.session.take_line_tags();
-        if let Some(Ok(Request::Presence(_))) = decoded {
+        if let Some(Ok(Request::Presence(_) | Request::ListRooms(_))) = decoded {
             if c.session.delays_floods() {
                 // IRC's LIST waits for its own (smaller) limit too; it is
                 // decoded again, label and tags included, when it comes up.
@@ -192,7 +192,8 @@ impl Shard {
             }
             Request::TagMsg(target) => self.tagmsg(key, target),
             Request::Setname(realname) => self.setname(key, &realname),
-            Request::Presence(what) => self.presence(key, what),
+            Request::Presence(what) => self.presence(key, what, None),
+            Request::ListRooms(mask) => self.presence(key, Presence::Rooms, Some(mask)),
             Request::Help => self.reply(key, &Reply::Help),
             Request::Quit(reason) => {
                 self.reply(key, &Reply::Bye);

@@ -13,7 +13,7 @@ use crate::presence::MAX_LOOKUPS;
 use crate::proto::{Presence, Refusal, Reply, Scope};
 use crate::protocol::{self, MAX_LISTED};
 use crate::ratelimit::Verdict;
-use crate::rooms::{Room, RoomId};
+use crate::rooms::{list_matches, Room, RoomId};
 
 /// The longest away message, in characters (ISUPPORT `AWAYLEN`).
 const MAX_AWAY: usize = 200;
@@ -115,7 +115,8 @@ impl Shard {
     /// `/list`, `/who`, `/rooms`: answered by the cluster when there is
     /// one and it is reachable (the answer arrives later), else from this
     /// node's own state at once.
-    pub(super) fn presence(&mut self, key: usize, what: Presence) {
+    /// `mask`: IRC's `LIST <mask>` (see `rooms::list_matches`).
+    pub(super) fn presence(&mut self, key: usize, what: Presence, mask: Option<&str>) {
         let now_ms = self.now_ms();
         let c = &mut self.clients[key];
         // Each answer costs O(users): presence has its own, small limit.
@@ -141,7 +142,9 @@ impl Shard {
                     room: room.as_ref().map_or("", |r| r.name()).into(),
                 },
                 Presence::Who => Query::Who,
-                Presence::Rooms => Query::Rooms,
+                Presence::Rooms => Query::Rooms {
+                    mask: mask.map(Into::into),
+                },
             };
             let reply = self.reply_to(key);
             cluster.query(query, reply);
@@ -170,7 +173,10 @@ impl Shard {
             Presence::Rooms => {
                 // Secret rooms only for their members.
                 let c = &self.clients[key];
-                let visible = |r: &Room| c.room_index(r.id()).is_some() || !r.channel().secret;
+                let visible = |r: &Room| {
+                    (c.room_index(r.id()).is_some() || !r.channel().secret)
+                        && list_matches(mask, r.name())
+                };
                 Reply::Rooms(self.shared.rooms.list_where(visible))
             }
         };

@@ -84,6 +84,10 @@ fn users_on_every_node_are_seen(b: Backend) {
     bob.send("LIST");
     bob.containing(" 321 ");
     bob.expect(":irc.test 322 bob #rust 2 :");
+    bob.send("LIST #nowhere,#RUST");
+    bob.containing(" 321 ");
+    bob.expect(":irc.test 322 bob #rust 2 :");
+    bob.expect(":irc.test 323 bob :End of /LIST");
     // And the other way round.
     ann.send("NAMES #rust");
     ann.expect(":irc.test 353 ann = #rust :@ann bob");

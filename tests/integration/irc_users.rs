@@ -32,6 +32,17 @@ fn queries_about_users_and_rooms(b: Backend) {
     c.expect(":irc.test 315 ann *!*@user/guest-* :End of /WHO list");
     c.send("WHO zz*");
     c.expect(":irc.test 315 ann zz* :End of /WHO list");
+    // LIST with channel names or a pattern lists only those.
+    c.send("JOIN #rust,#go");
+    c.until(":irc.test 366 ann #go ");
+    for mask in ["#rust", "#nope,#RUST", "*us*", "r?st"] {
+        c.send(&format!("LIST {mask}"));
+        c.expect(":irc.test 321 ann Channel :Users  Name");
+        c.expect(":irc.test 322 ann #rust 1 :");
+        c.expect(":irc.test 323 ann :End of /LIST");
+    }
+    c.send("PART #rust,#go");
+    c.until(":ann!ann@user/ann PART #go");
     c.send("MODE #lobby b");
     c.expect(":irc.test 368 ann #lobby :End of channel ban list");
     c.send("MODE #lobby +o ann");

@@ -186,7 +186,7 @@ impl Publisher {
                     hosts: *hosts,
                 }
             }
-            Query::Who | Query::List { .. } | Query::Rooms => return Ok(None),
+            Query::Who | Query::List { .. } | Query::Rooms { .. } => return Ok(None),
         };
         Ok(Some(answer))
     }

@@ -2,6 +2,7 @@
 //! every live node's users, and finding the node of a private message's
 //! recipient (IRC's questions about users are in `lookups.rs`).
 
+use crate::rooms::list_matches;
 use std::collections::BTreeMap;
 
 use redis::RedisResult;
@@ -125,10 +126,10 @@ impl Publisher {
                         total,
                     }
                 }
-                Query::Rooms => {
+                Query::Rooms { mask } => {
                     let mut rooms: BTreeMap<String, (String, usize)> = BTreeMap::new();
                     for room in all.iter().flat_map(|(_, _, r)| r.split('\t')) {
-                        if room.is_empty() {
+                        if room.is_empty() || !list_matches(mask.as_deref(), room) {
                             continue;
                         }
                         rooms

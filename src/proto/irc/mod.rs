@@ -230,7 +230,10 @@ impl IrcSession {
             }
             Request::Names(m.param(0).unwrap_or(""))
         } else if m.is("LIST") {
-            Request::Presence(Presence::Rooms)
+            match m.param(0).filter(|p| !p.is_empty()) {
+                Some(mask) => Request::ListRooms(mask),
+                None => Request::Presence(Presence::Rooms),
+            }
         } else if m.is("WHO") {
             Request::Who(m.param(0).unwrap_or("*"))
         } else if m.is("WHOIS") {
