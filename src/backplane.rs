@@ -33,7 +33,7 @@ pub(crate) enum Query {
     /// IRC's WHO for a mask: `#room`, a nick, or `*` / `0`.
     WhoMask { mask: Box<str> },
     /// IRC's WHOIS for a nick.
-    Whois { nick: Box<str> },
+    Whois { oper: bool, nick: Box<str> },
     /// MODE for a room (display name) with no members on this node: its
     /// modes, or its bans when `bans`, from the state the cluster keeps.
     RoomModes { room: Box<str>, bans: bool },

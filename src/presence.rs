@@ -103,7 +103,10 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
             let mask = protocol::sanitize(mask).into_owned().into();
             Reply::Who { mask, users }
         }
-        Query::Whois { nick } => {
+        Query::Whois {
+            oper: asker_oper,
+            nick,
+        } => {
             let found = registry.lookup(nick).map(|(n, _)| n);
             let away = found.as_ref().and_then(|n| registry.away_of(n));
             let oper = found.as_ref().is_some_and(|n| registry.is_oper(n));
@@ -114,6 +117,9 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
                 let ids = registry.rooms_of(n);
                 whois_rooms(n, shared.rooms.with_ids(&ids).iter().map(|r| &**r))
             });
+            let addr = found
+                .as_deref()
+                .and_then(|n| real_addr(shared, n, *asker_oper));
             let nick = protocol::sanitize(nick).into_owned().into();
             Reply::Whois {
                 nick,
@@ -123,6 +129,7 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
                 realname,
                 idle,
                 rooms,
+                addr,
             }
         }
         Query::RoomModes { room, .. } => {
@@ -204,6 +211,15 @@ pub(crate) fn who_entry(
         nick,
         room,
     }
+}
+
+/// The real address of `nick`, a user of this node, for an operator
+/// (`asker_oper`) only.
+pub(crate) fn real_addr(shared: &Shared, nick: &str, asker_oper: bool) -> Option<std::net::IpAddr> {
+    asker_oper
+        .then(|| shared.registry.profile_of(nick))
+        .flatten()
+        .and_then(|p| p.addr)
 }
 
 /// WHOIS's realname (311) and idle and signon times (317) for a user of

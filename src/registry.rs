@@ -45,11 +45,14 @@ pub struct Profile {
     pub signon_s: u64,
     /// When it last sent a message, in ms since the Unix epoch.
     pub spoke_ms: AtomicU64,
+    /// Its real address: shown to operators only (WHOIS 378).
+    pub addr: Option<std::net::IpAddr>,
 }
 
 impl Profile {
-    pub fn new(realname: &str, now_ms: u64) -> Profile {
+    pub fn new(realname: &str, now_ms: u64, addr: Option<std::net::IpAddr>) -> Profile {
         Profile {
+            addr,
             realname: parking_lot::Mutex::new(realname.into()),
             signon_s: now_ms / 1000,
             spoke_ms: AtomicU64::new(now_ms),

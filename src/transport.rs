@@ -91,6 +91,15 @@ impl Transport {
         }
     }
 
+    /// The peer's address (under any TLS or WebSocket layers).
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self {
+            Transport::Plain(s) => s.peer_addr(),
+            Transport::Tls(t) => t.peer_addr(),
+            Transport::Web(w) => w.inner().peer_addr(),
+        }
+    }
+
     /// Whether the TLS handshake is still under way (never for plain).
     pub fn is_handshaking(&self) -> bool {
         match self {

@@ -47,6 +47,8 @@ pub(crate) enum Reply {
         /// Its channels with its prefixes there (`@+rust`, without `#`),
         /// secret ones left out.
         rooms: Vec<Box<str>>,
+        /// Its real address, for an operator who asked.
+        addr: Option<std::net::IpAddr>,
     },
     /// The client removed `target` from `room`.
     KickDone {

@@ -37,7 +37,8 @@ impl Shard {
     pub(super) fn profile_on_registration(&mut self, key: usize) {
         let c = &mut self.clients[key];
         let real = c.session.take_realname().unwrap_or_else(|| c.nick.clone());
-        let profile = Arc::new(Profile::new(&real, self.wall_ms));
+        let addr = c.transport.peer_addr().ok().map(|a| a.ip());
+        let profile = Arc::new(Profile::new(&real, self.wall_ms, addr));
         self.shared
             .registry
             .set_profile(&c.nick, c.id, Arc::clone(&profile));

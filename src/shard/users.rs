@@ -198,7 +198,10 @@ impl Shard {
 
     /// WHOIS: what is known of one user.
     pub(super) fn whois(&mut self, key: usize, nick: &str) {
-        self.ask(key, Query::Whois { nick: nick.into() });
+        // Operators also see the user's real address.
+        let oper = self.clients[key].oper;
+        let nick = nick.into();
+        self.ask(key, Query::Whois { oper, nick });
     }
 
     /// WHOWAS: who used a nick that is gone.

@@ -143,6 +143,13 @@ fn operators_kill_and_wallops(b: Backend) {
     bob.expect(":irc.test 313 bob ann :is an IRC operator");
     assert!(bob.line().starts_with(":irc.test 317 bob ann "));
     bob.expect(":irc.test 318 bob ann :End of /WHOIS list");
+    // Only operators see where a user connects from.
+    ann.send("WHOIS bob");
+    ann.expect(":irc.test 311 ann bob bob user/bob * :bob");
+    ann.expect(":irc.test 312 ann bob irc.test :shardchat");
+    assert!(ann.line().starts_with(":irc.test 317 ann bob "));
+    ann.expect(":irc.test 378 ann bob :is connecting from *@127.0.0.1 127.0.0.1");
+    ann.expect(":irc.test 318 ann bob :End of /WHOIS list");
     ann.send("WALLOPS :maintenance at noon");
     ann.expect(":ann!ann@user/ann WALLOPS :maintenance at noon");
     bob.send("JOIN #lobby");

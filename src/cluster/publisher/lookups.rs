@@ -12,7 +12,7 @@ use crate::backplane::{Query, ReplyTo};
 use crate::channel::Channel;
 use crate::cluster::envelope::{self, Kind};
 use crate::cluster::{keys, state};
-use crate::presence::{push_name, who_entry, whois_extras, MAX_LOOKUPS};
+use crate::presence::{push_name, real_addr, who_entry, whois_extras, MAX_LOOKUPS};
 use crate::proto::{Refusal, Reply};
 use crate::protocol;
 use crate::rooms::Room;
@@ -93,7 +93,10 @@ impl Publisher {
                 let mask = protocol::sanitize(mask).into_owned().into();
                 Reply::Who { mask, users }
             }
-            Query::Whois { nick } => {
+            Query::Whois {
+                oper: asker_oper,
+                nick,
+            } => {
                 let (found, away, oper, in_rooms) = match self.find(nick)? {
                     None => (None, None, false, String::new()),
                     Some(f) => {
@@ -129,6 +132,9 @@ impl Publisher {
                         }
                     }
                 }
+                let addr = found
+                    .as_deref()
+                    .and_then(|n| real_addr(&self.shared, n, *asker_oper));
                 let nick = protocol::sanitize(nick).into_owned().into();
                 Reply::Whois {
                     nick,
@@ -138,6 +144,7 @@ impl Publisher {
                     realname,
                     idle,
                     rooms,
+                    addr,
                 }
             }
             Query::RoomModes { room, bans } => {

@@ -128,6 +128,7 @@ impl IrcSession {
                 realname,
                 idle,
                 rooms,
+                addr,
             } => {
                 match found {
                     Some(n) => {
@@ -145,6 +146,10 @@ impl IrcSession {
                             let (idle, signon) = (idle.to_string(), signon.to_string());
                             let text = "seconds idle, signon time";
                             num(out, "317", &[n, &idle, &signon], Some(text));
+                        }
+                        if let Some(ip) = addr {
+                            let text = format!("is connecting from *@{ip} {ip}");
+                            num(out, "378", &[n], Some(&text));
                         }
                         if !rooms.is_empty() {
                             let list: Vec<String> =
