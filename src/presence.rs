@@ -215,11 +215,16 @@ pub(crate) fn who_entry(
 
 /// The real address of `nick`, a user of this node, for an operator
 /// (`asker_oper`) only.
-pub(crate) fn real_addr(shared: &Shared, nick: &str, asker_oper: bool) -> Option<std::net::IpAddr> {
+pub(crate) fn real_addr(
+    shared: &Shared,
+    nick: &str,
+    asker_oper: bool,
+) -> Option<Box<std::net::IpAddr>> {
     asker_oper
         .then(|| shared.registry.profile_of(nick))
         .flatten()
         .and_then(|p| p.addr)
+        .map(Box::new)
 }
 
 /// WHOIS's realname (311) and idle and signon times (317) for a user of

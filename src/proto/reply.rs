@@ -48,7 +48,7 @@ pub(crate) enum Reply {
         /// secret ones left out.
         rooms: Vec<Box<str>>,
         /// Its real address, for an operator who asked.
-        addr: Option<std::net::IpAddr>,
+        addr: Option<Box<std::net::IpAddr>>,
     },
     /// The client removed `target` from `room`.
     KickDone {
