@@ -205,7 +205,8 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::IrcHelp
         | Reply::Wallops { .. }
         | Reply::IsAway { .. }
-        | Reply::UserModes
+        | Reply::UserModes(_)
+        | Reply::UserModesChanged(_)
         | Reply::Version
         | Reply::Time
         | Reply::Pong(_)
@@ -359,6 +360,8 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
             ],
         ),
         Refusal::UsersDontMatch => error(out, &["you can only ask for your own modes"]),
+        // Only IRC clients can change user modes.
+        Refusal::UnknownUserMode => {}
         // Only IRC clients can send what these refuse.
         Refusal::InvalidCapCommand(_) | Refusal::InvalidRealname => {}
     }

@@ -259,7 +259,10 @@ pub(crate) enum Request<'a> {
         key: Option<&'a str>,
     },
     /// A user's own modes (IRC's MODE on a nick): none are kept.
-    UserModes(&'a str),
+    UserModes {
+        nick: &'a str,
+        change: Option<&'a str>,
+    },
     /// A private message, or notice.
     Private {
         to: &'a str,

@@ -113,7 +113,10 @@ pub(crate) enum Reply {
     /// The client's realname is now this (IRCv3 `setname`).
     Setname(Box<str>),
     /// The client's own modes (none are kept).
-    UserModes,
+    /// The client's own user modes (`+iw`, `+` for none).
+    UserModes(Box<str>),
+    /// The client changed its own user modes: what changed (`+i-w`).
+    UserModesChanged(Box<str>),
     /// The server's version.
     Version,
     /// The server's clock.
@@ -282,6 +285,8 @@ pub(crate) enum Refusal {
     ModeNeedsParam(char),
     /// MODE on another user's nick.
     UsersDontMatch,
+    /// A user mode letter the server does not know.
+    UnknownUserMode,
     /// A `CAP` subcommand the server does not know.
     InvalidCapCommand(Box<str>),
     /// A SETNAME realname that is empty or too long.

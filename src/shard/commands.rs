@@ -186,7 +186,7 @@ impl Shard {
                 room,
                 key: room_key,
             } => self.move_to(key, room, room_key),
-            Request::UserModes(nick) => self.user_modes(key, nick),
+            Request::UserModes { nick, change } => self.user_modes(key, nick, change),
             Request::Private { to, text, notice } => {
                 self.private_message(key, to, Some(&text), notice)
             }

@@ -2,6 +2,8 @@
 //! presence (`/list`, `/who`, `/rooms`), WHO, WHOIS, WHOWAS, ISON,
 //! USERHOST, AWAY, LUSERS, and OPER, KILL and WALLOPS.
 
+use crate::proto::irc::user_modes;
+use crate::proto::Session;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -185,9 +187,29 @@ impl Shard {
 
     /// MODE on a nick: the client's own modes (none are kept), 502 for
     /// another user's, 401 for no such user.
-    pub(super) fn user_modes(&mut self, key: usize, nick: &str) {
-        let reply = if nick.eq_ignore_ascii_case(&self.clients[key].nick) {
-            Reply::UserModes
+    /// With `change`, its own modes change (`i`, `w`; `o` only by OPER):
+    /// what changed comes back as `MODE`, 501 for an unknown letter.
+    pub(super) fn user_modes(&mut self, key: usize, nick: &str, change: Option<&str>) {
+        let c = &mut self.clients[key];
+        let reply = if nick.eq_ignore_ascii_case(&c.nick) {
+            let oper = c.oper;
+            let Session::Irc(s) = &mut c.session else {
+                return;
+            };
+            match change {
+                None => Reply::UserModes(user_modes::show(s.user_modes, oper).into()),
+                Some(change) => {
+                    let (modes, changed, unknown) = user_modes::apply(s.user_modes, change);
+                    s.user_modes = modes;
+                    if !changed.is_empty() {
+                        self.reply(key, &Reply::UserModesChanged(changed.into()));
+                    }
+                    if !unknown {
+                        return;
+                    }
+                    Refusal::UnknownUserMode.into()
+                }
+            }
         } else if self.shared.registry.lookup(nick).is_some() {
             Refusal::UsersDontMatch.into()
         } else {

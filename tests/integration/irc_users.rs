@@ -51,6 +51,16 @@ fn queries_about_users_and_rooms(b: Backend) {
     c.expect(":irc.test 403 ann #nowhere :No such channel");
     c.send("MODE ann");
     c.expect(":irc.test 221 ann +");
+    // irssi sets +i on connecting; w is kept too, o only comes by OPER.
+    c.send("MODE ann +i");
+    c.expect(":ann!ann@user/ann MODE ann :+i");
+    c.send("MODE ann +iwx");
+    c.expect(":ann!ann@user/ann MODE ann :+w");
+    c.expect(":irc.test 501 ann :Unknown MODE flag");
+    c.send("MODE ann +o-w");
+    c.expect(":ann!ann@user/ann MODE ann :-w");
+    c.send("MODE ann");
+    c.expect(":irc.test 221 ann +i");
     c.send(&format!("WHOIS {guest}"));
     c.expect(&format!(
         ":irc.test 311 ann {guest} {guest} user/{guest} * :{guest}"

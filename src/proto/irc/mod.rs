@@ -11,6 +11,7 @@ mod refusals;
 mod render;
 mod replies;
 mod tags;
+pub(crate) mod user_modes;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub(crate) struct IrcSession {
     caps: u16,
     /// It sent `CAP LS 302` (cap-notify is then on for good).
     cap_302: bool,
+    /// Its user modes `i` and `w` (see `user_modes.rs`).
+    pub(crate) user_modes: u8,
     /// The realname USER gave (IRC's "GECOS"), until the registry has it.
     realname: Option<Box<str>>,
     /// The current line's `label` (labeled-response), while it is handled.
@@ -78,6 +81,7 @@ impl IrcSession {
             negotiating: false,
             caps: 0,
             cap_302: false,
+            user_modes: 0,
             realname: None,
             label: None,
             client_tags: None,
@@ -257,7 +261,10 @@ impl IrcSession {
                 return refuse(Refusal::NeedMoreParams("MODE".into()));
             };
             if !target.starts_with('#') {
-                return Some(Ok(Request::UserModes(target)));
+                return Some(Ok(Request::UserModes {
+                    nick: target,
+                    change: m.param(1),
+                }));
             }
             Request::RoomModes {
                 room: target,

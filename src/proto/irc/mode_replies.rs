@@ -48,6 +48,7 @@ pub(super) fn refusal(r: &Refusal, srv: &str, me: &str, out: &mut Vec<u8>) {
         // ignored, with no reply.
         Refusal::ModeNeedsParam(_) => {}
         Refusal::UsersDontMatch => num(out, "502", &[], "Cant change mode for other users"),
+        Refusal::UnknownUserMode => num(out, "501", &[], "Unknown MODE flag"),
         _ => {}
     }
 }

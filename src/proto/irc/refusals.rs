@@ -107,7 +107,8 @@ pub(super) fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
         | Refusal::BadRoomMask(..)
         | Refusal::InvalidModeParam { .. }
         | Refusal::ModeNeedsParam(_)
-        | Refusal::UsersDontMatch => super::mode_replies::refusal(r, srv, me, out),
+        | Refusal::UsersDontMatch
+        | Refusal::UnknownUserMode => super::mode_replies::refusal(r, srv, me, out),
         Refusal::InvalidCapCommand(sub) => num(out, "410", &[sub], Some("Invalid CAP command")),
         Refusal::InvalidRealname => write(
             out,

@@ -33,7 +33,12 @@ impl IrcSession {
                     &["003", nick],
                     Some("This server was created at start"),
                 );
-                write(out, srv, &["004", nick, srv, VERSION, "i", "o"], None);
+                write(
+                    out,
+                    srv,
+                    &["004", nick, srv, VERSION, "iow", "biklmnostv", "bklov"],
+                    None,
+                );
                 let network = format!("NETWORK={net}");
                 let modes = format!("MODES={}", crate::channel::MAX_MODE_PARAMS);
                 let chanlimit = format!("CHANLIMIT=#:{}", crate::channel::MAX_ROOMS);
@@ -254,7 +259,10 @@ impl IrcSession {
                     write(out, &render::prefix(me), &["SETNAME"], Some(real));
                 }
             }
-            Reply::UserModes => num(out, "221", &["+"], None),
+            Reply::UserModes(modes) => num(out, "221", &[modes], None),
+            Reply::UserModesChanged(change) => {
+                write(out, &render::prefix(me), &["MODE", me], Some(change))
+            }
             Reply::KickDone {
                 room,
                 target,

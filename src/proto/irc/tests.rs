@@ -137,7 +137,17 @@ fn commands_decode_into_shared_requests() {
     );
     assert_eq!(
         decode(&mut s, "MODE bob", true),
-        Some(Ok(Request::UserModes("bob")))
+        Some(Ok(Request::UserModes {
+            nick: "bob",
+            change: None
+        }))
+    );
+    assert_eq!(
+        decode(&mut s, "MODE bob +i", true),
+        Some(Ok(Request::UserModes {
+            nick: "bob",
+            change: Some("+i")
+        }))
     );
     assert_eq!(
         decode(&mut s, "PART #a :later", true),
