@@ -92,7 +92,17 @@ pub(crate) trait Backplane: Send + Sync + Debug {
     /// creates it with `nick` as operator when the room is new on every
     /// node) into the local room, then sends the client the topic and,
     /// if `names`, the NAMES.
-    fn room_opened(&self, room: &str, nick: &str, names: bool, reply: ReplyTo);
+    /// `check`: the key the client gave, when the room's modes apply to it
+    /// (`None`: a new line client's lobby, which it enters whatever the
+    /// modes); a client they keep out leaves again and is told why.
+    fn room_opened(
+        &self,
+        room: &str,
+        nick: &str,
+        check: Option<Option<&str>>,
+        names: bool,
+        reply: ReplyTo,
+    );
     /// A local change to a room's channel state: `state` is the whole of
     /// it (`cluster::state`), kept for nodes that open the room later.
     fn save_channel(&self, room: &str, state: String);

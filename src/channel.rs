@@ -228,6 +228,11 @@ impl Channel {
 
 /// What a cluster node copies of the state to hand it to other nodes.
 impl Channel {
+    /// The nicks invited in and not yet joined (lower-cased).
+    pub fn invitations(&self) -> impl Iterator<Item = &str> {
+        self.invited.iter().map(|n| &**n)
+    }
+
     /// The operators and voiced members (lower-cased), in no order.
     pub fn statuses(&self) -> (Vec<&str>, Vec<&str>) {
         let ops = self.ops.iter().map(|n| &**n).collect();

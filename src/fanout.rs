@@ -81,7 +81,7 @@ pub(crate) enum DirectMsg {
     Kicked(crate::rooms::RoomId),
     /// It joined this room, whose state, loaded from the cluster since,
     /// bans it: it is put out again.
-    BannedFrom(crate::rooms::RoomId),
+    RefusedFrom(crate::rooms::RoomId, crate::channel::JoinError),
 }
 
 #[derive(Debug)]

@@ -66,6 +66,7 @@ pub enum Command {
     RoomOpened {
         room: Box<str>,
         nick: Box<str>,
+        check: Option<Option<Box<str>>>,
         names: bool,
         reply: ReplyTo,
     },
@@ -259,10 +260,18 @@ impl Backplane for Cluster {
         self.send(Command::Private { event, reply });
     }
 
-    fn room_opened(&self, room: &str, nick: &str, names: bool, reply: ReplyTo) {
+    fn room_opened(
+        &self,
+        room: &str,
+        nick: &str,
+        check: Option<Option<&str>>,
+        names: bool,
+        reply: ReplyTo,
+    ) {
         self.send(Command::RoomOpened {
             room: room.into(),
             nick: nick.into(),
+            check: check.map(|k| k.map(Into::into)),
             names,
             reply,
         });

@@ -12,6 +12,7 @@
 //! op\t<nick>
 //! voice\t<nick>
 //! ban\t<at-ms>\t<by>\t<mask>
+//! invite\t<nick>
 //! ```
 //!
 //! Lines it does not know are skipped (a newer node may add some).
@@ -34,6 +35,9 @@ pub(crate) fn snapshot(room: &Room) -> String {
         }
         for n in voiced {
             let _ = writeln!(s, "voice\t{n}");
+        }
+        for n in c.invitations() {
+            let _ = writeln!(s, "invite\t{n}");
         }
         for b in c.bans() {
             let _ = writeln!(
@@ -78,6 +82,7 @@ pub(crate) fn parse(state: &str) -> (Channel, Option<Topic>) {
     let mut created = 0;
     let mut changes: Vec<(String, &str, u64)> = Vec::new();
     let mut topic = None;
+    let mut invited = Vec::new();
     for line in state.lines() {
         let mut f = line.splitn(4, '\t');
         match (f.next(), f.next(), f.next(), f.next()) {
@@ -88,6 +93,7 @@ pub(crate) fn parse(state: &str) -> (Channel, Option<Topic>) {
             (Some("ban"), Some(at), Some(by), Some(mask)) => {
                 changes.push((format!("+b {mask}"), by, at.parse().unwrap_or(0)));
             }
+            (Some("invite"), Some(n), None, None) => invited.push(n),
             (Some("topic"), Some(at), Some(by), Some(text)) => {
                 topic = Some(Topic {
                     text: text.into(),
@@ -102,6 +108,9 @@ pub(crate) fn parse(state: &str) -> (Channel, Option<Topic>) {
     for (change, by, at) in &changes {
         // A change this node does not know is skipped, not fatal.
         let _ = c.apply(change, by, *at, |_| true);
+    }
+    for n in invited {
+        c.invite(n);
     }
     (c, topic)
 }

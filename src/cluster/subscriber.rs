@@ -256,6 +256,10 @@ impl Subscriber {
                     return;
                 };
                 if let Some((_, at)) = self.shared.registry.lookup(nick) {
+                    // Its node's copy of the room lets it in too.
+                    if let Some(r) = self.shared.rooms.get(room) {
+                        r.channel().invite(nick);
+                    }
                     let invited = Reply::Invited {
                         from: from.into(),
                         room: room.into(),

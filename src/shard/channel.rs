@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::membership::join_refusal;
 use super::Shard;
 use crate::backplane::{Query, RemoteKick};
+use crate::channel::JoinError;
 use crate::channel::{ModeError, MAX_KICK};
 use crate::event::Body;
 use crate::fanout::DirectMsg;
@@ -287,9 +288,22 @@ impl Shard {
         let c = &self.clients[key];
         let room = Arc::clone(&c.rooms[at].room);
         let from = c.nick.clone();
+        let may_invite = {
+            let ch = room.channel();
+            !ch.invite_only || ch.is_op(&from)
+        };
+        if !may_invite {
+            let room_name = room.name().into();
+            self.reply(key, &Refusal::NotRoomOperator(room_name).into());
+            return;
+        }
         let Some((nick, location)) = self.shared.registry.lookup(nick) else {
             if let Some(cluster) = self.shared.cluster.as_ref().filter(|c| c.is_up()) {
                 // Perhaps on another node: the cluster checks and tells.
+                // The invitation is kept with the room's state, which the
+                // other node reads when the user joins there.
+                room.channel().invite(nick);
+                self.save_channel(&room);
                 cluster.invite(&from, nick, room.name(), self.reply_to(key));
                 return;
             }
@@ -302,15 +316,7 @@ impl Shard {
             self.reply(key, &Refusal::AlreadyMember(nick, room_name).into());
             return;
         }
-        {
-            let mut ch = room.channel();
-            if ch.invite_only && !ch.is_op(&from) {
-                drop(ch);
-                self.reply(key, &Refusal::NotRoomOperator(room_name).into());
-                return;
-            }
-            ch.invite(&nick);
-        }
+        room.channel().invite(&nick);
         let invited = Reply::Invited {
             from,
             room: room_name.clone(),
@@ -359,8 +365,9 @@ impl Shard {
     }
 
     /// The cluster's copy of a room's state, loaded after client `key`
-    /// joined it, bans the client: it leaves again, and is told why.
-    pub(super) fn banned_from(&mut self, key: usize, room: RoomId) {
+    /// joined it, keeps the client out (a ban, invite only, a key, full):
+    /// it leaves again, and is told why.
+    pub(super) fn refused_from(&mut self, key: usize, room: RoomId, why: JoinError) {
         let Some(at) = self.clients.get(key).and_then(|c| c.room_index(room)) else {
             return;
         };
@@ -368,7 +375,7 @@ impl Shard {
         self.catch_up(key, at);
         self.leave_room(key, at, true, false, None);
         self.tell_backplane_rooms(key);
-        self.reply(key, &Refusal::Banned(name.clone()).into());
+        self.reply(key, &join_refusal(why, name.clone()).into());
         let parted = Reply::Parted {
             room: name,
             reason: None,

@@ -203,8 +203,8 @@ impl Shard {
                 self.kicked(d.key, *room);
                 return;
             }
-            DirectMsg::BannedFrom(room) => {
-                self.banned_from(d.key, *room);
+            DirectMsg::RefusedFrom(room, why) => {
+                self.refused_from(d.key, *room, *why);
                 return;
             }
             DirectMsg::Kill(why) => {

@@ -174,7 +174,7 @@ impl Shard {
                 // New on this node: the cluster loads its state, then
                 // sends the topic and NAMES.
                 let reply = self.reply_to(key);
-                cluster.room_opened(room.name(), &nick, names, reply);
+                cluster.room_opened(room.name(), &nick, check, names, reply);
                 return Ok(());
             }
         }

@@ -42,8 +42,63 @@ both_backends!(
     users_on_every_node_are_seen,
     operators_modes_and_topics_hold_on_every_node,
     a_ban_set_on_one_node_keeps_users_out_on_another,
+    invitations_keys_and_limits_hold_on_every_node,
     kick_kill_wallops_and_away_cross_nodes,
 );
+
+fn invitations_keys_and_limits_hold_on_every_node(b: Backend) {
+    let Some(redis) = Redis::start() else { return };
+    let (_a, a) = irc_node(b, &redis, "ia", &[]);
+    let (_b, bb) = irc_node(b, &redis, "ib", &[]);
+    let mut ann = Irc::register(a, "ann");
+    join(&mut ann, "ann", "#den");
+    ann.send("MODE #den +i");
+    ann.expect(":ann!ann@user/ann MODE #den +i");
+    sync(&mut ann, "ann");
+    redis.await_subscribers("den", 1);
+    // Node b has nobody in #den: the kept modes apply when its first
+    // member joins, who leaves again, told why.
+    let mut bob = Irc::register(bb, "bob");
+    bob.send("JOIN #den");
+    bob.expect(":bob!bob@user/bob JOIN #den");
+    bob.expect(":irc.test 473 bob #den :Cannot join channel (+i)");
+    bob.expect(":bob!bob@user/bob PART #den");
+    ann.expect(":bob!bob@user/bob JOIN #den");
+    ann.expect(":bob!bob@user/bob PART #den");
+    // An invitation from node a lets bob in on node b.
+    ann.send("INVITE bob #den");
+    ann.expect(":irc.test 341 ann bob #den");
+    bob.expect(":ann!ann@user/ann INVITE bob :#den");
+    bob.send("JOIN #den");
+    bob.expect(":bob!bob@user/bob JOIN #den");
+    bob.until(":irc.test 366 bob #den ");
+    ann.expect(":bob!bob@user/bob JOIN #den");
+    bob.send("PART #den");
+    bob.expect(":bob!bob@user/bob PART #den");
+    ann.expect(":bob!bob@user/bob PART #den");
+    // The limit counts the members of every node: ann alone fills 1.
+    ann.send("MODE #den -i+l 1");
+    ann.expect(":ann!ann@user/ann MODE #den -i+l 1");
+    sync(&mut ann, "ann");
+    let mut cat = Irc::register(bb, "cat");
+    cat.send("JOIN #den");
+    cat.expect(":cat!cat@user/cat JOIN #den");
+    cat.expect(":irc.test 471 cat #den :Cannot join channel (+l)");
+    cat.expect(":cat!cat@user/cat PART #den");
+    ann.expect(":cat!cat@user/cat JOIN #den");
+    ann.expect(":cat!cat@user/cat PART #den");
+    // And the key is the kept one.
+    ann.send("MODE #den -l+k sesame");
+    ann.expect(":ann!ann@user/ann MODE #den -l+k sesame");
+    sync(&mut ann, "ann");
+    cat.send("JOIN #den");
+    cat.expect(":cat!cat@user/cat JOIN #den");
+    cat.expect(":irc.test 475 cat #den :Cannot join channel (+k)");
+    cat.expect(":cat!cat@user/cat PART #den");
+    cat.send("JOIN #den sesame");
+    cat.expect(":cat!cat@user/cat JOIN #den");
+    cat.until(":irc.test 366 cat #den ");
+}
 
 fn users_on_every_node_are_seen(b: Backend) {
     let Some(redis) = Redis::start() else { return };

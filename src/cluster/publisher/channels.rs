@@ -27,6 +27,7 @@ impl Publisher {
         &mut self,
         room: &str,
         nick: &str,
+        check: Option<&Option<Box<str>>>,
         names: bool,
         reply: ReplyTo,
     ) -> RedisResult<()> {
@@ -59,15 +60,23 @@ impl Publisher {
         let Some(local) = local else {
             return Ok(()); // it left meanwhile
         };
+        let restored = kept.is_some();
         match kept {
             Some(text) => state::restore(&local, &text),
             // New on every node (or its state vanished): the first member
             // is the operator.
             None => local.channel().add_op(nick),
         }
-        if local.channel().is_banned(nick) {
-            self.send_direct(reply, DirectMsg::BannedFrom(local.id()));
-            return Ok(());
+        // The kept modes apply as if they had been there at the join:
+        // bans, invitations (kept with the state), the key, and the limit
+        // counted on every node.
+        if let (Some(room_key), true) = (check, restored) {
+            let others = self.members_of(room)?.len().saturating_sub(1);
+            let verdict = local.channel().admit(nick, room_key.as_deref(), others);
+            if let Err(why) = verdict {
+                self.send_direct(reply, DirectMsg::RefusedFrom(local.id(), why));
+                return Ok(());
+            }
         }
         if let Some(topic) = local.topic() {
             let room = local.name().into();

@@ -306,9 +306,10 @@ impl Publisher {
             Command::RoomOpened {
                 room,
                 nick,
+                check,
                 names,
                 reply,
-            } => self.room_opened(room, nick, *names, *reply),
+            } => self.room_opened(room, nick, check.as_ref(), *names, *reply),
             Command::Kill {
                 nick,
                 reason,
@@ -350,6 +351,7 @@ impl Publisher {
                 nick,
                 names,
                 reply,
+                ..
             } => self.room_opened_offline(room, nick, *names, *reply),
             Command::Kill { nick, reply, .. } => {
                 let nick = protocol::sanitize(nick).into_owned().into();
