@@ -191,6 +191,13 @@ impl Chunk {
         self.records.iter().map(|r| self.event(r))
     }
 
+    /// The events, in order, each with its sender's client-only tags.
+    pub fn events_tagged(&self) -> impl Iterator<Item = (Event<'_>, Option<&str>)> + '_ {
+        self.records
+            .iter()
+            .map(|r| (self.event(r), self.str(r.tags)))
+    }
+
     /// The chunk in wire form `form`, rendered now if no one has yet.
     pub fn rendered(&self, form: Form) -> &Rendered {
         self.forms[form.index()].get_or_init(|| {

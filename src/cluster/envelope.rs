@@ -17,12 +17,15 @@
 //! Each event is one header line, then its texts, back to back:
 //!
 //! ```text
-//! <kind> <shard> <seq> <time-ms> <nick-len> <a-len|-> <b-len|->\n<nick><a><b>
+//! <kind> <shard> <seq> <time-ms> <nick-len> <a-len|-> <b-len|-> [<tags-len>]\n<nick><a><b>[<tags>]
 //! ```
 //!
 //! `<kind>` is the event kind's number (`event::Kind`), `<shard> <seq>`
 //! the message id on the origin node, the lengths are in bytes, and `-`
-//! marks an absent field.
+//! marks an absent field. A message with IRCv3 client-only tags has an
+//! eighth length, and its tags (escaped as on the wire) after its texts;
+//! a node that does not know the field gets the envelope whole or not at
+//! all, as for any header it cannot read.
 
 use crate::event::{Body, Event, Kind as EventKind, MsgId};
 use crate::frame::Chunk;
@@ -85,8 +88,8 @@ fn header(v: &mut Vec<u8>, origin: &str, kind: &Kind<'_>) {
 pub fn encode_room(origin: &str, chunk: &Chunk) -> Vec<u8> {
     let mut v = Vec::with_capacity(origin.len() + 24 + 64 * chunk.len());
     header(&mut v, origin, &Kind::Room);
-    for e in chunk.events() {
-        encode_event(&mut v, &e);
+    for (e, tags) in chunk.events_tagged() {
+        encode_event(&mut v, &e, tags);
     }
     v
 }
@@ -96,25 +99,26 @@ pub fn encode_events(origin: &str, events: &[Event<'_>]) -> Vec<u8> {
     let mut v = Vec::new();
     header(&mut v, origin, &Kind::Room);
     for e in events {
-        encode_event(&mut v, e);
+        encode_event(&mut v, e, None);
     }
     v
 }
 
-/// A `pm` envelope for the nick `to` (lower-cased).
-pub fn encode_private(origin: &str, to: &str, e: &Event<'_>) -> Vec<u8> {
+/// A `pm` envelope for the nick `to` (lower-cased), with the sender's
+/// client-only tags.
+pub fn encode_private(origin: &str, to: &str, e: &Event<'_>, tags: Option<&str>) -> Vec<u8> {
     let mut v = Vec::new();
     header(&mut v, origin, &Kind::Private { to });
-    encode_event(&mut v, e);
+    encode_event(&mut v, e, tags);
     v
 }
 
-fn encode_event(v: &mut Vec<u8>, e: &Event<'_>) {
+fn encode_event(v: &mut Vec<u8>, e: &Event<'_>, tags: Option<&str>) {
     use std::io::Write;
     let (a, b) = e.body.fields();
     let len = |s: Option<&str>| s.map_or_else(|| "-".to_string(), |s| s.len().to_string());
     // Writing to a Vec cannot fail.
-    let _ = writeln!(
+    let _ = write!(
         v,
         "{} {} {} {} {} {} {}",
         e.body.kind() as u8,
@@ -125,9 +129,14 @@ fn encode_event(v: &mut Vec<u8>, e: &Event<'_>) {
         len(a),
         len(b)
     );
+    if let Some(t) = tags {
+        let _ = write!(v, " {}", t.len());
+    }
+    v.push(b'\n');
     v.extend_from_slice(e.nick.as_bytes());
     v.extend_from_slice(a.unwrap_or("").as_bytes());
     v.extend_from_slice(b.unwrap_or("").as_bytes());
+    v.extend_from_slice(tags.unwrap_or("").as_bytes());
 }
 
 /// Decodes an envelope; `None` for anything that is not a well-formed
@@ -161,17 +170,22 @@ pub fn decode(msg: &[u8]) -> Option<Envelope<'_>> {
     })
 }
 
-/// The events of a payload, in order; `None` if any of it is malformed
-/// (then none of it is delivered).
-pub fn events(mut payload: &[u8]) -> Option<Vec<Event<'_>>> {
+/// The events of a payload, in order, each with its client-only tags if
+/// it has any; `None` if any of it is malformed (then none of it is
+/// delivered).
+pub fn events(mut payload: &[u8]) -> Option<Vec<(Event<'_>, Option<&str>)>> {
     let mut out = Vec::new();
     while !payload.is_empty() {
         let nl = payload.iter().position(|&b| b == b'\n')?;
         let head = std::str::from_utf8(&payload[..nl]).ok()?;
         let mut rest = &payload[nl + 1..];
         let f: Vec<&str> = head.split(' ').collect();
-        let [kind, shard, seq, time, nick, a, b] = f[..] else {
-            return None;
+        let (kind, shard, seq, time, nick, a, b, tags) = match f[..] {
+            [kind, shard, seq, time, nick, a, b] => (kind, shard, seq, time, nick, a, b, "-"),
+            [kind, shard, seq, time, nick, a, b, tags] => {
+                (kind, shard, seq, time, nick, a, b, tags)
+            }
+            _ => return None,
         };
         let kind = EventKind::from_u8(kind.parse().ok()?)?;
         let id = MsgId {
@@ -190,14 +204,18 @@ pub fn events(mut payload: &[u8]) -> Option<Vec<Event<'_>>> {
         };
         let nick = field(nick)??;
         let (a, b) = (field(a)?, field(b)?);
+        let tags = field(tags)?;
         let body = Body::from_fields(kind, a, b)?;
-        out.push(Event {
-            id,
-            time_ms,
-            user: crate::frame::ClientId::SERVER,
-            nick,
-            body,
-        });
+        out.push((
+            Event {
+                id,
+                time_ms,
+                user: crate::frame::ClientId::SERVER,
+                nick,
+                body,
+            },
+            tags,
+        ));
         payload = rest;
     }
     Some(out)
@@ -263,26 +281,33 @@ mod tests {
             },
         ];
         let mut b = ChunkBuilder::new(RoomId(1), "lobby");
-        for e in &sent {
-            b.push(e);
+        for (i, e) in sent.iter().enumerate() {
+            // The first carries client-only tags (with escapes and spaces).
+            b.push_tagged(e, (i == 0).then_some("+typing=active;+draft/reply=1\\s2"));
         }
         let bytes = encode_room("n1", &b.take());
         let env = decode(&bytes).expect("an envelope");
         assert_eq!(env.kind, Kind::Room);
         let got = events(env.payload).expect("events");
         // User ids are the origin node's own: they arrive as the server's.
-        let want: Vec<Event<'_>> = sent
+        let want: Vec<(Event<'_>, Option<&str>)> = sent
             .iter()
-            .map(|e| Event {
-                user: ClientId::SERVER,
-                ..*e
+            .enumerate()
+            .map(|(i, e)| {
+                let e = Event {
+                    user: ClientId::SERVER,
+                    ..*e
+                };
+                (e, (i == 0).then_some("+typing=active;+draft/reply=1\\s2"))
             })
             .collect();
         assert_eq!(got, want);
-        let pm = encode_private("n1", "bob", &sent[0]);
+        let pm = encode_private("n1", "bob", &sent[0], Some("+typing=paused"));
         let env = decode(&pm).expect("an envelope");
         assert_eq!(env.kind, Kind::Private { to: "bob" });
-        assert_eq!(events(env.payload).expect("one").len(), 1);
+        let got = events(env.payload).expect("one");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, Some("+typing=paused"));
     }
 
     #[test]

@@ -210,12 +210,12 @@ impl Subscriber {
                 let mut b = ChunkBuilder::new(room.id(), room.name());
                 b.set_node(env.origin);
                 let mut kicked = Vec::new();
-                for e in &events {
+                for (e, tags) in &events {
                     apply_remote(&room, e);
                     if let Body::Kick { target, .. } = e.body {
                         kicked.extend(self.shared.registry.lookup(target));
                     }
-                    b.push(e);
+                    b.push_tagged(e, *tags);
                 }
                 let batch: Arc<[Arc<Chunk>]> = Arc::from([Arc::new(b.take())]);
                 // A local user kicked on another node leaves the room
@@ -292,15 +292,19 @@ impl Subscriber {
             }
             Kind::Private { to } => {
                 let events = envelope::events(env.payload);
-                let Some([e]) = events.as_deref() else {
+                let Some([(e, tags)]) = events.as_deref() else {
                     return;
                 };
-                if !matches!(e.body, Body::Private { .. } | Body::PrivateNotice { .. }) {
+                if !matches!(
+                    e.body,
+                    Body::Private { .. } | Body::PrivateNotice { .. } | Body::PrivateTagMsg { .. }
+                ) {
                     return;
                 }
                 if let Some((_, at)) = self.shared.registry.lookup(to) {
                     let mut event = OwnedEvent::new(e);
                     event.node = Some(env.origin.into());
+                    event.tags = tags.map(Into::into);
                     let d = Direct {
                         key: at.key as usize,
                         id: at.id,

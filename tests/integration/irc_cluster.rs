@@ -43,8 +43,62 @@ both_backends!(
     operators_modes_and_topics_hold_on_every_node,
     a_ban_set_on_one_node_keeps_users_out_on_another,
     invitations_keys_and_limits_hold_on_every_node,
+    client_tags_cross_nodes,
     kick_kill_wallops_and_away_cross_nodes,
 );
+
+/// Registers `nick` on `addr` with message-tags.
+fn tagged(addr: SocketAddr, nick: &str) -> Irc {
+    let mut c = Irc::open(addr);
+    c.send("CAP REQ :message-tags");
+    c.send(&format!("NICK {nick}"));
+    c.send(&format!("USER {nick} 0 * :{nick}"));
+    c.send("CAP END");
+    c.until(":irc.test 422 ");
+    c
+}
+
+/// The client-only tags of a tagged line (`+a=b;+c`), and the rest.
+fn client_tags(line: &str) -> (String, String) {
+    let (tags, rest) = line
+        .strip_prefix('@')
+        .and_then(|l| l.split_once(' '))
+        .unwrap_or_else(|| panic!("a tagged line: {line:?}"));
+    let plus: Vec<&str> = tags.split(';').filter(|t| t.starts_with('+')).collect();
+    (plus.join(";"), rest.to_string())
+}
+
+fn client_tags_cross_nodes(b: Backend) {
+    let Some(redis) = Redis::start() else { return };
+    let (_a, a) = irc_node(b, &redis, "ta", &[]);
+    let (_b, bb) = irc_node(b, &redis, "tb", &[]);
+    let mut ann = tagged(a, "ann");
+    ann.send("JOIN #den");
+    ann.until(":irc.test 366 ");
+    sync(&mut ann, "ann");
+    redis.await_subscribers("den", 1);
+    let mut bob = tagged(bb, "bob");
+    bob.send("JOIN #den");
+    bob.until(":irc.test 366 ");
+    ann.containing(" JOIN #den");
+    redis.await_subscribers("den", 2);
+    bob.send("@+typing=active TAGMSG #den");
+    let (tags, rest) = client_tags(&ann.containing("TAGMSG"));
+    assert_eq!(tags, "+typing=active");
+    assert_eq!(rest, ":bob!bob@user/bob TAGMSG #den");
+    bob.send("@+draft/reply=abc PRIVMSG #den :hello");
+    let (tags, rest) = client_tags(&ann.containing("PRIVMSG"));
+    assert_eq!(tags, "+draft/reply=abc");
+    assert_eq!(rest, ":bob!bob@user/bob PRIVMSG #den :hello");
+    bob.send("@+typing=paused TAGMSG ann");
+    let (tags, rest) = client_tags(&ann.containing("TAGMSG"));
+    assert_eq!(tags, "+typing=paused");
+    assert_eq!(rest, ":bob!bob@user/bob TAGMSG ann");
+    bob.send("@+draft/react=x PRIVMSG ann :psst");
+    let (tags, rest) = client_tags(&ann.containing("PRIVMSG"));
+    assert_eq!(tags, "+draft/react=x");
+    assert_eq!(rest, ":bob!bob@user/bob PRIVMSG ann :psst");
+}
 
 fn invitations_keys_and_limits_hold_on_every_node(b: Backend) {
     let Some(redis) = Redis::start() else { return };

@@ -157,8 +157,10 @@ impl Publisher {
     /// as its owner spells it.
     pub(super) fn private(&mut self, event: &OwnedEvent, reply: ReplyTo) -> RedisResult<()> {
         let e = event.event();
-        let (Body::Private { to, text } | Body::PrivateNotice { to, text }) = e.body else {
-            return Ok(());
+        let (to, text) = match e.body {
+            Body::Private { to, text } | Body::PrivateNotice { to, text } => (to, Some(text)),
+            Body::PrivateTagMsg { to } => (to, None),
+            _ => return Ok(()),
         };
         let to_l = to.to_ascii_lowercase();
         let con = self.con.as_mut().expect("connected");
@@ -178,9 +180,10 @@ impl Publisher {
             self.reply(reply, Refusal::NoSuchUser(to).into());
             return Ok(());
         };
-        let body = match e.body {
-            Body::PrivateNotice { .. } => Body::PrivateNotice { to: &nick, text },
-            _ => Body::Private { to: &nick, text },
+        let body = match (e.body, text) {
+            (Body::PrivateNotice { .. }, Some(text)) => Body::PrivateNotice { to: &nick, text },
+            (_, Some(text)) => Body::Private { to: &nick, text },
+            (_, None) => Body::PrivateTagMsg { to: &nick },
         };
         if matches!(e.body, Body::Private { .. }) {
             let con = self.con.as_mut().expect("connected");
@@ -193,8 +196,11 @@ impl Publisher {
                 self.reply(reply, Reply::IsAway { nick, message });
             }
         }
-        let event = OwnedEvent::new(&Event { body, ..e });
-        let msg = envelope::encode_private(&self.node, &to_l, &event.event());
+        let mut renamed = OwnedEvent::new(&Event { body, ..e });
+        renamed.tags = event.tags.clone();
+        let event = renamed;
+        let tags = event.tags.as_deref();
+        let msg = envelope::encode_private(&self.node, &to_l, &event.event(), tags);
         let con = self.con.as_mut().expect("connected");
         redis::cmd("PUBLISH")
             .arg(keys::node_channel(&node))
