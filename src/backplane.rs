@@ -26,7 +26,12 @@ pub(crate) enum Query {
     List { room: Box<str> },
     /// `/rooms`, IRC's LIST: every room, or those `mask` names or matches
     /// (see `rooms::list_matches`).
-    Rooms { mask: Option<Box<str>> },
+    /// Secret rooms are listed only if `mine` (the asker's rooms,
+    /// lower-cased) has them.
+    Rooms {
+        mask: Option<Box<str>>,
+        mine: Vec<Box<str>>,
+    },
     /// IRC's NAMES for a room (its display name): every node's members,
     /// with their channel prefixes.
     Names { room: Box<str> },

@@ -43,7 +43,7 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
                 total: l.total,
             }
         }
-        Query::Rooms { mask } => Reply::Rooms(
+        Query::Rooms { mask, .. } => Reply::Rooms(
             shared
                 .rooms
                 .list_where(|r| list_matches(mask.as_deref(), r.name())),

@@ -146,6 +146,7 @@ impl Shard {
                 Presence::Who => Query::Who,
                 Presence::Rooms => Query::Rooms {
                     mask: mask.map(Into::into),
+                    mine: c_rooms_lower(&self.clients[key].rooms),
                 },
             };
             let reply = self.reply_to(key);
@@ -272,4 +273,12 @@ impl Shard {
         };
         self.reply(key, &counts);
     }
+}
+
+/// The names of a client's rooms, lower-cased.
+fn c_rooms_lower(rooms: &[crate::client::Membership]) -> Vec<Box<str>> {
+    rooms
+        .iter()
+        .map(|m| m.room.name().to_ascii_lowercase().into_boxed_str())
+        .collect()
 }

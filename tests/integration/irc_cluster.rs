@@ -152,6 +152,22 @@ fn invitations_keys_and_limits_hold_on_every_node(b: Backend) {
     cat.send("JOIN #den sesame");
     cat.expect(":cat!cat@user/cat JOIN #den");
     cat.until(":irc.test 366 cat #den ");
+    // ann saw cat come and go after the wrong key, then come.
+    ann.expect(":cat!cat@user/cat JOIN #den");
+    ann.expect(":cat!cat@user/cat PART #den");
+    ann.expect(":cat!cat@user/cat JOIN #den");
+    // A secret channel is listed by the cluster to its members only.
+    ann.send("MODE #den +s");
+    ann.expect(":ann!ann@user/ann MODE #den +s");
+    cat.expect(":ann!ann@user/ann MODE #den +s");
+    sync(&mut ann, "ann");
+    bob.send("LIST");
+    bob.expect(":irc.test 321 bob Channel :Users  Name");
+    bob.expect(":irc.test 323 bob :End of /LIST");
+    cat.send("LIST");
+    cat.expect(":irc.test 321 cat Channel :Users  Name");
+    cat.expect(":irc.test 322 cat #den 2 :");
+    cat.expect(":irc.test 323 cat :End of /LIST");
 }
 
 fn users_on_every_node_are_seen(b: Backend) {

@@ -126,7 +126,7 @@ impl Publisher {
                         total,
                     }
                 }
-                Query::Rooms { mask } => {
+                Query::Rooms { mask, mine } => {
                     let mut rooms: BTreeMap<String, (String, usize)> = BTreeMap::new();
                     for room in all.iter().flat_map(|(_, _, r)| r.split('\t')) {
                         if room.is_empty() || !list_matches(mask.as_deref(), room) {
@@ -137,7 +137,26 @@ impl Publisher {
                             .or_insert_with(|| (room.to_string(), 0))
                             .1 += 1;
                     }
-                    Reply::Rooms(rooms.into_values().map(|(n, c)| (n.into(), c)).collect())
+                    // Secret rooms by their kept state, for their members only.
+                    let keys: Vec<String> = rooms.keys().map(|r| keys::channel_state(r)).collect();
+                    let states: Vec<Option<String>> = if keys.is_empty() {
+                        Vec::new()
+                    } else {
+                        let con = self.con.as_mut().expect("connected");
+                        redis::cmd("MGET").arg(&keys).query(con)?
+                    };
+                    let listed = rooms
+                        .into_iter()
+                        .zip(states.into_iter().chain(std::iter::repeat(None)))
+                        .filter(|((lower, _), state)| {
+                            let secret = state
+                                .as_deref()
+                                .is_some_and(|s| crate::cluster::state::parse(s).0.secret);
+                            !secret || mine.iter().any(|m| **m == **lower)
+                        })
+                        .map(|((_, (n, c)), _)| (n.into(), c))
+                        .collect();
+                    Reply::Rooms(listed)
                 }
                 // Answered by `irc_answer`.
                 Query::Names { .. }
