@@ -436,12 +436,18 @@ fn encode(e: &mut EncodeTlsData<'_, ServerConnectionData>, out: &mut Vec<u8>) ->
 /// Writes `out` to the socket until it is empty or the socket would block,
 /// keeping what is left; an emptied buffer gives its memory back.
 fn send(sock: &TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
+    send_to(sock, out)
+}
+
+/// Writes `out` to `w` until it is empty or `w` would block, keeping what
+/// is left; an emptied buffer gives its memory back.
+pub(crate) fn send_to(mut w: impl Write, out: &mut Vec<u8>) -> io::Result<()> {
     let mut sent = 0;
     let result = loop {
         if sent == out.len() {
             break Ok(());
         }
-        match (&*sock).write(&out[sent..]) {
+        match w.write(&out[sent..]) {
             Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -458,7 +464,7 @@ fn send(sock: &TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
 
 /// Moves the front of `from` into `buf`; an emptied `from` gives its
 /// memory back.
-fn take_front(from: &mut Vec<u8>, buf: &mut [u8]) -> usize {
+pub(crate) fn take_front(from: &mut Vec<u8>, buf: &mut [u8]) -> usize {
     let n = from.len().min(buf.len());
     buf[..n].copy_from_slice(&from[..n]);
     from.drain(..n);

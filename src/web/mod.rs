@@ -15,6 +15,7 @@ pub(crate) mod frame;
 pub(crate) mod http;
 pub mod proxy;
 
+use crate::transport::take_front;
 use std::io::{self, Write};
 use std::net::{IpAddr, Shutdown};
 use std::sync::Arc;
@@ -362,36 +363,8 @@ impl WebStream {
 }
 
 /// Writes `out` through `inner` until it is empty or the socket would
+/// Writes `out` to the inner transport until it is empty or it would
 /// block, keeping what is left; an emptied buffer gives its memory back.
 fn send(inner: &mut Transport, out: &mut Vec<u8>) -> io::Result<()> {
-    let mut sent = 0;
-    let result = loop {
-        let Some(rest) = out.get(sent..).filter(|r| !r.is_empty()) else {
-            break Ok(());
-        };
-        match inner.writer().write(rest) {
-            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
-            Err(e) => break Err(e),
-        }
-    };
-    out.drain(..sent);
-    if out.is_empty() {
-        *out = Vec::new();
-    }
-    result
-}
-
-/// Moves the front of `from` into `buf`; an emptied `from` gives its
-/// memory back.
-fn take_front(from: &mut Vec<u8>, buf: &mut [u8]) -> usize {
-    let n = from.len().min(buf.len());
-    buf[..n].copy_from_slice(&from[..n]);
-    from.drain(..n);
-    if from.is_empty() {
-        *from = Vec::new();
-    }
-    n
+    crate::transport::send_to(inner.writer(), out)
 }
