@@ -40,6 +40,7 @@ mod shared;
 mod tls;
 mod wire;
 mod worker;
+mod ws;
 
 use std::io::Write;
 use std::process::ExitCode;
