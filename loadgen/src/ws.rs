@@ -143,6 +143,13 @@ impl Ws {
             let from = hs.head.len().saturating_sub(3);
             let room = MAX_HEAD.saturating_sub(hs.head.len());
             hs.head.extend_from_slice(&data[..data.len().min(room)]);
+            let start = &hs.head[..hs.head.len().min(5)];
+            if !b"HTTP/".starts_with(start) {
+                let got = String::from_utf8_lossy(start).into_owned();
+                return Err(WsError::Handshake(format!(
+                    "not an HTTP response: {got:?}..."
+                )));
+            }
             let Some(end) = hs.head[from..].windows(4).position(|w| w == b"\r\n\r\n") else {
                 if hs.head.len() >= MAX_HEAD {
                     return Err(WsError::Handshake("response head over 8 KiB".into()));
@@ -166,7 +173,9 @@ impl Ws {
                 }
                 continue;
             }
-            let take = data.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+            let take = data
+                .len()
+                .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
             let (chunk, rest) = data.split_at(take);
             if self.opcode & 0x8 != 0 {
                 self.control.extend_from_slice(chunk);
