@@ -120,10 +120,15 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1)]
     pub rooms: usize,
     /// What to talk: shardchat's line protocol, IRC (RFC 2812; the same
-    /// rooms as #lobby or #lg-<r>), or, for comparison, Redis or NATS
-    /// pub/sub (senders publish only; the others subscribe).
-    #[arg(long, value_enum, default_value_t = Proto::Line)]
-    pub proto: Proto,
+    /// rooms as #lobby or #lg-<r>), either of them over WebSocket (ws: the
+    /// server's --http-port, see --ws-subprotocol), or, for comparison,
+    /// Redis or NATS pub/sub (senders publish only; the others subscribe).
+    #[arg(long, value_enum, default_value_t = ProtoArg::Line)]
+    pub proto: ProtoArg,
+    /// With --proto ws: the protocol the WebSocket carries, one line per
+    /// text message (line: shardchat.line; irc: text.ircv3.net).
+    #[arg(long, value_enum, default_value_t = WsSub::Line)]
+    pub ws_subprotocol: WsSub,
     /// Connect with TLS (the server's --tls-port, or an IRC daemon's TLS
     /// port); needs --ca or --insecure. Not for redis or nats.
     #[arg(long)]
@@ -208,7 +213,27 @@ pub enum Mode {
     Idle,
 }
 
-/// The protocol the clients speak.
+/// What `--proto` names: a [`Proto`], or a chat protocol over WebSocket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProtoArg {
+    Line,
+    Redis,
+    Nats,
+    Irc,
+    /// WebSocket, carrying --ws-subprotocol.
+    Ws,
+}
+
+/// The chat protocol a WebSocket carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WsSub {
+    Line,
+    Irc,
+}
+
+/// The protocol the clients speak (over WebSocket too: see
+/// `Config::websocket`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Proto {
@@ -262,6 +287,8 @@ pub struct Config {
     pub clients: usize,
     pub rooms: usize,
     pub proto: Proto,
+    /// `proto` is carried in WebSocket text messages (`--proto ws`).
+    pub websocket: bool,
     pub senders: usize,
     pub mode: Mode,
     pub size: usize,
@@ -286,6 +313,16 @@ pub const MAX_SIZE: usize = 4096;
 
 impl RunArgs {
     pub fn into_config(self) -> Result<Config> {
+        let (proto, websocket) = match self.proto {
+            ProtoArg::Line => (Proto::Line, false),
+            ProtoArg::Redis => (Proto::Redis, false),
+            ProtoArg::Nats => (Proto::Nats, false),
+            ProtoArg::Irc => (Proto::Irc, false),
+            ProtoArg::Ws => match self.ws_subprotocol {
+                WsSub::Line => (Proto::Line, true),
+                WsSub::Irc => (Proto::Irc, true),
+            },
+        };
         let addrs = resolve(&self.addr)?;
         let hosts = self.addr.iter().map(|a| host_of(a).to_owned()).collect();
         let tls = match (self.tls, self.ca, self.insecure) {
@@ -296,8 +333,8 @@ impl RunArgs {
                 "--tls needs --ca FILE (the server's CA or self-signed certificate) or --insecure"
             ),
         };
-        if tls.is_some() && self.proto.is_pub_sub() {
-            bail!("--tls is supported with --proto line and irc only");
+        if tls.is_some() && proto.is_pub_sub() {
+            bail!("--tls is supported with --proto line, irc and ws only");
         }
         let mode = if self.idle {
             Mode::Idle
@@ -342,7 +379,7 @@ impl RunArgs {
             );
         }
         let irc_max = irc::max_payload(self.rooms);
-        if self.proto == Proto::Irc && self.size > irc_max {
+        if proto == Proto::Irc && self.size > irc_max {
             bail!(
                 "--size {} does not fit an IRC line: with --proto irc at most {irc_max}, so that \
                  `:nick!user@host PRIVMSG <channel> :<payload>\\r\\n` as relayed to the receivers \
@@ -373,7 +410,8 @@ impl RunArgs {
             tls,
             clients: self.clients,
             rooms: self.rooms,
-            proto: self.proto,
+            proto,
+            websocket,
             senders,
             mode,
             size: self.size,
@@ -482,6 +520,9 @@ fn default_label(cfg: &Config) -> String {
     }
     if cfg.tls.is_some() {
         label.push_str("-tls");
+    }
+    if cfg.websocket {
+        label.push_str("-ws");
     }
     if cfg.proto != Proto::Line {
         label.push('-');

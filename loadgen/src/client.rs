@@ -15,6 +15,7 @@ use crate::order::OrderCheck;
 use crate::outbound::Outbound;
 use crate::tls::TlsSetup;
 use crate::wire::{Decoder, Framing};
+use crate::ws::Ws;
 
 /// Where a client is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +45,8 @@ pub enum CloseReason {
     ClosedBeforeWelcome,
     /// The TLS handshake failed (e.g. an untrusted certificate).
     TlsFailed,
+    /// The WebSocket upgrade was refused or answered wrongly.
+    UpgradeFailed,
     /// The server closed a welcomed connection (e.g. as a slow consumer).
     ServerClosed,
 }
@@ -55,6 +58,7 @@ impl CloseReason {
             CloseReason::ConnectTimeout => "not ready (welcome, join) before --connect-timeout",
             CloseReason::ClosedBeforeWelcome => "closed by the server before it was ready",
             CloseReason::TlsFailed => "TLS handshake failed",
+            CloseReason::UpgradeFailed => "WebSocket upgrade failed",
             CloseReason::ServerClosed => "closed by the server",
         }
     }
@@ -93,6 +97,8 @@ pub struct Client {
     /// One check per sender, allocated at welcome.
     pub checks: Vec<OrderCheck>,
     pub sender: Option<SenderState>,
+    /// The WebSocket layer (`--proto ws`), from the connect on.
+    pub ws: Option<Box<Ws>>,
     registered: Option<Interest>,
 }
 
@@ -117,6 +123,7 @@ impl Client {
                 finished: false,
                 framing: Framing::new(cfg.proto, cfg.rooms, room, cfg.size),
             }),
+            ws: None,
             registered: None,
         }
     }
@@ -207,6 +214,7 @@ impl Client {
         self.registered = None;
         self.lines = LineBuf::default();
         self.out = Outbound::default();
+        self.ws = None;
         self.state = State::Closed(reason);
     }
 

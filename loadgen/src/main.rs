@@ -1,7 +1,7 @@
 //! loadgen: opens thousands of chat clients against a shardchat server
 //! (plain or TLS, in one room or many), sends chat lines on a fixed
-//! schedule, and measures every delivery; or does the same over IRC, or
-//! Redis or NATS pub/sub, for comparison.
+//! schedule, and measures every delivery; or does the same over IRC or
+//! WebSocket, or Redis or NATS pub/sub, for comparison.
 //!
 //! ```text
 //! cargo run --release -p loadgen -- --clients 5000 --senders 50 --rate 5000 --size 64 --duration 30s
@@ -40,6 +40,7 @@ mod shared;
 mod tls;
 mod wire;
 mod worker;
+mod ws;
 
 use std::io::Write;
 use std::process::ExitCode;

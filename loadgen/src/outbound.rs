@@ -11,6 +11,9 @@ pub struct Outbound {
     buf: Vec<u8>,
     /// How much of `buf` the socket has already taken.
     sent: usize,
+    /// How much of `buf` is in its wire form (over WebSocket, lines past
+    /// this are still to be put into frames; see [`Outbound::frame_new`]).
+    framed: usize,
 }
 
 /// What a flush ended with.
@@ -32,6 +35,27 @@ impl Outbound {
         self.sent == self.buf.len()
     }
 
+    /// Counts everything queued so far as in its wire form.
+    pub fn mark_framed(&mut self) {
+        self.framed = self.buf.len();
+    }
+
+    /// Hands each line queued since the last call (without its `\r\n` or
+    /// `\n`) to `frame`, which appends its wire form in its place.
+    pub fn frame_new(&mut self, mut frame: impl FnMut(&[u8], &mut Vec<u8>)) {
+        if self.framed >= self.buf.len() {
+            return;
+        }
+        let tail = self.buf.split_off(self.framed);
+        for line in tail.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.is_empty() {
+                frame(line, &mut self.buf);
+            }
+        }
+        self.framed = self.buf.len();
+    }
+
     /// Writes until done or `WouldBlock`.
     pub fn flush(&mut self, mut sink: impl Write) -> io::Result<Flush> {
         while self.sent < self.buf.len() {
@@ -48,6 +72,7 @@ impl Outbound {
         }
         self.buf.clear();
         self.sent = 0;
+        self.framed = 0;
         if self.buf.capacity() > 64 * 1024 {
             self.buf = Vec::new();
         }
@@ -59,6 +84,7 @@ impl Outbound {
     fn compact(&mut self) {
         if self.sent > 0 && self.sent >= self.buf.len() / 2 {
             self.buf.drain(..self.sent);
+            self.framed = self.framed.saturating_sub(self.sent);
             self.sent = 0;
         }
     }
@@ -105,5 +131,28 @@ mod tests {
         assert_eq!(out.flush(&mut sink).unwrap(), Flush::Done);
         assert!(out.is_empty());
         assert_eq!(sink.got, b"hello world\nagain\n");
+    }
+
+    #[test]
+    fn frames_only_lines_queued_since_the_last_time() {
+        let mut out = Outbound::default();
+        out.buf().extend_from_slice(b"RAW\r\n");
+        out.mark_framed();
+        out.buf().extend_from_slice(b"a\r\nbc\n");
+        let bracket = |l: &[u8], o: &mut Vec<u8>| {
+            o.push(b'<');
+            o.extend_from_slice(l);
+            o.push(b'>');
+        };
+        out.frame_new(bracket);
+        out.frame_new(bracket);
+        out.buf().extend_from_slice(b"d\n");
+        out.frame_new(bracket);
+        let mut sink = Trickle {
+            got: Vec::new(),
+            room: 100,
+        };
+        assert_eq!(out.flush(&mut sink).unwrap(), Flush::Done);
+        assert_eq!(sink.got, b"RAW\r\n<a><bc><d>");
     }
 }

@@ -165,9 +165,10 @@ impl Summary {
         let _ = writeln!(o, "== loadgen {} ==", self.label);
         let _ = writeln!(
             o,
-            "{} {} clients{} in {} room{}, {} senders, {} B payloads, {:.1} s, {}; {} threads ({})",
+            "{} {} clients{}{} in {} room{}, {} senders, {} B payloads, {:.1} s, {}; {} threads ({})",
             c.clients,
             c.proto.name(),
+            if c.websocket { " over WebSocket" } else { "" },
             match &c.tls {
                 None => "",
                 Some(Trust::Ca { .. }) => " over TLS",

@@ -10,6 +10,8 @@
 //!        send:    PUB lg.<r> <n>\r\n<payload>\r\n
 //! irc    connect: NICK, USER; at 001 (the welcome) JOIN #lobby or #lg-<r>
 //!        send:    PRIVMSG <channel> :<payload>\r\n
+//! ws     line or irc as above, after the WebSocket upgrade, one line per
+//!        text frame (the framing is `ws.rs`'s, below this module)
 //! ```
 //!
 //! Pub/sub senders publish only, so they never receive; redis and NATS

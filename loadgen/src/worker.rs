@@ -17,7 +17,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use shardchat::poller::{Event, Events, Poller, Token, WAKE_TOKEN};
 
-use crate::cli::{Config, Mode};
+use crate::cli::{Config, Mode, Proto, WsSub};
 use crate::client::{Client, CloseReason, State};
 use crate::conn::Conn;
 use crate::latency;
@@ -30,6 +30,7 @@ use crate::schedule::OpenSchedule;
 use crate::shared::{Phase, Shared};
 use crate::tls::TlsSetup;
 use crate::wire::{self, Incoming};
+use crate::ws::{Ws, WsError};
 
 /// Connections one thread keeps in flight (connecting or awaiting their
 /// welcome), so a burst never overruns the server's accept backlog.
@@ -101,6 +102,8 @@ struct Loop {
     tls: Option<Arc<TlsSetup>>,
     clients: Vec<Client>,
     scratch: Vec<u8>,
+    /// Lines a read's WebSocket frames carried (`--proto ws`).
+    ws_lines: Vec<u8>,
     /// Next client (position in `clients`) to open.
     next_open: usize,
     /// Clients opened so far, in order, for timeouts.
@@ -175,6 +178,7 @@ impl Worker {
                 tls,
                 clients,
                 scratch: vec![0; 64 * 1024],
+                ws_lines: Vec::new(),
                 next_open: 0,
                 pending: VecDeque::new(),
                 in_flight: 0,
@@ -407,10 +411,15 @@ impl Loop {
     }
 
     fn flush(&mut self, poller: &Poller, pos: usize) {
-        let Client { stream, out, .. } = &mut self.clients[pos];
+        let Client {
+            stream, out, ws, ..
+        } = &mut self.clients[pos];
         let Some(conn) = stream.as_mut() else {
             return;
         };
+        if let Some(ws) = ws.as_mut() {
+            out.frame_new(|line, buf| ws.text(line, buf));
+        }
         // TLS bytes already encrypted go first: they are older.
         let flushed = conn.flush_tls().and_then(|()| out.flush(&mut *conn));
         match flushed {
@@ -465,8 +474,19 @@ impl Loop {
                 Ok(true) => {
                     let us = self.shared.now_ns().saturating_sub(c.connect_ns) / 1000;
                     latency::record_clamped(&mut self.report.tcp, us);
-                    let subscribes = self.cfg.receives(c.id);
-                    wire::hello(self.cfg.proto, c.id, c.room, subscribes, c.out.buf());
+                    if self.cfg.websocket {
+                        // The chat protocol's hello waits for the 101.
+                        let host = &self.cfg.hosts[c.id % self.cfg.hosts.len()];
+                        let sub = match self.cfg.proto {
+                            Proto::Irc => WsSub::Irc,
+                            _ => WsSub::Line,
+                        };
+                        c.ws = Some(Box::new(Ws::start(host, sub, c.out.buf())));
+                        c.out.mark_framed();
+                    } else {
+                        let subscribes = self.cfg.receives(c.id);
+                        wire::hello(self.cfg.proto, c.id, c.room, subscribes, c.out.buf());
+                    }
                     if c.sync_interest(poller, Token(pos)).is_err() {
                         self.fail(pos, CloseReason::ConnectFailed);
                         return;
@@ -540,6 +560,29 @@ impl Loop {
             // and not for TLS, whose plaintext comes out one record at a
             // time while more may wait in the socket.
             let drained = !hang_up && n < self.scratch.len() && matches!(conn, Conn::Plain(_));
+            if let Some(ws) = c.ws.as_mut() {
+                // Lines queued so far go out as frames before any pong.
+                c.out.frame_new(|line, buf| ws.text(line, buf));
+                self.ws_lines.clear();
+                let fed = ws.feed(&self.scratch[..n], &mut self.ws_lines, c.out.buf());
+                c.out.mark_framed();
+                match fed {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        let subscribes = self.cfg.receives(c.id);
+                        wire::hello(self.cfg.proto, c.id, c.room, subscribes, c.out.buf());
+                    }
+                    Err(e) => {
+                        self.ws_failed(pos, e);
+                        return false;
+                    }
+                }
+            }
+            let data = if c.ws.is_some() {
+                &self.ws_lines[..]
+            } else {
+                &self.scratch[..n]
+            };
             let now_ns = self.shared.now_ns();
             let mut welcomed = false;
             let mut ready = false;
@@ -571,7 +614,7 @@ impl Loop {
                 room: *room,
                 now_ns,
             };
-            let overlong = lines.feed(&self.scratch[..n], |line| {
+            let overlong = lines.feed(data, |line| {
                 match decoder.line(line, out.buf()) {
                     Incoming::Welcome if *state == State::AwaitWelcome => {
                         welcomed = true;
@@ -619,6 +662,23 @@ impl Loop {
             }
             if drained {
                 return true;
+            }
+        }
+    }
+
+    /// A WebSocket that cannot go on: a failed upgrade counts as a failed
+    /// connect (with its reason kept as a sample); later, as a close.
+    fn ws_failed(&mut self, pos: usize, e: WsError) {
+        match self.clients[pos].state {
+            State::AwaitWelcome if e != WsError::Closed => {
+                self.note_connect_sample(e.to_string());
+                self.fail(pos, CloseReason::UpgradeFailed);
+            }
+            _ => {
+                if !matches!(e, WsError::Closed) {
+                    self.note_connect_sample(e.to_string());
+                }
+                self.server_closed(pos);
             }
         }
     }

@@ -6,6 +6,7 @@
 mod irc;
 mod ngircd;
 mod util;
+mod ws;
 
 use std::path::Path;
 

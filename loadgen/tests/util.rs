@@ -360,12 +360,15 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The TLS port's address, when `--tls-port` was given.
     pub tls_addr: Option<SocketAddr>,
+    /// The HTTP/WebSocket port's address, when `--http-port` was given.
+    pub http_addr: Option<SocketAddr>,
 }
 
 impl Server {
     /// Starts the real server on an ephemeral port and reads the port from
     /// its first line: `[CHAT SERVER] Listening on <ip>:<port> (...)`, and
-    /// with `--tls-port`, the TLS port from `[CHAT SERVER] TLS on <ip>:<port>`.
+    /// with `--tls-port`, the TLS port from `[CHAT SERVER] TLS on <ip>:<port>`
+    /// (and the same for `--http-port`'s `HTTP on`).
     pub fn start(args: &[&str]) -> Server {
         let mut child = Command::new(server_binary())
             .args(["--port", "0"])
@@ -394,22 +397,25 @@ impl Server {
             panic!("unexpected first line from the server: {first:?}");
         });
         let mut tls_addr = None;
-        if args.contains(&"--tls-port") {
-            while let Ok(Some(Ok(line))) = rx.recv_timeout(Duration::from_secs(30)) {
-                if let Some(rest) = line.strip_prefix("[CHAT SERVER] TLS on ") {
-                    tls_addr = parse_addr(rest);
-                    break;
-                }
-            }
-            if tls_addr.is_none() {
+        let mut http_addr = None;
+        let want_tls = args.contains(&"--tls-port");
+        let want_http = args.contains(&"--http-port");
+        while (want_tls && tls_addr.is_none()) || (want_http && http_addr.is_none()) {
+            let Ok(Some(Ok(line))) = rx.recv_timeout(Duration::from_secs(30)) else {
                 let _ = child.kill();
-                panic!("the server printed no TLS port");
+                panic!("the server printed no TLS or HTTP port");
+            };
+            if let Some(rest) = line.strip_prefix("[CHAT SERVER] TLS on ") {
+                tls_addr = parse_addr(rest);
+            } else if let Some(rest) = line.strip_prefix("[CHAT SERVER] HTTP on ") {
+                http_addr = parse_addr(rest);
             }
         }
         Server {
             child,
             addr,
             tls_addr,
+            http_addr,
         }
     }
 
