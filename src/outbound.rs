@@ -16,6 +16,9 @@ use crate::frame::ClientId;
 use crate::frame::{Chunk, Recipient};
 use crate::proto::Form;
 
+/// A reply of this many bytes or more is queued in pages of its own.
+const MAPPED_REPLY: usize = 16 * 1024;
+
 /// At most this many slices go into one `writev` (Linux's IOV_MAX).
 const IOV_MAX: usize = 1024;
 /// The slices a write with few pieces gathers on the stack: one per chunk
@@ -31,6 +34,8 @@ enum Data {
     /// A range of a chunk's rendering in one form.
     Shared(Arc<Chunk>, Form),
     Owned(Box<[u8]>),
+    /// A large reply in pages of its own (see `sys::mapped`).
+    Mapped(crate::sys::mapped::MappedBuf),
 }
 
 #[derive(Debug)]
@@ -45,6 +50,7 @@ impl Segment {
         let all = match &self.data {
             Data::Shared(c, form) => c.rendered(*form).bytes(),
             Data::Owned(b) => b,
+            Data::Mapped(m) => m,
         };
         &all[self.start..self.end]
     }
@@ -83,8 +89,18 @@ impl Outbound {
         }
         self.pending += bytes.len();
         let end = bytes.len();
+        // A large reply may wait long (a client slow to read a NAMES of
+        // thousands): in its own pages, it is given back to the system
+        // when written, instead of pinning the heap's high-water mark.
+        let data = match (end >= MAPPED_REPLY)
+            .then(|| crate::sys::mapped::MappedBuf::copy_of(&bytes).ok())
+            .flatten()
+        {
+            Some(m) => Data::Mapped(m),
+            None => Data::Owned(bytes.into_boxed_slice()),
+        };
         self.queue.push_back(Segment {
-            data: Data::Owned(bytes.into_boxed_slice()),
+            data,
             start: 0,
             end,
         });

@@ -5,6 +5,7 @@
 //!
 //! - `process`: the process's own resources and signals (open-files limit,
 //!   SIGINT/SIGTERM, CPU time).
+//! - `mapped`: buffers of their own pages, given back when dropped.
 //! - `net`: socket settings std does not offer, and the errno values the
 //!   acceptor tells apart.
 //!
@@ -26,6 +27,7 @@ macro_rules! syscall {
 }
 pub(crate) use syscall;
 
+pub mod mapped;
 pub mod net;
 pub mod process;
 
