@@ -115,6 +115,10 @@ impl Shard {
         tell: impl FnOnce(&mut Self),
     ) {
         let rooms = &self.clients[key].rooms;
+        if rooms.len() < 2 {
+            // One room: nobody can hear it twice.
+            return tell(self);
+        }
         let told: Vec<String> = rooms
             .iter()
             .filter(|m| keep(self, &m.room))
