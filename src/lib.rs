@@ -29,6 +29,7 @@ pub mod rooms;
 pub mod server;
 pub(crate) mod shard;
 mod shared;
+pub mod store;
 pub mod sys;
 pub(crate) mod tls;
 pub mod tls_client;

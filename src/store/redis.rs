@@ -1,0 +1,1 @@
+//! Accounts and history in Redis, shared by every node of a cluster.

@@ -1,0 +1,1 @@
+//! Accounts, history and topics in a SQLite file.
