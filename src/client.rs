@@ -61,6 +61,16 @@ pub struct Client {
     pub peer_shut: bool,
     /// Its realname and activity (WHOIS, WHO), once registered.
     pub profile: Option<std::sync::Arc<crate::registry::Profile>>,
+    /// The account it is logged in to.
+    pub account: Option<Box<str>>,
+    /// `account=<name>`: the tag its events carry while logged in.
+    pub account_tag: Option<Box<str>>,
+    /// An account command is with the storage; others wait for it.
+    pub auth_pending: bool,
+    /// Wrong passwords on this connection, and until when it may not try
+    /// again (`shard/accounts.rs`).
+    pub auth_fails: u32,
+    pub auth_wait: Option<Instant>,
 }
 
 impl Client {
@@ -91,6 +101,11 @@ impl Client {
             dirty: false,
             peer_shut: false,
             profile: None,
+            account: None,
+            account_tag: None,
+            auth_pending: false,
+            auth_fails: 0,
+            auth_wait: None,
         }
     }
 }

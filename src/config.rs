@@ -143,6 +143,17 @@ pub struct Config {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub ping_timeout: Duration,
 
+    /// The wait after the third wrong password in a row (per connection,
+    /// and per account); it doubles with each one after, and the tenth
+    /// closes the connection.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub auth_delay: Duration,
+
+    /// How long an IRC client using someone's registered nick has to
+    /// identify before it is renamed to a guest nick.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub identify_timeout: Duration,
+
     /// Close an IRC connection that has not registered within this long.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub registration_timeout: Duration,
@@ -163,6 +174,22 @@ pub struct Config {
     /// This node's name in the cluster [default: generated and printed].
     #[arg(long, requires = "cluster", value_parser = parse_node_id)]
     pub node_id: Option<String>,
+
+    /// Database for accounts, room history and topics: a SQLite file,
+    /// created mode 0600 (`:memory:` keeps nothing). With --cluster they
+    /// live in the cluster's Redis instead (docs/accounts.md).
+    #[arg(long, default_value = "shardchat.db", value_name = "FILE")]
+    pub db: String,
+
+    /// Lines of history each room keeps: chat, actions, notices and topic
+    /// changes (0 turns history off).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub history: u32,
+
+    /// History lines a client is sent when it joins a room (at most
+    /// --history).
+    #[arg(long, default_value_t = 20)]
+    pub history_replay: u32,
 
     /// Log every chat line (costs throughput).
     #[arg(short, long)]

@@ -18,6 +18,9 @@ pub enum Error {
     Config(String),
     /// The TLS certificate or key is unusable (the message names the file).
     Tls(String),
+    /// The database cannot be opened or is not this server's (the message
+    /// names it).
+    Store(String),
 }
 
 impl fmt::Display for Error {
@@ -27,6 +30,7 @@ impl fmt::Display for Error {
             Error::Setup { what, source } => write!(f, "cannot set up {what}: {source}"),
             Error::Config(msg) => write!(f, "bad configuration: {msg}"),
             Error::Tls(msg) => write!(f, "TLS: {msg}"),
+            Error::Store(msg) => write!(f, "database: {msg}"),
         }
     }
 }
@@ -35,7 +39,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Bind { source, .. } | Error::Setup { source, .. } => Some(source),
-            Error::Config(_) | Error::Tls(_) => None,
+            Error::Config(_) | Error::Tls(_) | Error::Store(_) => None,
         }
     }
 }

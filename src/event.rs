@@ -21,6 +21,17 @@ pub struct MsgId {
     pub seq: u64,
 }
 
+impl MsgId {
+    /// The id as IRC's `msgid` tag and history show it: `<shard>-<seq>`,
+    /// prefixed with `<node>-` in a cluster (`node`: where it entered).
+    pub fn render(self, node: Option<&str>) -> String {
+        match node {
+            Some(node) => format!("{node}-{}-{}", self.shard, self.seq),
+            None => format!("{}-{}", self.shard, self.seq),
+        }
+    }
+}
+
 /// What happened. The texts are borrowed: from the client's line while an
 /// event is built, from a chunk's arena afterwards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +77,13 @@ pub enum Body<'a> {
     Setname { realname: &'a str },
     /// The user invited `target` into the room (IRCv3 `invite-notify`).
     Invite { target: &'a str },
+    /// The user joined the room, with its account (`*`: none) and
+    /// realname: IRCv3 `extended-join`'s form of the same join, sent
+    /// instead of [`Body::Join`] to those that asked for it.
+    ExtJoin {
+        account: &'a str,
+        realname: &'a str,
+    },
 }
 
 /// What a reader must have asked for to be sent an event (bits of
@@ -78,6 +96,12 @@ pub mod sees {
     pub const SETNAME: u8 = 2;
     /// IRCv3 `invite-notify`.
     pub const INVITE: u8 = 4;
+    /// Plain joins: every reader but those with `extended-join`.
+    pub const PLAIN_JOIN: u8 = 8;
+    /// IRCv3 `extended-join`.
+    pub const EXT_JOIN: u8 = 16;
+    /// What a reader that asked for nothing sees.
+    pub const DEFAULT: u8 = PLAIN_JOIN;
 }
 
 /// The kinds of [`Body`], as stored in chunks and envelopes.
@@ -102,11 +126,12 @@ pub enum Kind {
     Away = 15,
     Setname = 16,
     Invite = 17,
+    ExtJoin = 18,
 }
 
 impl Kind {
     /// Every kind, in order of its number.
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Chat,
         Kind::Action,
         Kind::Notice,
@@ -125,6 +150,7 @@ impl Kind {
         Kind::Away,
         Kind::Setname,
         Kind::Invite,
+        Kind::ExtJoin,
     ];
 
     /// The kind numbered `n`, if any.
@@ -138,6 +164,8 @@ impl Kind {
             Kind::Away => sees::AWAY,
             Kind::Setname => sees::SETNAME,
             Kind::Invite => sees::INVITE,
+            Kind::Join => sees::PLAIN_JOIN,
+            Kind::ExtJoin => sees::EXT_JOIN,
             _ => 0,
         }
     }
@@ -164,6 +192,7 @@ impl<'a> Body<'a> {
             Body::Away { .. } => Kind::Away,
             Body::Setname { .. } => Kind::Setname,
             Body::Invite { .. } => Kind::Invite,
+            Body::ExtJoin { .. } => Kind::ExtJoin,
         }
     }
 
@@ -186,6 +215,7 @@ impl<'a> Body<'a> {
             Body::Kick { target, reason } => (Some(target), reason),
             Body::Mode { change } => (Some(change), None),
             Body::Private { to, text } | Body::PrivateNotice { to, text } => (Some(to), Some(text)),
+            Body::ExtJoin { account, realname } => (Some(account), Some(realname)),
         }
     }
 
@@ -214,6 +244,10 @@ impl<'a> Body<'a> {
             Kind::Away => Body::Away { message: a },
             Kind::Setname => Body::Setname { realname: a? },
             Kind::Invite => Body::Invite { target: a? },
+            Kind::ExtJoin => Body::ExtJoin {
+                account: a?,
+                realname: b?,
+            },
         })
     }
 }
@@ -325,13 +359,17 @@ mod tests {
             },
             Body::Setname { realname: "Ann" },
             Body::Invite { target: "bob" },
+            Body::ExtJoin {
+                account: "*",
+                realname: "Ann",
+            },
         ];
         for body in bodies {
             let (a, b) = body.fields();
             let kind = Kind::from_u8(body.kind() as u8).expect("a kind");
             assert_eq!(Body::from_fields(kind, a, b), Some(body));
         }
-        assert_eq!(Kind::from_u8(18), None);
+        assert_eq!(Kind::from_u8(19), None);
         assert_eq!(Body::from_fields(Kind::Chat, None, None), None);
         let e = Event {
             id: MsgId { shard: 1, seq: 2 },

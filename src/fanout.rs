@@ -54,6 +54,8 @@ pub enum ShardMsg {
         new: Box<str>,
         result: Result<(), &'static str>,
     },
+    /// The storage's answer for one client (accounts, history).
+    Stored(crate::store::Stored),
     /// Say goodbye to every client and stop.
     Shutdown,
 }

@@ -57,7 +57,7 @@ impl From<ClientId> for Recipient<'static> {
     fn from(id: ClientId) -> Recipient<'static> {
         Recipient {
             id,
-            sees: 0,
+            sees: crate::event::sees::DEFAULT,
             in_room: None,
         }
     }
@@ -347,9 +347,12 @@ impl ChunkBuilder {
         self.room_name = push_str(&mut self.text, name);
     }
 
-    /// Marks the events as another node's (`node` is its id).
+    /// Marks the events as entered on cluster node `node` (its id), for
+    /// every chunk taken from now on.
     pub fn set_node(&mut self, node: &str) {
-        self.node = Some(node.into());
+        if self.node.as_deref() != Some(node) {
+            self.node = Some(node.into());
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -407,7 +410,7 @@ impl ChunkBuilder {
         self.origins.dedup();
         let chunk = Chunk {
             room: self.room,
-            node: self.node.take(),
+            node: self.node.clone(),
             text: Box::from(&self.text[..]),
             room_name: self.room_name,
             records: Box::from(&self.records[..]),

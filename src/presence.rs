@@ -120,9 +120,11 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
             let addr = found
                 .as_deref()
                 .and_then(|n| real_addr(shared, n, *asker_oper));
+            let account = found.as_deref().and_then(|n| account_of(shared, n));
             let nick = protocol::sanitize(nick).into_owned().into();
             Reply::Whois {
                 nick,
+                account,
                 found,
                 away,
                 oper,
@@ -229,6 +231,14 @@ pub(crate) fn real_addr(
 
 /// WHOIS's realname (311) and idle and signon times (317) for a user of
 /// this node; `None` for others'.
+/// The account a user of this node is logged in to (WHOIS 330).
+pub(crate) fn account_of(shared: &Shared, nick: &str) -> Option<Box<str>> {
+    shared
+        .registry
+        .profile_of(nick)
+        .and_then(|p| p.account.lock().clone())
+}
+
 pub(crate) fn whois_extras(shared: &Shared, nick: &str) -> (Option<Box<str>>, Option<(u64, u64)>) {
     let Some(p) = shared.registry.profile_of(nick) else {
         return (None, None);

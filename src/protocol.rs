@@ -41,8 +41,27 @@ pub enum Command<'a> {
     Pass(Option<&'a str>),
     /// `/topic [text]`: show or set the room's topic.
     Topic(Option<Cow<'a, str>>),
+    /// An account command (`/register`, `/identify`, `/logout`,
+    /// `/password`, `/drop`) and its arguments, unparsed: passwords are
+    /// taken as given, never sanitised or echoed.
+    Account(AccountCommand, Option<&'a str>),
     /// Any other `/word`.
     Unknown(&'a str),
+}
+
+/// The line protocol's account commands (docs/accounts.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountCommand {
+    /// `/register <password>`: registers the current nick.
+    Register,
+    /// `/identify [<nick>] <password>`: logs in (and takes that nick).
+    Identify,
+    /// `/logout`.
+    Logout,
+    /// `/password <old> <new>`.
+    Password,
+    /// `/drop <password>`: deletes the account.
+    Drop,
 }
 
 /// Parses one line of UTF-8 text. Returns `None` for lines that carry
@@ -92,10 +111,26 @@ pub fn parse(line: &str) -> Option<Command<'_>> {
         Command::Pass(arg)
     } else if word.eq_ignore_ascii_case("topic") {
         Command::Topic(arg.map(sanitize).filter(|t| !t.trim().is_empty()))
+    } else if let Some(which) = account_command(word) {
+        Command::Account(which, arg)
     } else {
         Command::Unknown(word)
     };
     Some(cmd)
+}
+
+fn account_command(word: &str) -> Option<AccountCommand> {
+    use AccountCommand::*;
+    [
+        ("register", Register),
+        ("identify", Identify),
+        ("logout", Logout),
+        ("password", Password),
+        ("drop", Drop),
+    ]
+    .into_iter()
+    .find(|(w, _)| word.eq_ignore_ascii_case(w))
+    .map(|(_, c)| c)
 }
 
 /// Is `c` a character that must never reach another client's screen:

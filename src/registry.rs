@@ -47,6 +47,8 @@ pub struct Profile {
     pub spoke_ms: AtomicU64,
     /// Its real address: shown to operators only (WHOIS 378).
     pub addr: Option<std::net::IpAddr>,
+    /// The account it is logged in to (WHOIS 330).
+    pub account: parking_lot::Mutex<Option<Box<str>>>,
 }
 
 impl Profile {
@@ -56,6 +58,7 @@ impl Profile {
             realname: parking_lot::Mutex::new(realname.into()),
             signon_s: now_ms / 1000,
             spoke_ms: AtomicU64::new(now_ms),
+            account: parking_lot::Mutex::new(None),
         }
     }
 }

@@ -30,6 +30,8 @@ const FD_HEADROOM: u64 = 64;
 pub struct Server {
     /// The cluster bridge's threads, started by `run`.
     bridge: Option<Bridge>,
+    /// The storage threads, started by `run`.
+    store: Option<crate::store::Threads>,
     /// The shards' side of the bridge, to stop it.
     cluster: Option<Cluster>,
     listeners: Vec<Listener>,
@@ -175,6 +177,7 @@ impl Server {
                 None => None,
                 Some(path) => Some(read_motd(path)?),
             },
+            history_max: config.history as usize,
         });
         let acceptor_poller = setup("the acceptor's poller", Poller::new(config.backend))?;
         let fd_limit = sys::fd_limit().unwrap_or(1024);
@@ -198,6 +201,7 @@ impl Server {
                 (Some(c), Some(b))
             }
         };
+        let (store, store_threads) = open_store(&config)?;
         let shared = Arc::new(Shared {
             rooms: Rooms::new(config.shard_count()),
             config,
@@ -208,6 +212,7 @@ impl Server {
             cluster: cluster.clone().map(|c| Box::new(c) as Box<dyn Backplane>),
             identity: names,
             web,
+            store: Some(store),
         });
         if let Some(cluster) = &cluster {
             shared.rooms.watch(cluster.room_watcher());
@@ -217,6 +222,7 @@ impl Server {
         }
         Ok(Server {
             bridge,
+            store: Some(store_threads),
             cluster,
             listeners,
             plain_addr,
@@ -331,6 +337,10 @@ impl Server {
             )?),
             None => None,
         };
+        let store = match self.store {
+            Some(t) => setup("the storage threads", t.start(handles.clone()))?,
+            None => Vec::new(),
+        };
         let acceptor = setup(
             "the acceptor",
             Acceptor::new(
@@ -373,6 +383,13 @@ impl Server {
                     source: e,
                 });
             }
+            // Every shard has handed over its last lines: commit them.
+            if let Some(s) = &self.shared.store {
+                s.stop();
+            }
+            for t in store {
+                let _ = t.join();
+            }
             // Leave the cluster once every client has been told.
             if let (Some(cluster), Some(bridge)) = (&self.cluster, bridge) {
                 cluster.send(Command::Stop);
@@ -393,6 +410,24 @@ impl Summary {
         self.slow_consumers += s.slow_consumers;
         self.handshake_timeouts += s.handshake_timeouts;
     }
+}
+
+/// Opens the storage: the SQLite file of `--db`, or with `--cluster` the
+/// cluster's Redis. A database that cannot be opened, or is not ours,
+/// stops the server here.
+fn open_store(config: &Config) -> Result<(crate::store::Store, crate::store::Threads), Error> {
+    use crate::store::{redis::RedisOpener, sqlite::SqliteOpener, Opener, Settings, Store};
+    let err = |e: crate::store::StoreError| Error::Store(e.to_string());
+    let opener = match &config.cluster {
+        Some(url) => Opener::Redis(RedisOpener::new(url).map_err(err)?),
+        None => Opener::Sqlite(SqliteOpener::new(&config.db).map_err(err)?),
+    };
+    let settings = Settings {
+        keep: config.history as usize,
+        replay: config.history_replay as usize,
+        auth_delay: config.auth_delay,
+    };
+    Store::open(opener, settings, config.cluster.is_some()).map_err(err)
 }
 
 /// Binds `addr` with a deep accept backlog.

@@ -30,4 +30,6 @@ pub(crate) struct Shared {
     pub identity: Arc<Identity>,
     /// What every web connection shares (origins, trusted proxies).
     pub web: Arc<crate::web::Settings>,
+    /// Accounts, history and topics (`None` only in unit tests).
+    pub store: Option<crate::store::Store>,
 }

@@ -371,7 +371,7 @@ impl Server {
     /// (and the same for `--http-port`'s `HTTP on`).
     pub fn start(args: &[&str]) -> Server {
         let mut child = Command::new(server_binary())
-            .args(["--port", "0"])
+            .args(["--port", "0", "--db", ":memory:"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -21,6 +21,7 @@ mod reply;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub(crate) use irc::NICKSERV;
 pub(crate) use reply::{Caps, Refusal, Reply, Scope, Usage, WhoEntry};
 
 /// A way of writing events as bytes. Every recipient of a chunk that
@@ -279,6 +280,56 @@ pub(crate) enum Request<'a> {
     TagMsg(&'a str),
     /// A new realname (IRCv3 `setname`).
     Setname(Cow<'a, str>),
+    /// An account command, and how it was asked (which decides how the
+    /// answer is said).
+    Account {
+        req: AccountRequest<'a>,
+        via: crate::store::Via,
+    },
+    /// Stored history (IRCv3 `CHATHISTORY`).
+    History(HistoryRequest<'a>),
+}
+
+/// What an account command asks. Passwords are as given.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AccountRequest<'a> {
+    /// Register `name` (`None`: the client's nick).
+    Register {
+        name: Option<Cow<'a, str>>,
+        password: Cow<'a, str>,
+    },
+    /// Log in to `name` (`None`: the client's nick).
+    Identify {
+        name: Option<Cow<'a, str>>,
+        password: Cow<'a, str>,
+    },
+    Logout,
+    /// Change the logged-in account's password.
+    Password { old: &'a str, new: &'a str },
+    /// Delete the logged-in account.
+    Drop { password: &'a str },
+}
+
+/// What a CHATHISTORY asks.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum HistoryRequest<'a> {
+    /// Lines of one room.
+    Room {
+        room: &'a str,
+        range: crate::store::Range,
+        limit: usize,
+    },
+    /// Which of the client's rooms have lines between two times.
+    Targets { from: u64, until: u64, limit: usize },
+}
+
+/// The account a sender was logged in as, from the tags its events carry
+/// (`account=<name>`, IRCv3 account-tag, first of them).
+pub(crate) fn account_of(tags: &str) -> Option<&str> {
+    tags.split(';')
+        .next()
+        .and_then(|t| t.strip_prefix("account="))
+        .filter(|a| !a.is_empty())
 }
 
 /// What the server calls itself in protocols that name it (IRC).
@@ -290,6 +341,8 @@ pub(crate) struct Identity {
     pub network: Box<str>,
     /// The message of the day, line by line (`--motd`).
     pub motd: Option<Vec<Box<str>>>,
+    /// The most history lines one CHATHISTORY gets (0: no history).
+    pub history_max: usize,
 }
 
 /// One client's protocol state.
@@ -340,6 +393,15 @@ impl Session {
     /// wait (fake lag) instead of being dropped with a warning.
     pub(crate) fn delays_floods(&self) -> bool {
         matches!(self, Session::Irc(_))
+    }
+
+    /// Whether joining a room also sends its recent history (not to an
+    /// IRC client that reads it with CHATHISTORY).
+    pub(crate) fn wants_history_on_join(&self) -> bool {
+        match self {
+            Session::Line => true,
+            Session::Irc(s) => !s.reads_history(),
+        }
     }
 
     /// Whether joining a room also lists its members (IRC sends NAMES).
@@ -430,7 +492,7 @@ impl Session {
     /// for beyond its form's (IRCv3 capabilities).
     pub(crate) fn sees(&self) -> u8 {
         match self {
-            Session::Line => 0,
+            Session::Line => crate::event::sees::DEFAULT,
             Session::Irc(s) => s.sees(),
         }
     }

@@ -10,8 +10,14 @@ use crate::rooms::RoomNameError;
 pub(crate) enum Reply {
     /// The client is registered under `nick`; `users` are connected.
     Welcome { nick: Box<str> },
-    /// The client joined `room`, which now has `users` members.
-    Joined { room: Box<str>, users: usize },
+    /// The client joined `room`, which now has `users` members; its
+    /// account (`*`: none) and realname, for IRCv3 `extended-join`.
+    Joined {
+        room: Box<str>,
+        users: usize,
+        account: Box<str>,
+        realname: Box<str>,
+    },
     /// The client's nick is now `nick` (it was `old`).
     NickChanged { old: Box<str>, nick: Box<str> },
     /// The client left `room`, staying connected.
@@ -49,6 +55,8 @@ pub(crate) enum Reply {
         rooms: Vec<Box<str>>,
         /// Its real address, for an operator who asked.
         addr: Option<Box<std::net::IpAddr>>,
+        /// The account it is logged in to.
+        account: Option<Box<str>>,
     },
     /// The client removed `target` from `room`.
     KickDone {
@@ -147,6 +155,49 @@ pub(crate) enum Reply {
     },
     /// The rooms, sorted by name, with their member counts.
     Rooms(Vec<(Box<str>, usize)>),
+    /// What an account command came to, said the way it was asked.
+    Account {
+        via: crate::store::Via,
+        outcome: crate::store::Outcome,
+    },
+    /// An account command refused before it reached the database, said
+    /// the way it was asked.
+    AccountRefused {
+        via: crate::store::Via,
+        why: Refusal,
+    },
+    /// The client logged out.
+    LoggedOut(crate::store::Via),
+    /// SASL: send the credentials (`AUTHENTICATE +`).
+    SaslContinue,
+    /// SASL: that mechanism is not offered (908, then 904).
+    SaslMechanisms,
+    /// SASL: the client gave up (906).
+    SaslAborted,
+    /// SASL: the credentials were not PLAIN's (904).
+    SaslFailed,
+    /// SASL: the credentials were too long (905).
+    SaslTooLong,
+    /// SASL again once logged in (907).
+    SaslAlready,
+    /// The client's nick is someone's account: identify within `secs`
+    /// seconds or be renamed (said by NickServ).
+    IdentifyOrRenamed { nick: Box<str>, secs: u64 },
+    /// The client was renamed for not identifying (said by NickServ).
+    RenamedUnidentified { nick: Box<str> },
+    /// NickServ's help, or its answer to a command it does not know
+    /// (`Some`: the command).
+    NickServHelp(Option<Box<str>>),
+    /// Lines of a room's history, oldest first: on joining it, or asked
+    /// for (CHATHISTORY).
+    History {
+        room: Box<str>,
+        purpose: crate::store::HistoryPurpose,
+        lines: Vec<crate::store::HistLine>,
+    },
+    /// CHATHISTORY TARGETS: rooms (lower-case names) and their latest
+    /// line's time.
+    HistoryTargets(Vec<crate::store::Target>),
     /// A command was refused.
     Refused(Refusal),
 }
@@ -190,6 +241,10 @@ pub(crate) enum Usage {
     Msg,
     Nick,
     Join,
+    Register,
+    Identify,
+    Password,
+    Drop,
 }
 
 /// Why a command was refused.
@@ -291,6 +346,32 @@ pub(crate) enum Refusal {
     InvalidCapCommand(Box<str>),
     /// A SETNAME realname that is empty or too long.
     InvalidRealname,
+    /// The nick is a registered account the client is not logged in to.
+    NickRegistered(Box<str>),
+    /// A password outside 8..=256 bytes, or with a control character.
+    BadPassword,
+    /// The command needs the client to be logged in.
+    NotLoggedIn,
+    /// The client is logged in already, as this account.
+    AlreadyLoggedIn(Box<str>),
+    /// Guest names (and service names) cannot be registered.
+    GuestAccount(Box<str>),
+    /// An account name other than the client's nick (REGISTER without
+    /// custom account names).
+    AccountNotNick(Box<str>),
+    /// Too many wrong passwords on this connection: wait this many
+    /// seconds.
+    LoginWait(u64),
+    /// Too many wrong passwords: the connection closes.
+    TooManyFailures,
+    /// History is not kept on this server.
+    NoHistory,
+    /// CHATHISTORY refused: the standard reply code, its target, why.
+    History {
+        code: &'static str,
+        target: Box<str>,
+        why: &'static str,
+    },
 }
 
 impl From<Refusal> for Reply {

@@ -39,6 +39,7 @@ impl Shard {
         let real = c.session.take_realname().unwrap_or_else(|| c.nick.clone());
         let addr = c.transport.peer_addr().ok().map(|a| a.ip());
         let profile = Arc::new(Profile::new(&real, self.wall_ms, addr));
+        *profile.account.lock() = c.account.clone();
         self.shared
             .registry
             .set_profile(&c.nick, c.id, Arc::clone(&profile));

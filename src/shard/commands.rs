@@ -192,6 +192,8 @@ impl Shard {
             }
             Request::TagMsg(target) => self.tagmsg(key, target),
             Request::Setname(realname) => self.setname(key, &realname),
+            Request::Account { req, via } => self.account_request(key, req, via),
+            Request::History(req) => self.history_request(key, req),
             Request::Presence(what) => self.presence(key, what, None),
             Request::ListRooms(mask) => self.presence(key, Presence::Rooms, Some(mask)),
             Request::Help => self.reply(key, &Reply::Help),
@@ -334,6 +336,7 @@ impl Shard {
             at_ms: self.wall_ms,
         });
         self.save_channel(&r);
+        self.keep_topic(&r, &text, &self.clients[key].nick);
         self.emit(key, at, Body::Topic { text: &text });
         let text = text.into();
         self.reply(key, &Reply::TopicSet { room: name, text });
@@ -406,7 +409,9 @@ impl Shard {
                 Some(text) => Body::Private { to: &to_nick, text },
             },
         });
-        event.tags = self.line_tags.clone();
+        let c = &self.clients[key];
+        event.tags = super::delivery::event_tags(c.account_tag.as_deref(), self.line_tags.as_deref())
+            .map(|t| t.into_owned().into_boxed_str());
         self.spoke(key);
         let Some(at) = at else {
             if let Some(cluster) = &self.shared.cluster {

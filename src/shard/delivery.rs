@@ -27,12 +27,23 @@ const SPARE_BUILDERS: usize = 64;
 /// capacity carries over to the next passes.
 #[derive(Debug, Default)]
 pub(super) struct Outgoing {
+    /// This node's id in a cluster: local events' message ids name it,
+    /// for every reader on every node alike.
+    pub(super) node: Option<Box<str>>,
     builders: Vec<(Arc<Room>, ChunkBuilder)>,
     index: HashMap<RoomId, usize>,
     spare: Vec<ChunkBuilder>,
 }
 
 impl Outgoing {
+    /// Builders for a shard of cluster node `node` (`None`: no cluster).
+    pub(super) fn for_node(node: Option<Box<str>>) -> Outgoing {
+        Outgoing {
+            node,
+            ..Default::default()
+        }
+    }
+
     /// Appends an event, with its sender's client-only tags, to this
     /// pass's chunk for `room`.
     pub(super) fn push(
@@ -43,13 +54,16 @@ impl Outgoing {
         scope: Option<&str>,
     ) {
         let i = *self.index.entry(room.id()).or_insert_with(|| {
-            let builder = match self.spare.pop() {
+            let mut builder = match self.spare.pop() {
                 Some(mut b) => {
                     b.reuse_for(room.id(), room.name());
                     b
                 }
                 None => ChunkBuilder::new(room.id(), room.name()),
             };
+            if let Some(node) = &self.node {
+                builder.set_node(node);
+            }
             self.builders.push((Arc::clone(room), builder));
             self.builders.len() - 1
         });
@@ -91,11 +105,14 @@ impl Shard {
             crate::info!("{}", String::from_utf8_lossy(&line).trim_end());
         }
         let message = is_message(&body);
-        // Only messages carry the sender's client-only tags.
-        let tags = self.line_tags.as_deref().filter(|_| message);
+        // Only messages carry the sender's client-only tags; everything a
+        // logged-in user does carries its account.
+        let client_tags = self.line_tags.as_deref().filter(|_| message);
+        let tags = event_tags(c.account_tag.as_deref(), client_tags);
+        let tags = tags.as_deref();
         self.outgoing
             .push(room, &e, tags, self.event_scope.as_deref());
-        if let Some(buf) = echo(c, room, &e, tags) {
+        if let Some(buf) = echo(c, room, self.outgoing.node.as_deref(), &e, tags) {
             self.queue_own(key, buf);
         }
         if message {
@@ -142,9 +159,11 @@ impl Shard {
             body,
         };
         let message = is_message(&body);
-        let tags = self.line_tags.as_deref().filter(|_| message);
+        let client_tags = self.line_tags.as_deref().filter(|_| message);
+        let tags = event_tags(c.account_tag.as_deref(), client_tags);
+        let tags = tags.as_deref();
         self.outgoing.push(room, &e, tags, None);
-        if let Some(buf) = echo(c, room, &e, tags) {
+        if let Some(buf) = echo(c, room, self.outgoing.node.as_deref(), &e, tags) {
             self.queue_own(key, buf);
         }
         if message {
@@ -267,6 +286,9 @@ impl Shard {
         let (room, builder) = &mut self.outgoing.builders[i];
         if !builder.is_empty() {
             let chunk = Arc::new(builder.take());
+            if let Some(store) = &self.shared.store {
+                store.record(Arc::clone(&chunk));
+            }
             self.frozen.push((Arc::clone(room), chunk, self.seq));
             self.seq += 1;
         }
@@ -318,7 +340,11 @@ impl Shard {
         let outgoing = &mut self.outgoing;
         for (room, mut builder) in outgoing.builders.drain(..) {
             if !builder.is_empty() {
-                self.frozen.push((room, Arc::new(builder.take()), self.seq));
+                let chunk = Arc::new(builder.take());
+                if let Some(store) = &self.shared.store {
+                    store.record(Arc::clone(&chunk));
+                }
+                self.frozen.push((room, chunk, self.seq));
                 self.seq += 1;
             }
             if outgoing.spare.len() < SPARE_BUILDERS {
@@ -422,6 +448,19 @@ impl Shard {
 
 /// Whether an event is a message (its sender's client-only tags go with
 /// it, and echo-message echoes it).
+/// The tags an event carries: the sender's `account=` (IRCv3
+/// account-tag) first, then its client-only tags. Borrowed when there is
+/// only one of them, as for most lines.
+pub(super) fn event_tags<'a>(
+    account: Option<&'a str>,
+    client: Option<&'a str>,
+) -> Option<std::borrow::Cow<'a, str>> {
+    match (account, client) {
+        (Some(a), Some(c)) => Some(format!("{a};{c}").into()),
+        (a, c) => a.or(c).map(std::borrow::Cow::Borrowed),
+    }
+}
+
 fn is_message(body: &Body<'_>) -> bool {
     matches!(
         body,
@@ -431,12 +470,18 @@ fn is_message(body: &Body<'_>) -> bool {
 
 /// IRCv3 echo-message: the sender gets its own message, the same event
 /// (same msgid, same client tags) in its own form.
-fn echo(c: &Client, room: &Room, e: &Event<'_>, tags: Option<&str>) -> Option<Vec<u8>> {
+fn echo(
+    c: &Client,
+    room: &Room,
+    node: Option<&str>,
+    e: &Event<'_>,
+    tags: Option<&str>,
+) -> Option<Vec<u8>> {
     if !is_message(&e.body) || !c.session.echoes_messages() {
         return None;
     }
     let mut buf = Vec::new();
-    crate::proto::render_event(c.session.form(), room.name(), None, e, tags, &mut buf);
+    crate::proto::render_event(c.session.form(), room.name(), node, e, tags, &mut buf);
     Some(buf)
 }
 

@@ -45,6 +45,10 @@ impl Shard {
             self.reply(key, &Refusal::GuestNick.into());
             return;
         }
+        if super::accounts::is_service(nick) {
+            self.reply(key, &Refusal::NickTaken(nick.into()).into());
+            return;
+        }
         let c = &mut self.clients[key];
         let at = Location {
             id: c.id,
@@ -83,6 +87,7 @@ impl Shard {
             // IRC: LUSERS and the MOTD complete the welcome.
             self.counts(key);
             self.reply(key, &Reply::Motd);
+            self.check_identified(key);
         }
     }
 
@@ -156,16 +161,32 @@ impl Shard {
             self.shared.registry.joined(&new, id, room.id());
         }
         self.tell_backplane_rooms(key);
+        if n == 1 && self.shared.cluster.is_none() {
+            self.restore_topic(&room);
+        }
+        let c = &self.clients[key];
+        let account: Box<str> = c.account.as_deref().unwrap_or("*").into();
+        let realname: Box<str> = match &c.profile {
+            Some(p) => p.realname.lock().clone(),
+            None => c.nick.clone(),
+        };
         self.reply(
             key,
             &Reply::Joined {
                 room: room.name().into(),
                 users: n,
+                account: account.clone(),
+                realname: realname.clone(),
             },
         );
+        self.replay_on_join(key, &room);
         if self.announces(n - 1) {
             let at = self.clients[key].rooms.len() - 1;
+            // Each reader gets one of the two, by whether it asked for
+            // extended-join.
             self.emit(key, at, Body::Join);
+            let (account, realname) = (&*account, &*realname);
+            self.emit(key, at, Body::ExtJoin { account, realname });
             self.away_on_join(key, at);
         }
         let names = self.clients[key].session.names_on_join();

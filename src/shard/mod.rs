@@ -20,11 +20,13 @@
 //! SETNAME and INVITE notifications); `web.rs` what WebSocket clients
 //! add (their protocol chosen at the upgrade, framing, close frames).
 
+mod accounts;
 mod caps;
 mod channel;
 mod commands;
 mod delivery;
 mod flood;
+mod history;
 mod keepalive;
 #[cfg(test)]
 mod many_rooms;
@@ -117,6 +119,9 @@ pub struct Shard {
     /// `KEEPALIVE_TICK` (see `keepalive.rs`).
     keepalive: Vec<(usize, ClientId)>,
     next_keepalive: Instant,
+    /// IRC clients using someone's registered nick, and when they are
+    /// renamed unless they identify (`accounts.rs`).
+    unidentified: Vec<(usize, ClientId, Instant)>,
     /// This pass's events, one builder per room that has any.
     outgoing: delivery::Outgoing,
     /// Local chunks frozen early in the pass (a client joined their room),
@@ -156,6 +161,7 @@ impl Shard {
             burst: config.burst(),
         };
         let now = Instant::now();
+        let node = shared.cluster.as_ref().map(|c| c.node_id().into());
         Shard {
             index,
             poller,
@@ -173,11 +179,15 @@ impl Shard {
             handshakes: Vec::new(),
             keepalive: Vec::new(),
             next_keepalive: now,
-            outgoing: delivery::Outgoing::default(),
+            unidentified: Vec::new(),
+            outgoing: delivery::Outgoing::for_node(node),
             frozen: Vec::new(),
             pass: Vec::new(),
             seq: 0,
-            msg_seq: 0,
+            // Message ids stay unique across restarts: each run's numbers
+            // start at its start time in microseconds (a shard takes in
+            // far fewer than a million lines a second).
+            msg_seq: crate::event::now_ms().saturating_mul(1000),
             line_tags: None,
             event_scope: None,
             label: None,
@@ -245,6 +255,9 @@ impl Shard {
             self.deliver();
             // Before the flush: its PINGs and ERRORs go out this pass.
             self.check_keepalives();
+            if !self.unidentified.is_empty() {
+                self.rename_unidentified();
+            }
             self.flush_dirty();
             self.close_doomed();
             self.reap_lingering();
@@ -270,10 +283,13 @@ impl Shard {
         if !self.lingering.is_empty() || !self.handshakes.is_empty() {
             return Some(CLOSING_TICK);
         }
-        match (self.keepalive_timeout(), self.throttle_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let identify = self
+            .identify_deadline()
+            .map(|at| at.saturating_duration_since(self.now));
+        [self.keepalive_timeout(), self.throttle_timeout(), identify]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn on_event(&mut self, ev: &Event, reading: bool) {
@@ -444,6 +460,7 @@ impl Shard {
                     new,
                     result,
                 } => self.nick_claimed(key, id, &old, &new, result),
+                ShardMsg::Stored(s) => self.stored(s),
                 ShardMsg::Shutdown => self.begin_stopping(),
             }
         }

@@ -31,6 +31,10 @@ impl Shard {
             self.reply(key, &Refusal::GuestNick.into());
             return;
         }
+        if self.protected_from(key, name) {
+            self.reply(key, &Refusal::NickRegistered(name.into()).into());
+            return;
+        }
         // The local registry reserves the name at once; in a cluster the
         // change completes when Redis confirms the name is free everywhere.
         let Some(cluster) = &self.shared.cluster else {
@@ -124,7 +128,7 @@ impl Shard {
     }
 
     /// Renames a client whose new nick is granted, and tells its rooms.
-    fn finish_rename(&mut self, key: usize, name: &str) {
+    pub(super) fn finish_rename(&mut self, key: usize, name: &str) {
         let old = self.clients[key].nick.clone();
         crate::info!("[Server] {old} is now {name}");
         self.telling_rooms(

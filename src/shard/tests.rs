@@ -48,8 +48,10 @@ pub(super) fn shared_with(config: Config) -> Arc<Shared> {
             server: "test.server".into(),
             network: "test".into(),
             motd: None,
+            history_max: 100,
         }),
         web: Default::default(),
+        store: None,
     })
 }
 

@@ -1,7 +1,407 @@
-//! Storage: accounts and room history, kept in a database (SQLite on a
-//! single node, Redis in a cluster) by storage threads that shards never
-//! wait for.
+//! Storage: accounts, room history and topics, kept in a database (SQLite
+//! on a single node, Redis in a cluster) by two storage threads that
+//! shards never wait for.
+//!
+//! - The history writer (`writer.rs`) takes each pass's chunks from the
+//!   shards, keeps their chat, actions, notices and topic changes, and
+//!   commits whatever has gathered in one transaction, so under load each
+//!   commit carries many lines. It also answers the history a joining
+//!   client is sent, after committing what came before the join: the
+//!   channel from a shard is first in, first out, so the replay holds
+//!   every line the shard saw before the join.
+//! - The account thread (`accounts.rs`) hashes and checks passwords
+//!   (Argon2id, slow on purpose), registers, changes and drops accounts,
+//!   each committed before it is answered, and serves CHATHISTORY.
+//!
+//! Answers go back to the asking client's shard as mailbox messages
+//! ([`crate::fanout::ShardMsg::Stored`]), like the cluster's. What shards
+//! read synchronously (is this nick registered? a new room's saved topic)
+//! is kept in memory here, loaded at start.
 
+mod accounts;
 pub mod backend;
+pub(crate) mod policy;
 pub mod redis;
 pub mod sqlite;
+mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Mutex, RwLock};
+
+pub use backend::{Account, Backend, HistKind, HistLine, Mark, Range, SavedTopic, StoreError, Target};
+
+use crate::backplane::ReplyTo;
+use crate::fanout::{ShardHandle, ShardMsg};
+use crate::frame::{Chunk, ClientId};
+
+/// How a client asked for something about accounts, which decides how the
+/// answer is said (the same outcome is a `* ` line, SASL numerics, a
+/// `REGISTER` reply or a NickServ notice).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// The line protocol's commands.
+    Line,
+    /// IRC's SASL PLAIN.
+    Sasl,
+    /// IRCv3 `draft/account-registration` (`REGISTER`).
+    Register,
+    /// A message to the NickServ service.
+    NickServ,
+}
+
+/// What a client asks of the account thread.
+#[derive(Debug)]
+pub(crate) enum AccountOp {
+    /// Register `name` with this password.
+    Register { name: Box<str>, password: Box<str> },
+    /// Log in to `name`.
+    Identify { name: Box<str>, password: Box<str> },
+    /// Change `name`'s password.
+    Password {
+        name: Box<str>,
+        old: Box<str>,
+        new: Box<str>,
+    },
+    /// Delete the account `name`.
+    Drop { name: Box<str>, password: Box<str> },
+}
+
+/// Why an account operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AuthError {
+    /// The name is registered already.
+    Taken,
+    /// No such account, or the wrong password: the two are never told
+    /// apart, and take the same time.
+    Invalid,
+    /// Too many wrong passwords for this account lately: try again in
+    /// this many seconds.
+    Throttled(u64),
+    /// The database could not be reached or failed.
+    Unavailable,
+}
+
+/// What an account operation came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Registered (and so logged in) as this account.
+    Registered(Box<str>),
+    /// Logged in as this account.
+    LoggedIn(Box<str>),
+    PasswordChanged,
+    /// The account is gone.
+    Dropped(Box<str>),
+    Refused(AuthError),
+}
+
+/// Which history to send, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum HistoryPurpose {
+    /// The client just joined the room.
+    Join,
+    /// IRC's CHATHISTORY with this subcommand.
+    Query,
+}
+
+/// The storage threads' answer for one client.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Account { via: Via, outcome: Outcome },
+    /// Lines of `room` (its display name), oldest first.
+    History {
+        room: Box<str>,
+        purpose: HistoryPurpose,
+        lines: Vec<HistLine>,
+    },
+    /// CHATHISTORY TARGETS.
+    Targets(Vec<Target>),
+}
+
+/// An answer on its way to a client.
+#[derive(Debug)]
+pub struct Stored {
+    pub(crate) key: usize,
+    pub(crate) id: ClientId,
+    pub(crate) answer: Answer,
+}
+
+/// What the history writer is sent.
+#[derive(Debug)]
+enum Write {
+    /// A shard's chunk: its lines worth keeping are kept.
+    Chunk(Arc<Chunk>),
+    /// A room's new topic.
+    Topic(SavedTopic),
+    /// The newest `count` lines of `room` (display name) for a client
+    /// that joined it, once everything sent before is committed.
+    Replay {
+        room: Box<str>,
+        count: usize,
+        to: ReplyTo,
+    },
+    Stop,
+}
+
+/// What the account thread is sent.
+#[derive(Debug)]
+enum Ask {
+    Account {
+        op: AccountOp,
+        via: Via,
+        to: ReplyTo,
+    },
+    History {
+        room: Box<str>,
+        range: Range,
+        limit: usize,
+        to: ReplyTo,
+    },
+    Targets {
+        rooms: Vec<Box<str>>,
+        from: u64,
+        until: u64,
+        limit: usize,
+        to: ReplyTo,
+    },
+    Stop,
+}
+
+/// Where the data lives.
+pub(crate) enum Opener {
+    Sqlite(sqlite::SqliteOpener),
+    Redis(redis::RedisOpener),
+}
+
+impl Opener {
+    fn open(&self) -> Result<Box<dyn Backend>, StoreError> {
+        Ok(match self {
+            Opener::Sqlite(o) => Box::new(o.open()?),
+            Opener::Redis(o) => Box::new(o.open()?),
+        })
+    }
+}
+
+/// Settings of the storage.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    /// Lines kept per room (0: no history).
+    pub keep: usize,
+    /// Lines a joining client is sent.
+    pub replay: usize,
+    /// The first wait after wrong passwords (`--auth-delay`).
+    pub auth_delay: std::time::Duration,
+}
+
+/// The shards' side of the storage: what they send it, and what they may
+/// read at once.
+#[derive(Debug)]
+pub(crate) struct Store {
+    writes: Sender<Write>,
+    asks: Sender<Ask>,
+    /// Registered account names, lower-case (protected nicks).
+    names: Arc<RwLock<HashSet<Box<str>>>>,
+    /// Saved topics by lower-case room name, for rooms not open yet.
+    topics: Mutex<HashMap<Box<str>, SavedTopic>>,
+    pub(crate) settings: Settings,
+}
+
+/// The storage threads, ready to start once the shards exist.
+pub(crate) struct Threads {
+    opener: Opener,
+    writes: Receiver<Write>,
+    asks: Receiver<Ask>,
+    names: Arc<RwLock<HashSet<Box<str>>>>,
+    settings: Settings,
+    refresh: bool,
+}
+
+impl Store {
+    /// Opens the storage (checking the database now, so that a bad one
+    /// stops the server at start) and loads what shards read at once.
+    /// `refresh`: other nodes register accounts too (a cluster), so the
+    /// registered names are re-read now and then.
+    pub(crate) fn open(
+        opener: Opener,
+        settings: Settings,
+        refresh: bool,
+    ) -> Result<(Store, Threads), StoreError> {
+        let mut backend = opener.open()?;
+        let names: HashSet<Box<str>> = backend
+            .account_names()?
+            .iter()
+            .map(|n| n.to_ascii_lowercase().into_boxed_str())
+            .collect();
+        let topics = backend
+            .topics()?
+            .into_iter()
+            .map(|t| (t.room.clone(), t))
+            .collect();
+        drop(backend);
+        let (wtx, wrx) = crossbeam_channel::unbounded();
+        let (atx, arx) = crossbeam_channel::unbounded();
+        let names = Arc::new(RwLock::new(names));
+        let store = Store {
+            writes: wtx,
+            asks: atx,
+            names: Arc::clone(&names),
+            topics: Mutex::new(topics),
+            settings: settings.clone(),
+        };
+        let threads = Threads {
+            opener,
+            writes: wrx,
+            asks: arx,
+            names,
+            settings,
+            refresh,
+        };
+        Ok((store, threads))
+    }
+
+    /// Whether `nick` (any case) is a registered account.
+    pub(crate) fn is_registered(&self, nick: &str) -> bool {
+        self.names.read().contains(nick.to_ascii_lowercase().as_str())
+    }
+
+    /// Whether history is kept at all.
+    pub(crate) fn keeps_history(&self) -> bool {
+        self.settings.keep > 0
+    }
+
+    /// Hands the writer a chunk of this node's; it keeps what belongs in
+    /// history. Costs the shard one channel send.
+    pub(crate) fn record(&self, chunk: Arc<Chunk>) {
+        if self.keeps_history() {
+            let _ = self.writes.send(Write::Chunk(chunk));
+        }
+    }
+
+    /// Saves a room's topic (`text` empty: cleared).
+    pub(crate) fn save_topic(&self, room: &str, text: &str, set_by: &str, set_ms: u64) {
+        let topic = SavedTopic {
+            room: room.to_ascii_lowercase().into(),
+            text: text.into(),
+            set_by: set_by.into(),
+            set_ms,
+        };
+        {
+            let mut topics = self.topics.lock();
+            if topic.text.is_empty() {
+                topics.remove(&topic.room);
+            } else {
+                topics.insert(topic.room.clone(), topic.clone());
+            }
+        }
+        let _ = self.writes.send(Write::Topic(topic));
+    }
+
+    /// The saved topic of a room that is being opened, if any.
+    pub(crate) fn saved_topic(&self, room: &str) -> Option<SavedTopic> {
+        self.topics
+            .lock()
+            .get(room.to_ascii_lowercase().as_str())
+            .cloned()
+    }
+
+    /// Sends the client at `to` the newest history of `room` (display
+    /// name) it joined.
+    pub(crate) fn replay(&self, room: &str, to: ReplyTo) {
+        let count = self.settings.replay.min(self.settings.keep);
+        if count > 0 {
+            let _ = self.writes.send(Write::Replay {
+                room: room.into(),
+                count,
+                to,
+            });
+        }
+    }
+
+    /// Runs an account operation for the client at `to`.
+    pub(crate) fn account(&self, op: AccountOp, via: Via, to: ReplyTo) {
+        let _ = self.asks.send(Ask::Account { op, via, to });
+    }
+
+    /// CHATHISTORY for one room (display name).
+    pub(crate) fn history(&self, room: &str, range: Range, limit: usize, to: ReplyTo) {
+        let _ = self.asks.send(Ask::History {
+            room: room.into(),
+            range,
+            limit,
+            to,
+        });
+    }
+
+    /// CHATHISTORY TARGETS among `rooms` (lower-case names).
+    pub(crate) fn targets(
+        &self,
+        rooms: Vec<Box<str>>,
+        from: u64,
+        until: u64,
+        limit: usize,
+        to: ReplyTo,
+    ) {
+        let _ = self.asks.send(Ask::Targets {
+            rooms,
+            from,
+            until,
+            limit,
+            to,
+        });
+    }
+
+    /// Asks both threads to commit what they have and stop.
+    pub(crate) fn stop(&self) {
+        let _ = self.writes.send(Write::Stop);
+        let _ = self.asks.send(Ask::Stop);
+    }
+}
+
+impl Threads {
+    /// Starts both threads; they answer through `shards`.
+    pub(crate) fn start(self, shards: Vec<ShardHandle>) -> std::io::Result<Vec<JoinHandle<()>>> {
+        let writer_backend = self.opener.open().map_err(std::io::Error::other)?;
+        let account_backend = self.opener.open().map_err(std::io::Error::other)?;
+        let reply = Replier {
+            shards: shards.into(),
+        };
+        let writer = writer::Writer::new(writer_backend, self.settings.clone(), reply.clone());
+        let writes = self.writes;
+        let w = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer.run(writes))?;
+        let accounts = accounts::Accounts::new(
+            account_backend,
+            self.names,
+            reply,
+            self.refresh,
+            self.settings.auth_delay,
+        );
+        let asks = self.asks;
+        let a = std::thread::Builder::new()
+            .name("store-accounts".into())
+            .spawn(move || accounts.run(asks))?;
+        Ok(vec![w, a])
+    }
+}
+
+/// Sends answers to the shards.
+#[derive(Clone)]
+struct Replier {
+    shards: Arc<[ShardHandle]>,
+}
+
+impl Replier {
+    fn send(&self, to: ReplyTo, answer: Answer) {
+        if let Some(shard) = self.shards.get(to.shard) {
+            shard.send(ShardMsg::Stored(Stored {
+                key: to.key,
+                id: to.id,
+                answer,
+            }));
+        }
+    }
+}

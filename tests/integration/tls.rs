@@ -253,6 +253,8 @@ fn bad_certificate_files_stop_the_server_with_a_clear_error(b: Backend) {
         let out = output_within_timeout(
             Command::new(env!("CARGO_BIN_EXE_server"))
                 .args([
+                    "--db",
+                    ":memory:",
                     "--bind",
                     "127.0.0.1",
                     "--port",
@@ -372,6 +374,8 @@ fn no_plain_serves_only_tls(b: Backend) {
     let certs = valid_cert("noplain");
     let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
         .args([
+            "--db",
+            ":memory:",
             "--bind",
             "127.0.0.1",
             "--port",

@@ -56,6 +56,15 @@ pub fn server_with(backend: Backend, args: &[&str], mut cmd: Command) -> TestSer
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::inherit());
+    if !args.contains(&"--db") {
+        // Tests keep nothing unless they ask for a file.
+        cmd.args(["--db", ":memory:"]);
+    }
+    if !args.contains(&"--history") {
+        // Only the history tests see history when they join (others'
+        // clients would read the lines said before they came).
+        cmd.args(["--history", "0"]);
+    }
     let mut child = cmd.spawn().expect("start the server binary");
     let stdout = child.stdout.take().expect("server stdout");
     let (first, log) = drain_lines(stdout);

@@ -174,6 +174,8 @@ impl Target {
                 }
                 a.extend(v(&["--bind", "127.0.0.1"]));
                 a.extend(v(&["--rate-limit", "0", "--notice-limit", "0"]));
+                // History is kept (the default), in memory: no file left behind.
+                a.extend(v(&["--db", ":memory:"]));
                 a.extend(["--threads".to_owned(), threads.to_string()]);
                 (Vec::new(), a)
             }
@@ -337,12 +339,13 @@ mod tests {
         );
         assert_eq!(
             t(Kind::Shardchat, Proto::Line, "server").command(4, 0),
-            "server --port 0 --bind 127.0.0.1 --rate-limit 0 --notice-limit 0 --threads 4"
+            "server --port 0 --bind 127.0.0.1 --rate-limit 0 --notice-limit 0 --db :memory: \
+             --threads 4"
         );
         assert_eq!(
             t(Kind::Shardchat, Proto::Irc, "server").command(2, 0),
             "server --port 0 --irc-port 0 --bind 127.0.0.1 --rate-limit 0 --notice-limit 0 \
-             --threads 2"
+             --db :memory: --threads 2"
         );
         let mut insp = t(Kind::Irc(Daemon::Inspircd), Proto::Irc, "inspircd");
         insp.run_as = Some(RunAs {

@@ -12,7 +12,7 @@ use crate::backplane::{Query, ReplyTo};
 use crate::channel::Channel;
 use crate::cluster::envelope::{self, Kind};
 use crate::cluster::{keys, state};
-use crate::presence::{push_name, real_addr, who_entry, whois_extras, MAX_LOOKUPS};
+use crate::presence::{account_of, push_name, real_addr, who_entry, whois_extras, MAX_LOOKUPS};
 use crate::proto::{Refusal, Reply};
 use crate::protocol;
 use crate::rooms::Room;
@@ -135,9 +135,12 @@ impl Publisher {
                 let addr = found
                     .as_deref()
                     .and_then(|n| real_addr(&self.shared, n, *asker_oper));
+                // Known for this node's users only.
+                let account = found.as_deref().and_then(|n| account_of(&self.shared, n));
                 let nick = protocol::sanitize(nick).into_owned().into();
                 Reply::Whois {
                     nick,
+                    account,
                     found,
                     away,
                     oper,

@@ -31,16 +31,32 @@ pub(super) const BATCH: u16 = 1 << 9;
 /// `labeled-response`: replies to a `@label=` command carry the label.
 pub(super) const LABELED_RESPONSE: u16 = 1 << 10;
 
+/// `sasl`: SASL PLAIN (`AUTHENTICATE`) before or after registration.
+pub(super) const SASL: u16 = 1 << 11;
+/// `draft/account-registration`: `REGISTER` once connected.
+pub(super) const ACCOUNT_REGISTRATION: u16 = 1 << 12;
+/// `draft/chathistory`: CHATHISTORY, and no history pushed on join.
+pub(super) const CHATHISTORY: u16 = 1 << 13;
+/// `account-tag`: `account=` on everything a logged-in user does.
+pub(super) const ACCOUNT_TAG: u16 = 1 << 14;
+/// `extended-join`: JOIN with the account and realname.
+pub(super) const EXTENDED_JOIN: u16 = 1 << 15;
+
 /// The capabilities offered, with their bits, as `CAP LS` lists them.
-const CAPS: [(&str, u16); 11] = [
+const CAPS: [(&str, u16); 16] = [
+    ("account-tag", ACCOUNT_TAG),
     ("away-notify", AWAY_NOTIFY),
     ("batch", BATCH),
     ("cap-notify", CAP_NOTIFY),
+    ("draft/account-registration", ACCOUNT_REGISTRATION),
+    ("draft/chathistory", CHATHISTORY),
     ("echo-message", ECHO_MESSAGE),
+    ("extended-join", EXTENDED_JOIN),
     ("invite-notify", INVITE_NOTIFY),
     ("labeled-response", LABELED_RESPONSE),
     ("message-tags", MESSAGE_TAGS),
     ("multi-prefix", MULTI_PREFIX),
+    ("sasl", SASL),
     ("server-time", SERVER_TIME),
     ("setname", SETNAME),
     ("userhost-in-names", USERHOST_IN_NAMES),
@@ -62,9 +78,19 @@ fn names(bits: u16) -> String {
     names.join(" ")
 }
 
-/// The capabilities offered, space-separated.
-pub(crate) fn offered() -> String {
-    names(u16::MAX)
+/// The capabilities offered, space-separated; with `values` (`CAP LS
+/// 302`), each with its value where it has one (`sasl=PLAIN`).
+pub(crate) fn offered(values: bool) -> String {
+    if !values {
+        return names(u16::MAX);
+    }
+    CAPS.iter()
+        .map(|&(n, b)| match b {
+            SASL => "sasl=PLAIN".to_string(),
+            _ => n.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl IrcSession {
@@ -84,6 +110,11 @@ impl IrcSession {
         }
         if self.has(INVITE_NOTIFY) {
             s |= sees::INVITE;
+        }
+        if self.has(EXTENDED_JOIN) {
+            s |= sees::EXT_JOIN;
+        } else {
+            s |= sees::PLAIN_JOIN;
         }
         s
     }
@@ -154,7 +185,7 @@ mod tests {
 
     #[test]
     fn the_offer_names_every_capability_once() {
-        let offer = offered();
+        let offer = offered(false);
         let names: Vec<&str> = offer.split(' ').collect();
         assert_eq!(names.len(), CAPS.len());
         for (name, b) in CAPS {
@@ -163,6 +194,8 @@ mod tests {
         }
         let all = CAPS.iter().fold(0, |a, &(_, b)| a | b);
         assert_eq!(all.count_ones() as usize, CAPS.len(), "distinct bits");
-        assert_eq!(bit("sasl"), None);
+        assert_eq!(bit("sasl"), Some(SASL));
+        assert!(offered(true).contains("sasl=PLAIN"));
+        assert!(!offered(false).contains('='));
     }
 }

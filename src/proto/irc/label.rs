@@ -67,6 +67,7 @@ mod tests {
             server: "srv".into(),
             network: "net".into(),
             motd: None,
+            history_max: 100,
         }))
     }
 

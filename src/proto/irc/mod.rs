@@ -3,7 +3,9 @@
 //! requests, and numerics for the replies. docs/irc.md says what is
 //! supported.
 
+mod accounts;
 mod caps;
+mod history;
 mod label;
 mod message;
 mod mode_replies;
@@ -17,9 +19,10 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub(crate) use accounts::NICKSERV;
 pub(crate) use caps::offered;
 use message::Message;
-pub(crate) use render::{render_event, write_tags};
+pub(crate) use render::{render_event, write_tags, Civil};
 
 use super::{Identity, Presence, Refusal, Reply, Request, Speech};
 use crate::codec::Line;
@@ -63,6 +66,9 @@ pub(crate) struct IrcSession {
     client_tags: Option<Box<str>>,
     /// The last `BATCH` reference this client was sent.
     batches: u64,
+    /// SASL PLAIN credentials gathered so far, while `AUTHENTICATE` is
+    /// under way.
+    sasl: Option<String>,
     /// When the connection opened (registration must end in time).
     pub(crate) opened: Instant,
     /// When the client last sent a line.
@@ -86,6 +92,7 @@ impl IrcSession {
             label: None,
             client_tags: None,
             batches: 0,
+            sasl: None,
             opened: now,
             heard: now,
             pinged: None,
@@ -160,6 +167,12 @@ impl IrcSession {
             self.realname = Some(clip(&real, MAX_REALNAME).into());
             return self.try_register();
         }
+        if m.is("AUTHENTICATE") {
+            let Some(arg) = m.param(0).filter(|a| !a.is_empty()) else {
+                return refuse(Refusal::NeedMoreParams("AUTHENTICATE".into()));
+            };
+            return self.authenticate(arg);
+        }
         if !registered {
             return refuse(Refusal::NotRegistered);
         }
@@ -171,6 +184,10 @@ impl IrcSession {
             let Some(text) = m.param(1).filter(|t| !t.is_empty()) else {
                 return refuse(Refusal::NoTextToSend);
             };
+            if accounts::is_nickserv(target) {
+                // Passwords as typed: never sanitised, echoed or relayed.
+                return Some(accounts::nickserv(&[text]));
+            }
             let (text, kind) = match ctcp_action(text) {
                 Some(action) => (action, Speech::Action),
                 None if text.starts_with('\u{1}') => return None, // other CTCP
@@ -194,6 +211,12 @@ impl IrcSession {
                     notice,
                 }
             }
+        } else if m.is("NICKSERV") || m.is("NS") {
+            return Some(accounts::nickserv(m.params()));
+        } else if m.is("REGISTER") {
+            return Some(accounts::register(m.params()));
+        } else if m.is("CHATHISTORY") {
+            return Some(history::decode(m.params(), self.identity.history_max));
         } else if m.is("TAGMSG") {
             match m.param(0).filter(|t| !t.is_empty()) {
                 Some(target) => Request::TagMsg(target),
@@ -386,6 +409,11 @@ impl IrcSession {
 }
 
 impl IrcSession {
+    /// Whether the client reads history itself (`draft/chathistory`).
+    pub(crate) fn reads_history(&self) -> bool {
+        self.has(caps::CHATHISTORY)
+    }
+
     /// Whether the client enabled echo-message.
     pub(crate) fn echo_message(&self) -> bool {
         self.has(caps::ECHO_MESSAGE)
@@ -394,7 +422,9 @@ impl IrcSession {
     /// The form this client reads events in, by the capabilities it
     /// enabled.
     pub(crate) fn form(&self) -> super::Form {
-        if self.has(caps::MESSAGE_TAGS) {
+        // account-tag rides on the tagged form: a client that parses one
+        // tag parses them all.
+        if self.has(caps::MESSAGE_TAGS) || self.has(caps::ACCOUNT_TAG) {
             super::Form::IrcTags
         } else if self.has(caps::SERVER_TIME) {
             super::Form::IrcTime

@@ -26,6 +26,8 @@ pub(super) fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
                 Usage::Join => "JOIN",
                 Usage::Mode => "MODE",
                 Usage::Kick => "KICK",
+                Usage::Register => "REGISTER",
+                Usage::Identify | Usage::Password | Usage::Drop => "NICKSERV",
             };
             num(out, "461", &[cmd], Some("Not enough parameters"))
         }
@@ -110,6 +112,33 @@ pub(super) fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
         | Refusal::UsersDontMatch
         | Refusal::UnknownUserMode => super::mode_replies::refusal(r, srv, me, out),
         Refusal::InvalidCapCommand(sub) => num(out, "410", &[sub], Some("Invalid CAP command")),
+        Refusal::NickRegistered(n) => num(
+            out,
+            "433",
+            &[n],
+            Some("Nickname is registered: identify first (SASL or NickServ)"),
+        ),
+        Refusal::BadPassword
+        | Refusal::NotLoggedIn
+        | Refusal::AlreadyLoggedIn(_)
+        | Refusal::GuestAccount(_)
+        | Refusal::AccountNotNick(_)
+        | Refusal::LoginWait(_) => {
+            super::accounts::refusal(crate::store::Via::NickServ, r, to, out)
+        }
+        // ERROR says it.
+        Refusal::TooManyFailures => {}
+        Refusal::NoHistory => write(
+            out,
+            srv,
+            &["FAIL", "CHATHISTORY", "MESSAGE_ERROR", "*"],
+            Some("History is not kept on this server"),
+        ),
+        Refusal::History { code, target, why } => {
+            let mut parts = vec!["FAIL", "CHATHISTORY", code];
+            parts.extend(target.split(' '));
+            write(out, srv, &parts, Some(why))
+        }
         Refusal::InvalidRealname => write(
             out,
             srv,

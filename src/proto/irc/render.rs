@@ -111,6 +111,9 @@ pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
         }
         Body::Notice { text } => write(out, &from, &["NOTICE", chan], Some(text)),
         Body::Join => write(out, &from, &["JOIN", chan], None),
+        Body::ExtJoin { account, realname } => {
+            write(out, &from, &["JOIN", chan, account], Some(realname))
+        }
         Body::Part { reason } => write(out, &from, &["PART", chan], reason),
         Body::Quit { reason } => write(out, &from, &["QUIT"], Some(reason.unwrap_or("Quit"))),
         Body::Nick { new } => write(out, &from, &["NICK"], Some(new)),

@@ -44,7 +44,8 @@ impl IrcSession {
                 let chanlimit = format!("CHANLIMIT=#:{}", crate::channel::MAX_ROOMS);
                 let kicklen = format!("KICKLEN={}", crate::channel::MAX_KICK);
                 let keylen = format!("KEYLEN={}", crate::channel::MAX_KEY);
-                let isupport = [
+                let chathistory = format!("CHATHISTORY={}", self.identity.history_max);
+                let mut isupport = vec![
                     "CASEMAPPING=ascii",
                     "CHANTYPES=#",
                     "NICKLEN=32",
@@ -61,6 +62,9 @@ impl IrcSession {
                     "TARGMAX=PRIVMSG:1,NOTICE:1,JOIN:,PART:,NAMES:1,KICK:1",
                     network.as_str(),
                 ];
+                if self.identity.history_max > 0 {
+                    isupport.extend([chathistory.as_str(), "MSGREFTYPES=msgid,timestamp"]);
+                }
                 // At most 13 tokens on one 005 line (modern.ircdocs).
                 for tokens in isupport.chunks(13) {
                     let mut parts = vec!["005", nick];
@@ -68,6 +72,17 @@ impl IrcSession {
                     write(out, srv, &parts, Some("are supported by this server"));
                 }
             }
+            Reply::Joined {
+                room,
+                account,
+                realname,
+                ..
+            } if self.has(super::caps::EXTENDED_JOIN) => write(
+                out,
+                &render::prefix(me),
+                &["JOIN", &chan(room), account],
+                Some(realname),
+            ),
             Reply::Joined { room, .. } => {
                 write(out, &render::prefix(me), &["JOIN", &chan(room)], None)
             }
@@ -134,6 +149,7 @@ impl IrcSession {
                 idle,
                 rooms,
                 addr,
+                account,
             } => {
                 match found {
                     Some(n) => {
@@ -146,6 +162,9 @@ impl IrcSession {
                         }
                         if let Some(message) = away {
                             num(out, "301", &[n], Some(message));
+                        }
+                        if let Some(a) = account {
+                            num(out, "330", &[n, a], Some("is logged in as"));
                         }
                         if let Some((idle, signon)) = idle {
                             let (idle, signon) = (idle.to_string(), signon.to_string());
@@ -339,7 +358,7 @@ impl IrcSession {
                 out.extend_from_slice(b"\r\n");
             }
             Reply::Caps(caps) => match caps {
-                Caps::List => write(out, srv, &["CAP", me, "LS"], Some(&super::offered())),
+                Caps::List => write(out, srv, &["CAP", me, "LS"], Some(&super::offered(self.cap_302))),
                 Caps::Enabled(names) => write(out, srv, &["CAP", me, "LIST"], Some(names)),
                 Caps::Acked(names) => write(out, srv, &["CAP", me, "ACK"], Some(names)),
                 Caps::Refused(asked) => write(out, srv, &["CAP", me, "NAK"], Some(asked)),
@@ -370,6 +389,48 @@ impl IrcSession {
                 }
                 num(out, "323", &[], Some("End of /LIST"));
             }
+            Reply::Account { via, outcome } => super::accounts::outcome(*via, outcome, &to, out),
+            Reply::AccountRefused { via, why } => super::accounts::refusal(*via, why, &to, out),
+            Reply::LoggedOut(via) => {
+                if *via != crate::store::Via::Sasl {
+                    super::accounts::from_nickserv(out, me, "You are now logged out");
+                }
+                super::accounts::logged_out(out, &to);
+            }
+            Reply::SaslContinue => out.extend_from_slice(b"AUTHENTICATE +\r\n"),
+            Reply::SaslMechanisms => {
+                num(out, "908", &["PLAIN"], Some("are available SASL mechanisms"));
+                num(out, "904", &[], Some("SASL authentication failed"));
+            }
+            Reply::SaslAborted => num(out, "906", &[], Some("SASL authentication aborted")),
+            Reply::SaslFailed => num(out, "904", &[], Some("SASL authentication failed")),
+            Reply::SaslTooLong => num(out, "905", &[], Some("SASL message too long")),
+            Reply::SaslAlready => num(
+                out,
+                "907",
+                &[],
+                Some("You have already authenticated using SASL"),
+            ),
+            Reply::IdentifyOrRenamed { nick, secs } => super::accounts::from_nickserv(
+                out,
+                me,
+                &format!(
+                    "{nick} is a registered nick: identify within {secs} seconds \
+                     (/msg NickServ IDENTIFY <password>, or SASL) or it will be changed"
+                ),
+            ),
+            Reply::RenamedUnidentified { nick } => super::accounts::from_nickserv(
+                out,
+                me,
+                &format!("You did not identify for {nick}: your nick was changed"),
+            ),
+            Reply::NickServHelp(unknown) => super::accounts::help(unknown.as_deref(), me, out),
+            Reply::History {
+                room,
+                purpose,
+                lines,
+            } => self.history(room, purpose, lines, out),
+            Reply::HistoryTargets(targets) => self.history_targets(targets, out),
             Reply::Refused(r) => super::refusals::refusal(r, &to, out),
         }
     }

@@ -12,6 +12,7 @@ fn session() -> IrcSession {
         server: "irc.test".into(),
         network: "TestNet".into(),
         motd: None,
+        history_max: 100,
     }))
 }
 

@@ -9,6 +9,8 @@ use crate::event::{Body, Event};
 use crate::protocol::{self, Command, NickError};
 use crate::rooms::RoomNameError;
 
+mod accounts;
+
 use super::{Presence, Refusal, Reply, Request, Scope, Speech, Usage};
 
 /// Decodes one framed line (see [`super::Session::decode`]).
@@ -83,6 +85,7 @@ pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>
         Command::Mode(None) => return Some(Err(Refusal::Usage(Usage::Mode))),
         Command::Pass(Some(pw)) => Request::Pass(pw),
         Command::Pass(None) => return Some(Err(Refusal::PasswordRequired)),
+        Command::Account(which, arg) => return Some(accounts::decode(which, arg)),
     };
     Some(Ok(request))
 }
@@ -135,7 +138,8 @@ pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
         | Body::PrivateTagMsg { .. }
         | Body::Away { .. }
         | Body::Setname { .. }
-        | Body::Invite { .. } => {}
+        | Body::Invite { .. }
+        | Body::ExtJoin { .. } => {}
     }
 }
 
@@ -143,7 +147,7 @@ pub(crate) fn render_event(room: &str, e: &Event<'_>, out: &mut Vec<u8>) {
 pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
     match reply {
         Reply::Welcome { nick, .. } => protocol::write_notice(out, &["welcome ", nick]),
-        Reply::Joined { room, users } => protocol::write_notice(
+        Reply::Joined { room, users, .. } => protocol::write_notice(
             out,
             &["you joined #", room, " (", &users.to_string(), " users)"],
         ),
@@ -230,12 +234,30 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
             out.extend_from_slice(&protocol::users_reply(&scope, first, *total));
         }
         Reply::Rooms(rooms) => out.extend_from_slice(&protocol::rooms_reply(rooms)),
+        Reply::Account { outcome, .. } => accounts::render_outcome(outcome, out),
+        Reply::AccountRefused { why, .. } => render_refusal(why, out),
+        Reply::LoggedOut(_) => protocol::write_notice(out, &["you are logged out"]),
+        Reply::History { room, lines, .. } => accounts::render_history(room, lines, out),
+        // IRC's SASL, NickServ and CHATHISTORY: never asked by line clients.
+        Reply::SaslContinue
+        | Reply::SaslMechanisms
+        | Reply::SaslAborted
+        | Reply::SaslFailed
+        | Reply::SaslTooLong
+        | Reply::SaslAlready
+        | Reply::IdentifyOrRenamed { .. }
+        | Reply::RenamedUnidentified { .. }
+        | Reply::NickServHelp(_)
+        | Reply::HistoryTargets(_) => {}
         Reply::Refused(r) => render_refusal(r, out),
     }
 }
 
 fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
     let error = |out: &mut Vec<u8>, parts: &[&str]| out.extend_from_slice(&protocol::error(parts));
+    if accounts::render_refusal(r, out) {
+        return;
+    }
     match r {
         Refusal::SlowDown => error(out, &["slow down"]),
         Refusal::PresenceSlowDown => error(
@@ -255,6 +277,7 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
                 Usage::Join => "usage: /join #<room>",
                 Usage::Mode => "usage: /mode #<room> [+/-modes [nicks or masks]]",
                 Usage::Kick => "usage: /kick <nick> [reason]",
+                u => accounts::usage(*u).unwrap_or("usage: /help"),
             }],
         ),
         Refusal::UnknownCommand(word) => error(out, &["unknown command: /", word]),
@@ -364,6 +387,17 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         Refusal::UnknownUserMode => {}
         // Only IRC clients can send what these refuse.
         Refusal::InvalidCapCommand(_) | Refusal::InvalidRealname => {}
+        // Said by `accounts.rs`.
+        Refusal::NickRegistered(_)
+        | Refusal::BadPassword
+        | Refusal::NotLoggedIn
+        | Refusal::AlreadyLoggedIn(_)
+        | Refusal::GuestAccount(_)
+        | Refusal::AccountNotNick(_)
+        | Refusal::LoginWait(_)
+        | Refusal::NoHistory
+        | Refusal::TooManyFailures
+        | Refusal::History { .. } => {}
     }
 }
 

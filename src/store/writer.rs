@@ -1,0 +1,169 @@
+//! The history writer: keeps each room's chat, actions, notices and topic
+//! changes from the shards' chunks, committing what has gathered in one
+//! transaction per turn, and answers the history joining clients are sent.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::{Answer, Backend, HistKind, HistLine, HistoryPurpose, Range, Replier, Settings, Write};
+use crate::backplane::ReplyTo;
+use crate::event::Body;
+use crate::frame::Chunk;
+
+/// How long a failed commit waits before it is tried again (its lines are
+/// kept meanwhile, up to [`MAX_PENDING`]).
+const RETRY: Duration = Duration::from_millis(500);
+/// Lines kept while the database refuses them; beyond this the oldest are
+/// dropped (and counted in the log).
+const MAX_PENDING: usize = 100_000;
+
+pub(super) struct Writer {
+    backend: Box<dyn Backend>,
+    settings: Settings,
+    reply: Replier,
+    /// Lines taken and not yet committed, in order.
+    pending: Vec<HistLine>,
+    /// Replays waiting for the commit of what came before them.
+    replays: Vec<(Box<str>, usize, ReplyTo)>,
+    retry_at: Option<Instant>,
+    dropped: u64,
+}
+
+impl Writer {
+    pub(super) fn new(backend: Box<dyn Backend>, settings: Settings, reply: Replier) -> Writer {
+        Writer {
+            backend,
+            settings,
+            reply,
+            pending: Vec::new(),
+            replays: Vec::new(),
+            retry_at: None,
+            dropped: 0,
+        }
+    }
+
+    pub(super) fn run(mut self, rx: Receiver<Write>) {
+        loop {
+            // Wait for work; while a commit is failing, wake to retry it.
+            let first = match self.retry_at {
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+            };
+            let mut stop = false;
+            match first {
+                Ok(w) => stop |= self.take(w),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => stop = true,
+            }
+            // Everything already queued goes into the same transaction.
+            while let Ok(w) = rx.try_recv() {
+                stop |= self.take(w);
+            }
+            self.commit();
+            self.answer_replays();
+            if stop {
+                return;
+            }
+        }
+    }
+
+    /// Takes one message; true for Stop.
+    fn take(&mut self, w: Write) -> bool {
+        match w {
+            Write::Chunk(chunk) => self.keep(&chunk),
+            Write::Topic(topic) => {
+                if let Err(e) = self.backend.save_topic(&topic) {
+                    crate::warn!("[Store] cannot save the topic of #{}: {e}", topic.room);
+                }
+            }
+            Write::Replay { room, count, to } => self.replays.push((room, count, to)),
+            Write::Stop => return true,
+        }
+        false
+    }
+
+    /// The lines of a chunk worth keeping.
+    fn keep(&mut self, chunk: &Arc<Chunk>) {
+        let room: Box<str> = chunk.room_name().to_ascii_lowercase().into();
+        for (e, tags) in chunk.events_tagged() {
+            let (kind, text) = match e.body {
+                Body::Chat { text } => (HistKind::Chat, text),
+                Body::Action { text } => (HistKind::Action, text),
+                Body::Notice { text } => (HistKind::Notice, text),
+                Body::Topic { text } => (HistKind::Topic, text),
+                _ => continue,
+            };
+            self.pending.push(HistLine {
+                room: room.clone(),
+                msgid: e.id.render(chunk.node()).into(),
+                time_ms: e.time_ms,
+                kind,
+                nick: e.nick.into(),
+                account: tags.and_then(crate::proto::account_of).map(Box::from),
+                text: text.into(),
+            });
+        }
+        if self.pending.len() > MAX_PENDING {
+            let excess = self.pending.len() - MAX_PENDING;
+            self.pending.drain(..excess);
+            self.dropped += excess as u64;
+        }
+    }
+
+    fn commit(&mut self) {
+        if self.pending.is_empty() {
+            self.retry_at = None;
+            return;
+        }
+        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        match self.backend.append(&self.pending, self.settings.keep) {
+            Ok(()) => {
+                self.pending.clear();
+                if self.retry_at.take().is_some() || self.dropped > 0 {
+                    crate::info!(
+                        "[Store] history is being kept again ({} lines were lost)",
+                        self.dropped
+                    );
+                    self.dropped = 0;
+                }
+            }
+            Err(e) => {
+                if self.retry_at.is_none() {
+                    crate::warn!("[Store] cannot keep history ({e}); retrying");
+                }
+                self.retry_at = Some(Instant::now() + RETRY);
+            }
+        }
+    }
+
+    fn answer_replays(&mut self) {
+        for (room, count, to) in std::mem::take(&mut self.replays) {
+            let lower = room.to_ascii_lowercase();
+            let lines = match self
+                .backend
+                .history(&lower, &Range::Latest { after: None }, count)
+            {
+                Ok(lines) => lines,
+                Err(e) => {
+                    crate::warn!("[Store] cannot read the history of #{lower}: {e}");
+                    continue;
+                }
+            };
+            if !lines.is_empty() {
+                let purpose = HistoryPurpose::Join;
+                self.reply.send(
+                    to,
+                    Answer::History {
+                        room,
+                        purpose,
+                        lines,
+                    },
+                );
+            }
+        }
+    }
+}
