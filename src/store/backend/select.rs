@@ -29,6 +29,13 @@ pub struct Span {
     pub limit: usize,
 }
 
+impl Span {
+    /// Whether a line at `pos` lies in the span (the limit aside).
+    pub fn holds(&self, pos: Pos) -> bool {
+        self.after < pos && pos < self.before
+    }
+}
+
 /// The places a mark covers: one line's own, or the whole of one
 /// millisecond.
 struct Cover {
