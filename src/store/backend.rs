@@ -167,3 +167,13 @@ pub trait Backend: Send {
     /// Every saved topic.
     fn topics(&mut self) -> Result<Vec<SavedTopic>, StoreError>;
 }
+
+/// How a [`Range`] becomes spans of a room's order, shared by both backends
+/// so they answer alike.
+pub(crate) mod select;
+
+/// One test suite that any backend must pass.
+#[cfg(test)]
+pub(crate) mod suite;
+#[cfg(test)]
+mod suite_history;
