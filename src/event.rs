@@ -80,10 +80,7 @@ pub enum Body<'a> {
     /// The user joined the room, with its account (`*`: none) and
     /// realname: IRCv3 `extended-join`'s form of the same join, sent
     /// instead of [`Body::Join`] to those that asked for it.
-    ExtJoin {
-        account: &'a str,
-        realname: &'a str,
-    },
+    ExtJoin { account: &'a str, realname: &'a str },
 }
 
 /// What a reader must have asked for to be sent an event (bits of

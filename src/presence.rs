@@ -122,7 +122,7 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
                 .and_then(|n| real_addr(shared, n, *asker_oper));
             let account = found.as_deref().and_then(|n| account_of(shared, n));
             let nick = protocol::sanitize(nick).into_owned().into();
-            Reply::Whois {
+            Reply::Whois(Box::new(crate::proto::Whois {
                 nick,
                 account,
                 found,
@@ -132,7 +132,7 @@ pub(crate) fn local_answer(shared: &Shared, query: &Query) -> Reply {
                 idle,
                 rooms,
                 addr,
-            }
+            }))
         }
         Query::RoomModes { room, .. } => {
             // Asked only for rooms this node does not have.

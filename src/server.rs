@@ -419,7 +419,7 @@ fn open_store(config: &Config) -> Result<(crate::store::Store, crate::store::Thr
     use crate::store::{redis::RedisOpener, sqlite::SqliteOpener, Opener, Settings, Store};
     let err = |e: crate::store::StoreError| Error::Store(e.to_string());
     let opener = match &config.cluster {
-        Some(url) => Opener::Redis(RedisOpener::new(url).map_err(err)?),
+        Some(url) => Opener::Redis(RedisOpener::lazy(url).map_err(err)?),
         None => Opener::Sqlite(SqliteOpener::new(&config.db).map_err(err)?),
     };
     let settings = Settings {

@@ -10,6 +10,8 @@ use shardchat::{Config, Server};
 
 fn main() -> ExitCode {
     let config = Config::parse();
+    // glibc's default, kept fixed: see `pin_mmap_threshold`.
+    sys::pin_mmap_threshold(128 * 1024);
     if let Err(e) = sys::raise_fd_limit() {
         eprintln!("[Server] cannot raise the open-files limit: {e}");
     }

@@ -22,7 +22,7 @@ mod reply;
 pub(crate) mod testing;
 
 pub(crate) use irc::NICKSERV;
-pub(crate) use reply::{Caps, Refusal, Reply, Scope, Usage, WhoEntry};
+pub(crate) use reply::{Caps, Refusal, Reply, Scope, Usage, WhoEntry, Whois};
 
 /// A way of writing events as bytes. Every recipient of a chunk that
 /// shares a form shares its rendering.
@@ -305,9 +305,14 @@ pub(crate) enum AccountRequest<'a> {
     },
     Logout,
     /// Change the logged-in account's password.
-    Password { old: &'a str, new: &'a str },
+    Password {
+        old: &'a str,
+        new: &'a str,
+    },
     /// Delete the logged-in account.
-    Drop { password: &'a str },
+    Drop {
+        password: &'a str,
+    },
 }
 
 /// What a CHATHISTORY asks.
@@ -448,6 +453,14 @@ impl Session {
         match self {
             Session::Line => (None, None),
             Session::Irc(s) => s.take_line_tags(),
+        }
+    }
+
+    /// The SASL answer came (see `IrcSession::sasl_finished`).
+    pub(crate) fn sasl_finished<'a>(&mut self) -> Option<Request<'a>> {
+        match self {
+            Session::Line => None,
+            Session::Irc(s) => s.sasl_finished(),
         }
     }
 

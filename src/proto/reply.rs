@@ -39,25 +39,8 @@ pub(crate) enum Reply {
         mask: Box<str>,
         users: Vec<WhoEntry>,
     },
-    /// The answer to a WHOIS: `found` is `None` when no such user is
-    /// online; `away`, its away message; `oper`, whether it is an
-    /// operator; `realname` and `idle` (seconds idle, signon time) when
-    /// known.
-    Whois {
-        nick: Box<str>,
-        found: Option<Box<str>>,
-        away: Option<Box<str>>,
-        oper: bool,
-        realname: Option<Box<str>>,
-        idle: Option<(u64, u64)>,
-        /// Its channels with its prefixes there (`@+rust`, without `#`),
-        /// secret ones left out.
-        rooms: Vec<Box<str>>,
-        /// Its real address, for an operator who asked.
-        addr: Option<Box<std::net::IpAddr>>,
-        /// The account it is logged in to.
-        account: Option<Box<str>>,
-    },
+    /// The answer to a WHOIS.
+    Whois(Box<Whois>),
     /// The client removed `target` from `room`.
     KickDone {
         room: Box<str>,
@@ -378,4 +361,25 @@ impl From<Refusal> for Reply {
     fn from(r: Refusal) -> Reply {
         Reply::Refused(r)
     }
+}
+
+/// The answer to a WHOIS: `found` is `None` when no such user is
+/// online; `away`, its away message; `oper`, whether it is an
+/// operator; `realname` and `idle` (seconds idle, signon time) when
+/// known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Whois {
+    pub nick: Box<str>,
+    pub found: Option<Box<str>>,
+    pub away: Option<Box<str>>,
+    pub oper: bool,
+    pub realname: Option<Box<str>>,
+    pub idle: Option<(u64, u64)>,
+    /// Its channels with its prefixes there (`@+rust`, without `#`),
+    /// secret ones left out.
+    pub rooms: Vec<Box<str>>,
+    /// Its real address, for an operator who asked.
+    pub addr: Option<Box<std::net::IpAddr>>,
+    /// The account it is logged in to.
+    pub account: Option<Box<str>>,
 }

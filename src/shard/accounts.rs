@@ -16,7 +16,8 @@ use crate::store::{AccountOp, Answer, AuthError, HistoryPurpose, Outcome, Stored
 impl Shard {
     /// Carries out an account command (or refuses it at once).
     pub(super) fn account_request(&mut self, key: usize, req: AccountRequest<'_>, via: Via) {
-        let refuse = |s: &mut Shard, why: Refusal| s.reply(key, &Reply::AccountRefused { via, why });
+        let refuse =
+            |s: &mut Shard, why: Refusal| s.reply(key, &Reply::AccountRefused { via, why });
         let Some(store) = &self.shared.store else {
             let outcome = Outcome::Refused(AuthError::Unavailable);
             return self.reply(key, &Reply::Account { via, outcome });
@@ -35,7 +36,10 @@ impl Shard {
                     return refuse(self, Refusal::AlreadyLoggedIn(a.clone()));
                 }
                 let nick = c.nick.clone();
-                if name.as_deref().is_some_and(|n| !n.eq_ignore_ascii_case(&nick)) {
+                if name
+                    .as_deref()
+                    .is_some_and(|n| !n.eq_ignore_ascii_case(&nick))
+                {
                     let name = crate::protocol::sanitize(name.as_deref().unwrap_or(""));
                     return refuse(self, Refusal::AccountNotNick(name.as_ref().into()));
                 }
@@ -118,6 +122,7 @@ impl Shard {
             Answer::Account { via, outcome } => {
                 self.clients[s.key].auth_pending = false;
                 self.stored_account(s.key, via, outcome);
+                self.sasl_settled(s.key);
             }
             Answer::History {
                 room,
@@ -139,6 +144,18 @@ impl Shard {
                 );
             }
             Answer::Targets(targets) => self.reply(s.key, &Reply::HistoryTargets(targets)),
+        }
+    }
+
+    /// Registration waits while SASL credentials are checked: once they
+    /// are answered (or refused here), it goes on.
+    pub(super) fn sasl_settled(&mut self, key: usize) {
+        let c = &mut self.clients[key];
+        if c.auth_pending || c.closing.is_some() {
+            return;
+        }
+        if let Some(req) = c.session.sasl_finished() {
+            self.handle(key, req);
         }
     }
 
@@ -247,9 +264,10 @@ impl Shard {
         }
         self.unidentified.retain(|&(_, _, at)| at > now);
         for (key, id) in due {
-            let still = self.clients.get(key).is_some_and(|c| {
-                c.id == id && c.closing.is_none() && c.nick_pending.is_none()
-            });
+            let still = self
+                .clients
+                .get(key)
+                .is_some_and(|c| c.id == id && c.closing.is_none() && c.nick_pending.is_none());
             if !still {
                 continue;
             }

@@ -192,7 +192,10 @@ impl Shard {
             }
             Request::TagMsg(target) => self.tagmsg(key, target),
             Request::Setname(realname) => self.setname(key, &realname),
-            Request::Account { req, via } => self.account_request(key, req, via),
+            Request::Account { req, via } => {
+                self.account_request(key, req, via);
+                self.sasl_settled(key);
+            }
             Request::History(req) => self.history_request(key, req),
             Request::Presence(what) => self.presence(key, what, None),
             Request::ListRooms(mask) => self.presence(key, Presence::Rooms, Some(mask)),
@@ -410,8 +413,9 @@ impl Shard {
             },
         });
         let c = &self.clients[key];
-        event.tags = super::delivery::event_tags(c.account_tag.as_deref(), self.line_tags.as_deref())
-            .map(|t| t.into_owned().into_boxed_str());
+        event.tags =
+            super::delivery::event_tags(c.account_tag.as_deref(), self.line_tags.as_deref())
+                .map(|t| t.into_owned().into_boxed_str());
         self.spoke(key);
         let Some(at) = at else {
             if let Some(cluster) = &self.shared.cluster {

@@ -29,8 +29,9 @@ pub(super) struct Accounts {
     /// when it is throttled.
     failures: HashMap<Box<str>, (u32, Instant)>,
     /// A hash to check passwords against for unknown accounts, so that an
-    /// unknown account and a wrong password take the same time.
-    decoy: String,
+    /// unknown account and a wrong password take the same time (made when
+    /// first needed: hashing takes memory).
+    decoy: Option<String>,
     refresh: bool,
     /// `--auth-delay`.
     delay: Duration,
@@ -44,13 +45,12 @@ impl Accounts {
         refresh: bool,
         delay: Duration,
     ) -> Accounts {
-        let decoy = hash("a password nobody has").unwrap_or_default();
         Accounts {
             backend,
             names,
             reply,
             failures: HashMap::new(),
-            decoy,
+            decoy: None,
             refresh,
             delay,
         }
@@ -209,7 +209,10 @@ impl Accounts {
                 return Err(AuthError::Unavailable);
             }
         };
-        let hash = account.as_ref().map_or(self.decoy.as_str(), |a| &a.hash);
+        let decoy = self
+            .decoy
+            .get_or_insert_with(|| hash("a password nobody has").unwrap_or_default());
+        let hash = account.as_ref().map_or(decoy.as_str(), |a| &a.hash);
         let good = verify(password, hash) && account.is_some();
         match account.filter(|_| good) {
             Some(a) => {
@@ -245,8 +248,11 @@ pub(crate) fn hash(password: &str) -> Option<String> {
 
 /// Whether `password` matches the PHC string `hash`.
 pub(crate) fn verify(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 #[cfg(test)]

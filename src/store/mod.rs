@@ -32,7 +32,9 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 
-pub use backend::{Account, Backend, HistKind, HistLine, Mark, Range, SavedTopic, StoreError, Target};
+pub use backend::{
+    Account, Backend, HistKind, HistLine, Mark, Range, SavedTopic, StoreError, Target,
+};
 
 use crate::backplane::ReplyTo;
 use crate::fanout::{ShardHandle, ShardMsg};
@@ -110,7 +112,10 @@ pub(crate) enum HistoryPurpose {
 /// The storage threads' answer for one client.
 #[derive(Debug)]
 pub(crate) enum Answer {
-    Account { via: Via, outcome: Outcome },
+    Account {
+        via: Via,
+        outcome: Outcome,
+    },
     /// Lines of `room` (its display name), oldest first.
     History {
         room: Box<str>,
@@ -230,17 +235,25 @@ impl Store {
         refresh: bool,
     ) -> Result<(Store, Threads), StoreError> {
         let mut backend = opener.open()?;
-        let names: HashSet<Box<str>> = backend
-            .account_names()?
+        // A cluster's Redis may be down at start: the node serves anyway,
+        // and the names are read again once it is up.
+        let loaded = backend
+            .account_names()
+            .and_then(|n| Ok((n, backend.topics()?)));
+        let (names, topics) = match loaded {
+            Ok(loaded) => loaded,
+            Err(e) if refresh => {
+                crate::warn!("[Store] cannot read accounts yet ({e}); retrying");
+                (Vec::new(), Vec::new())
+            }
+            Err(e) => return Err(e),
+        };
+        drop(backend);
+        let names: HashSet<Box<str>> = names
             .iter()
             .map(|n| n.to_ascii_lowercase().into_boxed_str())
             .collect();
-        let topics = backend
-            .topics()?
-            .into_iter()
-            .map(|t| (t.room.clone(), t))
-            .collect();
-        drop(backend);
+        let topics = topics.into_iter().map(|t| (t.room.clone(), t)).collect();
         let (wtx, wrx) = crossbeam_channel::unbounded();
         let (atx, arx) = crossbeam_channel::unbounded();
         let names = Arc::new(RwLock::new(names));
@@ -264,7 +277,9 @@ impl Store {
 
     /// Whether `nick` (any case) is a registered account.
     pub(crate) fn is_registered(&self, nick: &str) -> bool {
-        self.names.read().contains(nick.to_ascii_lowercase().as_str())
+        self.names
+            .read()
+            .contains(nick.to_ascii_lowercase().as_str())
     }
 
     /// Whether history is kept at all.

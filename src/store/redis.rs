@@ -64,10 +64,19 @@ impl RedisOpener {
         Ok(opener)
     }
 
-    /// A connection of its own for one storage thread.
+    /// An opener for `url` that does not ask Redis now: a cluster node
+    /// starts while Redis is down, and its storage connects once it is up.
+    pub fn lazy(url: &str) -> Result<RedisOpener, StoreError> {
+        let client = Client::open(url)
+            .map_err(|e| StoreError::Open(format!("the Redis URL is not valid: {e}")))?;
+        Ok(RedisOpener { client })
+    }
+
+    /// A connection of its own for one storage thread. When Redis cannot
+    /// be reached now, the store connects on its first command.
     pub fn open(&self) -> Result<RedisStore, StoreError> {
         Ok(RedisStore {
-            con: Some(self.connect()?),
+            con: self.connect().ok(),
             client: self.client.clone(),
         })
     }

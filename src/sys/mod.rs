@@ -4,7 +4,7 @@
 //! comment.
 //!
 //! - `process`: the process's own resources and signals (open-files limit,
-//!   SIGINT/SIGTERM, CPU time).
+//!   SIGINT/SIGTERM, CPU time, the allocator's mmap threshold).
 //! - `mapped`: buffers of their own pages, given back when dropped.
 //! - `net`: socket settings std does not offer, and the errno values the
 //!   acceptor tells apart.
@@ -33,5 +33,6 @@ pub mod process;
 
 pub use net::{set_listen_backlog, EMFILE, ENFILE};
 pub use process::{
-    block_termination_signals, fd_limit, process_cpu_time, raise_fd_limit, wait_termination, Signal,
+    block_termination_signals, fd_limit, pin_mmap_threshold, process_cpu_time, raise_fd_limit,
+    wait_termination, Signal,
 };

@@ -101,3 +101,22 @@ pub fn process_cpu_time() -> io::Result<std::time::Duration> {
         |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
     Ok(tv(usage.ru_utime) + tv(usage.ru_stime))
 }
+
+/// Pins glibc's mmap threshold at `bytes`: allocations that large get
+/// pages of their own, given back to the system when freed. Left dynamic,
+/// glibc raises the threshold to the size of the largest mapped block
+/// freed so far; one password hash (19 MiB of Argon2 memory) would then
+/// make every later allocation up to that size come from the heap, which
+/// keeps what it once held. Does nothing where the allocator is not
+/// glibc's.
+pub fn pin_mmap_threshold(bytes: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt takes any value for M_MMAP_THRESHOLD (it returns
+        // 0 for one out of range, and changes nothing then).
+        let _ = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, bytes) };
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = bytes;
+}

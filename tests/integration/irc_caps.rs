@@ -10,9 +10,16 @@ use std::net::SocketAddr;
 use crate::irc::{irc_server, Irc};
 use crate::util::Backend;
 
-const OFFER: &str = "away-notify batch cap-notify echo-message invite-notify \
-                     labeled-response message-tags multi-prefix server-time setname \
-                     userhost-in-names";
+/// What `CAP LS 302` offers (with values).
+const OFFER: &str = "account-tag away-notify batch cap-notify draft/account-registration \
+                     draft/chathistory echo-message extended-join invite-notify \
+                     labeled-response message-tags multi-prefix sasl=PLAIN server-time \
+                     setname userhost-in-names";
+/// What plain `CAP LS` offers (no values).
+const OFFER_OLD: &str = "account-tag away-notify batch cap-notify draft/account-registration \
+                         draft/chathistory echo-message extended-join invite-notify \
+                         labeled-response message-tags multi-prefix sasl server-time \
+                         setname userhost-in-names";
 
 /// Registers `nick` (realname `real`) with the capabilities `caps`.
 fn with_caps(addr: SocketAddr, nick: &str, real: &str, caps: &str) -> Irc {
@@ -75,7 +82,7 @@ fn negotiation_follows_cap_302(b: Backend) {
     // Without 302, cap-notify is the client's to turn on and off.
     let mut old = Irc::open(addr);
     old.send("CAP LS");
-    old.expect(&format!(":irc.test CAP * LS :{OFFER}"));
+    old.expect(&format!(":irc.test CAP * LS :{OFFER_OLD}"));
     old.send("CAP REQ :cap-notify");
     old.expect(":irc.test CAP * ACK :cap-notify");
     old.send("CAP REQ :-cap-notify");

@@ -217,7 +217,14 @@ fn motd_info_help_and_whowas(b: Backend) {
     let _ = std::fs::remove_dir_all(&dir);
     // A missing file stops the server with a clear error.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--port", "0", "--db", ":memory:", "--motd", "/nonexistent/motd"])
+        .args([
+            "--port",
+            "0",
+            "--db",
+            ":memory:",
+            "--motd",
+            "/nonexistent/motd",
+        ])
         .output()
         .expect("run the server");
     assert!(!out.status.success());

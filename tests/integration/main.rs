@@ -16,6 +16,7 @@ macro_rules! both_backends {
     };
 }
 
+mod accounts;
 mod bad_input;
 mod browser;
 mod client;

@@ -11,7 +11,14 @@ use crate::util::{output_within_timeout, server, Backend};
 fn run(b: Backend, args: &[&str]) -> (bool, String) {
     let out = output_within_timeout(
         Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--bind", "127.0.0.1", "--backend", b.name(), "--db", ":memory:"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--backend",
+                b.name(),
+                "--db",
+                ":memory:",
+            ])
             .args(args),
     );
     (

@@ -138,7 +138,7 @@ impl Publisher {
                 // Known for this node's users only.
                 let account = found.as_deref().and_then(|n| account_of(&self.shared, n));
                 let nick = protocol::sanitize(nick).into_owned().into();
-                Reply::Whois {
+                Reply::Whois(Box::new(crate::proto::Whois {
                     nick,
                     account,
                     found,
@@ -148,7 +148,7 @@ impl Publisher {
                     idle,
                     rooms,
                     addr,
-                }
+                }))
             }
             Query::RoomModes { room, bans } => {
                 let con = self.con.as_mut().expect("connected");

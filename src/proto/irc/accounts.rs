@@ -52,13 +52,16 @@ impl IrcSession {
         }
         let data = self.sasl.take().unwrap_or_default();
         match plain(&data) {
-            Some((name, password)) => Some(Ok(Request::Account {
-                req: AccountRequest::Identify {
-                    name: Some(Cow::Owned(name)),
-                    password: Cow::Owned(password),
-                },
-                via: Via::Sasl,
-            })),
+            Some((name, password)) => {
+                self.sasl_busy = true;
+                Some(Ok(Request::Account {
+                    req: AccountRequest::Identify {
+                        name: Some(Cow::Owned(name)),
+                        password: Cow::Owned(password),
+                    },
+                    via: Via::Sasl,
+                }))
+            }
             None => Some(Err(Reply::SaslFailed)),
         }
     }
@@ -88,7 +91,7 @@ pub(super) fn register<'a>(params: &[&'a str]) -> Result<Request<'a>, Reply> {
     let [account, _email, password, ..] = params else {
         return Err(Reply::Refused(Refusal::NeedMoreParams("REGISTER".into())));
     };
-    let name = (*account != "*").then(|| Cow::Borrowed(*account));
+    let name = (*account != "*").then_some(Cow::Borrowed(*account));
     Ok(Request::Account {
         req: AccountRequest::Register {
             name,
@@ -165,11 +168,20 @@ pub(super) fn outcome(via: Via, outcome: &Outcome, to: &To<'_>, out: &mut Vec<u8
     let me = to.me;
     match (outcome, via) {
         (Outcome::Registered(a), Via::Register) => {
-            write(out, to.srv, &["REGISTER", "SUCCESS", a], Some("Account created"));
+            write(
+                out,
+                to.srv,
+                &["REGISTER", "SUCCESS", a],
+                Some("Account created"),
+            );
             logged_in(out, to, a);
         }
         (Outcome::Registered(a), _) => {
-            from_nickserv(out, me, &format!("Nickname {a} registered; you are logged in"));
+            from_nickserv(
+                out,
+                me,
+                &format!("Nickname {a} registered; you are logged in"),
+            );
             logged_in(out, to, a);
         }
         (Outcome::LoggedIn(a), Via::Sasl) => {
@@ -191,7 +203,12 @@ pub(super) fn outcome(via: Via, outcome: &Outcome, to: &To<'_>, out: &mut Vec<u8
 
 /// `901`: logged out.
 pub(super) fn logged_out(out: &mut Vec<u8>, to: &To<'_>) {
-    to.numeric(out, "901", &[&prefix(to.me)], Some("You are now logged out"));
+    to.numeric(
+        out,
+        "901",
+        &[&prefix(to.me)],
+        Some("You are now logged out"),
+    );
 }
 
 /// The refusal an account thread's error is, for the shared renderers.
@@ -327,8 +344,14 @@ mod tests {
                 ..
             })
         ));
-        assert!(matches!(nickserv(&["HELP"]), Err(Reply::NickServHelp(None))));
-        assert!(matches!(nickserv(&["ghost x"]), Err(Reply::NickServHelp(Some(_)))));
+        assert!(matches!(
+            nickserv(&["HELP"]),
+            Err(Reply::NickServHelp(None))
+        ));
+        assert!(matches!(
+            nickserv(&["ghost x"]),
+            Err(Reply::NickServHelp(Some(_)))
+        ));
         assert!(is_nickserv("nickserv") && is_nickserv("NickServ@services"));
         assert!(!is_nickserv("ann"));
     }

@@ -31,9 +31,7 @@ pub(super) fn decode<'a>(params: &[&'a str], max: usize) -> Result<Request<'a>, 
     };
     let sub_up = sub.to_ascii_uppercase();
     let sub_clean = crate::protocol::sanitize(&sub_up).into_owned();
-    let known = [
-        "LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS",
-    ];
+    let known = ["LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS"];
     if !known.contains(&sub_up.as_str()) {
         return fail("UNKNOWN_COMMAND", sub_clean, "Unknown subcommand");
     }
@@ -47,8 +45,7 @@ pub(super) fn decode<'a>(params: &[&'a str], max: usize) -> Result<Request<'a>, 
         _ => return fail("INVALID_PARAMS", sub_clean, "Invalid limit"),
     };
     if sub_up == "TARGETS" {
-        let (Some(Mark::Time(from)), Some(Mark::Time(until))) =
-            (mark(params[1]), mark(params[2]))
+        let (Some(Mark::Time(from)), Some(Mark::Time(until))) = (mark(params[1]), mark(params[2]))
         else {
             return fail("INVALID_PARAMS", sub_clean, "Invalid timestamp");
         };
@@ -81,7 +78,11 @@ pub(super) fn decode<'a>(params: &[&'a str], max: usize) -> Result<Request<'a>, 
             }
         }
     };
-    Ok(Request::History(HistoryRequest::Room { room, range, limit }))
+    Ok(Request::History(HistoryRequest::Room {
+        room,
+        range,
+        limit,
+    }))
 }
 
 /// `msgid=<id>` or `timestamp=<ISO 8601 UTC>`.
@@ -109,7 +110,10 @@ pub(crate) fn parse_time(s: &str) -> Option<u64> {
         t.next()?.parse().ok()?,
         t.next()?.parse().ok()?,
     );
-    if d.next().is_some() || t.next().is_some() || !(1..=12).contains(&mo) || day < 1 || day > 31
+    if d.next().is_some()
+        || t.next().is_some()
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&day)
     {
         return None;
     }
@@ -151,8 +155,8 @@ impl IrcSession {
         lines: &[HistLine],
         out: &mut Vec<u8>,
     ) {
-        let batched = *purpose == HistoryPurpose::Query
-            || self.has(caps::BATCH | caps::SERVER_TIME);
+        let batched =
+            *purpose == HistoryPurpose::Query || self.has(caps::BATCH | caps::SERVER_TIME);
         let tagged = self.has(caps::MESSAGE_TAGS) || self.has(caps::ACCOUNT_TAG);
         if !batched {
             for l in lines.iter().filter(|l| l.kind != HistKind::Topic) {
@@ -166,7 +170,12 @@ impl IrcSession {
         let reference = format!("h{}", BATCHES.fetch_add(1, Ordering::Relaxed) + 1);
         let srv: &str = &self.identity.server;
         let chan = format!("#{room}");
-        write(out, srv, &["BATCH", &format!("+{reference}"), "chathistory", &chan], None);
+        write(
+            out,
+            srv,
+            &["BATCH", &format!("+{reference}"), "chathistory", &chan],
+            None,
+        );
         for l in lines {
             let _ = write!(out, "@batch={reference};time={}", iso(l.time_ms));
             if tagged || *purpose == HistoryPurpose::Query {
@@ -188,7 +197,12 @@ impl IrcSession {
         let reference = format!("h{}", BATCHES.fetch_add(1, Ordering::Relaxed) + 1);
         let srv: &str = &self.identity.server;
         let open = format!("+{reference}");
-        write(out, srv, &["BATCH", &open, "draft/chathistory-targets"], None);
+        write(
+            out,
+            srv,
+            &["BATCH", &open, "draft/chathistory-targets"],
+            None,
+        );
         for t in targets {
             let _ = write!(out, "@batch={reference} ");
             let chan = format!("#{}", t.room);
@@ -209,8 +223,16 @@ mod tests {
             assert_eq!(parse_time(&iso(ms)), Some(ms), "{}", iso(ms));
         }
         assert_eq!(parse_time("2026-12-03T18:01:02Z"), Some(1_796_320_862_000));
-        assert_eq!(parse_time("2026-12-03T18:01:02.5Z"), Some(1_796_320_862_500));
-        for bad in ["2026-12-03", "2026-13-03T00:00:00Z", "x", "2026-12-03T18:01:02"] {
+        assert_eq!(
+            parse_time("2026-12-03T18:01:02.5Z"),
+            Some(1_796_320_862_500)
+        );
+        for bad in [
+            "2026-12-03",
+            "2026-13-03T00:00:00Z",
+            "x",
+            "2026-12-03T18:01:02",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }
@@ -220,7 +242,12 @@ mod tests {
         let ok = |p: &[&str]| decode(p, 100).is_ok();
         assert!(ok(&["LATEST", "#a", "*", "10"]));
         assert!(ok(&["LATEST", "#a", "msgid=0-1", "10"]));
-        assert!(ok(&["BEFORE", "#a", "timestamp=2026-12-03T18:01:02.000Z", "10"]));
+        assert!(ok(&[
+            "BEFORE",
+            "#a",
+            "timestamp=2026-12-03T18:01:02.000Z",
+            "10"
+        ]));
         assert!(ok(&["AFTER", "#a", "msgid=x", "10"]));
         assert!(ok(&["AROUND", "#a", "msgid=x", "10"]));
         assert!(ok(&["BETWEEN", "#a", "msgid=x", "msgid=y", "10"]));

@@ -69,6 +69,9 @@ pub(crate) struct IrcSession {
     /// SASL PLAIN credentials gathered so far, while `AUTHENTICATE` is
     /// under way.
     sasl: Option<String>,
+    /// SASL credentials are being checked: registration waits for the
+    /// answer, so that the welcome comes logged in.
+    sasl_busy: bool,
     /// When the connection opened (registration must end in time).
     pub(crate) opened: Instant,
     /// When the client last sent a line.
@@ -93,6 +96,7 @@ impl IrcSession {
             client_tags: None,
             batches: 0,
             sasl: None,
+            sasl_busy: false,
             opened: now,
             heard: now,
             pinged: None,
@@ -400,7 +404,7 @@ impl IrcSession {
     /// negotiation (if any) has ended.
     fn try_register<'a>(&mut self) -> Option<Result<Request<'a>, Reply>> {
         match &self.nick {
-            Some(nick) if self.user && !self.negotiating => {
+            Some(nick) if self.user && !self.negotiating && !self.sasl_busy => {
                 Some(Ok(Request::Register(Cow::Owned(nick.to_string()))))
             }
             _ => None,
@@ -409,6 +413,15 @@ impl IrcSession {
 }
 
 impl IrcSession {
+    /// The SASL answer came: registration may go on (the request for it,
+    /// if everything else is in).
+    pub(crate) fn sasl_finished<'a>(&mut self) -> Option<Request<'a>> {
+        if !std::mem::take(&mut self.sasl_busy) {
+            return None;
+        }
+        self.try_register().and_then(Result::ok)
+    }
+
     /// Whether the client reads history itself (`draft/chathistory`).
     pub(crate) fn reads_history(&self) -> bool {
         self.has(caps::CHATHISTORY)

@@ -140,17 +140,18 @@ impl IrcSession {
                 }
                 num(out, "315", &[mask], Some("End of /WHO list"));
             }
-            Reply::Whois {
-                nick,
-                found,
-                away,
-                oper,
-                realname,
-                idle,
-                rooms,
-                addr,
-                account,
-            } => {
+            Reply::Whois(w) => {
+                let crate::proto::Whois {
+                    nick,
+                    found,
+                    away,
+                    oper,
+                    realname,
+                    idle,
+                    rooms,
+                    addr,
+                    account,
+                } = &**w;
                 match found {
                     Some(n) => {
                         let host = format!("user/{n}");
@@ -358,7 +359,12 @@ impl IrcSession {
                 out.extend_from_slice(b"\r\n");
             }
             Reply::Caps(caps) => match caps {
-                Caps::List => write(out, srv, &["CAP", me, "LS"], Some(&super::offered(self.cap_302))),
+                Caps::List => write(
+                    out,
+                    srv,
+                    &["CAP", me, "LS"],
+                    Some(&super::offered(self.cap_302)),
+                ),
                 Caps::Enabled(names) => write(out, srv, &["CAP", me, "LIST"], Some(names)),
                 Caps::Acked(names) => write(out, srv, &["CAP", me, "ACK"], Some(names)),
                 Caps::Refused(asked) => write(out, srv, &["CAP", me, "NAK"], Some(asked)),
@@ -399,7 +405,12 @@ impl IrcSession {
             }
             Reply::SaslContinue => out.extend_from_slice(b"AUTHENTICATE +\r\n"),
             Reply::SaslMechanisms => {
-                num(out, "908", &["PLAIN"], Some("are available SASL mechanisms"));
+                num(
+                    out,
+                    "908",
+                    &["PLAIN"],
+                    Some("are available SASL mechanisms"),
+                );
                 num(out, "904", &[], Some("SASL authentication failed"));
             }
             Reply::SaslAborted => num(out, "906", &[], Some("SASL authentication aborted")),

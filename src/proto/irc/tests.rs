@@ -40,8 +40,8 @@ fn registration_waits_for_nick_user_and_cap_end() {
     assert_eq!(decode(&mut s, "NICK ann", false), None);
     assert_eq!(decode(&mut s, "USER ann 0 * :Ann", false), None);
     assert_eq!(
-        decode(&mut s, "CAP REQ :sasl", false),
-        Some(Err(Reply::Caps(Caps::Refused("sasl".into()))))
+        decode(&mut s, "CAP REQ :sasl unknown-cap", false),
+        Some(Err(Reply::Caps(Caps::Refused("sasl unknown-cap".into()))))
     );
     assert_eq!(
         decode(&mut s, "CAP END", false),
@@ -190,7 +190,7 @@ fn replies_render_as_numerics() {
     );
     assert!(lines[4].starts_with(":irc.test 005 ann CASEMAPPING=ascii CHANTYPES=#"));
     assert!(lines[5].starts_with(":irc.test 005 ann "));
-    assert!(lines[5].contains(" NETWORK=TestNet :are supported by this server"));
+    assert!(lines[5].contains(" NETWORK=TestNet CHATHISTORY=100 MSGREFTYPES=msgid,timestamp :are supported by this server"));
     assert_eq!(
         lines.len(),
         7,

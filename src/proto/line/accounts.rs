@@ -60,9 +60,10 @@ pub(super) fn render_outcome(outcome: &Outcome, out: &mut Vec<u8>) {
                 "s",
             ],
         ),
-        Outcome::Refused(AuthError::Unavailable) => {
-            error(out, &["accounts are unavailable right now; try again later"])
-        }
+        Outcome::Refused(AuthError::Unavailable) => error(
+            out,
+            &["accounts are unavailable right now; try again later"],
+        ),
     }
 }
 
@@ -88,7 +89,10 @@ pub(super) fn render_refusal(r: &Refusal, out: &mut Vec<u8>) -> bool {
         Refusal::AlreadyLoggedIn(name) => error(out, &["you are already logged in as ", name]),
         Refusal::GuestAccount(nick) => error(
             out,
-            &[nick, " cannot be registered: choose a nick with /nick <name> first"],
+            &[
+                nick,
+                " cannot be registered: choose a nick with /nick <name> first",
+            ],
         ),
         Refusal::AccountNotNick(name) => {
             error(out, &["you can only register your own nick, not ", name])

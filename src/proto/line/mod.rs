@@ -198,7 +198,7 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         Reply::Parted { .. }
         | Reply::Names { .. }
         | Reply::Who { .. }
-        | Reply::Whois { .. }
+        | Reply::Whois(_)
         | Reply::Online { .. }
         | Reply::Counts { .. }
         | Reply::Away(_)
