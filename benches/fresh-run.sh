@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One loadgen run against a freshly started server, as in results/README.md:
 # starts target/release/server on a free loopback port with flood control
-# off, points the loadgen at it (plain address, or the TLS one where the
+# off (and, unless the flags give --db, its database in memory), points
+# the loadgen at it (plain address, or the TLS one where the
 # loadgen flags say @TLS@) with --server-pid, optionally records a perf
 # profile of the server meanwhile, and stops the server after.
 #
@@ -25,6 +26,11 @@ label=$1 server_flags=$2 loadgen_flags=$3 perf_secs=${4:-0}
 out=${OUT:-results} logs=${LOGS:-/tmp/shardchat-runs}
 mkdir -p "$logs"
 
+# No database file unless the flags name one: runs must not share history.
+case " $server_flags " in
+*" --db "*) ;;
+*) server_flags="--db :memory: $server_flags" ;;
+esac
 # shellcheck disable=SC2086 # the flag strings are meant to split
 target/release/server --bind 127.0.0.1 --port 0 --rate-limit 0 $server_flags \
     >"$logs/$label.server.out" 2>"$logs/$label.server.err" &

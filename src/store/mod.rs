@@ -20,6 +20,8 @@
 
 mod accounts;
 pub mod backend;
+#[doc(hidden)]
+pub mod bench;
 pub(crate) mod policy;
 pub mod redis;
 pub mod sqlite;
