@@ -192,6 +192,15 @@ impl IrcSession {
         write(out, srv, &["BATCH", &format!("-{reference}")], None);
     }
 
+    /// Appends the empty batch CHATHISTORY gets for a nick.
+    pub(super) fn no_private_history(&self, nick: &str, out: &mut Vec<u8>) {
+        let reference = format!("h{}", BATCHES.fetch_add(1, Ordering::Relaxed) + 1);
+        let srv: &str = &self.identity.server;
+        let open = format!("+{reference}");
+        write(out, srv, &["BATCH", &open, "chathistory", nick], None);
+        write(out, srv, &["BATCH", &format!("-{reference}")], None);
+    }
+
     /// Appends CHATHISTORY TARGETS' answer.
     pub(super) fn history_targets(&self, targets: &[Target], out: &mut Vec<u8>) {
         let reference = format!("h{}", BATCHES.fetch_add(1, Ordering::Relaxed) + 1);

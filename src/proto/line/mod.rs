@@ -248,7 +248,8 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::IdentifyOrRenamed { .. }
         | Reply::RenamedUnidentified { .. }
         | Reply::NickServHelp(_)
-        | Reply::HistoryTargets(_) => {}
+        | Reply::HistoryTargets(_)
+        | Reply::NoPrivateHistory(_) => {}
         Reply::Refused(r) => render_refusal(r, out),
     }
 }
