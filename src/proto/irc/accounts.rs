@@ -25,7 +25,11 @@ const SASL_MAX: usize = 1200;
 
 impl IrcSession {
     /// `AUTHENTICATE`: SASL PLAIN, one step at a time.
-    pub(super) fn authenticate<'a>(&mut self, arg: &str) -> Option<Result<Request<'a>, Reply>> {
+    pub(super) fn authenticate<'a>(
+        &mut self,
+        arg: &str,
+        registered: bool,
+    ) -> Option<Result<Request<'a>, Reply>> {
         let Some(buf) = &mut self.sasl else {
             if arg.eq_ignore_ascii_case("PLAIN") {
                 self.sasl = Some(String::new());
@@ -53,7 +57,8 @@ impl IrcSession {
         let data = self.sasl.take().unwrap_or_default();
         match plain(&data) {
             Some((name, password)) => {
-                self.sasl_busy = true;
+                // Only a registration still to come waits for the answer.
+                self.sasl_busy = !registered;
                 Some(Ok(Request::Account {
                     req: AccountRequest::Identify {
                         name: Some(Cow::Owned(name)),

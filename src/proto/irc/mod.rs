@@ -175,7 +175,7 @@ impl IrcSession {
             let Some(arg) = m.param(0).filter(|a| !a.is_empty()) else {
                 return refuse(Refusal::NeedMoreParams("AUTHENTICATE".into()));
             };
-            return self.authenticate(arg);
+            return self.authenticate(arg, registered);
         }
         if !registered {
             return refuse(Refusal::NotRegistered);
