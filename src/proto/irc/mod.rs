@@ -178,6 +178,11 @@ impl IrcSession {
             return self.authenticate(arg, registered);
         }
         if !registered {
+            // Without `before-connect` in the capability's value, REGISTER
+            // says so in its own terms: the client retries after 001.
+            if m.is("REGISTER") {
+                return refuse(Refusal::RegisterAfterConnecting);
+            }
             return refuse(Refusal::NotRegistered);
         }
         let request = if m.is("PRIVMSG") || m.is("NOTICE") {
