@@ -332,6 +332,8 @@ pub(crate) enum Refusal {
     InvalidCapCommand(Box<str>),
     /// A SETNAME realname that is empty or too long.
     InvalidRealname,
+    /// `REGISTER` (draft/account-registration) before registration.
+    RegisterAfterConnecting,
     /// The nick is a registered account the client is not logged in to.
     NickRegistered(Box<str>),
     /// A password outside 8..=256 bytes, or with a control character.

@@ -25,7 +25,11 @@ const SASL_MAX: usize = 1200;
 
 impl IrcSession {
     /// `AUTHENTICATE`: SASL PLAIN, one step at a time.
-    pub(super) fn authenticate<'a>(&mut self, arg: &str) -> Option<Result<Request<'a>, Reply>> {
+    pub(super) fn authenticate<'a>(
+        &mut self,
+        arg: &str,
+        registered: bool,
+    ) -> Option<Result<Request<'a>, Reply>> {
         let Some(buf) = &mut self.sasl else {
             if arg.eq_ignore_ascii_case("PLAIN") {
                 self.sasl = Some(String::new());
@@ -53,7 +57,8 @@ impl IrcSession {
         let data = self.sasl.take().unwrap_or_default();
         match plain(&data) {
             Some((name, password)) => {
-                self.sasl_busy = true;
+                // Only a registration still to come waits for the answer.
+                self.sasl_busy = !registered;
                 Some(Ok(Request::Account {
                     req: AccountRequest::Identify {
                         name: Some(Cow::Owned(name)),
@@ -157,14 +162,14 @@ pub(super) fn from_nickserv(out: &mut Vec<u8>, me: &str, text: &str) {
     write(out, NICKSERV_PREFIX, &["NOTICE", me], Some(text));
 }
 
-/// `900`: logged in as `account`.
-fn logged_in(out: &mut Vec<u8>, to: &To<'_>, account: &str) {
+/// `900`: `nick` is logged in as `account`.
+fn logged_in(out: &mut Vec<u8>, to: &To<'_>, nick: &str, account: &str) {
     let text = format!("You are now logged in as {account}");
-    to.numeric(out, "900", &[&prefix(to.me), account], Some(&text));
+    to.numeric(out, "900", &[&prefix(nick), account], Some(&text));
 }
 
-/// Appends what an account command came to.
-pub(super) fn outcome(via: Via, outcome: &Outcome, to: &To<'_>, out: &mut Vec<u8>) {
+/// Appends what an account command came to, for the client `nick`.
+pub(super) fn outcome(via: Via, outcome: &Outcome, to: &To<'_>, nick: &str, out: &mut Vec<u8>) {
     let me = to.me;
     match (outcome, via) {
         (Outcome::Registered(a), Via::Register) => {
@@ -174,7 +179,7 @@ pub(super) fn outcome(via: Via, outcome: &Outcome, to: &To<'_>, out: &mut Vec<u8
                 &["REGISTER", "SUCCESS", a],
                 Some("Account created"),
             );
-            logged_in(out, to, a);
+            logged_in(out, to, nick, a);
         }
         (Outcome::Registered(a), _) => {
             from_nickserv(
@@ -182,15 +187,15 @@ pub(super) fn outcome(via: Via, outcome: &Outcome, to: &To<'_>, out: &mut Vec<u8
                 me,
                 &format!("Nickname {a} registered; you are logged in"),
             );
-            logged_in(out, to, a);
+            logged_in(out, to, nick, a);
         }
         (Outcome::LoggedIn(a), Via::Sasl) => {
-            logged_in(out, to, a);
+            logged_in(out, to, nick, a);
             to.numeric(out, "903", &[], Some("SASL authentication successful"));
         }
         (Outcome::LoggedIn(a), _) => {
             from_nickserv(out, me, &format!("You are now identified for {a}"));
-            logged_in(out, to, a);
+            logged_in(out, to, nick, a);
         }
         (Outcome::PasswordChanged, _) => from_nickserv(out, me, "Password changed"),
         (Outcome::Dropped(a), _) => {

@@ -175,9 +175,14 @@ impl IrcSession {
             let Some(arg) = m.param(0).filter(|a| !a.is_empty()) else {
                 return refuse(Refusal::NeedMoreParams("AUTHENTICATE".into()));
             };
-            return self.authenticate(arg);
+            return self.authenticate(arg, registered);
         }
         if !registered {
+            // Without `before-connect` in the capability's value, REGISTER
+            // says so in its own terms: the client retries after 001.
+            if m.is("REGISTER") {
+                return refuse(Refusal::RegisterAfterConnecting);
+            }
             return refuse(Refusal::NotRegistered);
         }
         let request = if m.is("PRIVMSG") || m.is("NOTICE") {

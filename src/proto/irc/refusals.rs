@@ -139,6 +139,12 @@ pub(super) fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
             parts.extend(target.split(' '));
             write(out, srv, &parts, Some(why))
         }
+        Refusal::RegisterAfterConnecting => write(
+            out,
+            srv,
+            &["FAIL", "REGISTER", "COMPLETE_CONNECTION_REQUIRED"],
+            Some("Complete the connection first"),
+        ),
         Refusal::InvalidRealname => write(
             out,
             srv,

@@ -395,7 +395,15 @@ impl IrcSession {
                 }
                 num(out, "323", &[], Some("End of /LIST"));
             }
-            Reply::Account { via, outcome } => super::accounts::outcome(*via, outcome, &to, out),
+            Reply::Account { via, outcome } => {
+                // SASL answers before registration: 900's mask names the
+                // nick NICK gave.
+                let nick = match (nick, &self.nick) {
+                    ("", Some(given)) => given,
+                    _ => me,
+                };
+                super::accounts::outcome(*via, outcome, &to, nick, out)
+            }
             Reply::AccountRefused { via, why } => super::accounts::refusal(*via, why, &to, out),
             Reply::LoggedOut(via) => {
                 if *via != crate::store::Via::Sasl {

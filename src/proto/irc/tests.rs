@@ -69,6 +69,10 @@ fn only_registration_and_keepalives_come_before_it() {
         Some(Err(Refusal::NotRegistered.into()))
     );
     assert_eq!(
+        decode(&mut s, "REGISTER * * secret123", false),
+        Some(Err(Refusal::RegisterAfterConnecting.into()))
+    );
+    assert_eq!(
         decode(&mut s, "PING :abc", false),
         Some(Err(Reply::Pong("abc".into())))
     );

@@ -387,7 +387,9 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         // Only IRC clients can change user modes.
         Refusal::UnknownUserMode => {}
         // Only IRC clients can send what these refuse.
-        Refusal::InvalidCapCommand(_) | Refusal::InvalidRealname => {}
+        Refusal::InvalidCapCommand(_)
+        | Refusal::InvalidRealname
+        | Refusal::RegisterAfterConnecting => {}
         // Said by `accounts.rs`.
         Refusal::NickRegistered(_)
         | Refusal::BadPassword
