@@ -2,13 +2,15 @@
 //! `chromium`) driven over the DevTools protocol, against the real server.
 //!
 //! The driver, in `browser/driver.rs`, talks to Chromium over two pipes;
-//! the room-history tests are in `browser/history.rs`.
+//! the room-history tests are in `browser/history.rs`, the account ones
+//! in `browser/login.rs`.
 //!
 //! Skipped, with a message, when `chromium` is not installed, unless
 //! `REQUIRE_BROWSER=1` (as `.ci/run` sets).
 
 mod driver;
 mod history;
+mod login;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
