@@ -147,6 +147,8 @@ fn page_shows_room_history(b: Backend) {
     let live = l("msg", "cy", "and this one is live", false);
     want.push(live.clone());
     assert_eq!(read_lines(&mut br, &ann, "#past"), want);
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-client-history.png");
+    br.screenshot(&ann, &shot);
 
     // Kicked and back: the history sent again adds only what was said
     // meanwhile; the lines already shown are not shown twice.
