@@ -1,12 +1,16 @@
 //! The built-in chat page in a real browser: headless Chromium (Debian's
 //! `chromium`) driven over the DevTools protocol, against the real server.
 //!
-//! The driver, in `browser/driver.rs`, talks to Chromium over two pipes.
+//! The driver, in `browser/driver.rs`, talks to Chromium over two pipes;
+//! the room-history tests are in `browser/history.rs`, the account ones
+//! in `browser/login.rs`.
 //!
 //! Skipped, with a message, when `chromium` is not installed, unless
 //! `REQUIRE_BROWSER=1` (as `.ci/run` sets).
 
 mod driver;
+mod history;
+mod login;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -51,8 +55,15 @@ fn shows(room: &str, kind: &str, from: Option<&str>, text: &str) -> String {
 
 /// The server with its HTTP listener; returns it and the HTTP address.
 fn web_server(b: Backend, port: u16) -> (TestServer, SocketAddr) {
+    web_server_with(b, port, &[])
+}
+
+/// [`web_server`] with more flags.
+fn web_server_with(b: Backend, port: u16, more: &[&str]) -> (TestServer, SocketAddr) {
     let port = port.to_string();
-    let s = server(b, &["--http-port", &port]);
+    let mut args = vec!["--http-port", &port];
+    args.extend_from_slice(more);
+    let s = server(b, &args);
     let line = s.wait_log("[CHAT SERVER] HTTP on ");
     let addr = line
         .strip_prefix("[CHAT SERVER] HTTP on ")
