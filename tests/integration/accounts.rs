@@ -94,7 +94,9 @@ fn guests_and_services_cannot_be_registered(b: Backend) {
 /// from `--auth-delay`), the account too, and the tenth closes the
 /// connection. An unknown account counts like a wrong password.
 fn wrong_passwords_are_throttled(b: Backend) {
-    let s = server(b, &["--notice-limit", "0", "--auth-delay", "100ms"]);
+    // A wait of 1s cannot run out by accident between two lines, even on a
+    // loaded machine.
+    let s = server(b, &["--notice-limit", "0", "--auth-delay", "1s"]);
     let _ann = registered(&s, "ann", "secret123");
 
     let (mut c, _) = s.connect();
@@ -115,11 +117,13 @@ fn wrong_passwords_are_throttled(b: Backend) {
     e.send("/identify ann secret123");
     e.expect("! too many wrong passwords for that account: try again in 1s");
     // Once the wait is over the right password works again.
-    e.expect_silence(Duration::from_millis(150));
+    e.expect_silence(Duration::from_millis(1100));
     e.send("/identify ann secret123");
     e.expect("* you are logged in as ann");
 
-    // Ten wrong passwords on one connection close it.
+    // Ten wrong passwords on one connection close it (short waits, so
+    // that the ten come quickly).
+    let s = server(b, &["--notice-limit", "0", "--auth-delay", "10ms"]);
     let (mut f, _) = s.connect();
     let mut failures = 0;
     while failures < 10 {
@@ -127,7 +131,7 @@ fn wrong_passwords_are_throttled(b: Backend) {
         match f.line().as_str() {
             "! wrong nick or password" => failures += 1,
             l if l.starts_with("! too many wrong passwords: wait ") => {
-                f.expect_silence(Duration::from_millis(100));
+                f.expect_silence(Duration::from_millis(20));
             }
             l => panic!("unexpected {l:?}"),
         }

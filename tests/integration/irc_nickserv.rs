@@ -131,7 +131,7 @@ fn an_unidentified_registered_nick_is_renamed(b: Backend) {
     let mut c = Irc::register(addr, "ann");
     c.expect(&ns(
         "ann",
-        "ann is a registered nick: identify within 1 seconds \
+        "ann is a registered nick: identify within 1 second \
          (/msg NickServ IDENTIFY <password>, or SASL) or it will be changed",
     ));
     c.expect(&ns(

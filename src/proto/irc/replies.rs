@@ -434,8 +434,9 @@ impl IrcSession {
                 out,
                 me,
                 &format!(
-                    "{nick} is a registered nick: identify within {secs} seconds \
-                     (/msg NickServ IDENTIFY <password>, or SASL) or it will be changed"
+                    "{nick} is a registered nick: identify within {secs} second{} \
+                     (/msg NickServ IDENTIFY <password>, or SASL) or it will be changed",
+                    if *secs == 1 { "" } else { "s" }
                 ),
             ),
             Reply::RenamedUnidentified { nick } => super::accounts::from_nickserv(
