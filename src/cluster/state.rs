@@ -50,20 +50,29 @@ pub(crate) fn snapshot(room: &Room) -> String {
         }
     }
     if let Some(t) = room.topic() {
-        let _ = writeln!(
-            s,
-            "topic\t{}\t{}\t{}",
-            t.at_ms,
-            one_line(&t.by),
-            one_line(&t.text)
-        );
+        topic_line(&mut s, &t);
     }
     s
 }
 
-/// A state with only `nick` as operator, for a room new on every node.
-pub(crate) fn fresh(created_ms: u64, nick: &str) -> String {
-    format!("created\t{created_ms}\nmodes\t+\nop\t{}\n", one_line(nick))
+/// A state with only `nick` as operator, for a room new on every node,
+/// with the topic it had when it was last open, if it had one.
+pub(crate) fn fresh(created_ms: u64, nick: &str, topic: Option<&Topic>) -> String {
+    let mut s = format!("created\t{created_ms}\nmodes\t+\nop\t{}\n", one_line(nick));
+    if let Some(t) = topic {
+        topic_line(&mut s, t);
+    }
+    s
+}
+
+fn topic_line(s: &mut String, t: &Topic) {
+    let _ = writeln!(
+        s,
+        "topic\t{}\t{}\t{}",
+        t.at_ms,
+        one_line(&t.by),
+        one_line(&t.text)
+    );
 }
 
 /// Replaces `room`'s state with `state`'s.
@@ -167,7 +176,15 @@ mod tests {
         restore(&b, "garbage\n\tand more\nban\tx\n");
         assert_eq!(b.channel().prefix("ann"), "");
         let f = other.join("new", 0, |_| true).0;
-        restore(&f, &fresh(3, "Zed"));
+        restore(&f, &fresh(3, "Zed", None));
         assert_eq!(f.channel().prefix("zed"), "@");
+        assert_eq!(f.topic(), None);
+        let kept = Topic {
+            text: "back again".into(),
+            by: "ann".into(),
+            at_ms: 4,
+        };
+        restore(&f, &fresh(5, "Zed", Some(&kept)));
+        assert_eq!(f.topic(), Some(kept));
     }
 }

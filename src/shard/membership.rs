@@ -150,7 +150,8 @@ impl Shard {
         let (id, nick) = (c.id, c.nick.clone());
         let pending = c.nick_pending.clone();
         let cluster = self.shared.cluster.as_ref().filter(|c| c.is_up());
-        if n == 1 && cluster.is_none() {
+        let cluster_up = cluster.is_some();
+        if n == 1 && !cluster_up {
             // The first member of an empty room is its operator (in a
             // cluster: empty on every node, which the cluster decides).
             room.channel().add_op(&nick);
@@ -161,7 +162,9 @@ impl Shard {
             self.shared.registry.joined(&new, id, room.id());
         }
         self.tell_backplane_rooms(key);
-        if n == 1 && self.shared.cluster.is_none() {
+        if n == 1 && !cluster_up {
+            // In a cluster that is up, the cluster brings the topic back
+            // (`room_opened`); while it is down, this node's saved topics.
             self.restore_topic(&room);
         }
         let c = &self.clients[key];

@@ -33,6 +33,9 @@ pub(super) struct Accounts {
     /// first needed: hashing takes memory).
     decoy: Option<String>,
     refresh: bool,
+    /// When the names are re-read next (with `refresh`), however busy
+    /// the thread is.
+    next_refresh: Instant,
     /// `--auth-delay`.
     delay: Duration,
 }
@@ -52,6 +55,7 @@ impl Accounts {
             failures: HashMap::new(),
             decoy: None,
             refresh,
+            next_refresh: Instant::now() + REFRESH,
             delay,
         }
     }
@@ -59,7 +63,8 @@ impl Accounts {
     pub(super) fn run(mut self, rx: Receiver<Ask>) {
         loop {
             let ask = if self.refresh {
-                match rx.recv_timeout(REFRESH) {
+                let wait = self.next_refresh.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(wait) {
                     Ok(ask) => Some(ask),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => return,
@@ -71,7 +76,7 @@ impl Accounts {
                 }
             };
             match ask {
-                None => self.refresh_names(),
+                None => {}
                 Some(Ask::Stop) => return,
                 Some(Ask::Account { op, via, to }) => {
                     let outcome = self.account(op);
@@ -117,6 +122,11 @@ impl Accounts {
                     };
                     self.reply.send(to, Answer::Targets(targets));
                 }
+            }
+            // Due even when asks never let the wait above run out.
+            if self.refresh && Instant::now() >= self.next_refresh {
+                self.refresh_names();
+                self.next_refresh = Instant::now() + REFRESH;
             }
         }
     }
@@ -258,6 +268,7 @@ pub(crate) fn verify(password: &str, hash: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{HistLine, Range, SavedTopic, StoreError, Target};
 
     #[test]
     fn hashes_verify_only_their_password() {
@@ -267,5 +278,85 @@ mod tests {
         assert!(!verify("correct horsf", &h));
         assert!(!verify("correct horse", "not a hash"));
         assert_ne!(hash("correct horse"), Some(h), "salted");
+    }
+
+    /// A backend with one account, `zed`, and no history.
+    struct OneName;
+
+    impl Backend for OneName {
+        fn account(&mut self, _: &str) -> Result<Option<Account>, StoreError> {
+            Ok(None)
+        }
+        fn create_account(&mut self, _: &Account) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        fn set_hash(&mut self, _: &str, _: &str) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        fn drop_account(&mut self, _: &str) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        fn account_names(&mut self) -> Result<Vec<Box<str>>, StoreError> {
+            Ok(vec!["Zed".into()])
+        }
+        fn append(&mut self, _: &[HistLine], _: usize) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn history(&mut self, _: &str, _: &Range, _: usize) -> Result<Vec<HistLine>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn targets(
+            &mut self,
+            _: &[Box<str>],
+            _: u64,
+            _: u64,
+            _: usize,
+        ) -> Result<Vec<Target>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn save_topic(&mut self, _: &SavedTopic) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn topics(&mut self) -> Result<Vec<SavedTopic>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Other nodes' accounts are re-read when due even while asks keep
+    /// coming (the wait for the next ask never runs out then).
+    #[test]
+    fn names_are_re_read_when_due_however_busy() {
+        let names = Arc::new(RwLock::new(HashSet::new()));
+        let reply = Replier {
+            shards: Arc::from(Vec::new()),
+        };
+        let mut accounts = Accounts::new(
+            Box::new(OneName),
+            Arc::clone(&names),
+            reply,
+            true,
+            Duration::ZERO,
+        );
+        accounts.next_refresh = Instant::now();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let to = crate::backplane::ReplyTo {
+            shard: 0,
+            key: 0,
+            id: crate::frame::ClientId(1),
+        };
+        for _ in 0..3 {
+            let range = Range::Latest { after: None };
+            let (room, limit) = ("r".into(), 1);
+            tx.send(Ask::History {
+                room,
+                range,
+                limit,
+                to,
+            })
+            .unwrap();
+        }
+        tx.send(Ask::Stop).unwrap();
+        accounts.run(rx);
+        assert!(names.read().contains("zed"));
     }
 }

@@ -282,22 +282,32 @@ impl Backend for RedisStore {
         })?;
         let mut topics: Vec<SavedTopic> = all
             .into_iter()
-            .filter_map(|(room, value)| {
-                let mut parts = value.splitn(3, '\t');
-                let (Some(ms), Some(by), Some(text)) = (parts.next(), parts.next(), parts.next())
-                else {
-                    crate::warn!("[Store] Redis topic of {room} is malformed; ignored");
-                    return None;
-                };
-                Some(SavedTopic {
-                    room: room.into(),
-                    text: text.into(),
-                    set_by: by.into(),
-                    set_ms: ms.parse().unwrap_or(0),
-                })
-            })
+            .filter_map(|(room, value)| parse_topic(&room, &value))
             .collect();
         topics.sort_by(|a, b| a.room.cmp(&b.room));
         Ok(topics)
     }
+}
+
+/// The saved topic of `room` (lower-case, no `#`), read on a connection
+/// of the caller's: the cluster reads it when a room opens that no node
+/// has open, whose kept state is gone.
+pub(crate) fn saved_topic(con: &mut Connection, room: &str) -> RedisResult<Option<SavedTopic>> {
+    let value: Option<String> = redis::cmd("HGET").arg(keys::TOPICS).arg(room).query(con)?;
+    Ok(value.and_then(|v| parse_topic(room, &v)))
+}
+
+/// A topic as kept in [`keys::TOPICS`]: `<set_ms>\t<set_by>\t<text>`.
+fn parse_topic(room: &str, value: &str) -> Option<SavedTopic> {
+    let mut parts = value.splitn(3, '\t');
+    let (Some(ms), Some(by), Some(text)) = (parts.next(), parts.next(), parts.next()) else {
+        crate::warn!("[Store] Redis topic of {room} is malformed; ignored");
+        return None;
+    };
+    Some(SavedTopic {
+        room: room.into(),
+        text: text.into(),
+        set_by: by.into(),
+        set_ms: ms.parse().unwrap_or(0),
+    })
 }

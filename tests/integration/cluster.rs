@@ -38,7 +38,7 @@ impl Redis {
         panic!("redis-server never started");
     }
 
-    fn start_on(port: u16) -> Option<Redis> {
+    pub(crate) fn start_on(port: u16) -> Option<Redis> {
         Redis::try_start_on(port).unwrap_or_else(|why| panic!("redis-server: {why}"))
     }
 
@@ -94,7 +94,11 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();

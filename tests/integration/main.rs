@@ -39,6 +39,8 @@ mod rooms;
 mod scale;
 mod shutdown;
 mod startup;
+mod store_cluster;
+mod store_cluster_history;
 mod tls;
 mod util;
 mod ws;

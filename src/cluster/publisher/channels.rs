@@ -17,6 +17,7 @@ use crate::fanout::{DirectMsg, ShardMsg};
 use crate::frame::{Chunk, ChunkBuilder};
 use crate::proto::{Refusal, Reply};
 use crate::protocol;
+use crate::rooms::Topic;
 
 impl Publisher {
     /// A room's first local member joined: the room takes the state the
@@ -31,15 +32,25 @@ impl Publisher {
         names: bool,
         reply: ReplyTo,
     ) -> RedisResult<()> {
-        let key = keys::channel_state(&room.to_ascii_lowercase());
+        let lower = room.to_ascii_lowercase();
+        let key = keys::channel_state(&lower);
         let local = self.shared.rooms.get(room);
         let created = local
             .as_ref()
             .map_or_else(crate::event::now_ms, |r| r.channel().created_ms);
         let con = self.con.as_mut().expect("connected");
+        // A room open nowhere has no kept state (it goes with the last
+        // member), but the storage, in this Redis too, has its last topic:
+        // the fresh state carries that to every node.
+        let saved = crate::store::redis::saved_topic(con, &lower)?.map(|t| Topic {
+            text: t.text,
+            by: t.set_by,
+            at_ms: t.set_ms,
+        });
+        let fresh = state::fresh(created, nick, saved.as_ref());
         let set: Option<String> = redis::cmd("SET")
             .arg(&key)
-            .arg(state::fresh(created, nick))
+            .arg(&fresh)
             .arg("NX")
             .query(con)?;
         let mut kept: Option<String> = if set.is_some() {
@@ -51,10 +62,7 @@ impl Publisher {
             // Left behind by members who are all gone (a race with the
             // last one leaving, or nodes that stopped): the room is new.
             let con = self.con.as_mut().expect("connected");
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(state::fresh(created, nick))
-                .query::<()>(con)?;
+            redis::cmd("SET").arg(&key).arg(&fresh).query::<()>(con)?;
             kept = None;
         }
         let Some(local) = local else {
@@ -64,8 +72,13 @@ impl Publisher {
         match kept {
             Some(text) => state::restore(&local, &text),
             // New on every node (or its state vanished): the first member
-            // is the operator.
-            None => local.channel().add_op(nick),
+            // is the operator, and the saved topic is back.
+            None => {
+                local.channel().add_op(nick);
+                if let Some(t) = saved.filter(|_| local.topic().is_none()) {
+                    local.set_topic(t);
+                }
+            }
         }
         // The kept modes apply as if they had been there at the join:
         // bans, invitations (kept with the state), the key, and the limit
@@ -98,12 +111,21 @@ impl Publisher {
     }
 
     /// Without Redis: as a server without a cluster, the first local
-    /// member is the operator.
+    /// member is the operator, and the topic this node last saw saved is
+    /// back.
     pub(super) fn room_opened_offline(&self, room: &str, nick: &str, names: bool, reply: ReplyTo) {
         let Some(local) = self.shared.rooms.get(room) else {
             return;
         };
         local.channel().add_op(nick);
+        let saved = self.shared.store.as_ref().and_then(|s| s.saved_topic(room));
+        if let Some(t) = saved.filter(|_| local.topic().is_none()) {
+            local.set_topic(Topic {
+                text: t.text,
+                by: t.set_by,
+                at_ms: t.set_ms,
+            });
+        }
         if let Some(topic) = local.topic() {
             let room = local.name().into();
             let topic = Some(topic);

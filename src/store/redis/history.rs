@@ -1,7 +1,7 @@
 //! Room history in Redis: one stream per room, trimmed to `keep` entries
 //! as lines are added, read whole and selected from here.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use redis::Pipeline;
 
@@ -40,6 +40,10 @@ pub(super) fn append(lines: &[HistLine], keep: usize) -> Pipeline {
 
 /// The lines of a room's stream with their places, in the room's order.
 fn decode(room: &str, entries: Entries) -> Vec<(Pos, HistLine)> {
+    // An append whose reply was lost (the connection dropped, or Redis
+    // answered too late) is tried again and may have stored its lines
+    // twice: the first of each message id stands.
+    let mut seen = HashSet::new();
     let mut lines: Vec<(Pos, HistLine)> = entries
         .into_iter()
         .zip(1..)
@@ -61,6 +65,7 @@ fn decode(room: &str, entries: Entries) -> Vec<(Pos, HistLine)> {
             // The stream's own order stands in for SQLite's id.
             line.map(|l| ((l.time_ms, id), l))
         })
+        .filter(|(_, l)| seen.insert(l.msgid.clone()))
         .collect();
     // Stored in arrival order; lines from nodes whose clocks differ may
     // need moving.

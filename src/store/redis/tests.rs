@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::RedisOpener;
 use crate::store::backend::suite::{self, account, line};
-use crate::store::backend::{Backend, Range, StoreError};
+use crate::store::backend::{Backend, Mark, Range, StoreError};
 
 /// A private redis-server, stopped on drop.
 struct TestRedis {
@@ -191,6 +191,29 @@ fn a_restarted_redis_is_reconnected_to() {
     }
     redis.restart();
     assert_eq!(b.account("before").unwrap(), None, "back once Redis is");
+}
+
+#[test]
+fn lines_stored_twice_by_a_retried_append_are_read_once() {
+    let Some(redis) = TestRedis::start() else {
+        return;
+    };
+    let opener = RedisOpener::new(&redis.url()).unwrap();
+    let mut b = opener.open().unwrap();
+    let twice = [line("r", 1, 100), line("r", 2, 200)];
+    b.append(&twice, 10).unwrap();
+    b.append(&twice, 10).unwrap();
+    b.append(&[line("r", 3, 300)], 10).unwrap();
+    let all = b.history("r", &Range::Latest { after: None }, 10).unwrap();
+    assert_eq!(
+        all,
+        [line("r", 1, 100), line("r", 2, 200), line("r", 3, 300)]
+    );
+    let after = Range::After(Mark::MsgId("r-1".into()));
+    let after = b.history("r", &after, 10).unwrap();
+    assert_eq!(after, [line("r", 2, 200), line("r", 3, 300)]);
+    let targets = b.targets(&["r".into()], 0, 1000, 10).unwrap();
+    assert_eq!(targets.len(), 1);
 }
 
 #[test]
