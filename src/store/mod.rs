@@ -8,7 +8,8 @@
 //!   commit carries many lines. It also answers the history a joining
 //!   client is sent, after committing what came before the join: the
 //!   channel from a shard is first in, first out, so the replay holds
-//!   every line the shard saw before the join.
+//!   every line the shard saw before the join, and none after it (those
+//!   the client sees live).
 //! - The account thread (`accounts.rs`) hashes and checks passwords
 //!   (Argon2id, slow on purpose), registers, changes and drops accounts,
 //!   each committed before it is answered, and serves CHATHISTORY.

@@ -2,6 +2,7 @@
 //! changes from the shards' chunks, committing what has gathered in one
 //! transaction per turn, and answers the history joining clients are sent.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,18 @@ const RETRY: Duration = Duration::from_millis(500);
 /// dropped (and counted in the log).
 const MAX_PENDING: usize = 100_000;
 
+/// The history a client that joined a room is to be sent.
+struct Replay {
+    /// The room's display name.
+    room: Box<str>,
+    count: usize,
+    to: ReplyTo,
+    /// Message ids of the room's lines taken after the join, in the same
+    /// turn: the client sees those live (or said them), so they are left
+    /// out of its history.
+    later: HashSet<Box<str>>,
+}
+
 pub(super) struct Writer {
     backend: Box<dyn Backend>,
     settings: Settings,
@@ -26,7 +39,7 @@ pub(super) struct Writer {
     /// Lines taken and not yet committed, in order.
     pending: Vec<HistLine>,
     /// Replays waiting for the commit of what came before them.
-    replays: Vec<(Box<str>, usize, ReplyTo)>,
+    replays: Vec<Replay>,
     retry_at: Option<Instant>,
     dropped: u64,
 }
@@ -78,7 +91,12 @@ impl Writer {
                     crate::warn!("[Store] cannot save the topic of #{}: {e}", topic.room);
                 }
             }
-            Write::Replay { room, count, to } => self.replays.push((room, count, to)),
+            Write::Replay { room, count, to } => self.replays.push(Replay {
+                room,
+                count,
+                to,
+                later: HashSet::new(),
+            }),
             Write::Stop => return true,
         }
         false
@@ -95,9 +113,15 @@ impl Writer {
                 Body::Topic { text } => (HistKind::Topic, text),
                 _ => continue,
             };
+            let msgid: Box<str> = e.id.render(chunk.node()).into();
+            for r in &mut self.replays {
+                if r.room.eq_ignore_ascii_case(&room) {
+                    r.later.insert(msgid.clone());
+                }
+            }
             self.pending.push(HistLine {
                 room: room.clone(),
-                msgid: e.id.render(chunk.node()).into(),
+                msgid,
                 time_ms: e.time_ms,
                 kind,
                 nick: e.nick.into(),
@@ -141,18 +165,24 @@ impl Writer {
     }
 
     fn answer_replays(&mut self) {
-        for (room, count, to) in std::mem::take(&mut self.replays) {
+        for Replay {
+            room,
+            count,
+            to,
+            later,
+        } in std::mem::take(&mut self.replays)
+        {
             let lower = room.to_ascii_lowercase();
-            let lines = match self
-                .backend
-                .history(&lower, &Range::Latest { after: None }, count)
-            {
+            let range = Range::Latest { after: None };
+            let mut lines = match self.backend.history(&lower, &range, count + later.len()) {
                 Ok(lines) => lines,
                 Err(e) => {
                     crate::warn!("[Store] cannot read the history of #{lower}: {e}");
                     continue;
                 }
             };
+            lines.retain(|l| !later.contains(&l.msgid));
+            lines.drain(..lines.len().saturating_sub(count));
             if !lines.is_empty() {
                 let purpose = HistoryPurpose::Join;
                 self.reply.send(
