@@ -9,10 +9,11 @@
 //!   client is sent, after committing what came before the join: the
 //!   channel from a shard is first in, first out, so the replay holds
 //!   every line the shard saw before the join, and none after it (those
-//!   the client sees live).
+//!   the client sees live). CHATHISTORY is answered the same way, so it
+//!   holds every line the asker saw before asking.
 //! - The account thread (`accounts.rs`) hashes and checks passwords
 //!   (Argon2id, slow on purpose), registers, changes and drops accounts,
-//!   each committed before it is answered, and serves CHATHISTORY.
+//!   each committed before it is answered.
 //!
 //! Answers go back to the asking client's shard as mailbox messages
 //! ([`crate::fanout::ShardMsg::Stored`]), like the cluster's. What shards
@@ -149,6 +150,22 @@ enum Write {
         count: usize,
         to: ReplyTo,
     },
+    /// CHATHISTORY, answered once everything sent before is committed
+    /// (the asker may have seen those lines live).
+    History {
+        room: Box<str>,
+        range: Range,
+        limit: usize,
+        to: ReplyTo,
+    },
+    /// CHATHISTORY TARGETS, likewise.
+    Targets {
+        rooms: Vec<Box<str>>,
+        from: u64,
+        until: u64,
+        limit: usize,
+        to: ReplyTo,
+    },
     Stop,
 }
 
@@ -158,19 +175,6 @@ enum Ask {
     Account {
         op: AccountOp,
         via: Via,
-        to: ReplyTo,
-    },
-    History {
-        room: Box<str>,
-        range: Range,
-        limit: usize,
-        to: ReplyTo,
-    },
-    Targets {
-        rooms: Vec<Box<str>>,
-        from: u64,
-        until: u64,
-        limit: usize,
         to: ReplyTo,
     },
     Stop,
@@ -343,7 +347,7 @@ impl Store {
 
     /// CHATHISTORY for one room (display name).
     pub(crate) fn history(&self, room: &str, range: Range, limit: usize, to: ReplyTo) {
-        let _ = self.asks.send(Ask::History {
+        let _ = self.writes.send(Write::History {
             room: room.into(),
             range,
             limit,
@@ -360,7 +364,7 @@ impl Store {
         limit: usize,
         to: ReplyTo,
     ) {
-        let _ = self.asks.send(Ask::Targets {
+        let _ = self.writes.send(Write::Targets {
             rooms,
             from,
             until,

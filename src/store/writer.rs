@@ -1,6 +1,7 @@
 //! The history writer: keeps each room's chat, actions, notices and topic
 //! changes from the shards' chunks, committing what has gathered in one
-//! transaction per turn, and answers the history joining clients are sent.
+//! transaction per turn, and answers the history joining clients are sent
+//! and CHATHISTORY, each after committing what came before it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -8,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::{Answer, Backend, HistKind, HistLine, HistoryPurpose, Range, Replier, Settings, Write};
+use super::{
+    Answer, Backend, HistKind, HistLine, HistoryPurpose, Range, Replier, Settings, Target, Write,
+};
 use crate::backplane::ReplyTo;
 use crate::event::Body;
 use crate::frame::Chunk;
@@ -32,14 +35,33 @@ struct Replay {
     later: HashSet<Box<str>>,
 }
 
+/// What waits for this turn's commit, in the order it came.
+enum Waiting {
+    Replay(Replay),
+    /// CHATHISTORY for one room (display name).
+    History {
+        room: Box<str>,
+        range: Range,
+        limit: usize,
+        to: ReplyTo,
+    },
+    Targets {
+        rooms: Vec<Box<str>>,
+        from: u64,
+        until: u64,
+        limit: usize,
+        to: ReplyTo,
+    },
+}
+
 pub(super) struct Writer {
     backend: Box<dyn Backend>,
     settings: Settings,
     reply: Replier,
     /// Lines taken and not yet committed, in order.
     pending: Vec<HistLine>,
-    /// Replays waiting for the commit of what came before them.
-    replays: Vec<Replay>,
+    /// Answers waiting for the commit of what came before them.
+    waiting: Vec<Waiting>,
     retry_at: Option<Instant>,
     dropped: u64,
 }
@@ -51,7 +73,7 @@ impl Writer {
             settings,
             reply,
             pending: Vec::new(),
-            replays: Vec::new(),
+            waiting: Vec::new(),
             retry_at: None,
             dropped: 0,
         }
@@ -75,7 +97,7 @@ impl Writer {
                 stop |= self.take(w);
             }
             self.commit();
-            self.answer_replays();
+            self.answer_waiting();
             if stop {
                 return;
             }
@@ -91,11 +113,35 @@ impl Writer {
                     crate::warn!("[Store] cannot save the topic of #{}: {e}", topic.room);
                 }
             }
-            Write::Replay { room, count, to } => self.replays.push(Replay {
+            Write::Replay { room, count, to } => self.waiting.push(Waiting::Replay(Replay {
                 room,
                 count,
                 to,
                 later: HashSet::new(),
+            })),
+            Write::History {
+                room,
+                range,
+                limit,
+                to,
+            } => self.waiting.push(Waiting::History {
+                room,
+                range,
+                limit,
+                to,
+            }),
+            Write::Targets {
+                rooms,
+                from,
+                until,
+                limit,
+                to,
+            } => self.waiting.push(Waiting::Targets {
+                rooms,
+                from,
+                until,
+                limit,
+                to,
             }),
             Write::Stop => return true,
         }
@@ -114,9 +160,11 @@ impl Writer {
                 _ => continue,
             };
             let msgid: Box<str> = e.id.render(chunk.node()).into();
-            for r in &mut self.replays {
-                if r.room.eq_ignore_ascii_case(&room) {
-                    r.later.insert(msgid.clone());
+            for w in &mut self.waiting {
+                if let Waiting::Replay(r) = w {
+                    if r.room.eq_ignore_ascii_case(&room) {
+                        r.later.insert(msgid.clone());
+                    }
                 }
             }
             self.pending.push(HistLine {
@@ -164,36 +212,85 @@ impl Writer {
         }
     }
 
-    fn answer_replays(&mut self) {
-        for Replay {
+    fn answer_waiting(&mut self) {
+        for w in std::mem::take(&mut self.waiting) {
+            match w {
+                Waiting::Replay(r) => self.replay(r),
+                Waiting::History {
+                    room,
+                    range,
+                    limit,
+                    to,
+                } => {
+                    let lower = room.to_ascii_lowercase();
+                    let lines = self.read(&lower, &range, limit).unwrap_or_default();
+                    let purpose = HistoryPurpose::Query;
+                    let answer = Answer::History {
+                        room,
+                        purpose,
+                        lines,
+                    };
+                    self.reply.send(to, answer);
+                }
+                Waiting::Targets {
+                    rooms,
+                    from,
+                    until,
+                    limit,
+                    to,
+                } => {
+                    let targets = self.targets(&rooms, from, until, limit);
+                    self.reply.send(to, Answer::Targets(targets));
+                }
+            }
+        }
+    }
+
+    /// Lines of a room (lower-case), or none if they cannot be read.
+    fn read(&mut self, lower: &str, range: &Range, limit: usize) -> Option<Vec<HistLine>> {
+        match self.backend.history(lower, range, limit) {
+            Ok(lines) => Some(lines),
+            Err(e) => {
+                crate::warn!("[Store] cannot read the history of #{lower}: {e}");
+                None
+            }
+        }
+    }
+
+    fn targets(&mut self, rooms: &[Box<str>], from: u64, until: u64, limit: usize) -> Vec<Target> {
+        self.backend
+            .targets(rooms, from, until, limit)
+            .unwrap_or_else(|e| {
+                crate::warn!("[Store] cannot list history targets: {e}");
+                Vec::new()
+            })
+    }
+
+    /// Sends a joining client the room's newest lines from before its join.
+    fn replay(&mut self, r: Replay) {
+        let Replay {
             room,
             count,
             to,
             later,
-        } in std::mem::take(&mut self.replays)
-        {
-            let lower = room.to_ascii_lowercase();
-            let range = Range::Latest { after: None };
-            let mut lines = match self.backend.history(&lower, &range, count + later.len()) {
-                Ok(lines) => lines,
-                Err(e) => {
-                    crate::warn!("[Store] cannot read the history of #{lower}: {e}");
-                    continue;
-                }
-            };
-            lines.retain(|l| !later.contains(&l.msgid));
-            lines.drain(..lines.len().saturating_sub(count));
-            if !lines.is_empty() {
-                let purpose = HistoryPurpose::Join;
-                self.reply.send(
-                    to,
-                    Answer::History {
-                        room,
-                        purpose,
-                        lines,
-                    },
-                );
-            }
+        } = r;
+        let lower = room.to_ascii_lowercase();
+        let range = Range::Latest { after: None };
+        let Some(mut lines) = self.read(&lower, &range, count + later.len()) else {
+            return;
+        };
+        lines.retain(|l| !later.contains(&l.msgid));
+        lines.drain(..lines.len().saturating_sub(count));
+        if !lines.is_empty() {
+            let purpose = HistoryPurpose::Join;
+            self.reply.send(
+                to,
+                Answer::History {
+                    room,
+                    purpose,
+                    lines,
+                },
+            );
         }
     }
 }
