@@ -62,7 +62,7 @@ impl Shard {
             }
             HistoryRequest::Room { room, range, limit } => {
                 if !room.starts_with('#') {
-                    let purpose = crate::store::HistoryPurpose::Query;
+                    let purpose = crate::store::HistoryPurpose::Private;
                     let room = crate::protocol::sanitize(room).into_owned().into();
                     let lines = Vec::new();
                     return self.reply(

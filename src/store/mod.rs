@@ -109,6 +109,9 @@ pub(crate) enum HistoryPurpose {
     Join,
     /// IRC's CHATHISTORY with this subcommand.
     Query,
+    /// CHATHISTORY for a nick: private messages are not kept, so there
+    /// are no lines, and the room is the nick as asked for.
+    Private,
 }
 
 /// The storage threads' answer for one client.

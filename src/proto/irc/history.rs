@@ -155,8 +155,7 @@ impl IrcSession {
         lines: &[HistLine],
         out: &mut Vec<u8>,
     ) {
-        let batched =
-            *purpose == HistoryPurpose::Query || self.has(caps::BATCH | caps::SERVER_TIME);
+        let batched = *purpose != HistoryPurpose::Join || self.has(caps::BATCH | caps::SERVER_TIME);
         let tagged = self.has(caps::MESSAGE_TAGS) || self.has(caps::ACCOUNT_TAG);
         if !batched {
             for l in lines.iter().filter(|l| l.kind != HistKind::Topic) {
@@ -169,7 +168,10 @@ impl IrcSession {
         }
         let reference = format!("h{}", BATCHES.fetch_add(1, Ordering::Relaxed) + 1);
         let srv: &str = &self.identity.server;
-        let chan = format!("#{room}");
+        let chan = match purpose {
+            HistoryPurpose::Private => room.to_string(),
+            _ => format!("#{room}"),
+        };
         write(
             out,
             srv,
@@ -178,7 +180,7 @@ impl IrcSession {
         );
         for l in lines {
             let _ = write!(out, "@batch={reference};time={}", iso(l.time_ms));
-            if tagged || *purpose == HistoryPurpose::Query {
+            if tagged || *purpose != HistoryPurpose::Join {
                 out.extend_from_slice(b";msgid=");
                 push_clean(out, &l.msgid);
             }
