@@ -10,7 +10,11 @@
 //!   channel from a shard is first in, first out, so the replay holds
 //!   every line the shard saw before the join, and none after it (those
 //!   the client sees live). CHATHISTORY is answered the same way, so it
-//!   holds every line the asker saw before asking.
+//!   holds every line the asker saw before asking. Shards never wait for
+//!   it, but while it is more than a few commits' worth of lines behind
+//!   they read no client, so that every delivered line is committed soon
+//!   after (a burst faster than the database would otherwise leave it
+//!   ever further behind); a commit that hangs lifts this after a second.
 //! - The account thread (`accounts.rs`) hashes and checks passwords
 //!   (Argon2id, slow on purpose), registers, changes and drops accounts,
 //!   each committed before it is answered.
@@ -220,12 +224,15 @@ pub(crate) struct Store {
     /// Saved topics by lower-case room name, for rooms not open yet.
     topics: Mutex<HashMap<Box<str>, SavedTopic>>,
     pub(crate) settings: Settings,
+    /// What the history writer has yet to commit.
+    backlog: Arc<writer::Backlog>,
 }
 
 /// The storage threads, ready to start once the shards exist.
 pub(crate) struct Threads {
     opener: Opener,
     writes: Receiver<Write>,
+    backlog: Arc<writer::Backlog>,
     asks: Receiver<Ask>,
     names: Arc<RwLock<HashSet<Box<str>>>>,
     settings: Settings,
@@ -265,16 +272,19 @@ impl Store {
         let (wtx, wrx) = crossbeam_channel::unbounded();
         let (atx, arx) = crossbeam_channel::unbounded();
         let names = Arc::new(RwLock::new(names));
+        let backlog = Arc::new(writer::Backlog::default());
         let store = Store {
             writes: wtx,
             asks: atx,
             names: Arc::clone(&names),
             topics: Mutex::new(topics),
             settings: settings.clone(),
+            backlog: Arc::clone(&backlog),
         };
         let threads = Threads {
             opener,
             writes: wrx,
+            backlog,
             asks: arx,
             names,
             settings,
@@ -299,8 +309,16 @@ impl Store {
     /// history. Costs the shard one channel send.
     pub(crate) fn record(&self, chunk: Arc<Chunk>) {
         if self.keeps_history() {
+            self.backlog.handed(chunk.len());
             let _ = self.writes.send(Write::Chunk(chunk));
         }
+    }
+
+    /// Whether the history writer is so far behind that shards should
+    /// read no client until it catches up: lines are committed within a
+    /// bounded time of their delivery only while it keeps up.
+    pub(crate) fn congested(&self) -> bool {
+        self.backlog.congested()
     }
 
     /// Saves a room's topic (`text` empty: cleared).
@@ -391,7 +409,12 @@ impl Threads {
         let reply = Replier {
             shards: shards.into(),
         };
-        let writer = writer::Writer::new(writer_backend, self.settings.clone(), reply.clone());
+        let writer = writer::Writer::new(
+            writer_backend,
+            self.settings.clone(),
+            reply.clone(),
+            self.backlog,
+        );
         let writes = self.writes;
         let w = std::thread::Builder::new()
             .name("store-writer".into())

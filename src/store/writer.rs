@@ -4,6 +4,7 @@
 //! and CHATHISTORY, each after committing what came before it.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,56 @@ const RETRY: Duration = Duration::from_millis(500);
 /// Lines kept while the database refuses them; beyond this the oldest are
 /// dropped (and counted in the log).
 const MAX_PENDING: usize = 100_000;
+
+/// Lines handed to the writer and not yet through a commit beyond which
+/// shards read no client, so that the writer keeps up: under a burst
+/// faster than the database takes lines, the wait until a delivered line
+/// is committed would otherwise grow without bound (and so would memory).
+const MAX_BACKLOG: usize = 1024;
+/// A commit taking longer than this (a database that hangs) no longer
+/// holds shards back: chat goes on, and its lines wait in memory.
+const STALL: Duration = Duration::from_secs(1);
+
+/// What the writer has yet to commit, shared with the shards.
+#[derive(Debug)]
+pub(super) struct Backlog {
+    /// Lines (events) handed over and not yet through a commit.
+    lines: AtomicUsize,
+    /// When the writer's current turn began, in ms after `epoch` plus 1
+    /// (0: it is waiting for work).
+    busy_since: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Backlog {
+    fn default() -> Backlog {
+        Backlog {
+            lines: AtomicUsize::new(0),
+            busy_since: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl Backlog {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    /// A shard handed the writer a chunk of `n` events.
+    pub(super) fn handed(&self, n: usize) {
+        self.lines.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Whether shards should wait for the writer before reading on.
+    pub(super) fn congested(&self) -> bool {
+        if self.lines.load(Ordering::Relaxed) <= MAX_BACKLOG {
+            return false;
+        }
+        let since = self.busy_since.load(Ordering::Relaxed);
+        since == 0 || self.now().saturating_sub(since) < STALL.as_millis() as u64
+    }
+}
 
 /// The history a client that joined a room is to be sent.
 struct Replay {
@@ -58,6 +109,9 @@ pub(super) struct Writer {
     backend: Box<dyn Backend>,
     settings: Settings,
     reply: Replier,
+    backlog: Arc<Backlog>,
+    /// Events of the chunks taken this turn (counted in the backlog).
+    taken: usize,
     /// Lines taken and not yet committed, in order.
     pending: Vec<HistLine>,
     /// Answers waiting for the commit of what came before them.
@@ -67,11 +121,18 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn new(backend: Box<dyn Backend>, settings: Settings, reply: Replier) -> Writer {
+    pub(super) fn new(
+        backend: Box<dyn Backend>,
+        settings: Settings,
+        reply: Replier,
+        backlog: Arc<Backlog>,
+    ) -> Writer {
         Writer {
             backend,
             settings,
             reply,
+            backlog,
+            taken: 0,
             pending: Vec::new(),
             waiting: Vec::new(),
             retry_at: None,
@@ -86,6 +147,8 @@ impl Writer {
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
             };
+            let turn = self.backlog.now();
+            self.backlog.busy_since.store(turn, Ordering::Relaxed);
             let mut stop = false;
             match first {
                 Ok(w) => stop |= self.take(w),
@@ -97,7 +160,11 @@ impl Writer {
                 stop |= self.take(w);
             }
             self.commit();
+            // Committed, or kept in `pending` while the database refuses.
+            let taken = std::mem::take(&mut self.taken);
+            self.backlog.lines.fetch_sub(taken, Ordering::Relaxed);
             self.answer_waiting();
+            self.backlog.busy_since.store(0, Ordering::Relaxed);
             if stop {
                 return;
             }
@@ -107,7 +174,10 @@ impl Writer {
     /// Takes one message; true for Stop.
     fn take(&mut self, w: Write) -> bool {
         match w {
-            Write::Chunk(chunk) => self.keep(&chunk),
+            Write::Chunk(chunk) => {
+                self.taken += chunk.len();
+                self.keep(&chunk);
+            }
             Write::Topic(topic) => {
                 if let Err(e) = self.backend.save_topic(&topic) {
                     crate::warn!("[Store] cannot save the topic of #{}: {e}", topic.room);
