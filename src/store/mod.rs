@@ -6,11 +6,12 @@
 //!   shards, keeps their chat, actions, notices and topic changes, and
 //!   commits whatever has gathered in one transaction, so under load each
 //!   commit carries many lines. It also answers the history a joining
-//!   client is sent, after committing what came before the join: the
-//!   channel from a shard is first in, first out, so the replay holds
-//!   every line the shard saw before the join, and none after it (those
-//!   the client sees live). CHATHISTORY is answered the same way, so it
-//!   holds every line the asker saw before asking. Shards never wait for
+//!   client is sent, from what it has committed and what it has taken
+//!   since: the channel from a shard is first in, first out, so the
+//!   replay holds every line the shard saw before the join, and none
+//!   after it (those the client sees live). CHATHISTORY is answered after
+//!   committing what came before it, so it holds every line the asker saw
+//!   before asking. Shards never wait for
 //!   it, but while it is more than a few commits' worth of lines behind
 //!   they read no client, so that every delivered line is committed soon
 //!   after (a burst faster than the database would otherwise leave it
@@ -151,7 +152,7 @@ enum Write {
     /// A room's new topic.
     Topic(SavedTopic),
     /// The newest `count` lines of `room` (display name) for a client
-    /// that joined it, once everything sent before is committed.
+    /// that joined it, from everything sent before.
     Replay {
         room: Box<str>,
         count: usize,

@@ -1,9 +1,8 @@
 //! The history writer: keeps each room's chat, actions, notices and topic
 //! changes from the shards' chunks, committing what has gathered in one
 //! transaction per turn, and answers the history joining clients are sent
-//! and CHATHISTORY, each after committing what came before it.
+//! and CHATHISTORY.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,21 +73,8 @@ impl Backlog {
     }
 }
 
-/// The history a client that joined a room is to be sent.
-struct Replay {
-    /// The room's display name.
-    room: Box<str>,
-    count: usize,
-    to: ReplyTo,
-    /// Message ids of the room's lines taken after the join, in the same
-    /// turn: the client sees those live (or said them), so they are left
-    /// out of its history.
-    later: HashSet<Box<str>>,
-}
-
 /// What waits for this turn's commit, in the order it came.
 enum Waiting {
-    Replay(Replay),
     /// CHATHISTORY for one room (display name).
     History {
         room: Box<str>,
@@ -183,12 +169,7 @@ impl Writer {
                     crate::warn!("[Store] cannot save the topic of #{}: {e}", topic.room);
                 }
             }
-            Write::Replay { room, count, to } => self.waiting.push(Waiting::Replay(Replay {
-                room,
-                count,
-                to,
-                later: HashSet::new(),
-            })),
+            Write::Replay { room, count, to } => self.replay(room, count, to),
             Write::History {
                 room,
                 range,
@@ -229,17 +210,9 @@ impl Writer {
                 Body::Topic { text } => (HistKind::Topic, text),
                 _ => continue,
             };
-            let msgid: Box<str> = e.id.render(chunk.node()).into();
-            for w in &mut self.waiting {
-                if let Waiting::Replay(r) = w {
-                    if r.room.eq_ignore_ascii_case(&room) {
-                        r.later.insert(msgid.clone());
-                    }
-                }
-            }
             self.pending.push(HistLine {
                 room: room.clone(),
-                msgid,
+                msgid: e.id.render(chunk.node()).into(),
                 time_ms: e.time_ms,
                 kind,
                 nick: e.nick.into(),
@@ -285,7 +258,6 @@ impl Writer {
     fn answer_waiting(&mut self) {
         for w in std::mem::take(&mut self.waiting) {
             match w {
-                Waiting::Replay(r) => self.replay(r),
                 Waiting::History {
                     room,
                     range,
@@ -336,20 +308,23 @@ impl Writer {
             })
     }
 
-    /// Sends a joining client the room's newest lines from before its join.
-    fn replay(&mut self, r: Replay) {
-        let Replay {
-            room,
-            count,
-            to,
-            later,
-        } = r;
+    /// Sends a client that joined `room` (display name) its newest lines
+    /// from before the join, at once: those committed, then those taken
+    /// since. Lines taken after the join are not among them: the client
+    /// sees those live (or said them).
+    fn replay(&mut self, room: Box<str>, count: usize, to: ReplyTo) {
         let lower = room.to_ascii_lowercase();
         let range = Range::Latest { after: None };
-        let Some(mut lines) = self.read(&lower, &range, count + later.len()) else {
+        let Some(mut lines) = self.read(&lower, &range, count) else {
             return;
         };
-        lines.retain(|l| !later.contains(&l.msgid));
+        let mut taken: Vec<HistLine> = (self.pending.iter().rev())
+            .filter(|l| *l.room == *lower)
+            .take(count)
+            .cloned()
+            .collect();
+        taken.reverse();
+        lines.extend(taken);
         lines.drain(..lines.len().saturating_sub(count));
         if !lines.is_empty() {
             let purpose = HistoryPurpose::Join;
