@@ -30,7 +30,9 @@ fn line(room: &str, i: u64) -> HistLine {
             HistKind::Chat
         },
         nick: format!("user{}", i % 17).into(),
-        account: i.is_multiple_of(3).then(|| format!("user{}", i % 17).into()),
+        account: i
+            .is_multiple_of(3)
+            .then(|| format!("user{}", i % 17).into()),
         text: "did anyone see the release notes yet? the new borrow checker is".into(),
     }
 }

@@ -178,9 +178,6 @@ pub(crate) enum Reply {
         purpose: crate::store::HistoryPurpose,
         lines: Vec<crate::store::HistLine>,
     },
-    /// CHATHISTORY for a nick: private messages are not kept, so an empty
-    /// batch.
-    NoPrivateHistory(Box<str>),
     /// CHATHISTORY TARGETS: rooms (lower-case names) and their latest
     /// line's time.
     HistoryTargets(Vec<crate::store::Target>),

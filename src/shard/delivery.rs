@@ -402,10 +402,12 @@ impl Shard {
     }
 
     /// Whether a peer's mailbox or the backplane is refusing what this
-    /// shard sends: then it reads no client until they take it.
+    /// shard sends, or the history writer is behind: then it reads no
+    /// client until they take it.
     pub(super) fn congested(&self) -> bool {
         self.peers.iter().any(|p| !p.backlog.is_empty())
             || self.shared.cluster.as_ref().is_some_and(|c| c.congested())
+            || self.shared.store.as_ref().is_some_and(|s| s.congested())
     }
 
     pub(super) fn flush_dirty(&mut self) {

@@ -62,8 +62,17 @@ impl Shard {
             }
             HistoryRequest::Room { room, range, limit } => {
                 if !room.starts_with('#') {
-                    let nick = crate::protocol::sanitize(room).into_owned().into();
-                    return self.reply(key, &Reply::NoPrivateHistory(nick));
+                    let purpose = crate::store::HistoryPurpose::Private;
+                    let room = crate::protocol::sanitize(room).into_owned().into();
+                    let lines = Vec::new();
+                    return self.reply(
+                        key,
+                        &Reply::History {
+                            room,
+                            purpose,
+                            lines,
+                        },
+                    );
                 }
                 let c = &self.clients[key];
                 let Some(at) = c.room_named(room) else {

@@ -1,7 +1,6 @@
 //! The account thread: registers, checks, changes and drops accounts
 //! (Argon2id password hashes, each change committed before it is
-//! answered), throttles wrong passwords per account, and serves
-//! CHATHISTORY reads.
+//! answered), and throttles wrong passwords per account.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,9 +13,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use parking_lot::RwLock;
 
 use super::policy::throttle_after;
-use super::{
-    Account, AccountOp, Answer, Ask, AuthError, Backend, HistoryPurpose, Outcome, Replier,
-};
+use super::{Account, AccountOp, Answer, Ask, AuthError, Backend, Outcome, Replier};
 
 /// How often registered names are re-read when other nodes register too.
 const REFRESH: Duration = Duration::from_secs(2);
@@ -81,46 +78,6 @@ impl Accounts {
                 Some(Ask::Account { op, via, to }) => {
                     let outcome = self.account(op);
                     self.reply.send(to, Answer::Account { via, outcome });
-                }
-                Some(Ask::History {
-                    room,
-                    range,
-                    limit,
-                    to,
-                }) => {
-                    let lower = room.to_ascii_lowercase();
-                    let lines = match self.backend.history(&lower, &range, limit) {
-                        Ok(lines) => lines,
-                        Err(e) => {
-                            crate::warn!("[Store] cannot read the history of #{lower}: {e}");
-                            Vec::new()
-                        }
-                    };
-                    let purpose = HistoryPurpose::Query;
-                    self.reply.send(
-                        to,
-                        Answer::History {
-                            room,
-                            purpose,
-                            lines,
-                        },
-                    );
-                }
-                Some(Ask::Targets {
-                    rooms,
-                    from,
-                    until,
-                    limit,
-                    to,
-                }) => {
-                    let targets = match self.backend.targets(&rooms, from, until, limit) {
-                        Ok(t) => t,
-                        Err(e) => {
-                            crate::warn!("[Store] cannot list history targets: {e}");
-                            Vec::new()
-                        }
-                    };
-                    self.reply.send(to, Answer::Targets(targets));
                 }
             }
             // Due even when asks never let the wait above run out.

@@ -6,12 +6,19 @@
 //!   shards, keeps their chat, actions, notices and topic changes, and
 //!   commits whatever has gathered in one transaction, so under load each
 //!   commit carries many lines. It also answers the history a joining
-//!   client is sent, after committing what came before the join: the
-//!   channel from a shard is first in, first out, so the replay holds
-//!   every line the shard saw before the join.
+//!   client is sent, from what it has committed and what it has taken
+//!   since: the channel from a shard is first in, first out, so the
+//!   replay holds every line the shard saw before the join, and none
+//!   after it (those the client sees live). CHATHISTORY is answered after
+//!   committing what came before it, so it holds every line the asker saw
+//!   before asking. Shards never wait for
+//!   it, but while it is more than a few commits' worth of lines behind
+//!   they read no client, so that every delivered line is committed soon
+//!   after (a burst faster than the database would otherwise leave it
+//!   ever further behind); a commit that hangs lifts this after a second.
 //! - The account thread (`accounts.rs`) hashes and checks passwords
 //!   (Argon2id, slow on purpose), registers, changes and drops accounts,
-//!   each committed before it is answered, and serves CHATHISTORY.
+//!   each committed before it is answered.
 //!
 //! Answers go back to the asking client's shard as mailbox messages
 //! ([`crate::fanout::ShardMsg::Stored`]), like the cluster's. What shards
@@ -109,6 +116,9 @@ pub(crate) enum HistoryPurpose {
     Join,
     /// IRC's CHATHISTORY with this subcommand.
     Query,
+    /// CHATHISTORY for a nick: private messages are not kept, so there
+    /// are no lines, and the room is the nick as asked for.
+    Private,
 }
 
 /// The storage threads' answer for one client.
@@ -144,10 +154,26 @@ enum Write {
     /// A room's new topic.
     Topic(SavedTopic),
     /// The newest `count` lines of `room` (display name) for a client
-    /// that joined it, once everything sent before is committed.
+    /// that joined it, from everything sent before.
     Replay {
         room: Box<str>,
         count: usize,
+        to: ReplyTo,
+    },
+    /// CHATHISTORY, answered once everything sent before is committed
+    /// (the asker may have seen those lines live).
+    History {
+        room: Box<str>,
+        range: Range,
+        limit: usize,
+        to: ReplyTo,
+    },
+    /// CHATHISTORY TARGETS, likewise.
+    Targets {
+        rooms: Vec<Box<str>>,
+        from: u64,
+        until: u64,
+        limit: usize,
         to: ReplyTo,
     },
     Stop,
@@ -159,19 +185,6 @@ enum Ask {
     Account {
         op: AccountOp,
         via: Via,
-        to: ReplyTo,
-    },
-    History {
-        room: Box<str>,
-        range: Range,
-        limit: usize,
-        to: ReplyTo,
-    },
-    Targets {
-        rooms: Vec<Box<str>>,
-        from: u64,
-        until: u64,
-        limit: usize,
         to: ReplyTo,
     },
     Stop,
@@ -214,12 +227,15 @@ pub(crate) struct Store {
     /// Saved topics by lower-case room name, for rooms not open yet.
     topics: Mutex<HashMap<Box<str>, SavedTopic>>,
     pub(crate) settings: Settings,
+    /// What the history writer has yet to commit.
+    backlog: Arc<writer::Backlog>,
 }
 
 /// The storage threads, ready to start once the shards exist.
 pub(crate) struct Threads {
     opener: Opener,
     writes: Receiver<Write>,
+    backlog: Arc<writer::Backlog>,
     asks: Receiver<Ask>,
     names: Arc<RwLock<HashSet<Box<str>>>>,
     settings: Settings,
@@ -259,16 +275,19 @@ impl Store {
         let (wtx, wrx) = crossbeam_channel::unbounded();
         let (atx, arx) = crossbeam_channel::unbounded();
         let names = Arc::new(RwLock::new(names));
+        let backlog = Arc::new(writer::Backlog::default());
         let store = Store {
             writes: wtx,
             asks: atx,
             names: Arc::clone(&names),
             topics: Mutex::new(topics),
             settings: settings.clone(),
+            backlog: Arc::clone(&backlog),
         };
         let threads = Threads {
             opener,
             writes: wrx,
+            backlog,
             asks: arx,
             names,
             settings,
@@ -293,8 +312,16 @@ impl Store {
     /// history. Costs the shard one channel send.
     pub(crate) fn record(&self, chunk: Arc<Chunk>) {
         if self.keeps_history() {
+            self.backlog.handed(chunk.len());
             let _ = self.writes.send(Write::Chunk(chunk));
         }
+    }
+
+    /// Whether the history writer is so far behind that shards should
+    /// read no client until it catches up: lines are committed within a
+    /// bounded time of their delivery only while it keeps up.
+    pub(crate) fn congested(&self) -> bool {
+        self.backlog.congested()
     }
 
     /// Saves a room's topic (`text` empty: cleared).
@@ -344,7 +371,7 @@ impl Store {
 
     /// CHATHISTORY for one room (display name).
     pub(crate) fn history(&self, room: &str, range: Range, limit: usize, to: ReplyTo) {
-        let _ = self.asks.send(Ask::History {
+        let _ = self.writes.send(Write::History {
             room: room.into(),
             range,
             limit,
@@ -361,7 +388,7 @@ impl Store {
         limit: usize,
         to: ReplyTo,
     ) {
-        let _ = self.asks.send(Ask::Targets {
+        let _ = self.writes.send(Write::Targets {
             rooms,
             from,
             until,
@@ -385,7 +412,12 @@ impl Threads {
         let reply = Replier {
             shards: shards.into(),
         };
-        let writer = writer::Writer::new(writer_backend, self.settings.clone(), reply.clone());
+        let writer = writer::Writer::new(
+            writer_backend,
+            self.settings.clone(),
+            reply.clone(),
+            self.backlog,
+        );
         let writes = self.writes;
         let w = std::thread::Builder::new()
             .name("store-writer".into())

@@ -1,7 +1,9 @@
 //! The history writer: keeps each room's chat, actions, notices and topic
 //! changes from the shards' chunks, committing what has gathered in one
-//! transaction per turn, and answers the history joining clients are sent.
+//! transaction per turn, and answers the history joining clients are sent
+//! and CHATHISTORY.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::{
     Answer, Backend, HistKind, HistLine, HistoryPurpose, Range, Replier, SavedTopic, Settings,
-    StoreError, Write,
+    StoreError, Target, Write,
 };
 use crate::backplane::ReplyTo;
 use crate::event::Body;
@@ -22,29 +24,107 @@ const RETRY: Duration = Duration::from_millis(500);
 /// dropped (and counted in the log).
 const MAX_PENDING: usize = 100_000;
 
+/// Lines handed to the writer and not yet through a commit beyond which
+/// shards read no client, so that the writer keeps up: under a burst
+/// faster than the database takes lines, the wait until a delivered line
+/// is committed would otherwise grow without bound (and so would memory).
+const MAX_BACKLOG: usize = 1024;
+/// A commit taking longer than this (a database that hangs) no longer
+/// holds shards back: chat goes on, and its lines wait in memory.
+const STALL: Duration = Duration::from_secs(1);
+
+/// What the writer has yet to commit, shared with the shards.
+#[derive(Debug)]
+pub(super) struct Backlog {
+    /// Lines (events) handed over and not yet through a commit.
+    lines: AtomicUsize,
+    /// When the writer's current turn began, in ms after `epoch` plus 1
+    /// (0: it is waiting for work).
+    busy_since: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Backlog {
+    fn default() -> Backlog {
+        Backlog {
+            lines: AtomicUsize::new(0),
+            busy_since: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl Backlog {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    /// A shard handed the writer a chunk of `n` events.
+    pub(super) fn handed(&self, n: usize) {
+        self.lines.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Whether shards should wait for the writer before reading on.
+    pub(super) fn congested(&self) -> bool {
+        if self.lines.load(Ordering::Relaxed) <= MAX_BACKLOG {
+            return false;
+        }
+        let since = self.busy_since.load(Ordering::Relaxed);
+        since == 0 || self.now().saturating_sub(since) < STALL.as_millis() as u64
+    }
+}
+
+/// What waits for this turn's commit, in the order it came.
+enum Waiting {
+    /// CHATHISTORY for one room (display name).
+    History {
+        room: Box<str>,
+        range: Range,
+        limit: usize,
+        to: ReplyTo,
+    },
+    Targets {
+        rooms: Vec<Box<str>>,
+        from: u64,
+        until: u64,
+        limit: usize,
+        to: ReplyTo,
+    },
+}
+
 pub(super) struct Writer {
     backend: Box<dyn Backend>,
     settings: Settings,
     reply: Replier,
+    backlog: Arc<Backlog>,
+    /// Events of the chunks taken this turn (counted in the backlog).
+    taken: usize,
     /// Lines taken and not yet committed, in order.
     pending: Vec<HistLine>,
     /// Topics taken and not yet saved, the newest of each room.
     topics: Vec<SavedTopic>,
-    /// Replays waiting for the commit of what came before them.
-    replays: Vec<(Box<str>, usize, ReplyTo)>,
+    /// Answers waiting for the commit of what came before them.
+    waiting: Vec<Waiting>,
     retry_at: Option<Instant>,
     dropped: u64,
 }
 
 impl Writer {
-    pub(super) fn new(backend: Box<dyn Backend>, settings: Settings, reply: Replier) -> Writer {
+    pub(super) fn new(
+        backend: Box<dyn Backend>,
+        settings: Settings,
+        reply: Replier,
+        backlog: Arc<Backlog>,
+    ) -> Writer {
         Writer {
             backend,
             settings,
             reply,
+            backlog,
+            taken: 0,
             pending: Vec::new(),
             topics: Vec::new(),
-            replays: Vec::new(),
+            waiting: Vec::new(),
             retry_at: None,
             dropped: 0,
         }
@@ -57,6 +137,8 @@ impl Writer {
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
             };
+            let turn = self.backlog.now();
+            self.backlog.busy_since.store(turn, Ordering::Relaxed);
             let mut stop = false;
             match first {
                 Ok(w) => stop |= self.take(w),
@@ -68,7 +150,11 @@ impl Writer {
                 stop |= self.take(w);
             }
             self.commit();
-            self.answer_replays();
+            // Committed, or kept in `pending` while the database refuses.
+            let taken = std::mem::take(&mut self.taken);
+            self.backlog.lines.fetch_sub(taken, Ordering::Relaxed);
+            self.answer_waiting();
+            self.backlog.busy_since.store(0, Ordering::Relaxed);
             if stop {
                 return;
             }
@@ -78,12 +164,39 @@ impl Writer {
     /// Takes one message; true for Stop.
     fn take(&mut self, w: Write) -> bool {
         match w {
-            Write::Chunk(chunk) => self.keep(&chunk),
+            Write::Chunk(chunk) => {
+                self.taken += chunk.len();
+                self.keep(&chunk);
+            }
             Write::Topic(topic) => {
                 self.topics.retain(|t| t.room != topic.room);
                 self.topics.push(topic);
             }
-            Write::Replay { room, count, to } => self.replays.push((room, count, to)),
+            Write::Replay { room, count, to } => self.replay(room, count, to),
+            Write::History {
+                room,
+                range,
+                limit,
+                to,
+            } => self.waiting.push(Waiting::History {
+                room,
+                range,
+                limit,
+                to,
+            }),
+            Write::Targets {
+                rooms,
+                from,
+                until,
+                limit,
+                to,
+            } => self.waiting.push(Waiting::Targets {
+                rooms,
+                from,
+                until,
+                limit,
+                to,
+            }),
             Write::Stop => return true,
         }
         false
@@ -163,126 +276,91 @@ impl Writer {
         Ok(())
     }
 
-    fn answer_replays(&mut self) {
-        for (room, count, to) in std::mem::take(&mut self.replays) {
-            let lower = room.to_ascii_lowercase();
-            let lines = match self
-                .backend
-                .history(&lower, &Range::Latest { after: None }, count)
-            {
-                Ok(lines) => lines,
-                Err(e) => {
-                    crate::warn!("[Store] cannot read the history of #{lower}: {e}");
-                    continue;
-                }
-            };
-            if !lines.is_empty() {
-                let purpose = HistoryPurpose::Join;
-                self.reply.send(
+    fn answer_waiting(&mut self) {
+        for w in std::mem::take(&mut self.waiting) {
+            match w {
+                Waiting::History {
+                    room,
+                    range,
+                    limit,
                     to,
-                    Answer::History {
+                } => {
+                    let lower = room.to_ascii_lowercase();
+                    let lines = self.read(&lower, &range, limit).unwrap_or_default();
+                    let purpose = HistoryPurpose::Query;
+                    let answer = Answer::History {
                         room,
                         purpose,
                         lines,
-                    },
-                );
+                    };
+                    self.reply.send(to, answer);
+                }
+                Waiting::Targets {
+                    rooms,
+                    from,
+                    until,
+                    limit,
+                    to,
+                } => {
+                    let targets = self.targets(&rooms, from, until, limit);
+                    self.reply.send(to, Answer::Targets(targets));
+                }
             }
+        }
+    }
+
+    /// Lines of a room (lower-case), or none if they cannot be read.
+    fn read(&mut self, lower: &str, range: &Range, limit: usize) -> Option<Vec<HistLine>> {
+        match self.backend.history(lower, range, limit) {
+            Ok(lines) => Some(lines),
+            Err(e) => {
+                crate::warn!("[Store] cannot read the history of #{lower}: {e}");
+                None
+            }
+        }
+    }
+
+    fn targets(&mut self, rooms: &[Box<str>], from: u64, until: u64, limit: usize) -> Vec<Target> {
+        self.backend
+            .targets(rooms, from, until, limit)
+            .unwrap_or_else(|e| {
+                crate::warn!("[Store] cannot list history targets: {e}");
+                Vec::new()
+            })
+    }
+
+    /// Sends a client that joined `room` (display name) its newest lines
+    /// from before the join, at once: those committed, then those taken
+    /// since. Lines taken after the join are not among them: the client
+    /// sees those live (or said them).
+    fn replay(&mut self, room: Box<str>, count: usize, to: ReplyTo) {
+        let lower = room.to_ascii_lowercase();
+        let range = Range::Latest { after: None };
+        let Some(mut lines) = self.read(&lower, &range, count) else {
+            return;
+        };
+        let mut taken: Vec<HistLine> = (self.pending.iter().rev())
+            .filter(|l| *l.room == *lower)
+            .take(count)
+            .cloned()
+            .collect();
+        taken.reverse();
+        lines.extend(taken);
+        lines.drain(..lines.len().saturating_sub(count));
+        if !lines.is_empty() {
+            let purpose = HistoryPurpose::Join;
+            self.reply.send(
+                to,
+                Answer::History {
+                    room,
+                    purpose,
+                    lines,
+                },
+            );
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{Account, Target};
-    use crossbeam_channel::Sender;
-
-    /// A backend whose first topic saves fail; the saved ones are sent.
-    struct Flaky {
-        fails: u32,
-        saved: Sender<SavedTopic>,
-    }
-
-    impl Backend for Flaky {
-        fn account(&mut self, _: &str) -> Result<Option<Account>, StoreError> {
-            Ok(None)
-        }
-        fn create_account(&mut self, _: &Account) -> Result<bool, StoreError> {
-            Ok(false)
-        }
-        fn set_hash(&mut self, _: &str, _: &str) -> Result<bool, StoreError> {
-            Ok(false)
-        }
-        fn drop_account(&mut self, _: &str) -> Result<bool, StoreError> {
-            Ok(false)
-        }
-        fn account_names(&mut self) -> Result<Vec<Box<str>>, StoreError> {
-            Ok(Vec::new())
-        }
-        fn append(&mut self, _: &[HistLine], _: usize) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn history(&mut self, _: &str, _: &Range, _: usize) -> Result<Vec<HistLine>, StoreError> {
-            Ok(Vec::new())
-        }
-        fn targets(
-            &mut self,
-            _: &[Box<str>],
-            _: u64,
-            _: u64,
-            _: usize,
-        ) -> Result<Vec<Target>, StoreError> {
-            Ok(Vec::new())
-        }
-        fn save_topic(&mut self, topic: &SavedTopic) -> Result<(), StoreError> {
-            if self.fails > 0 {
-                self.fails -= 1;
-                return Err(StoreError::Backend("away for now".into()));
-            }
-            let _ = self.saved.send(topic.clone());
-            Ok(())
-        }
-        fn topics(&mut self) -> Result<Vec<SavedTopic>, StoreError> {
-            Ok(Vec::new())
-        }
-    }
-
-    fn topic(room: &str, text: &str) -> SavedTopic {
-        SavedTopic {
-            room: room.into(),
-            text: text.into(),
-            set_by: "ann".into(),
-            set_ms: 1,
-        }
-    }
-
-    #[test]
-    fn a_topic_the_database_refused_is_saved_later() {
-        let (saved_tx, saved) = crossbeam_channel::unbounded();
-        let backend = Flaky {
-            fails: 2,
-            saved: saved_tx,
-        };
-        let settings = Settings {
-            keep: 10,
-            replay: 10,
-            auth_delay: Duration::ZERO,
-        };
-        let reply = Replier {
-            shards: Arc::from(Vec::new()),
-        };
-        let writer = Writer::new(Box::new(backend), settings, reply);
-        let (tx, rx) = crossbeam_channel::unbounded();
-        tx.send(Write::Topic(topic("a", "first"))).unwrap();
-        tx.send(Write::Topic(topic("b", "other"))).unwrap();
-        tx.send(Write::Topic(topic("a", "second"))).unwrap();
-        let thread = std::thread::spawn(move || writer.run(rx));
-        // Refused twice, then saved: the newest of each room.
-        let wait = Duration::from_secs(10);
-        assert_eq!(saved.recv_timeout(wait), Ok(topic("b", "other")));
-        assert_eq!(saved.recv_timeout(wait), Ok(topic("a", "second")));
-        tx.send(Write::Stop).unwrap();
-        thread.join().unwrap();
-        assert!(saved.try_recv().is_err());
-    }
-}
+#[path = "writer_tests.rs"]
+mod tests;

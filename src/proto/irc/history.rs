@@ -155,8 +155,7 @@ impl IrcSession {
         lines: &[HistLine],
         out: &mut Vec<u8>,
     ) {
-        let batched =
-            *purpose == HistoryPurpose::Query || self.has(caps::BATCH | caps::SERVER_TIME);
+        let batched = *purpose != HistoryPurpose::Join || self.has(caps::BATCH | caps::SERVER_TIME);
         let tagged = self.has(caps::MESSAGE_TAGS) || self.has(caps::ACCOUNT_TAG);
         if !batched {
             for l in lines.iter().filter(|l| l.kind != HistKind::Topic) {
@@ -169,7 +168,10 @@ impl IrcSession {
         }
         let reference = format!("h{}", BATCHES.fetch_add(1, Ordering::Relaxed) + 1);
         let srv: &str = &self.identity.server;
-        let chan = format!("#{room}");
+        let chan = match purpose {
+            HistoryPurpose::Private => room.to_string(),
+            _ => format!("#{room}"),
+        };
         write(
             out,
             srv,
@@ -178,7 +180,7 @@ impl IrcSession {
         );
         for l in lines {
             let _ = write!(out, "@batch={reference};time={}", iso(l.time_ms));
-            if tagged || *purpose == HistoryPurpose::Query {
+            if tagged || *purpose != HistoryPurpose::Join {
                 out.extend_from_slice(b";msgid=");
                 push_clean(out, &l.msgid);
             }
@@ -189,15 +191,6 @@ impl IrcSession {
             out.push(b' ');
             render_event(room, &l.event(), out);
         }
-        write(out, srv, &["BATCH", &format!("-{reference}")], None);
-    }
-
-    /// Appends the empty batch CHATHISTORY gets for a nick.
-    pub(super) fn no_private_history(&self, nick: &str, out: &mut Vec<u8>) {
-        let reference = format!("h{}", BATCHES.fetch_add(1, Ordering::Relaxed) + 1);
-        let srv: &str = &self.identity.server;
-        let open = format!("+{reference}");
-        write(out, srv, &["BATCH", &open, "chathistory", nick], None);
         write(out, srv, &["BATCH", &format!("-{reference}")], None);
     }
 

@@ -451,7 +451,6 @@ impl IrcSession {
                 lines,
             } => self.history(room, purpose, lines, out),
             Reply::HistoryTargets(targets) => self.history_targets(targets, out),
-            Reply::NoPrivateHistory(nick) => self.no_private_history(nick, out),
             Reply::Refused(r) => super::refusals::refusal(r, &to, out),
         }
     }

@@ -248,8 +248,7 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         | Reply::IdentifyOrRenamed { .. }
         | Reply::RenamedUnidentified { .. }
         | Reply::NickServHelp(_)
-        | Reply::HistoryTargets(_)
-        | Reply::NoPrivateHistory(_) => {}
+        | Reply::HistoryTargets(_) => {}
         Reply::Refused(r) => render_refusal(r, out),
     }
 }
