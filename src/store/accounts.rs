@@ -302,15 +302,12 @@ mod tests {
             id: crate::frame::ClientId(1),
         };
         for _ in 0..3 {
-            let range = Range::Latest { after: None };
-            let (room, limit) = ("r".into(), 1);
-            tx.send(Ask::History {
-                room,
-                range,
-                limit,
-                to,
-            })
-            .unwrap();
+            let op = AccountOp::Identify {
+                name: "nobody".into(),
+                password: "wrong password".into(),
+            };
+            let via = crate::store::Via::Line;
+            tx.send(Ask::Account { op, via, to }).unwrap();
         }
         tx.send(Ask::Stop).unwrap();
         accounts.run(rx);
