@@ -29,6 +29,13 @@ const MAX_PENDING: usize = 100_000;
 /// faster than the database takes lines, the wait until a delivered line
 /// is committed would otherwise grow without bound (and so would memory).
 const MAX_BACKLOG: usize = 1024;
+/// How long a turn gathers lines before committing them: the bound on
+/// when a line is committed is this plus the commit itself (history.md
+/// documents 100 ms in all).
+const GATHER: Duration = Duration::from_millis(20);
+/// How often the writer looks at its channel while gathering: a joining
+/// client's replay (answered as it is taken) waits at most this long.
+const GATHER_SLICE: Duration = Duration::from_millis(5);
 /// A commit taking longer than this (a database that hangs) no longer
 /// holds shards back: chat goes on, and its lines wait in memory.
 const STALL: Duration = Duration::from_secs(1);
@@ -145,9 +152,21 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => stop = true,
             }
-            // Everything already queued goes into the same transaction.
-            while let Ok(w) = rx.try_recv() {
-                stop |= self.take(w);
+            // Everything queued within GATHER of the turn's first message
+            // goes into the same transaction: a commit (and its sync) costs
+            // the same for one line or hundreds. Meanwhile the writer
+            // sleeps rather than waits on the channel, so that shards
+            // handing it chunks do not wake it each time.
+            let gather_until = Instant::now() + GATHER;
+            loop {
+                while let Ok(w) = rx.try_recv() {
+                    stop |= self.take(w);
+                }
+                let left = gather_until.saturating_duration_since(Instant::now());
+                if stop || left.is_zero() || self.pending.len() >= MAX_BACKLOG / 2 {
+                    break;
+                }
+                std::thread::sleep(left.min(GATHER_SLICE));
             }
             self.commit();
             // Committed, or kept in `pending` while the database refuses.
