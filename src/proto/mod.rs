@@ -318,8 +318,9 @@ pub(crate) enum AccountRequest<'a> {
 /// What a CHATHISTORY asks.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum HistoryRequest<'a> {
-    /// Lines of one room.
+    /// Lines of one room, by the subcommand `sub` (`LATEST`, ...).
     Room {
+        sub: &'static str,
         room: &'a str,
         range: crate::store::Range,
         limit: usize,

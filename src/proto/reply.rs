@@ -349,8 +349,6 @@ pub(crate) enum Refusal {
     LoginWait(u64),
     /// Too many wrong passwords: the connection closes.
     TooManyFailures,
-    /// History is not kept on this server.
-    NoHistory,
     /// CHATHISTORY refused: the standard reply code, its target, why.
     History {
         code: &'static str,

@@ -48,7 +48,18 @@ impl Shard {
     /// kept: asking for one gets an empty batch.
     pub(super) fn history_request(&mut self, key: usize, req: HistoryRequest<'_>) {
         let Some(store) = self.shared.store.as_ref().filter(|s| s.keeps_history()) else {
-            return self.reply(key, &Refusal::NoHistory.into());
+            let target = match &req {
+                HistoryRequest::Room { sub, room, .. } => {
+                    format!("{sub} {}", crate::protocol::sanitize(room))
+                }
+                HistoryRequest::Targets { .. } => "TARGETS *".into(),
+            };
+            let refusal = Refusal::History {
+                code: "MESSAGE_ERROR",
+                target: target.into(),
+                why: "History is not kept on this server",
+            };
+            return self.reply(key, &refusal.into());
         };
         let to = self.reply_to(key);
         match req {
@@ -60,7 +71,12 @@ impl Shard {
                     .collect();
                 store.targets(rooms, from, until, limit, to);
             }
-            HistoryRequest::Room { room, range, limit } => {
+            HistoryRequest::Room {
+                sub,
+                room,
+                range,
+                limit,
+            } => {
                 if !room.starts_with('#') {
                     let purpose = crate::store::HistoryPurpose::Private;
                     let room = crate::protocol::sanitize(room).into_owned().into();
@@ -81,7 +97,7 @@ impl Shard {
                         key,
                         &Refusal::History {
                             code: "INVALID_TARGET",
-                            target: format!("* {target}").into(),
+                            target: format!("{sub} {target}").into(),
                             why: "You are not in that channel",
                         }
                         .into(),

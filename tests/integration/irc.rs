@@ -110,7 +110,7 @@ fn registration_and_its_numerics(b: Backend) {
     c.send("PING :t1");
     c.expect(":irc.test PONG irc.test :t1");
     c.send("CAP LS 302");
-    c.expect(":irc.test CAP * LS :account-tag away-notify batch cap-notify draft/account-registration draft/chathistory echo-message extended-join invite-notify labeled-response message-tags multi-prefix sasl=PLAIN server-time setname userhost-in-names");
+    c.expect(":irc.test CAP * LS :account-tag away-notify batch cap-notify draft/account-registration draft/chathistory draft/event-playback echo-message extended-join invite-notify labeled-response message-tags multi-prefix sasl=PLAIN server-time setname userhost-in-names");
     c.send("NICK ann");
     c.send("USER ann 0 * :Ann");
     c.send("CAP REQ :multi-prefix frobnicate");
@@ -313,7 +313,7 @@ fn tagged_clients_get_time_and_msgid(b: Backend) {
     let (s, addr) = irc_server(b);
     let mut tagged = Irc::open(addr);
     tagged.send("CAP LS 302");
-    tagged.expect(":irc.test CAP * LS :account-tag away-notify batch cap-notify draft/account-registration draft/chathistory echo-message extended-join invite-notify labeled-response message-tags multi-prefix sasl=PLAIN server-time setname userhost-in-names");
+    tagged.expect(":irc.test CAP * LS :account-tag away-notify batch cap-notify draft/account-registration draft/chathistory draft/event-playback echo-message extended-join invite-notify labeled-response message-tags multi-prefix sasl=PLAIN server-time setname userhost-in-names");
     tagged.send("CAP REQ :server-time message-tags");
     tagged.expect(":irc.test CAP * ACK :server-time message-tags");
     tagged.send("NICK tag");

@@ -12,14 +12,14 @@ use crate::util::Backend;
 
 /// What `CAP LS 302` offers (with values).
 const OFFER: &str = "account-tag away-notify batch cap-notify draft/account-registration \
-                     draft/chathistory echo-message extended-join invite-notify \
-                     labeled-response message-tags multi-prefix sasl=PLAIN server-time \
-                     setname userhost-in-names";
+                     draft/chathistory draft/event-playback echo-message extended-join \
+                     invite-notify labeled-response message-tags multi-prefix sasl=PLAIN \
+                     server-time setname userhost-in-names";
 /// What plain `CAP LS` offers (no values).
 const OFFER_OLD: &str = "account-tag away-notify batch cap-notify draft/account-registration \
-                         draft/chathistory echo-message extended-join invite-notify \
-                         labeled-response message-tags multi-prefix sasl server-time \
-                         setname userhost-in-names";
+                         draft/chathistory draft/event-playback echo-message extended-join \
+                         invite-notify labeled-response message-tags multi-prefix sasl \
+                         server-time setname userhost-in-names";
 
 /// Registers `nick` (realname `real`) with the capabilities `caps`.
 fn with_caps(addr: SocketAddr, nick: &str, real: &str, caps: &str) -> Irc {

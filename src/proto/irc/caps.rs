@@ -8,48 +8,52 @@ use crate::protocol;
 
 /// `message-tags`: `msgid` (and `time`) on every event, client-only tags,
 /// `TAGMSG`.
-pub(super) const MESSAGE_TAGS: u16 = 1;
+pub(super) const MESSAGE_TAGS: u32 = 1;
 /// `server-time`: `time` on every event.
-pub(super) const SERVER_TIME: u16 = 1 << 1;
+pub(super) const SERVER_TIME: u32 = 1 << 1;
 /// `echo-message`: the client's own PRIVMSG, NOTICE and TAGMSG come back.
-pub(super) const ECHO_MESSAGE: u16 = 1 << 2;
+pub(super) const ECHO_MESSAGE: u32 = 1 << 2;
 /// `cap-notify`: `CAP NEW`/`DEL` when the offer changes (it never does
 /// while the server runs); on by itself with `CAP LS 302`.
-pub(super) const CAP_NOTIFY: u16 = 1 << 3;
+pub(super) const CAP_NOTIFY: u32 = 1 << 3;
 /// `multi-prefix`: every channel prefix of a member, not the highest.
-pub(super) const MULTI_PREFIX: u16 = 1 << 4;
+pub(super) const MULTI_PREFIX: u32 = 1 << 4;
 /// `userhost-in-names`: 353 entries as `nick!user@host`.
-pub(super) const USERHOST_IN_NAMES: u16 = 1 << 5;
+pub(super) const USERHOST_IN_NAMES: u32 = 1 << 5;
 /// `away-notify`: channel peers' AWAY changes.
-pub(super) const AWAY_NOTIFY: u16 = 1 << 6;
+pub(super) const AWAY_NOTIFY: u32 = 1 << 6;
 /// `invite-notify`: invitations into the client's channels.
-pub(super) const INVITE_NOTIFY: u16 = 1 << 7;
+pub(super) const INVITE_NOTIFY: u32 = 1 << 7;
 /// `setname`: channel peers' realname changes, and one's own.
-pub(super) const SETNAME: u16 = 1 << 8;
+pub(super) const SETNAME: u32 = 1 << 8;
 /// `batch`: replies grouped by `BATCH` (labeled-response needs it).
-pub(super) const BATCH: u16 = 1 << 9;
+pub(super) const BATCH: u32 = 1 << 9;
 /// `labeled-response`: replies to a `@label=` command carry the label.
-pub(super) const LABELED_RESPONSE: u16 = 1 << 10;
+pub(super) const LABELED_RESPONSE: u32 = 1 << 10;
 
 /// `sasl`: SASL PLAIN (`AUTHENTICATE`) before or after registration.
-pub(super) const SASL: u16 = 1 << 11;
+pub(super) const SASL: u32 = 1 << 11;
 /// `draft/account-registration`: `REGISTER` once connected.
-pub(super) const ACCOUNT_REGISTRATION: u16 = 1 << 12;
+pub(super) const ACCOUNT_REGISTRATION: u32 = 1 << 12;
 /// `draft/chathistory`: CHATHISTORY, and no history pushed on join.
-pub(super) const CHATHISTORY: u16 = 1 << 13;
+pub(super) const CHATHISTORY: u32 = 1 << 13;
 /// `account-tag`: `account=` on everything a logged-in user does.
-pub(super) const ACCOUNT_TAG: u16 = 1 << 14;
+pub(super) const ACCOUNT_TAG: u32 = 1 << 14;
 /// `extended-join`: JOIN with the account and realname.
-pub(super) const EXTENDED_JOIN: u16 = 1 << 15;
+pub(super) const EXTENDED_JOIN: u32 = 1 << 15;
+
+/// `draft/event-playback`: topic changes inside history batches.
+pub(super) const EVENT_PLAYBACK: u32 = 1 << 16;
 
 /// The capabilities offered, with their bits, as `CAP LS` lists them.
-const CAPS: [(&str, u16); 16] = [
+const CAPS: [(&str, u32); 17] = [
     ("account-tag", ACCOUNT_TAG),
     ("away-notify", AWAY_NOTIFY),
     ("batch", BATCH),
     ("cap-notify", CAP_NOTIFY),
     ("draft/account-registration", ACCOUNT_REGISTRATION),
     ("draft/chathistory", CHATHISTORY),
+    ("draft/event-playback", EVENT_PLAYBACK),
     ("echo-message", ECHO_MESSAGE),
     ("extended-join", EXTENDED_JOIN),
     ("invite-notify", INVITE_NOTIFY),
@@ -62,14 +66,14 @@ const CAPS: [(&str, u16); 16] = [
     ("userhost-in-names", USERHOST_IN_NAMES),
 ];
 
-fn bit(name: &str) -> Option<u16> {
+fn bit(name: &str) -> Option<u32> {
     CAPS.iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|&(_, b)| b)
 }
 
 /// The names of the capabilities in `bits`, space-separated.
-fn names(bits: u16) -> String {
+fn names(bits: u32) -> String {
     let names: Vec<&str> = CAPS
         .iter()
         .filter(|&&(_, b)| bits & b != 0)
@@ -82,7 +86,7 @@ fn names(bits: u16) -> String {
 /// 302`), each with its value where it has one (`sasl=PLAIN`).
 pub(crate) fn offered(values: bool) -> String {
     if !values {
-        return names(u16::MAX);
+        return names(u32::MAX);
     }
     CAPS.iter()
         .map(|&(n, b)| match b {
@@ -95,7 +99,7 @@ pub(crate) fn offered(values: bool) -> String {
 
 impl IrcSession {
     /// Whether the client enabled every capability in `bits`.
-    pub(super) fn has(&self, bits: u16) -> bool {
+    pub(super) fn has(&self, bits: u32) -> bool {
         self.caps & bits == bits
     }
 

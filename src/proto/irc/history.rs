@@ -32,9 +32,9 @@ pub(super) fn decode<'a>(params: &[&'a str], max: usize) -> Result<Request<'a>, 
     let sub_up = sub.to_ascii_uppercase();
     let sub_clean = crate::protocol::sanitize(&sub_up).into_owned();
     let known = ["LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS"];
-    if !known.contains(&sub_up.as_str()) {
+    let Some(&sub) = known.iter().find(|&&k| k == sub_up) else {
         return fail("UNKNOWN_COMMAND", sub_clean, "Unknown subcommand");
-    }
+    };
     let needed = if sub_up == "BETWEEN" { 5 } else { 4 };
     if params.len() < needed {
         return fail("NEED_MORE_PARAMS", sub_clean, "Missing parameters");
@@ -79,6 +79,7 @@ pub(super) fn decode<'a>(params: &[&'a str], max: usize) -> Result<Request<'a>, 
         }
     };
     Ok(Request::History(HistoryRequest::Room {
+        sub,
         room,
         range,
         limit,
@@ -146,8 +147,10 @@ fn iso(ms: u64) -> String {
 impl IrcSession {
     /// Appends a room's history: in a `chathistory` batch when asked for
     /// (CHATHISTORY) or when the client has `batch` and `server-time`;
-    /// otherwise as plain lines (with `time` under `server-time`), topic
-    /// changes left out so that they are not taken for new ones.
+    /// otherwise as plain lines (with `time` under `server-time`). Topic
+    /// changes are left out of plain lines, so that they are not taken for
+    /// new ones, and out of batches unless the client asked for
+    /// `draft/event-playback`.
     pub(super) fn history(
         &self,
         room: &str,
@@ -178,7 +181,10 @@ impl IrcSession {
             &["BATCH", &format!("+{reference}"), "chathistory", &chan],
             None,
         );
-        for l in lines {
+        // Topic changes are events beyond messages: only for clients that
+        // asked for them (IRCv3 draft/event-playback).
+        let topics = self.has(caps::EVENT_PLAYBACK);
+        for l in lines.iter().filter(|l| topics || l.kind != HistKind::Topic) {
             let _ = write!(out, "@batch={reference};time={}", iso(l.time_ms));
             if tagged || *purpose != HistoryPurpose::Join {
                 out.extend_from_slice(b";msgid=");

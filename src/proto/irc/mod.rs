@@ -53,7 +53,7 @@ pub(crate) struct IrcSession {
     /// CAP LS or REQ was sent and CAP END not yet: registration waits.
     negotiating: bool,
     /// The capabilities the client enabled (`caps::*` bits).
-    caps: u16,
+    caps: u32,
     /// It sent `CAP LS 302` (cap-notify is then on for good).
     cap_302: bool,
     /// Its user modes `i` and `w` (see `user_modes.rs`).

@@ -128,12 +128,6 @@ pub(super) fn refusal(r: &Refusal, to: &To<'_>, out: &mut Vec<u8>) {
         }
         // ERROR says it.
         Refusal::TooManyFailures => {}
-        Refusal::NoHistory => write(
-            out,
-            srv,
-            &["FAIL", "CHATHISTORY", "MESSAGE_ERROR", "*"],
-            Some("History is not kept on this server"),
-        ),
         Refusal::History { code, target, why } => {
             let mut parts = vec!["FAIL", "CHATHISTORY", code];
             parts.extend(target.split(' '));

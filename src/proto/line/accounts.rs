@@ -106,7 +106,6 @@ pub(super) fn render_refusal(r: &Refusal, out: &mut Vec<u8>) -> bool {
             ],
         ),
         Refusal::TooManyFailures => error(out, &["too many wrong passwords: disconnected"]),
-        Refusal::NoHistory => error(out, &["history is not kept on this server"]),
         Refusal::History { why, .. } => error(out, &[why]),
         _ => return false,
     }

@@ -397,7 +397,6 @@ fn render_refusal(r: &Refusal, out: &mut Vec<u8>) {
         | Refusal::GuestAccount(_)
         | Refusal::AccountNotNick(_)
         | Refusal::LoginWait(_)
-        | Refusal::NoHistory
         | Refusal::TooManyFailures
         | Refusal::History { .. } => {}
     }
