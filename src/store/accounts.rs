@@ -225,7 +225,6 @@ pub(crate) fn verify(password: &str, hash: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{HistLine, Range, SavedTopic, StoreError, Target};
 
     #[test]
     fn hashes_verify_only_their_password() {
@@ -237,48 +236,6 @@ mod tests {
         assert_ne!(hash("correct horse"), Some(h), "salted");
     }
 
-    /// A backend with one account, `zed`, and no history.
-    struct OneName;
-
-    impl Backend for OneName {
-        fn account(&mut self, _: &str) -> Result<Option<Account>, StoreError> {
-            Ok(None)
-        }
-        fn create_account(&mut self, _: &Account) -> Result<bool, StoreError> {
-            Ok(false)
-        }
-        fn set_hash(&mut self, _: &str, _: &str) -> Result<bool, StoreError> {
-            Ok(false)
-        }
-        fn drop_account(&mut self, _: &str) -> Result<bool, StoreError> {
-            Ok(false)
-        }
-        fn account_names(&mut self) -> Result<Vec<Box<str>>, StoreError> {
-            Ok(vec!["Zed".into()])
-        }
-        fn append(&mut self, _: &[HistLine], _: usize) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn history(&mut self, _: &str, _: &Range, _: usize) -> Result<Vec<HistLine>, StoreError> {
-            Ok(Vec::new())
-        }
-        fn targets(
-            &mut self,
-            _: &[Box<str>],
-            _: u64,
-            _: u64,
-            _: usize,
-        ) -> Result<Vec<Target>, StoreError> {
-            Ok(Vec::new())
-        }
-        fn save_topic(&mut self, _: &SavedTopic) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn topics(&mut self) -> Result<Vec<SavedTopic>, StoreError> {
-            Ok(Vec::new())
-        }
-    }
-
     /// Other nodes' accounts are re-read when due even while asks keep
     /// coming (the wait for the next ask never runs out then).
     #[test]
@@ -288,7 +245,10 @@ mod tests {
             shards: Arc::from(Vec::new()),
         };
         let mut accounts = Accounts::new(
-            Box::new(OneName),
+            Box::new(crate::store::backend::stub::Stub {
+                names: vec!["Zed".into()],
+                ..Default::default()
+            }),
             Arc::clone(&names),
             reply,
             true,

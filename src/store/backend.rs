@@ -172,6 +172,10 @@ pub trait Backend: Send {
 /// so they answer alike.
 pub(crate) mod select;
 
+/// A backend for the storage threads' unit tests.
+#[cfg(test)]
+pub(crate) mod stub;
+
 /// One test suite that any backend must pass.
 #[cfg(test)]
 pub(crate) mod suite;

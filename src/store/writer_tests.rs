@@ -1,58 +1,6 @@
 //! The history writer's unit tests.
 
 use super::*;
-use crate::store::Account;
-use crossbeam_channel::Sender;
-
-/// A backend whose first topic saves fail; the saved ones are sent.
-struct Flaky {
-    fails: u32,
-    saved: Sender<SavedTopic>,
-}
-
-impl Backend for Flaky {
-    fn account(&mut self, _: &str) -> Result<Option<Account>, StoreError> {
-        Ok(None)
-    }
-    fn create_account(&mut self, _: &Account) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-    fn set_hash(&mut self, _: &str, _: &str) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-    fn drop_account(&mut self, _: &str) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-    fn account_names(&mut self) -> Result<Vec<Box<str>>, StoreError> {
-        Ok(Vec::new())
-    }
-    fn append(&mut self, _: &[HistLine], _: usize) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn history(&mut self, _: &str, _: &Range, _: usize) -> Result<Vec<HistLine>, StoreError> {
-        Ok(Vec::new())
-    }
-    fn targets(
-        &mut self,
-        _: &[Box<str>],
-        _: u64,
-        _: u64,
-        _: usize,
-    ) -> Result<Vec<Target>, StoreError> {
-        Ok(Vec::new())
-    }
-    fn save_topic(&mut self, topic: &SavedTopic) -> Result<(), StoreError> {
-        if self.fails > 0 {
-            self.fails -= 1;
-            return Err(StoreError::Backend("away for now".into()));
-        }
-        let _ = self.saved.send(topic.clone());
-        Ok(())
-    }
-    fn topics(&mut self) -> Result<Vec<SavedTopic>, StoreError> {
-        Ok(Vec::new())
-    }
-}
 
 fn topic(room: &str, text: &str) -> SavedTopic {
     SavedTopic {
@@ -66,9 +14,10 @@ fn topic(room: &str, text: &str) -> SavedTopic {
 #[test]
 fn a_topic_the_database_refused_is_saved_later() {
     let (saved_tx, saved) = crossbeam_channel::unbounded();
-    let backend = Flaky {
-        fails: 2,
-        saved: saved_tx,
+    let backend = crate::store::backend::stub::Stub {
+        topic_failures: 2,
+        saved: Some(saved_tx),
+        ..Default::default()
     };
     let settings = Settings {
         keep: 10,
