@@ -264,7 +264,9 @@ fn weechat_and_a_line_client_share_the_lobby(b: Backend) {
 
     // Joined, as each side sees it.
     line.expect("* wee joined #lobby");
-    wee.wait_logged("#lobby", "\twee (wee@user/wee) has joined #lobby");
+    // WeeChat asks for extended-join: the account and realname come
+    // between the nick and the host.
+    wee.wait_logged("#lobby", "(wee@user/wee) has joined #lobby");
 
     // WeeChat to the line client: a message and an action.
     wee.in_lobby("hello from weechat");
