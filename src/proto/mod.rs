@@ -457,6 +457,14 @@ impl Session {
         }
     }
 
+    /// Whether registration aborted a half-done SASL exchange (once).
+    pub(crate) fn take_sasl_aborted(&mut self) -> bool {
+        match self {
+            Session::Line => false,
+            Session::Irc(s) => s.take_sasl_aborted(),
+        }
+    }
+
     /// The SASL answer came (see `IrcSession::sasl_finished`).
     pub(crate) fn sasl_finished<'a>(&mut self) -> Option<Request<'a>> {
         match self {

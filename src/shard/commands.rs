@@ -152,7 +152,12 @@ impl Shard {
                 };
                 self.say(key, room, body);
             }
-            Request::Register(nick) => self.register_as(key, &nick),
+            Request::Register(nick) => {
+                if self.clients[key].session.take_sasl_aborted() {
+                    self.reply(key, &Reply::SaslAborted);
+                }
+                self.register_as(key, &nick)
+            }
             Request::Pass(pw) => return self.password(key, pw),
             Request::Nick(name) => self.change_nick(key, name),
             Request::Join { rooms: "0", .. } => {

@@ -240,6 +240,23 @@ fn sasl_failures_are_answered_and_registration_goes_on(b: Backend) {
 
 /// Credentials longer than one 400-byte piece: the last piece shorter,
 /// or an exact 400 followed by `AUTHENTICATE +`.
+/// Registration that completes while an exchange is half done aborts it
+/// (906, before the welcome), as IRCv3 SASL says.
+fn registering_aborts_a_half_done_sasl_exchange(b: Backend) {
+    let (_s, addr) = irc_server(b);
+    let mut c = sasl_ready(addr, "carl");
+    c.send("AUTHENTICATE PLAIN");
+    c.expect("AUTHENTICATE +");
+    c.send("CAP END");
+    c.expect(":irc.test 906 * :SASL authentication aborted");
+    welcome(&mut c, "carl");
+    // A new exchange starts afresh.
+    c.send("AUTHENTICATE PLAIN");
+    c.expect("AUTHENTICATE +");
+    c.send("AUTHENTICATE *");
+    c.expect(":irc.test 906 carl :SASL authentication aborted");
+}
+
 fn sasl_credentials_come_in_400_byte_pieces(b: Backend) {
     let (_s, addr) = irc_server(b);
     let password = "p".repeat(256);
@@ -343,6 +360,7 @@ fn register_creates_an_account_named_for_the_nick(b: Backend) {
 }
 
 both_backends!(
+    registering_aborts_a_half_done_sasl_exchange,
     sasl_plain_logs_in_before_registration,
     sasl_sent_in_one_burst_completes_before_the_welcome,
     sasl_failures_are_answered_and_registration_goes_on,

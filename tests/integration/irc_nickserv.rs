@@ -206,8 +206,9 @@ fn wrong_passwords_are_throttled_then_disconnected(b: Backend) {
         sasl_plain(&mut c, &format!("\0nobody{n}\0wrongpass"));
         c.expect(failed);
     }
-    // Refused at once, even with the right password.
+    // Refused at once, even with the right password, and told why.
     sasl_plain(&mut c, "\0ann\0secret123");
+    c.expect(":irc.test NOTICE * :Too many wrong passwords: wait 1s");
     c.expect(failed);
     c.send("CAP END");
     welcome(&mut c, "carl");
@@ -223,6 +224,7 @@ fn wrong_passwords_are_throttled_then_disconnected(b: Backend) {
     e.send("NS IDENTIFY ann secret123");
     e.expect(&ns("erin", "Too many wrong passwords: wait 1s"));
     sasl_plain(&mut e, "\0ann\0secret123");
+    e.expect(":irc.test NOTICE erin :Too many wrong passwords: wait 1s");
     e.expect(":irc.test 904 erin :SASL authentication failed");
     drop(s);
 

@@ -274,6 +274,11 @@ fn refused(via: Via, why: &AccountFailure, to: &To<'_>, out: &mut Vec<u8>) {
                 &[],
                 Some("You have already authenticated using SASL"),
             ),
+            AccountFailure::Wait(_) => {
+                // 904 alone would not say why, nor for how long.
+                super::replies::notice(out, to.srv, me, &text);
+                to.numeric(out, "904", &[], Some("SASL authentication failed"));
+            }
             _ => to.numeric(out, "904", &[], Some("SASL authentication failed")),
         },
         Via::Register => {

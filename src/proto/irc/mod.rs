@@ -72,6 +72,8 @@ pub(crate) struct IrcSession {
     /// SASL credentials are being checked: registration waits for the
     /// answer, so that the welcome comes logged in.
     sasl_busy: bool,
+    /// Registration aborted a half-done SASL exchange: 906 is owed.
+    sasl_aborted: bool,
     /// When the connection opened (registration must end in time).
     pub(crate) opened: Instant,
     /// When the client last sent a line.
@@ -97,6 +99,7 @@ impl IrcSession {
             batches: 0,
             sasl: None,
             sasl_busy: false,
+            sasl_aborted: false,
             opened: now,
             heard: now,
             pinged: None,
@@ -408,6 +411,12 @@ impl IrcSession {
     /// Registration completes once NICK and USER are in and capability
     /// negotiation (if any) has ended.
     fn try_register<'a>(&mut self) -> Option<Result<Request<'a>, Reply>> {
+        if self.sasl.is_some() && self.user && self.nick.is_some() && !self.negotiating {
+            // Registration completes while an exchange is half done: it
+            // is aborted, as IRCv3 SASL says (906 before the welcome).
+            self.sasl = None;
+            self.sasl_aborted = true;
+        }
         match &self.nick {
             Some(nick) if self.user && !self.negotiating && !self.sasl_busy => {
                 Some(Ok(Request::Register(Cow::Owned(nick.to_string()))))
@@ -425,6 +434,11 @@ impl IrcSession {
             return None;
         }
         self.try_register().and_then(Result::ok)
+    }
+
+    /// Whether registration aborted a SASL exchange (once).
+    pub(crate) fn take_sasl_aborted(&mut self) -> bool {
+        std::mem::take(&mut self.sasl_aborted)
     }
 
     /// Whether the client reads history itself (`draft/chathistory`).
