@@ -418,9 +418,8 @@ impl Shard {
             },
         });
         let c = &self.clients[key];
-        event.tags =
-            super::delivery::event_tags(c.account_tag.as_deref(), self.line_tags.as_deref())
-                .map(|t| t.into_owned().into_boxed_str());
+        event.tags = super::events::event_tags(c.account_tag.as_deref(), self.line_tags.as_deref())
+            .map(|t| t.into_owned().into_boxed_str());
         self.spoke(key);
         let Some(at) = at else {
             if let Some(cluster) = &self.shared.cluster {

@@ -11,20 +11,25 @@
 //! batch themselves.
 //!
 //! This file holds the loop, reading and the clients' lifecycle;
-//! `membership.rs` registration, rooms and goodbyes; `delivery.rs` events,
+//! `membership.rs` registration, rooms and goodbyes; `events.rs` what
+//! clients say as events (builders, message ids, tags, echoes); `delivery.rs`
 //! chunks, batches and writes; `commands.rs` what each request does;
 //! `nicks.rs` nick changes; `channel.rs` channel operators, modes, bans,
 //! kicks and invitations; `users.rs` presence, lookups and operators; and
 //! `keepalive.rs` IRC's PINGs and timeouts; `flood.rs` IRC's fake lag;
 //! `caps.rs` what IRCv3 capabilities add (labels, client tags, AWAY,
 //! SETNAME and INVITE notifications); `web.rs` what WebSocket clients
-//! add (their protocol chosen at the upgrade, framing, close frames).
+//! add (their protocol chosen at the upgrade, framing, close frames);
+//! `accounts.rs` account commands, protected nicks and the rename of
+//! unidentified IRC clients; `history.rs` replays on join, kept topics
+//! and CHATHISTORY (the storage itself is `src/store/`).
 
 mod accounts;
 mod caps;
 mod channel;
 mod commands;
 mod delivery;
+mod events;
 mod flood;
 mod history;
 mod keepalive;
@@ -123,7 +128,7 @@ pub struct Shard {
     /// renamed unless they identify (`accounts.rs`).
     unidentified: Vec<(usize, ClientId, Instant)>,
     /// This pass's events, one builder per room that has any.
-    outgoing: delivery::Outgoing,
+    outgoing: events::Outgoing,
     /// Local chunks frozen early in the pass (a client joined their room),
     /// with their sequence numbers; sent on with the rest at its end.
     frozen: Vec<(Arc<Room>, Arc<Chunk>, u64)>,
@@ -138,7 +143,7 @@ pub struct Shard {
     /// The client-only tags (IRCv3) of the line being handled.
     line_tags: Option<Box<str>>,
     /// While one thing about a client is told to each of its rooms: their
-    /// names (see `delivery.rs`, `telling_rooms`).
+    /// names (see `events.rs`, `telling_rooms`).
     event_scope: Option<Box<str>>,
     /// The client whose labelled command (labeled-response) is being
     /// handled, and what it has been sent meanwhile.
@@ -180,7 +185,7 @@ impl Shard {
             keepalive: Vec::new(),
             next_keepalive: now,
             unidentified: Vec::new(),
-            outgoing: delivery::Outgoing::for_node(node),
+            outgoing: events::Outgoing::for_node(node),
             frozen: Vec::new(),
             pass: Vec::new(),
             seq: 0,
