@@ -69,13 +69,21 @@ enum Write {
     },
     /// CHATHISTORY, answered once everything sent before is committed
     /// (the asker may have seen those lines live).
+    Query(Query),
+    Stop,
+}
+
+/// A CHATHISTORY question for the writer.
+#[derive(Debug)]
+enum Query {
+    /// Lines of one room (display name).
     History {
         room: Box<str>,
         range: Range,
         limit: usize,
         to: ReplyTo,
     },
-    /// CHATHISTORY TARGETS, likewise.
+    /// Which of `rooms` have lines in a time span (TARGETS).
     Targets {
         rooms: Vec<Box<str>>,
         from: u64,
@@ -83,7 +91,6 @@ enum Write {
         limit: usize,
         to: ReplyTo,
     },
-    Stop,
 }
 
 /// What the account thread is sent.
@@ -278,12 +285,12 @@ impl Store {
 
     /// CHATHISTORY for one room (display name).
     pub(crate) fn history(&self, room: &str, range: Range, limit: usize, to: ReplyTo) {
-        let _ = self.writes.send(Write::History {
+        let _ = self.writes.send(Write::Query(Query::History {
             room: room.into(),
             range,
             limit,
             to,
-        });
+        }));
     }
 
     /// CHATHISTORY TARGETS among `rooms` (lower-case names).
@@ -295,13 +302,13 @@ impl Store {
         limit: usize,
         to: ReplyTo,
     ) {
-        let _ = self.writes.send(Write::Targets {
+        let _ = self.writes.send(Write::Query(Query::Targets {
             rooms,
             from,
             until,
             limit,
             to,
-        });
+        }));
     }
 
     /// Asks both threads to commit what they have and stop.

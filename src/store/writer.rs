@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::{
-    Answer, Backend, HistKind, HistLine, HistoryPurpose, Range, Replier, SavedTopic, Settings,
-    StoreError, Target, Write,
+    Answer, Backend, HistKind, HistLine, HistoryPurpose, Query, Range, Replier, SavedTopic,
+    Settings, StoreError, Target, Write,
 };
 use crate::backplane::ReplyTo;
 use crate::event::Body;
@@ -81,24 +81,6 @@ impl Backlog {
     }
 }
 
-/// What waits for this turn's commit, in the order it came.
-enum Waiting {
-    /// CHATHISTORY for one room (display name).
-    History {
-        room: Box<str>,
-        range: Range,
-        limit: usize,
-        to: ReplyTo,
-    },
-    Targets {
-        rooms: Vec<Box<str>>,
-        from: u64,
-        until: u64,
-        limit: usize,
-        to: ReplyTo,
-    },
-}
-
 pub(super) struct Writer {
     backend: Box<dyn Backend>,
     settings: Settings,
@@ -111,7 +93,7 @@ pub(super) struct Writer {
     /// Topics taken and not yet saved, the newest of each room.
     topics: Vec<SavedTopic>,
     /// Answers waiting for the commit of what came before them.
-    waiting: Vec<Waiting>,
+    waiting: Vec<Query>,
     retry_at: Option<Instant>,
     dropped: u64,
 }
@@ -192,30 +174,7 @@ impl Writer {
                 self.topics.push(topic);
             }
             Write::Replay { room, count, to } => self.replay(room, count, to),
-            Write::History {
-                room,
-                range,
-                limit,
-                to,
-            } => self.waiting.push(Waiting::History {
-                room,
-                range,
-                limit,
-                to,
-            }),
-            Write::Targets {
-                rooms,
-                from,
-                until,
-                limit,
-                to,
-            } => self.waiting.push(Waiting::Targets {
-                rooms,
-                from,
-                until,
-                limit,
-                to,
-            }),
+            Write::Query(q) => self.waiting.push(q),
             Write::Stop => return true,
         }
         false
@@ -298,7 +257,7 @@ impl Writer {
     fn answer_waiting(&mut self) {
         for w in std::mem::take(&mut self.waiting) {
             match w {
-                Waiting::History {
+                Query::History {
                     room,
                     range,
                     limit,
@@ -314,7 +273,7 @@ impl Writer {
                     };
                     self.reply.send(to, answer);
                 }
-                Waiting::Targets {
+                Query::Targets {
                     rooms,
                     from,
                     until,
