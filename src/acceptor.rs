@@ -194,6 +194,7 @@ impl Acceptor {
         }
         let result = match self.listeners[i].socket.accept() {
             Ok((stream, _)) => {
+                self.shared.metrics.acceptor.refused_full.add(1);
                 // A TLS peer cannot read a plain line; it just sees the close.
                 if !self.listeners[i].tls {
                     refuse(&stream, self.listeners[i].proto);
@@ -214,6 +215,7 @@ impl Acceptor {
         let connected = self.shared.connected.fetch_add(1, Ordering::Relaxed);
         if connected >= self.shared.max_clients {
             self.shared.connected.fetch_sub(1, Ordering::Relaxed);
+            self.shared.metrics.acceptor.refused_full.add(1);
             if !tls {
                 refuse(&stream, proto);
             }
@@ -245,6 +247,7 @@ impl Acceptor {
             }
         }
         self.shared.connected.fetch_sub(1, Ordering::Relaxed);
+        self.shared.metrics.acceptor.refused_full.add(1);
         if let ShardMsg::Connect {
             stream,
             tls: false,
@@ -277,6 +280,7 @@ impl Acceptor {
 
     /// Logs a resource problem at most once a second.
     fn warn(&mut self, e: &io::Error) {
+        self.shared.metrics.acceptor.accept_errors.add(1);
         let now = Instant::now();
         if self
             .last_warning

@@ -71,6 +71,16 @@ pub struct Client {
     /// again (`shard/accounts.rs`).
     pub auth_fails: u32,
     pub auth_wait: Option<Instant>,
+    /// Why it is being closed, once that is decided (for the metrics).
+    pub closed_as: Option<crate::metrics::CloseReason>,
+    /// Its protocol as the metrics label it (an index into
+    /// [`crate::metrics::PROTOCOLS`]).
+    pub metric_proto: u8,
+    /// Unsent bytes as of its last write, as counted in the shard's
+    /// queued-bytes gauge.
+    pub queued: u32,
+    /// When it connected, ms since the Unix epoch.
+    pub since_ms: u64,
 }
 
 impl Client {
@@ -106,6 +116,10 @@ impl Client {
             auth_pending: false,
             auth_fails: 0,
             auth_wait: None,
+            closed_as: None,
+            metric_proto: 0,
+            queued: 0,
+            since_ms: 0,
         }
     }
 }
@@ -115,6 +129,11 @@ impl Client {
     /// TLS handshake is done): a line client that owes no password.
     pub fn registers_now(&self) -> bool {
         !self.registered && !self.locked && self.session.registers_at_once()
+    }
+
+    /// Whether it is TLS with its handshake still under way.
+    pub fn tls_handshaking(&self) -> bool {
+        self.transport.tls_handshaking()
     }
 
     /// The form it reads events in: its session's, in WebSocket frames

@@ -58,6 +58,8 @@ pub enum ShardMsg {
     Stored(crate::store::Stored),
     /// Say goodbye to every client and stop.
     Shutdown,
+    /// List every connection for `/connz`, answered on the channel.
+    Census(crossbeam_channel::Sender<Vec<crate::metrics::ConnInfo>>),
 }
 
 /// Something for one client: its slot on the shard, and its id to make
@@ -168,6 +170,11 @@ impl ShardHandle {
             Err(crossbeam_channel::TrySendError::Full(msg)) => Err(TrySendError::Full(msg)),
             Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(TrySendError::Stopped),
         }
+    }
+
+    /// Messages waiting in the mailbox.
+    pub fn depth(&self) -> usize {
+        self.tx.len()
     }
 
     /// Wakes the shard if it is asleep with messages waiting; returns

@@ -248,13 +248,14 @@ impl Chunk {
     /// the events `recipient` sent itself (the sender gets no echo), those
     /// it did not ask for (IRCv3 notifications), and those about a user
     /// it gets from another room they share (see [`Recipient::in_room`]).
-    /// Adjacent runs are merged; empty ones are skipped.
+    /// Adjacent runs are merged; empty ones are skipped. Returns how many
+    /// events the runs hold.
     pub fn for_each_range<'c, 'r>(
         &'c self,
         form: Form,
         recipient: impl Into<Recipient<'r>>,
         mut f: impl FnMut(usize, &'c [u8]),
-    ) {
+    ) -> usize {
         let Recipient {
             id: recipient,
             sees,
@@ -268,11 +269,12 @@ impl Chunk {
             if !bytes.is_empty() {
                 f(0, bytes);
             }
-            return;
+            return r.spans.len();
         }
         let mut f = |s: usize, e: usize| f(s, &bytes[s..e]);
         let mut start = 0usize;
         let mut run: Option<usize> = None;
+        let mut events = 0;
         // Only with scoped events: this room's name, to compare with theirs.
         let room = in_room.map(|_| self.room_name().to_ascii_lowercase());
         let taken_elsewhere = |span: &Span| match (in_room, &room, self.str(span.scope)) {
@@ -289,8 +291,11 @@ impl Chunk {
                         f(s, start);
                     }
                 }
-            } else if run.is_none() {
-                run = Some(start);
+            } else {
+                events += 1;
+                if run.is_none() {
+                    run = Some(start);
+                }
             }
             start = end;
         }
@@ -299,6 +304,7 @@ impl Chunk {
                 f(s, start);
             }
         }
+        events
     }
 }
 

@@ -137,15 +137,16 @@ impl Outbound {
     {
         let to = to.into();
         if !self.queue.is_empty() {
-            self.queue_after(chunks, form, to, 0);
+            let events = self.queue_after(chunks, form, to, 0);
+            crate::metrics::tally_deliveries(events as u64);
             return Ok(Flushed::Blocked);
         }
         // One walk fills the small array and counts; only a delivery with
         // more pieces than it holds walks the chunks again.
         let mut iov = [IoSlice::new(&[]); SMALL_IOV];
-        let (mut pieces, mut total) = (0, 0);
+        let (mut pieces, mut total, mut events) = (0, 0, 0);
         for chunk in chunks.clone() {
-            chunk.for_each_range(form, to, |_, run| {
+            events += chunk.for_each_range(form, to, |_, run| {
                 if let Some(slot) = iov.get_mut(pieces) {
                     *slot = IoSlice::new(run);
                 }
@@ -153,6 +154,7 @@ impl Outbound {
                 total += run.len();
             });
         }
+        crate::metrics::tally_deliveries(events as u64);
         let written = if pieces <= SMALL_IOV {
             write_all_vectored(w, &mut iov[..pieces])?
         } else {
@@ -165,21 +167,24 @@ impl Outbound {
         Ok(Flushed::All)
     }
 
-    /// Queues what `to` should get of `chunks` after the first `skip` bytes.
+    /// Queues what `to` should get of `chunks` after the first `skip`
+    /// bytes; returns how many events `chunks` hold for `to`.
     fn queue_after<'c>(
         &mut self,
         chunks: impl IntoIterator<Item = &'c Arc<Chunk>>,
         form: Form,
         to: Recipient<'_>,
         mut skip: usize,
-    ) {
+    ) -> usize {
+        let mut events = 0;
         for chunk in chunks {
-            chunk.for_each_range(form, to, |s, run| {
+            events += chunk.for_each_range(form, to, |s, run| {
                 let taken = skip.min(run.len());
                 skip -= taken;
                 self.push_shared(chunk, form, s + taken, s + run.len());
             });
         }
+        events
     }
 
     /// Writes queued bytes until the queue is empty or the socket is full.

@@ -14,7 +14,7 @@ pub struct Bucket {
 }
 
 /// The server-wide policy every bucket follows.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     /// Lines per second; 0 disables flood control.
     pub rate: u32,

@@ -202,7 +202,9 @@ impl Server {
             }
         };
         let (store, store_threads) = open_store(&config)?;
+        let shard_count = config.shard_count();
         let shared = Arc::new(Shared {
+            live: crate::live::Live::new(&config),
             rooms: Rooms::new(config.shard_count()),
             config,
             registry: Registry::new(),
@@ -213,6 +215,7 @@ impl Server {
             identity: names,
             web,
             store: Some(store),
+            metrics: Arc::new(crate::metrics::Metrics::new(shard_count)),
         });
         if let Some(cluster) = &cluster {
             shared.rooms.watch(cluster.room_watcher());

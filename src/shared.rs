@@ -32,4 +32,8 @@ pub(crate) struct Shared {
     pub web: Arc<crate::web::Settings>,
     /// Accounts, history and topics (`None` only in unit tests).
     pub store: Option<crate::store::Store>,
+    /// What a reload may change (limits, operators).
+    pub live: crate::live::Live,
+    /// What the server counts about itself (`src/metrics/`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

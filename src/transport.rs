@@ -109,6 +109,16 @@ impl Transport {
         }
     }
 
+    /// Whether this is TLS with its handshake still under way (an open
+    /// WebSocket's HTTP upgrade does not count).
+    pub fn tls_handshaking(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(t) => t.conn.is_handshaking(),
+            Transport::Web(w) => w.inner().tls_handshaking(),
+        }
+    }
+
     /// Reads plaintext into `buf`. `Ok(0)` means the peer closed.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -483,11 +493,13 @@ impl Write for Writer<'_> {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self.0 {
+        let n = match self.0 {
             Transport::Plain(s) => (&*s).write_vectored(bufs),
             Transport::Tls(t) => t.write_vectored(bufs),
             Transport::Web(w) => w.write_vectored(bufs),
-        }
+        }?;
+        crate::metrics::tally_written(n as u64);
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -57,9 +57,7 @@ impl Shard {
             Verdict::Drop => return Flow::Next,
         }
         let registered = c.registered;
-        let decoded = c
-            .session
-            .decode(line, self.shared.config.max_line, registered);
+        let decoded = c.session.decode(line, self.limits.max_line, registered);
         let (label, tags) = c.session.take_line_tags();
         if let Some(Ok(Request::Presence(_) | Request::ListRooms(_))) = decoded {
             if c.session.delays_floods() {
@@ -106,6 +104,7 @@ impl Shard {
                 // IRC: registering without the password closes.
                 self.reply(key, &Refusal::WrongPassword.into());
                 self.reply(key, &Reply::Closing("Bad password"));
+                self.closing_as(key, crate::metrics::CloseReason::AuthFailed);
                 self.doomed.push((key, None));
                 Flow::Stop
             }
@@ -131,6 +130,7 @@ impl Shard {
         if !same_secret(given.as_bytes(), wanted.as_bytes()) {
             self.reply(key, &Refusal::WrongPassword.into());
             self.reply(key, &Reply::Closing("Bad password"));
+            self.closing_as(key, crate::metrics::CloseReason::AuthFailed);
             self.doomed.push((key, None));
             return false;
         }
@@ -208,6 +208,7 @@ impl Shard {
             Request::Quit(reason) => {
                 self.reply(key, &Reply::Bye);
                 let deadline = self.now + QUIT_LINGER;
+                self.closing_as(key, crate::metrics::CloseReason::Quit);
                 self.say_goodbye(key, true, reason.as_deref(), deadline);
                 return false;
             }

@@ -13,6 +13,7 @@ use crate::client::{Client, Membership};
 use crate::event::Body;
 use crate::fanout::{Direct, DirectMsg, ShardMsg, TrySendError};
 use crate::frame::{Chunk, ClientId, Recipient};
+use crate::metrics::ShardMetrics;
 use crate::outbound::Flushed;
 use crate::poller::Poller;
 use crate::proto::Reply;
@@ -83,6 +84,7 @@ impl Shard {
                 // It is told; its rooms see it quit with the reason; it is
                 // closed once that is flushed.
                 self.reply(d.key, &Reply::Killed(why.clone()));
+                self.closing_as(d.key, crate::metrics::CloseReason::Killed);
                 self.say_goodbye(d.key, true, Some(why), self.now);
                 return;
             }
@@ -99,7 +101,7 @@ impl Shard {
         }
         // Group by room, keeping each source's order within a room.
         self.pass.sort_by_key(|(_, c)| c.room());
-        let max_outbuf = self.shared.config.max_outbuf;
+        let max_outbuf = self.limits.max_outbuf;
         for group in self.pass.chunk_by(|a, b| a.1.room() == b.1.room()) {
             let Some(local) = self.rooms.get(&group[0].1.room()) else {
                 continue;
@@ -121,6 +123,7 @@ impl Shard {
                     c.out.deliver(c.transport.writer(), form, chunks, to)
                 };
                 settle(&self.poller, &mut self.doomed, max_outbuf, key, c, result);
+                track_queued(&self.metrics, c);
             }
         }
         self.pass.clear();
@@ -176,11 +179,12 @@ impl Shard {
         settle(
             &self.poller,
             &mut self.doomed,
-            self.shared.config.max_outbuf,
+            self.limits.max_outbuf,
             key,
             c,
             result,
         );
+        track_queued(&self.metrics, c);
     }
 
     /// Freezes this pass's local chunks and sends them on: one batch per
@@ -284,7 +288,7 @@ impl Shard {
                     self.doomed.push((key, None));
                 }
             }
-            Ok(_) if c.out.pending() + c.transport.buffered() > self.shared.config.max_outbuf => {
+            Ok(_) if c.out.pending() + c.transport.buffered() > self.limits.max_outbuf => {
                 self.doomed.push((key, Some("slow consumer")));
             }
             Ok(_) => {
@@ -294,7 +298,24 @@ impl Shard {
             }
             Err(e) => self.doomed.push((key, Some(close_reason(&e)))),
         }
+        track_queued(&self.metrics, &mut self.clients[key]);
     }
+}
+
+/// Brings the shard's queued-bytes gauge up to date with what `c` has
+/// left to send; costs nothing for a client that had and has nothing.
+#[inline]
+fn track_queued(m: &ShardMetrics, c: &mut Client) {
+    if c.queued == 0 && c.out.is_empty() && !c.transport.has_pending() {
+        return;
+    }
+    let now = u32::try_from(c.out.pending() + c.transport.buffered()).unwrap_or(u32::MAX);
+    if now > c.queued {
+        m.queued_bytes.add(u64::from(now - c.queued));
+    } else {
+        m.queued_bytes.sub(u64::from(c.queued - now));
+    }
+    c.queued = now;
 }
 
 /// A client as the reader of chunks: its own events are skipped, the

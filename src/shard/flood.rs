@@ -62,7 +62,7 @@ impl Shard {
             }
             let held = c.reader.take_held();
             let mut reader = std::mem::take(&mut c.reader);
-            let max = c.session.max_line(self.shared.config.max_line);
+            let max = c.session.max_line(self.limits.max_line);
             reader.feed(&held, max, |line| self.on_line(key, line));
             let Some(c) = self.clients.get_mut(key) else {
                 continue;

@@ -286,7 +286,7 @@ impl Shard {
     /// Whether a join or leave notice goes out to a room where `recipients`
     /// others would receive it (`--notice-limit`; 0 turns notices off).
     pub(super) fn announces(&self, recipients: usize) -> bool {
-        let limit = self.shared.config.notice_limit;
+        let limit = self.limits.notice_limit;
         limit > 0 && recipients <= limit
     }
 

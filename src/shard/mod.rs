@@ -54,6 +54,8 @@ use slab::Slab;
 use crate::client::Client;
 use crate::fanout::{Direct, Mailbox, ShardHandle, ShardMsg};
 use crate::frame::{Chunk, ClientId};
+use crate::live::Limits;
+use crate::metrics::{CloseReason, ShardMetrics};
 use crate::poller::{Event, Events, Interest, Poller, Token, WAKE_TOKEN};
 use crate::proto::{Protocol, Reply, Session};
 use crate::ratelimit::{Bucket, Policy};
@@ -74,6 +76,7 @@ const BACKLOG_TICK: Duration = Duration::from_millis(1);
 pub struct ShardStats {
     pub accepted: u64,
     pub lines_in: u64,
+    pub bytes_read: u64,
     pub slow_consumers: u64,
     pub handshake_timeouts: u64,
 }
@@ -156,15 +159,19 @@ pub struct Shard {
     pub(crate) now: Instant,
     stopping: Option<Instant>,
     pub(crate) stats: ShardStats,
+    /// The limits in force, and the reload generation they come from.
+    pub(crate) limits: Limits,
+    live_gen: u64,
+    /// This shard's counters (only this thread writes them).
+    pub(crate) metrics: Arc<ShardMetrics>,
 }
 
 impl Shard {
     pub(crate) fn new(index: u32, poller: Poller, mailbox: Mailbox, shared: Arc<Shared>) -> Shard {
-        let config = &shared.config;
-        let policy = Policy {
-            rate: config.rate_limit,
-            burst: config.burst(),
-        };
+        let limits = shared.live.limits();
+        let live_gen = shared.live.generation();
+        let metrics = Arc::clone(&shared.metrics.shards[index as usize]);
+        let policy = limits.policy;
         let now = Instant::now();
         let node = shared.cluster.as_ref().map(|c| c.node_id().into());
         Shard {
@@ -202,6 +209,9 @@ impl Shard {
             now,
             stopping: None,
             stats: ShardStats::default(),
+            limits,
+            live_gen,
+            metrics,
         }
     }
 
@@ -269,9 +279,26 @@ impl Shard {
             if !self.handshakes.is_empty() {
                 self.reap_handshakes();
             }
+            self.end_pass();
             if self.stopping.is_some() && self.clients.is_empty() {
                 return Ok(self.stats);
             }
+        }
+    }
+
+    /// Publishes this pass's counts and duration, and takes the limits
+    /// again after a reload.
+    fn end_pass(&mut self) {
+        let m = &self.metrics;
+        m.lines_in.set(self.stats.lines_in);
+        m.bytes_read.set(self.stats.bytes_read);
+        m.publish_tally();
+        m.pass(self.now.elapsed().as_nanos() as u64);
+        let generation = self.shared.live.generation();
+        if generation != self.live_gen {
+            self.live_gen = generation;
+            self.limits = self.shared.live.limits();
+            self.policy = self.limits.policy;
         }
     }
 
@@ -335,7 +362,11 @@ impl Shard {
             if c.closing.is_some() {
                 return;
             }
+            let handshaking = c.tls_handshaking();
             let result = c.transport.read(&mut self.rbuf[..]);
+            if handshaking && !c.tls_handshaking() && result.is_ok() {
+                self.metrics.tls_ok.add(1);
+            }
             if let Some(web) = c.transport.web_mut() {
                 let (opened, control) = (web.take_opened(), web.take_control());
                 self.on_web(key, opened, control);
@@ -367,7 +398,7 @@ impl Shard {
             let more = c.peer_shut || c.transport.may_have_more(n, self.rbuf.len());
             let mut reader = std::mem::take(&mut c.reader);
             let rbuf = std::mem::take(&mut self.rbuf);
-            let max = c.session.max_line(self.shared.config.max_line);
+            let max = c.session.max_line(self.limits.max_line);
             if reader.held() > 0 {
                 // Held input goes first: this waits behind it (`flood.rs`).
                 reader.hold_more(&rbuf[..n]);
@@ -382,6 +413,7 @@ impl Shard {
                 }
             }
             total += n;
+            self.stats.bytes_read += n as u64;
             if !more {
                 return;
             }
@@ -467,6 +499,9 @@ impl Shard {
                 } => self.nick_claimed(key, id, &old, &new, result),
                 ShardMsg::Stored(s) => self.stored(s),
                 ShardMsg::Shutdown => self.begin_stopping(),
+                ShardMsg::Census(answer) => {
+                    let _ = answer.send(self.census());
+                }
             }
         }
     }
@@ -513,6 +548,14 @@ impl Shard {
         }
         let mut client = Client::new(transport, id, session, bucket, presence);
         client.locked = self.shared.config.server_password.is_some();
+        client.since_ms = self.wall_ms;
+        client.metric_proto = match proto {
+            Protocol::Line => 0,
+            Protocol::Irc => 1,
+            Protocol::Web => 2,
+        };
+        self.metrics.accepted[client.metric_proto as usize].add(1);
+        self.metrics.connections[client.metric_proto as usize].add(1);
         self.clients.insert(client);
         self.stats.accepted += 1;
         if handshaking {
@@ -542,6 +585,7 @@ impl Shard {
         });
         for key in expired {
             self.stats.handshake_timeouts += 1;
+            self.closing_as(key, CloseReason::HandshakeTimeout);
             self.close(key, None);
         }
     }
@@ -565,6 +609,14 @@ impl Shard {
             self.say_goodbye(key, true, reason, self.now);
         }
         let mut c = self.clients.remove(key);
+        let why = c.closed_as.unwrap_or_else(|| CloseReason::of(reason));
+        let m = &self.metrics;
+        m.closed[why as usize].add(1);
+        m.connections[c.metric_proto as usize].sub(1);
+        m.queued_bytes.sub(u64::from(c.queued));
+        if c.tls_handshaking() && why != CloseReason::HandshakeTimeout {
+            m.tls_failed.add(1);
+        }
         web::last_frames(&mut c);
         c.transport.close_notify();
         // Deregister before the fd closes: poll(2) keeps fds it was given.
@@ -600,10 +652,39 @@ impl Shard {
         let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
         for key in keys {
             if let Some(w) = self.clients[key].transport.web_mut() {
-                w.going_away();
+                w.going_away("server shutting down");
             }
             self.reply(key, &Reply::ShuttingDown);
+            self.closing_as(key, CloseReason::Shutdown);
             self.say_goodbye(key, false, Some("server shutting down"), deadline);
+        }
+    }
+
+    /// Every connection this shard holds, for `/connz`.
+    fn census(&self) -> Vec<crate::metrics::ConnInfo> {
+        self.clients
+            .iter()
+            .map(|(_, c)| crate::metrics::ConnInfo {
+                id: c.id.0,
+                nick: c.nick.to_string(),
+                protocol: crate::metrics::PROTOCOLS[c.metric_proto as usize],
+                tls: matches!(c.transport, Transport::Tls(_))
+                    || c.transport
+                        .web()
+                        .is_some_and(|w| matches!(w.inner(), Transport::Tls(_))),
+                shard: self.index,
+                rooms: c.rooms.iter().map(|m| m.room.name().to_string()).collect(),
+                account: c.account.as_deref().map(str::to_string),
+                pending_bytes: (c.out.pending() + c.transport.buffered()) as u64,
+                since_ms: c.since_ms,
+            })
+            .collect()
+    }
+
+    /// Records why a client is being closed, unless that is already known.
+    pub(crate) fn closing_as(&mut self, key: usize, why: CloseReason) {
+        if let Some(c) = self.clients.get_mut(key) {
+            c.closed_as.get_or_insert(why);
         }
     }
 

@@ -37,6 +37,7 @@ fn shared() -> Arc<Shared> {
 pub(super) fn shared_with(config: Config) -> Arc<Shared> {
     let shards = config.threads.unwrap_or(1);
     Arc::new(Shared {
+        live: crate::live::Live::new(&config),
         config,
         registry: Registry::new(),
         rooms: Rooms::new(shards),
@@ -52,6 +53,7 @@ pub(super) fn shared_with(config: Config) -> Arc<Shared> {
         }),
         web: Default::default(),
         store: None,
+        metrics: Arc::new(crate::metrics::Metrics::new(shards)),
     })
 }
 

@@ -24,10 +24,10 @@ impl Shard {
     /// OPER: an operator account's name and password make the client an
     /// operator.
     pub(super) fn oper(&mut self, key: usize, name: &str, password: &str) {
-        let account = self.shared.config.opers.iter().find(|(n, _)| n == name);
+        let account = self.shared.live.oper(name);
         let refusal = match account {
             None => Some(Refusal::NoOperAccount),
-            Some((_, pw)) if !same_secret(pw.as_bytes(), password.as_bytes()) => {
+            Some(pw) if !same_secret(pw.as_bytes(), password.as_bytes()) => {
                 Some(Refusal::WrongPassword)
             }
             Some(_) => None,

@@ -278,8 +278,12 @@ pub(crate) fn pong(payload: &[u8], out: &mut Vec<u8>) {
 }
 
 /// A close frame with `status`.
-pub(crate) fn close(status: u16, out: &mut Vec<u8>) {
-    control(CLOSE, &status.to_be_bytes(), out);
+pub(crate) fn close(status: u16, reason: &str, out: &mut Vec<u8>) {
+    let mut payload = Vec::with_capacity(2 + reason.len());
+    payload.extend_from_slice(&status.to_be_bytes());
+    // A control frame's payload is at most 125 bytes.
+    payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(123)]);
+    control(CLOSE, &payload, out);
 }
 
 #[cfg(test)]

@@ -103,6 +103,9 @@ pub(crate) struct WebStream {
     opened: bool,
     /// The status code of the close frame to send when closing.
     close_code: u16,
+    /// The reason its close frame gives (none unless the server is going
+    /// away).
+    close_reason: &'static str,
     /// The longest message the session accepts.
     max: u32,
 }
@@ -123,6 +126,7 @@ impl WebStream {
             sub: None,
             opened: false,
             close_code: frame::code::NORMAL,
+            close_reason: "",
             max: 0,
         }
     }
@@ -163,9 +167,11 @@ impl WebStream {
         control
     }
 
-    /// The server is going away (shutdown): its close frame says so.
-    pub fn going_away(&mut self) {
+    /// The server is going away (shutdown, drain): its close frame says
+    /// so, with `reason`.
+    pub fn going_away(&mut self, reason: &'static str) {
         self.close_code = frame::code::GOING_AWAY;
+        self.close_reason = reason;
     }
 
     /// Reads decoded messages, one line each. `Ok(0)`: the peer closed (or
@@ -348,7 +354,7 @@ impl WebStream {
             }
             State::Open | State::Closed if framed && !self.response_pending() => {
                 let mut out = Vec::new();
-                frame::close(self.close_code, &mut out);
+                frame::close(self.close_code, self.close_reason, &mut out);
                 let _ = self.inner.writer().write(&out);
             }
             _ => {}
