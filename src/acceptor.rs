@@ -48,6 +48,44 @@ const POLL_PACE_PER_CLIENT: Duration = Duration::from_micros(5);
 /// waits for its shard to be woken.
 const POLL_PACE_MAX: Duration = Duration::from_millis(20);
 
+/// Where a drain request waits for the acceptor.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DrainRequest(Arc<parking_lot::Mutex<DrainState>>);
+
+#[derive(Clone, Copy, Debug, Default)]
+enum DrainState {
+    #[default]
+    None,
+    /// Asked for, to end then; not yet begun.
+    Asked(Instant),
+    Begun,
+}
+
+impl DrainRequest {
+    /// Asks for a drain ending at `until`; false if one was asked for
+    /// already (the first wins).
+    pub fn request(&self, until: Instant) -> bool {
+        let mut state = self.0.lock();
+        if matches!(*state, DrainState::None) {
+            *state = DrainState::Asked(until);
+            return true;
+        }
+        false
+    }
+
+    /// The drain's end, once, when one was asked for.
+    fn take(&self) -> Option<Instant> {
+        let mut state = self.0.lock();
+        match *state {
+            DrainState::Asked(until) => {
+                *state = DrainState::Begun;
+                Some(until)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A listening socket, whether it speaks TLS, and the protocol inside.
 pub(crate) struct Listener {
     pub socket: TcpListener,
@@ -69,6 +107,8 @@ pub(crate) struct Acceptor {
     pace_per_client: Duration,
     reserve: Option<File>,
     backoff: Option<Duration>,
+    /// Set by [`crate::server::ServerHandle::drain`]: when the drain ends.
+    drain: DrainRequest,
     last_warning: Option<Instant>,
 }
 
@@ -79,6 +119,7 @@ impl Acceptor {
         shards: Vec<ShardHandle>,
         shared: Arc<Shared>,
         stop: Arc<AtomicBool>,
+        drain: DrainRequest,
     ) -> io::Result<Acceptor> {
         for (i, l) in listeners.iter().enumerate() {
             l.socket.set_nonblocking(true)?;
@@ -100,6 +141,7 @@ impl Acceptor {
             next_id: AtomicU64::new(1),
             reserve: open_reserve(),
             backoff: None,
+            drain,
             last_warning: None,
         })
     }
@@ -114,6 +156,9 @@ impl Acceptor {
             if self.stop.load(Ordering::Acquire) {
                 break Ok(());
             }
+            if let Some(until) = self.drain.take() {
+                self.begin_draining(until);
+            }
             // After a backoff, retry every listener even without a new
             // event: a backlog may still hold connections (edge-triggered:
             // no new edge comes for them).
@@ -127,6 +172,31 @@ impl Acceptor {
             shard.send(ShardMsg::Shutdown);
         }
         result
+    }
+
+    /// Stops accepting for a lame-duck drain: takes what the backlogs
+    /// hold (it is drained with the rest), closes the listening sockets
+    /// (a socket systemd passed in stays open in systemd and any newer
+    /// process) and tells every shard to drain until `until`.
+    fn begin_draining(&mut self, until: Instant) {
+        for i in 0..self.listeners.len() {
+            self.accept_all(i);
+        }
+        self.wake_due(Instant::now() + POLL_PACE_MAX);
+        for l in self.listeners.drain(..) {
+            let _ = self.poller.deregister(l.socket.as_raw_fd());
+        }
+        self.shared
+            .metrics
+            .status
+            .accepting
+            .store(false, Ordering::Relaxed);
+        for shard in &self.shards {
+            shard.send(ShardMsg::Drain(until));
+        }
+        crate::info!(
+            "[Server] draining: no longer accepting; closing clients until the drain ends"
+        );
     }
 
     /// Until the next backoff retry or paced wake-up, whichever is first.

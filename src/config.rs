@@ -64,6 +64,11 @@ pub struct Config {
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// On SIGUSR2 (lame-duck drain), how long to spread closing every
+    /// client over before exiting.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub drain_duration: Duration,
+
     /// Also serve TLS on this port (needs --tls-cert and --tls-key, or
     /// --tls-self-signed).
     #[arg(long)]
@@ -206,6 +211,12 @@ impl Config {
     /// The shard count after applying the default.
     pub fn shard_count(&self) -> usize {
         self.threads.unwrap_or_else(num_cpus::get).max(1)
+    }
+
+    /// The configuration as it would be parsed now, from the same
+    /// command line.
+    pub fn reload(&self) -> Result<Config, String> {
+        Config::try_parse_from(std::env::args_os()).map_err(|e| e.to_string())
     }
 
     /// The flood-control burst after applying the default.

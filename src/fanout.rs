@@ -58,6 +58,9 @@ pub enum ShardMsg {
     Stored(crate::store::Stored),
     /// Say goodbye to every client and stop.
     Shutdown,
+    /// Lame-duck drain: tell every client, then close them gradually
+    /// until then.
+    Drain(std::time::Instant),
     /// List every connection for `/connz`, answered on the channel.
     Census(crossbeam_channel::Sender<Vec<crate::metrics::ConnInfo>>),
 }

@@ -27,6 +27,7 @@ pub mod proto;
 pub mod protocol;
 pub(crate) mod ratelimit;
 pub(crate) mod registry;
+pub(crate) mod reload;
 pub mod rooms;
 pub mod server;
 pub(crate) mod shard;

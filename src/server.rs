@@ -6,8 +6,9 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, Instant};
 
-use crate::acceptor::{Acceptor, Listener};
+use crate::acceptor::{Acceptor, DrainRequest, Listener};
 use crate::backplane::Backplane;
 use crate::cluster::{self, Bridge, Cluster, ClusterConfig, Command};
 use crate::config::Config;
@@ -44,14 +45,17 @@ pub struct Server {
     fingerprint: Option<String>,
     acceptor_poller: Poller,
     stop: Arc<AtomicBool>,
+    drain: DrainRequest,
     shared: Arc<Shared>,
 }
 
-/// Stops a running server from another thread.
+/// Stops, drains or reloads a running server from another thread.
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
+    drain: DrainRequest,
+    shared: Arc<Shared>,
 }
 
 impl ServerHandle {
@@ -62,7 +66,45 @@ impl ServerHandle {
         self.stop.store(true, Ordering::Release);
         let _ = self.waker.wake();
     }
+
+    /// Puts a new configuration's reloadable settings in force (TLS
+    /// certificate and key, MOTD, operators, rate and size limits), or,
+    /// if anything in it is bad, none of them; logs and counts either way.
+    pub fn reload(&self, new: Result<Config, String>) -> Result<(), String> {
+        crate::reload::reload(&self.shared, new)
+    }
+
+    /// Lame-duck drain: stops accepting (so `/readyz` fails), tells every
+    /// client the server is restarting, closes them gradually over `over`,
+    /// then shuts down as [`shutdown`](Self::shutdown) does. A second
+    /// call changes nothing.
+    pub fn drain(&self, over: Duration) {
+        let until = Instant::now() + over;
+        if !self.drain.request(until) {
+            return;
+        }
+        self.shared
+            .metrics
+            .status
+            .draining
+            .store(true, Ordering::Relaxed);
+        crate::info!("[Server] draining over {over:?}, then stopping");
+        let _ = self.waker.wake();
+        let handle = self.clone();
+        let timer = thread::Builder::new().name("drain".into()).spawn(move || {
+            // The last clients go at `until`; give their goodbyes a
+            // moment to flush before the shutdown.
+            thread::sleep(over + DRAIN_GRACE);
+            handle.shutdown();
+        });
+        if timer.is_err() {
+            self.shutdown();
+        }
+    }
 }
+
+/// After a drain's last client goes, how long before the shutdown.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 /// What a finished run did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -168,15 +210,15 @@ impl Server {
         let web = Arc::new(crate::web::Settings {
             origins: config.http_origins.clone(),
             trusted: config.trusted_proxies.clone(),
-            max_line: config.max_line as usize,
+            max_line: config.max_line.into(),
         });
         let names = Arc::new(Identity {
             server: config.server_name.clone().unwrap_or_else(host_name).into(),
             network: config.network.clone().into(),
-            motd: match &config.motd {
+            motd: crate::proto::Motd::new(match &config.motd {
                 None => None,
                 Some(path) => Some(read_motd(path)?),
-            },
+            }),
             history_max: config.history as usize,
         });
         let acceptor_poller = setup("the acceptor's poller", Poller::new(config.backend))?;
@@ -210,6 +252,7 @@ impl Server {
             registry: Registry::new(),
             connected: AtomicUsize::new(0),
             max_clients,
+            certs: identity.as_ref().map(|i| Arc::clone(&i.certs)),
             tls: identity.map(|i| i.config),
             cluster: cluster.clone().map(|c| Box::new(c) as Box<dyn Backplane>),
             identity: names,
@@ -236,6 +279,7 @@ impl Server {
             fingerprint,
             acceptor_poller,
             stop: Arc::new(AtomicBool::new(false)),
+            drain: DrainRequest::default(),
             shared,
         })
     }
@@ -262,6 +306,8 @@ impl Server {
         ServerHandle {
             stop: Arc::clone(&self.stop),
             waker: self.acceptor_poller.waker(),
+            drain: self.drain.clone(),
+            shared: Arc::clone(&self.shared),
         }
     }
 
@@ -352,6 +398,7 @@ impl Server {
                 handles,
                 Arc::clone(&self.shared),
                 self.stop,
+                self.drain,
             ),
         )?;
 
@@ -445,7 +492,7 @@ fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
 
 /// The lines of a message-of-the-day file, cleaned of control characters
 /// and cut at 400 bytes each.
-fn read_motd(path: &std::path::Path) -> Result<Vec<Box<str>>, Error> {
+pub(crate) fn read_motd(path: &std::path::Path) -> Result<Vec<Box<str>>, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("cannot read --motd {}: {e}", path.display())))?;
     Ok(text

@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub max_clients: usize,
     /// The TLS configuration every TLS connection shares.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Its certificate, which a reload may replace (`None` without TLS).
+    pub certs: Option<Arc<crate::tls::CertSwap>>,
     /// The way to the other nodes, in cluster mode.
     pub cluster: Option<Box<dyn Backplane>>,
     /// What the server calls itself (IRC's server and network names).

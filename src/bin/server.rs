@@ -1,11 +1,12 @@
 //! The chat server binary: parses flags, binds, prints the listening line
-//! and runs until SIGINT or SIGTERM.
+//! and runs until SIGINT or SIGTERM; SIGHUP reloads, SIGUSR2 drains.
 
 use std::process::ExitCode;
 use std::thread;
 
 use clap::Parser;
-use shardchat::sys;
+use shardchat::server::ServerHandle;
+use shardchat::sys::{self, Signal};
 use shardchat::{Config, Server};
 
 fn main() -> ExitCode {
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
         eprintln!("[Server] cannot set up signal handling: {e}");
         return ExitCode::FAILURE;
     }
-    let server = match Server::bind(config) {
+    let server = match Server::bind(config.clone()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("server: {e}");
@@ -34,12 +35,7 @@ fn main() -> ExitCode {
     let handle = server.handle();
     thread::Builder::new()
         .name("signals".into())
-        .spawn(move || {
-            if let Ok(sig) = sys::wait_termination() {
-                shardchat::info!("[Server] {sig:?} received, shutting down");
-                handle.shutdown();
-            }
-        })
+        .spawn(move || on_signals(&handle, &config))
         .expect("spawning the signal thread");
     let result = server.run();
     let code = match result {
@@ -59,4 +55,27 @@ fn main() -> ExitCode {
     };
     shardchat::log::flush(std::time::Duration::from_secs(2));
     code
+}
+
+/// Handles signals until one stops the server: SIGINT and SIGTERM stop it
+/// at once, SIGUSR2 drains it over `--drain-duration` (a later SIGINT or
+/// SIGTERM cuts the drain short), SIGHUP reloads.
+fn on_signals(handle: &ServerHandle, config: &Config) {
+    while let Ok(sig) = sys::wait_termination() {
+        match sig {
+            Signal::Hangup => {
+                shardchat::info!("[Server] SIGHUP received, reloading");
+                let _ = handle.reload(config.reload());
+            }
+            Signal::User2 => {
+                shardchat::info!("[Server] SIGUSR2 received, draining");
+                handle.drain(config.drain_duration);
+            }
+            Signal::Interrupt | Signal::Terminate => {
+                shardchat::info!("[Server] {sig:?} received, shutting down");
+                handle.shutdown();
+                return;
+            }
+        }
+    }
 }

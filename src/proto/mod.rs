@@ -345,10 +345,30 @@ pub(crate) struct Identity {
     pub server: Box<str>,
     /// The network's name (IRC's ISUPPORT `NETWORK`).
     pub network: Box<str>,
-    /// The message of the day, line by line (`--motd`).
-    pub motd: Option<Vec<Box<str>>>,
+    /// The message of the day, line by line (`--motd`); a reload may
+    /// replace it.
+    pub motd: Motd,
     /// The most history lines one CHATHISTORY gets (0: no history).
     pub history_max: usize,
+}
+
+/// The message of the day's lines (none: IRC's 422). Read when a client
+/// registers or asks for it, never on the message path.
+#[derive(Debug, Default)]
+pub(crate) struct Motd(parking_lot::RwLock<Option<Arc<[Box<str>]>>>);
+
+impl Motd {
+    pub fn new(lines: Option<Vec<Box<str>>>) -> Motd {
+        Motd(parking_lot::RwLock::new(lines.map(Into::into)))
+    }
+
+    pub fn get(&self) -> Option<Arc<[Box<str>]>> {
+        self.0.read().clone()
+    }
+
+    pub fn set(&self, lines: Option<Vec<Box<str>>>) {
+        *self.0.write() = lines.map(Into::into);
+    }
 }
 
 /// One client's protocol state.

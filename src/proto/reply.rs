@@ -127,6 +127,9 @@ pub(crate) enum Reply {
     Bye,
     /// The server is stopping.
     ShuttingDown,
+    /// The server is draining for a restart: the client will be closed
+    /// soon and should reconnect.
+    Draining,
     /// The command list.
     Help,
     /// Who is in a room, or online: the first nicks of a sorted list of

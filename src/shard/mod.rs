@@ -29,6 +29,7 @@ mod caps;
 mod channel;
 mod commands;
 mod delivery;
+mod drain;
 mod events;
 mod flood;
 mod history;
@@ -158,6 +159,8 @@ pub struct Shard {
     epoch: Instant,
     pub(crate) now: Instant,
     stopping: Option<Instant>,
+    /// A lame-duck drain under way (`drain.rs`).
+    drain: Option<drain::Drain>,
     pub(crate) stats: ShardStats,
     /// The limits in force, and the reload generation they come from.
     pub(crate) limits: Limits,
@@ -208,6 +211,7 @@ impl Shard {
             epoch: now,
             now,
             stopping: None,
+            drain: None,
             stats: ShardStats::default(),
             limits,
             live_gen,
@@ -273,6 +277,9 @@ impl Shard {
             if !self.unidentified.is_empty() {
                 self.rename_unidentified();
             }
+            if self.drain.is_some() {
+                self.drain_due();
+            }
             self.flush_dirty();
             self.close_doomed();
             self.reap_lingering();
@@ -318,10 +325,15 @@ impl Shard {
         let identify = self
             .identify_deadline()
             .map(|at| at.saturating_duration_since(self.now));
-        [self.keepalive_timeout(), self.throttle_timeout(), identify]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.keepalive_timeout(),
+            self.throttle_timeout(),
+            identify,
+            self.drain_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn on_event(&mut self, ev: &Event, reading: bool) {
@@ -499,6 +511,7 @@ impl Shard {
                 } => self.nick_claimed(key, id, &old, &new, result),
                 ShardMsg::Stored(s) => self.stored(s),
                 ShardMsg::Shutdown => self.begin_stopping(),
+                ShardMsg::Drain(until) => self.begin_draining(until),
                 ShardMsg::Census(answer) => {
                     let _ = answer.send(self.census());
                 }

@@ -44,11 +44,12 @@ pub(super) fn shared_with(config: Config) -> Arc<Shared> {
         connected: AtomicUsize::new(0),
         max_clients: 100,
         tls: None,
+        certs: None,
         cluster: None,
         identity: Arc::new(crate::proto::Identity {
             server: "test.server".into(),
             network: "test".into(),
-            motd: None,
+            motd: Default::default(),
             history_max: 100,
         }),
         web: Default::default(),

@@ -17,7 +17,7 @@ impl Reader {
         let identity = Arc::new(Identity {
             server: "bench.server".into(),
             network: "bench".into(),
-            motd: None,
+            motd: Default::default(),
             history_max: 100,
         });
         let proto = if protocol == "line" {

@@ -38,11 +38,17 @@ pub fn fd_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur as u64)
 }
 
-/// Termination signals this process handles itself.
+/// Signals this process handles itself, on a thread of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signal {
+    /// SIGINT: stop.
     Interrupt,
+    /// SIGTERM: stop.
     Terminate,
+    /// SIGHUP: reload what can change while running.
+    Hangup,
+    /// SIGUSR2: lame-duck drain, then stop.
+    User2,
 }
 
 fn termination_set() -> libc::sigset_t {
@@ -55,11 +61,16 @@ fn termination_set() -> libc::sigset_t {
     unsafe { libc::sigaddset(&mut set, libc::SIGINT) };
     // SAFETY: `set` is an initialised sigset_t; SIGTERM is a valid signal.
     unsafe { libc::sigaddset(&mut set, libc::SIGTERM) };
+    // SAFETY: `set` is an initialised sigset_t; SIGHUP is a valid signal.
+    unsafe { libc::sigaddset(&mut set, libc::SIGHUP) };
+    // SAFETY: `set` is an initialised sigset_t; SIGUSR2 is a valid signal.
+    unsafe { libc::sigaddset(&mut set, libc::SIGUSR2) };
     set
 }
 
-/// Blocks SIGINT and SIGTERM in the calling thread, and so in every thread it
-/// spawns afterwards; call it first in `main`, then [`wait_termination`].
+/// Blocks SIGINT, SIGTERM, SIGHUP and SIGUSR2 in the calling thread, and
+/// so in every thread it spawns afterwards; call it first in `main`, then
+/// [`wait_termination`].
 pub fn block_termination_signals() -> io::Result<()> {
     let set = termination_set();
     // SAFETY: `set` is initialised; a null old-set pointer is allowed.
@@ -70,7 +81,7 @@ pub fn block_termination_signals() -> io::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGINT or SIGTERM (blocked beforehand).
+/// Waits for one of the signals [`block_termination_signals`] blocked.
 pub fn wait_termination() -> io::Result<Signal> {
     let set = termination_set();
     let mut sig: libc::c_int = 0;
@@ -84,10 +95,11 @@ pub fn wait_termination() -> io::Result<Signal> {
             return Err(io::Error::from_raw_os_error(rc));
         }
     }
-    Ok(if sig == libc::SIGINT {
-        Signal::Interrupt
-    } else {
-        Signal::Terminate
+    Ok(match sig {
+        libc::SIGINT => Signal::Interrupt,
+        libc::SIGHUP => Signal::Hangup,
+        libc::SIGUSR2 => Signal::User2,
+        _ => Signal::Terminate,
     })
 }
 

@@ -33,8 +33,9 @@ pub(crate) struct Settings {
     pub origins: Vec<String>,
     /// Peers whose `X-Forwarded-For` counts (`--trusted-proxy`).
     pub trusted: Vec<proxy::Cidr>,
-    /// The longest line-protocol message (`--max-line`).
-    pub max_line: usize,
+    /// The longest line-protocol message (`--max-line`; a reload may
+    /// change it for WebSockets opened afterwards).
+    pub max_line: std::sync::atomic::AtomicU32,
 }
 
 impl Settings {
@@ -232,7 +233,10 @@ impl WebStream {
                 http.client = Some(client);
                 self.max = match sub.protocol() {
                     Protocol::Irc => crate::proto::irc::MAX_LINE as u32,
-                    _ => http.settings.max_line as u32,
+                    _ => http
+                        .settings
+                        .max_line
+                        .load(std::sync::atomic::Ordering::Relaxed),
                 };
                 self.state = State::Open;
                 self.sub = Some(sub);

@@ -22,6 +22,7 @@ mod browser;
 mod client;
 mod cluster;
 mod docs;
+mod drain;
 mod history;
 mod irc;
 mod irc_account_tags;

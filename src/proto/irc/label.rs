@@ -66,7 +66,7 @@ mod tests {
         IrcSession::new(Arc::new(Identity {
             server: "srv".into(),
             network: "net".into(),
-            motd: None,
+            motd: Default::default(),
             history_max: 100,
         }))
     }

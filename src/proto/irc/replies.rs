@@ -372,6 +372,7 @@ impl IrcSession {
             Reply::Bye => {
                 out.extend_from_slice(b"ERROR :Closing link (Quit)\r\n");
             }
+            Reply::Draining => notice(out, srv, me, crate::proto::line::DRAINING),
             Reply::ShuttingDown => {
                 out.extend_from_slice(b"ERROR :Server shutting down\r\n");
             }
@@ -497,12 +498,12 @@ impl IrcSession {
 
     /// 375/372/376 with the message of the day, or 422 without one.
     fn motd(&self, to: &To<'_>, out: &mut Vec<u8>) {
-        match &self.identity.motd {
+        match self.identity.motd.get() {
             None => to.numeric(out, "422", &[], Some("MOTD File is missing")),
             Some(lines) => {
                 let start = format!("- {} Message of the day - ", to.srv);
                 to.numeric(out, "375", &[], Some(&start));
-                for line in lines {
+                for line in lines.iter() {
                     to.numeric(out, "372", &[], Some(&format!("- {line}")));
                 }
                 to.numeric(out, "376", &[], Some("End of /MOTD command."));

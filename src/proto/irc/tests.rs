@@ -11,7 +11,7 @@ fn session() -> IrcSession {
     IrcSession::new(Arc::new(Identity {
         server: "irc.test".into(),
         network: "TestNet".into(),
-        motd: None,
+        motd: Default::default(),
         history_max: 100,
     }))
 }

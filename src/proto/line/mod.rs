@@ -13,6 +13,10 @@ mod accounts;
 
 use super::{Presence, Refusal, Reply, Request, Scope, Speech, Usage};
 
+/// What every protocol tells a client when a drain begins.
+pub(crate) const DRAINING: &str =
+    "server restarting: you will be disconnected shortly, please reconnect";
+
 /// Decodes one framed line (see [`super::Session::decode`]).
 pub(super) fn decode(line: Line<'_>, max_line: u32) -> Option<Result<Request<'_>, Refusal>> {
     let bytes = match line {
@@ -221,6 +225,7 @@ pub(super) fn render_reply(reply: &Reply, out: &mut Vec<u8>) {
         Reply::Killed(why) => out.extend_from_slice(&protocol::error(&["disconnected: ", why])),
         Reply::Bye => protocol::write_notice(out, &["bye"]),
         Reply::ShuttingDown => protocol::write_notice(out, &["server shutting down"]),
+        Reply::Draining => protocol::write_notice(out, &[DRAINING]),
         Reply::Help => out.extend_from_slice(protocol::HELP.as_bytes()),
         Reply::Users {
             scope,
