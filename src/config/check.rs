@@ -59,7 +59,15 @@ impl Config {
     /// What `--check-config` checks beyond parsing: the rules of
     /// [`startup_rules`], that the TLS certificate and key load and match,
     /// and that the MOTD file reads. Binds nothing and opens no database.
-    pub fn check(&self) -> Result<(), Error> {
+    /// The error names the `--config` file, if there is one.
+    pub fn check(&self) -> Result<(), String> {
+        self.check_files().map_err(|e| match &self.config {
+            Some(path) => format!("{}: {e}", path.display()),
+            None => e.to_string(),
+        })
+    }
+
+    fn check_files(&self) -> Result<(), Error> {
         if let TlsSource::Files { cert, key } = startup_rules(self)? {
             tls::load(cert, key)?;
         }
@@ -132,11 +140,18 @@ mod tests {
             "/nonexistent/k.pem",
         ])
         .expect("valid flags");
-        let e = c.check().expect_err("no certificate file").to_string();
+        let e = c.check().expect_err("no certificate file");
         assert!(e.contains("/nonexistent/c.pem"), "{e}");
         let c = Config::try_parse_from(["server", "--motd", "/nonexistent/motd"]).expect("valid");
-        let e = c.check().expect_err("no MOTD file").to_string();
+        let e = c.check().expect_err("no MOTD file");
         assert!(e.contains("cannot read --motd /nonexistent/motd"), "{e}");
+        let c = Config::try_parse_from(["server", "--config", "/etc/s.toml", "--threads", "0"])
+            .expect("valid");
+        let e = c.check().expect_err("no threads");
+        assert!(
+            e.starts_with("/etc/s.toml: bad configuration: --threads"),
+            "{e}"
+        );
         assert!(Config::default().check().is_ok());
     }
 
