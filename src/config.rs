@@ -1,11 +1,19 @@
 //! Server configuration: the command-line flags and their defaults.
 
+use std::ffi::OsString;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 
 use crate::poller::Backend;
+
+mod check;
+mod file;
+
+pub(crate) use check::{startup_rules, TlsSource};
+pub use file::LoadError;
 
 /// A sharded, edge-triggered epoll chat server.
 ///
@@ -14,6 +22,22 @@ use crate::poller::Backend;
 #[derive(Parser, Clone, Debug)]
 #[command(name = "server", version)]
 pub struct Config {
+    /// Read settings from this TOML file: keys are the long flag names
+    /// (`max-line = 4096`); flags given on the command line win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Check the flags and the --config file (TLS certificate and key,
+    /// MOTD file included), print `configuration OK` and exit, without
+    /// listening or opening the database.
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// The command line this configuration was loaded from (program name
+    /// first), kept so that [`Config::reload`] can load it again.
+    #[arg(skip)]
+    pub command_line: Vec<OsString>,
+
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind: IpAddr,
@@ -211,12 +235,6 @@ impl Config {
     /// The shard count after applying the default.
     pub fn shard_count(&self) -> usize {
         self.threads.unwrap_or_else(num_cpus::get).max(1)
-    }
-
-    /// The configuration as it would be parsed now, from the same
-    /// command line.
-    pub fn reload(&self) -> Result<Config, String> {
-        Config::try_parse_from(std::env::args_os()).map_err(|e| e.to_string())
     }
 
     /// The flood-control burst after applying the default.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::acceptor::{Acceptor, DrainRequest, Listener};
 use crate::backplane::Backplane;
 use crate::cluster::{self, Bridge, Cluster, ClusterConfig, Command};
-use crate::config::Config;
+use crate::config::{startup_rules, Config, TlsSource};
 use crate::error::{setup, Error};
 use crate::fanout::{self, ShardHandle};
 use crate::poller::{Poller, Waker};
@@ -119,40 +119,10 @@ impl Server {
     /// Binds the listening sockets and loads TLS material. Nothing runs
     /// until [`run`](Server::run).
     pub fn bind(config: Config) -> Result<Server, Error> {
-        if config.threads == Some(0) {
-            return Err(Error::Config("--threads must be at least 1".into()));
-        }
-        // Either TLS port needs the certificate options.
-        let tls_port = config
-            .tls_port
-            .or(config.irc_tls_port)
-            .or(config.https_port);
-        let identity = match (
-            &tls_port,
-            config.tls_self_signed,
-            &config.tls_cert,
-            &config.tls_key,
-        ) {
-            (None, false, None, None) => None,
-            (None, _, _, _) => {
-                return Err(Error::Config(
-                    "TLS options need --tls-port, --irc-tls-port or --https-port".into(),
-                ))
-            }
-            (Some(_), true, _, _) => Some(tls::self_signed(config.bind)?),
-            (Some(_), false, Some(cert), Some(key)) => Some(tls::load(cert, key)?),
-            (Some(_), false, _, _) => {
-                return Err(Error::Config(format!(
-                    "{} needs --tls-cert and --tls-key, or --tls-self-signed",
-                    if config.tls_port.is_some() {
-                        "--tls-port"
-                    } else if config.irc_tls_port.is_some() {
-                        "--irc-tls-port"
-                    } else {
-                        "--https-port"
-                    }
-                )))
-            }
+        let identity = match startup_rules(&config)? {
+            TlsSource::None => None,
+            TlsSource::SelfSigned => Some(tls::self_signed(config.bind)?),
+            TlsSource::Files { cert, key } => Some(tls::load(cert, key)?),
         };
         let mut listeners = Vec::new();
         let mut plain_addr = None;

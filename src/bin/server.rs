@@ -1,16 +1,36 @@
-//! The chat server binary: parses flags, binds, prints the listening line
+//! The chat server binary: loads flags and the --config file (or only
+//! checks them, with --check-config), binds, prints the listening line
 //! and runs until SIGINT or SIGTERM; SIGHUP reloads, SIGUSR2 drains.
 
 use std::process::ExitCode;
 use std::thread;
 
-use clap::Parser;
+use shardchat::config::LoadError;
 use shardchat::server::ServerHandle;
 use shardchat::sys::{self, Signal};
 use shardchat::{Config, Server};
 
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let config = match Config::load(std::env::args_os()) {
+        Ok(c) => c,
+        Err(LoadError::Usage(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if config.check_config {
+        return match config.check() {
+            Ok(()) => {
+                println!("configuration OK: {}", config.origin());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // glibc's default, kept fixed: see `pin_mmap_threshold`.
     sys::pin_mmap_threshold(128 * 1024);
     if let Err(e) = sys::raise_fd_limit() {

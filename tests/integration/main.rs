@@ -21,6 +21,7 @@ mod bad_input;
 mod browser;
 mod client;
 mod cluster;
+mod config_file;
 mod docs;
 mod drain;
 mod history;
