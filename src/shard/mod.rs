@@ -247,6 +247,7 @@ impl Shard {
             waited?;
             self.now = Instant::now();
             self.wall_ms = crate::event::now_ms();
+            self.refresh_limits();
 
             // While a peer or the backplane refuses what this shard sends,
             // it reads no client: no new lines, so its backlog cannot grow,
@@ -293,20 +294,24 @@ impl Shard {
         }
     }
 
-    /// Publishes this pass's counts and duration, and takes the limits
-    /// again after a reload.
-    fn end_pass(&mut self) {
-        let m = &self.metrics;
-        m.lines_in.set(self.stats.lines_in);
-        m.bytes_read.set(self.stats.bytes_read);
-        m.publish_tally();
-        m.pass(self.now.elapsed().as_nanos() as u64);
+    /// Takes the limits again after a reload, before the pass reads
+    /// anything.
+    fn refresh_limits(&mut self) {
         let generation = self.shared.live.generation();
         if generation != self.live_gen {
             self.live_gen = generation;
             self.limits = self.shared.live.limits();
             self.policy = self.limits.policy;
         }
+    }
+
+    /// Publishes this pass's counts and duration.
+    fn end_pass(&mut self) {
+        let m = &self.metrics;
+        m.lines_in.set(self.stats.lines_in);
+        m.bytes_read.set(self.stats.bytes_read);
+        m.publish_tally();
+        m.pass(self.now.elapsed().as_nanos() as u64);
     }
 
     fn next_timeout(&self) -> Option<Duration> {

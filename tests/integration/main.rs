@@ -39,6 +39,7 @@ mod irc_nickserv;
 mod irc_shared;
 mod irc_users;
 mod protocol;
+mod reload;
 mod rooms;
 mod scale;
 mod shutdown;

@@ -15,12 +15,12 @@ use crate::util::{
 };
 
 /// A blocking TLS test client that trusts `root`.
-struct TlsConn {
+pub(crate) struct TlsConn {
     reader: BufReader<StreamOwned<ClientConnection, TcpStream>>,
 }
 
 impl TlsConn {
-    fn open(addr: SocketAddr, root: &CertificateDer<'static>) -> TlsConn {
+    pub(crate) fn open(addr: SocketAddr, root: &CertificateDer<'static>) -> TlsConn {
         let mut roots = RootCertStore::empty();
         roots.add(root.clone()).expect("trust the test certificate");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -41,14 +41,22 @@ impl TlsConn {
         }
     }
 
-    fn send(&mut self, line: &str) {
+    pub(crate) fn send(&mut self, line: &str) {
         let s = self.reader.get_mut();
         s.write_all(format!("{line}\n").as_bytes())
             .expect("send over TLS");
         s.flush().expect("flush TLS");
     }
 
-    fn line(&mut self) -> String {
+    /// The first line, or the error that stopped it (e.g. a handshake
+    /// that failed).
+    pub(crate) fn try_line(&mut self) -> std::io::Result<String> {
+        let mut l = String::new();
+        self.reader.read_line(&mut l)?;
+        Ok(l)
+    }
+
+    pub(crate) fn line(&mut self) -> String {
         let mut l = String::new();
         let n = self.reader.read_line(&mut l).expect("a line over TLS");
         assert!(n > 0, "the server closed the TLS connection");
@@ -57,7 +65,7 @@ impl TlsConn {
     }
 
     /// Reads the welcome and lobby lines; returns the nick.
-    fn welcome(&mut self) -> String {
+    pub(crate) fn welcome(&mut self) -> String {
         let w = self.line();
         let nick = w
             .strip_prefix("* welcome ")
