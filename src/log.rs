@@ -159,17 +159,27 @@ impl Drop for Guard {
             return;
         };
         // A writer stuck on a full pipe would hold its guard's drop (and
-        // so the exit) forever: drop them on a thread and stop waiting
-        // after a while.
+        // so the exit) forever, and keep the other's lines from being
+        // written: each is dropped on a thread of its own, and the wait
+        // ends after a while.
         let (done, wait) = std::sync::mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("log-flush".into())
-            .spawn(move || {
-                drop(workers);
-                let _ = done.send(());
-            });
-        if spawned.is_ok() {
-            let _ = wait.recv_timeout(FLUSH_TIMEOUT);
+        let mut waiting = 0;
+        for worker in workers {
+            let done = done.clone();
+            let spawned = std::thread::Builder::new()
+                .name("log-flush".into())
+                .spawn(move || {
+                    drop(worker);
+                    let _ = done.send(());
+                });
+            waiting += usize::from(spawned.is_ok());
+        }
+        let deadline = std::time::Instant::now() + FLUSH_TIMEOUT;
+        for _ in 0..waiting {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if wait.recv_timeout(left).is_err() {
+                break;
+            }
         }
     }
 }

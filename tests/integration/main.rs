@@ -36,6 +36,7 @@ mod irc_modes;
 mod irc_nickserv;
 mod irc_shared;
 mod irc_users;
+mod logs;
 mod protocol;
 mod rooms;
 mod scale;
