@@ -223,6 +223,11 @@ pub struct Config {
     /// Log every chat line (costs throughput).
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Shape of the log lines: text, or one JSON object per line
+    /// (docs/operations.md, "Logs"). RUST_LOG filters them [default: info].
+    #[arg(long, value_enum, default_value_t = crate::log::Format::Text)]
+    pub log_format: crate::log::Format,
 }
 
 impl Default for Config {

@@ -3,7 +3,8 @@
 //!
 //! The log is process-wide, so the test runs the server in a child process
 //! (this test binary again, told so by an environment variable) and reads
-//! the child's stdout.
+//! the child's stdout: once quiet, and once not, to show the check would
+//! see the lines.
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
@@ -19,10 +20,21 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[test]
 fn a_quiet_log_leaves_stdout_to_the_embedding_program() {
-    if std::env::var_os(CHILD).is_some() {
-        serve_one_client_quietly();
+    if let Some(mode) = std::env::var_os(CHILD) {
+        serve_one_client(mode == "quiet");
         return;
     }
+    let loud = run_child("loud");
+    assert!(
+        loud.contains("[Server] New client joined"),
+        "no server log on stdout: {loud}"
+    );
+    let quiet = run_child("quiet");
+    assert!(!quiet.contains("[Server]"), "server log on stdout: {quiet}");
+}
+
+/// Runs this test in a child process in `mode`; returns its stdout.
+fn run_child(mode: &str) -> String {
     let me = std::env::current_exe().expect("this test binary");
     let out = Command::new(me)
         .args([
@@ -30,23 +42,24 @@ fn a_quiet_log_leaves_stdout_to_the_embedding_program() {
             "--exact",
             "--nocapture",
         ])
-        .env(CHILD, "1")
+        .env(CHILD, mode)
+        .env_remove("RUST_LOG")
         .output()
         .expect("run the child");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed: {stdout}\n{stderr}");
     // The child did serve a client, or the test proves nothing.
     assert!(stdout.contains("1 passed"), "child output: {stdout}");
-    assert!(
-        !stdout.contains("[Server]"),
-        "server log on stdout: {stdout}"
-    );
+    stdout
 }
 
 /// One client joins and leaves: the server logs both unless quiet.
-fn serve_one_client_quietly() {
-    shardchat::log::quiet();
+fn serve_one_client(quiet: bool) {
+    let log = shardchat::log::init(shardchat::log::Format::Text).expect("set up the log");
+    if quiet {
+        shardchat::log::quiet();
+    }
     let config = Config {
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 0,
@@ -75,5 +88,5 @@ fn serve_one_client_quietly() {
         .expect("the server failed");
     assert_eq!(summary.accepted, 1);
     // Whatever was logged is written before the process ends.
-    shardchat::log::flush(TIMEOUT);
+    drop(log);
 }

@@ -1,11 +1,13 @@
 //! The chat server binary: loads flags and the --config file (or only
-//! checks them, with --check-config), binds, prints the listening line
-//! and runs until SIGINT or SIGTERM; SIGHUP reloads, SIGUSR2 drains.
+//! checks them, with --check-config), sets up the log, binds, prints the
+//! listening line and runs until SIGINT or SIGTERM; SIGHUP reloads,
+//! SIGUSR2 drains.
 
 use std::process::ExitCode;
 use std::thread;
 
 use shardchat::config::LoadError;
+use shardchat::log;
 use shardchat::server::ServerHandle;
 use shardchat::sys::{self, Signal};
 use shardchat::{Config, Server};
@@ -33,14 +35,23 @@ fn main() -> ExitCode {
     }
     // glibc's default, kept fixed: see `pin_mmap_threshold`.
     sys::pin_mmap_threshold(128 * 1024);
-    if let Err(e) = sys::raise_fd_limit() {
-        eprintln!("[Server] cannot raise the open-files limit: {e}");
-    }
     // Blocked here, before any thread exists, so only the waiter below
     // receives them.
     if let Err(e) = sys::block_termination_signals() {
         eprintln!("[Server] cannot set up signal handling: {e}");
         return ExitCode::FAILURE;
+    }
+    // Held to the end of `main`: dropping it writes the queued lines.
+    let _log = match log::init(config.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            // A usage error, like a bad flag.
+            eprintln!("server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = sys::raise_fd_limit() {
+        shardchat::warn!("[Server] cannot raise the open-files limit: {e}");
     }
     let server = match Server::bind(config.clone()) {
         Ok(s) => s,
@@ -73,7 +84,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     };
-    shardchat::log::flush(std::time::Duration::from_secs(2));
+    let dropped = log::dropped_lines();
+    if dropped > 0 {
+        shardchat::warn!("[Server] {dropped} log lines dropped: output was not keeping up");
+    }
     code
 }
 
