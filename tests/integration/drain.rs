@@ -26,10 +26,10 @@ fn drain_tells_everyone_closes_them_gradually_and_exits_zero(b: Backend) {
 
     // Everyone is told at once.
     for c in &mut lines {
-        c.read_until(&format!("* {DRAINING}"));
+        c.read_until("* server restarting: you will be disconnected shortly, please reconnect");
     }
     irc.until(&format!(":irc.test NOTICE ircdrain :{DRAINING}"));
-    ws.until(&format!("* {DRAINING}"));
+    ws.until("* server restarting: you will be disconnected shortly, please reconnect");
 
     // The listening socket is closed: a newcomer is refused (nothing else
     // listens on the port).
@@ -86,7 +86,7 @@ fn sigterm_cuts_a_drain_short(b: Backend) {
     let (mut s, _, _) = web_server(b, &["--drain-duration", "60s"]);
     let (mut c, _) = s.connect();
     s.signal("USR2");
-    c.read_until(&format!("* {DRAINING}"));
+    c.read_until("* server restarting: you will be disconnected shortly, please reconnect");
     s.signal("TERM");
     c.read_until("* server shutting down");
     c.expect_closed();
