@@ -5,6 +5,7 @@
 
 mod irc;
 mod ngircd;
+mod upgrade;
 mod util;
 mod ws;
 
