@@ -46,6 +46,12 @@ pub struct Config {
     #[arg(long, default_value_t = 9090)]
     pub port: u16,
 
+    /// Bind the listening ports with SO_REUSEPORT, so that a second server
+    /// (an upgrade) can listen on them while this one still runs; the
+    /// kernel spreads new connections among them (docs/operations.md).
+    #[arg(long)]
+    pub reuse_port: bool,
+
     /// Worker threads (shards), each with its own event loop [default: the
     /// number of CPUs].
     #[arg(long)]

@@ -17,6 +17,7 @@ pub mod error;
 pub mod event;
 pub(crate) mod fanout;
 pub mod frame;
+pub(crate) mod listen;
 pub(crate) mod live;
 pub mod log;
 pub(crate) mod metrics;

@@ -1,8 +1,7 @@
-//! Wiring: binds the listener, builds every shard and the acceptor, runs
-//! them on their threads and stops them on request.
+//! Wiring: opens the listeners (src/listen.rs), builds every shard and the
+//! acceptor, runs them on their threads and stops them on request.
 
-use std::net::{SocketAddr, TcpListener};
-use std::os::fd::AsRawFd;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -14,8 +13,9 @@ use crate::cluster::{self, Bridge, Cluster, ClusterConfig, Command};
 use crate::config::{startup_rules, Config, TlsSource};
 use crate::error::{setup, Error};
 use crate::fanout::{self, ShardHandle};
+use crate::listen::Kind;
 use crate::poller::{Poller, Waker};
-use crate::proto::{Identity, Protocol};
+use crate::proto::Identity;
 use crate::registry::Registry;
 use crate::rooms::Rooms;
 use crate::shard::{Shard, ShardStats};
@@ -42,6 +42,8 @@ pub struct Server {
     irc_tls_addr: Option<SocketAddr>,
     /// The web listeners' addresses (HTTP, HTTPS), if on.
     web_addrs: [Option<SocketAddr>; 2],
+    /// The sockets systemd passed, and the listener each serves.
+    inherited: Vec<(SocketAddr, Kind)>,
     fingerprint: Option<String>,
     acceptor_poller: Poller,
     stop: Arc<AtomicBool>,
@@ -124,59 +126,26 @@ impl Server {
             TlsSource::SelfSigned => Some(tls::self_signed(config.bind)?),
             TlsSource::Files { cert, key } => Some(tls::load(cert, key)?),
         };
-        let mut listeners = Vec::new();
-        let mut plain_addr = None;
-        if !config.no_plain {
-            let (socket, addr) = listen(SocketAddr::new(config.bind, config.port))?;
-            plain_addr = Some(addr);
-            listeners.push(Listener {
-                socket,
-                tls: false,
-                proto: Protocol::Line,
-            });
-        }
-        let mut tls_addr = None;
-        if let Some(port) = config.tls_port {
-            let (socket, addr) = listen(SocketAddr::new(config.bind, port))?;
-            tls_addr = Some(addr);
-            listeners.push(Listener {
-                socket,
-                tls: true,
-                proto: Protocol::Line,
-            });
-        }
-        let mut irc_addr = None;
-        if let Some(port) = config.irc_port {
-            let (socket, addr) = listen(SocketAddr::new(config.bind, port))?;
-            irc_addr = Some(addr);
-            listeners.push(Listener {
-                socket,
-                tls: false,
-                proto: Protocol::Irc,
-            });
-        }
-        let mut irc_tls_addr = None;
-        if let Some(port) = config.irc_tls_port {
-            let (socket, addr) = listen(SocketAddr::new(config.bind, port))?;
-            irc_tls_addr = Some(addr);
-            listeners.push(Listener {
-                socket,
-                tls: true,
-                proto: Protocol::Irc,
-            });
-        }
-        let mut web_addrs = [None, None];
-        for (slot, port, tls) in [(0, config.http_port, false), (1, config.https_port, true)] {
-            if let Some(port) = port {
-                let (socket, addr) = listen(SocketAddr::new(config.bind, port))?;
-                web_addrs[slot] = Some(addr);
-                listeners.push(Listener {
-                    socket,
-                    tls,
-                    proto: Protocol::Web,
-                });
-            }
-        }
+        let open = crate::listen::open(&config)?;
+        let addr_of = |kind| open.iter().find(|o| o.kind == kind).map(|o| o.addr);
+        let plain_addr = addr_of(Kind::Line);
+        let tls_addr = addr_of(Kind::Tls);
+        let irc_addr = addr_of(Kind::Irc);
+        let irc_tls_addr = addr_of(Kind::IrcTls);
+        let web_addrs = [addr_of(Kind::Http), addr_of(Kind::Https)];
+        let inherited = open
+            .iter()
+            .filter(|o| o.inherited)
+            .map(|o| (o.addr, o.kind))
+            .collect();
+        let listeners = open
+            .into_iter()
+            .map(|o| Listener {
+                socket: o.socket,
+                tls: o.kind.tls(),
+                proto: o.kind.proto(),
+            })
+            .collect();
         let web = Arc::new(crate::web::Settings {
             origins: config.http_origins.clone(),
             trusted: config.trusted_proxies.clone(),
@@ -246,6 +215,7 @@ impl Server {
             irc_addr,
             irc_tls_addr,
             web_addrs,
+            inherited,
             fingerprint,
             acceptor_poller,
             stop: Arc::new(AtomicBool::new(false)),
@@ -285,7 +255,8 @@ impl Server {
     /// <ip>:<port> (<N> threads, <backend>)`, then with TLS
     /// `[CHAT SERVER] TLS on <ip>:<port>` and the certificate's
     /// fingerprint. With `--no-plain` the TLS line comes first and carries
-    /// the thread count and backend.
+    /// the thread count and backend. Each socket systemd passed gets a line
+    /// `[CHAT SERVER] Socket <ip>:<port> inherited from systemd (<listener>)`.
     pub fn banner(&self) -> Vec<String> {
         let c = &self.shared.config;
         let details = format!("({} threads, {})", c.shard_count(), c.backend);
@@ -314,6 +285,12 @@ impl Server {
             if let Some(addr) = addr {
                 lines.push(format!("[CHAT SERVER] {what} on {addr}"));
             }
+        }
+        for (addr, kind) in &self.inherited {
+            lines.push(format!(
+                "[CHAT SERVER] Socket {addr} inherited from systemd ({})",
+                kind.name()
+            ));
         }
         if let (Some(cluster), Some(url)) = (&self.shared.cluster, &c.cluster) {
             lines.push(format!(
@@ -448,16 +425,6 @@ fn open_store(config: &Config) -> Result<(crate::store::Store, crate::store::Thr
         auth_delay: config.auth_delay,
     };
     Store::open(opener, settings, config.cluster.is_some()).map_err(err)
-}
-
-/// Binds `addr` with a deep accept backlog.
-fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
-    let socket = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
-    // std's backlog is small; connection storms need a deeper queue (the
-    // kernel caps it at net.core.somaxconn).
-    let _ = sys::set_listen_backlog(socket.as_raw_fd(), 4096);
-    let addr = setup("the listener", socket.local_addr())?;
-    Ok((socket, addr))
 }
 
 /// The lines of a message-of-the-day file, cleaned of control characters
