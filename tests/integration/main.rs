@@ -38,6 +38,7 @@ mod irc_modes;
 mod irc_nickserv;
 mod irc_shared;
 mod irc_users;
+mod listen;
 mod logs;
 mod protocol;
 mod reload;

@@ -65,15 +65,10 @@ pub fn server_with(backend: Backend, args: &[&str], mut cmd: Command) -> TestSer
         // clients would read the lines said before they came).
         cmd.args(["--history", "0"]);
     }
-    let mut child = cmd.spawn().expect("start the server binary");
-    let stdout = child.stdout.take().expect("server stdout");
-    let (first, log) = drain_lines(stdout);
-    let first = first
-        .recv_timeout(TIMEOUT)
-        .expect("the server printed its listening line");
-    let addr = parse_listening_line(&first, backend);
-    let tls_addr = args.contains(&"--tls-port").then(|| {
-        let line = log
+    let mut s = adopt(cmd.spawn().expect("start the server binary"), backend);
+    s.tls_addr = args.contains(&"--tls-port").then(|| {
+        let line = s
+            .log
             .recv_timeout(TIMEOUT)
             .expect("the server printed its TLS line");
         let addr = line
@@ -81,9 +76,21 @@ pub fn server_with(backend: Backend, args: &[&str], mut cmd: Command) -> TestSer
             .unwrap_or_else(|| panic!("TLS line: {line:?}"));
         addr.parse().expect("a socket address")
     });
+    s
+}
+
+/// Takes over a server process the caller started with every flag itself
+/// (`--port` included) and its stdout piped, once it prints its listening
+/// line.
+pub fn adopt(mut child: Child, backend: Backend) -> TestServer {
+    let stdout = child.stdout.take().expect("server stdout");
+    let (first, log) = drain_lines(stdout);
+    let first = first
+        .recv_timeout(TIMEOUT)
+        .expect("the server printed its listening line");
     TestServer {
-        addr,
-        tls_addr,
+        addr: parse_listening_line(&first, backend),
+        tls_addr: None,
         child: Some(child),
         log,
     }
@@ -197,16 +204,7 @@ impl TestServer {
 
     /// Waits for the process to exit.
     pub fn wait_exit(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server did not exit");
-            // Polling a child's exit has no blocking-with-timeout form in std.
-            thread::sleep(Duration::from_millis(20));
-        }
+        wait_exit(&mut self.child.take().expect("running"))
     }
 
     /// Resident memory of the server process, in bytes.
@@ -228,6 +226,19 @@ impl Drop for TestServer {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// Waits for a child process to exit; panics after [`TIMEOUT`].
+pub fn wait_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the process did not exit");
+        // Polling a child's exit has no blocking-with-timeout form in std.
+        thread::sleep(Duration::from_millis(20));
     }
 }
 
