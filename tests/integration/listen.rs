@@ -1,9 +1,9 @@
 //! Listening sockets that outlive a server process: sockets passed by
 //! systemd (through Debian's `systemd-socket-activate`, which listens and
 //! starts the server on the first connection) and `--reuse-port`, which
-//! lets two servers share a port. Without `systemd-socket-activate` the
-//! socket-activation tests skip with a message, unless `REQUIRE_SYSTEMD=1`
-//! (as `.ci/run` sets).
+//! lets two servers share a port for an upgrade. Without
+//! `systemd-socket-activate` the socket-activation tests skip with a
+//! message, unless `REQUIRE_SYSTEMD=1` (as `.ci/run` sets).
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -316,6 +316,28 @@ fn reuse_port_lets_two_servers_share_a_port(b: Backend) {
     }
 }
 
+/// The upgrade of docs/operations.md: the new version starts beside the
+/// old, which drains on SIGUSR2 and exits 0; the port never refuses.
+fn an_upgrade_with_reuse_port_refuses_no_connection(b: Backend) {
+    let [port] = free_ports();
+    let old_args = ["--reuse-port", "--drain-duration", "1s"];
+    let (mut old, _old_err) = on_port(b, port, &old_args);
+    // Alone on the port, the old version serves it.
+    let mut a = Conn::open(local(port));
+    welcome(&mut a);
+    let (_new, _new_err) = on_port(b, port, &["--reuse-port"]);
+    old.signal("USR2");
+    old.wait_log("[Server] draining: no longer accepting");
+    // Its listeners are closed: every newcomer reaches the new version,
+    // while the old one lets its client go and exits.
+    for _ in 0..20 {
+        welcome(&mut Conn::open(local(port)));
+    }
+    a.drain_until_closed();
+    assert!(old.wait_exit().success(), "the drained version exits 0");
+    welcome(&mut Conn::open(local(port)));
+}
+
 fn without_reuse_port_a_taken_port_is_refused(b: Backend) {
     let [port] = free_ports();
     let (_held, _held_err) = on_port(b, port, &[]);
@@ -339,5 +361,6 @@ both_backends!(
     named_sockets_from_systemd_serve_line_and_irc,
     a_socket_from_systemd_that_serves_no_listener_stops_the_server,
     reuse_port_lets_two_servers_share_a_port,
+    an_upgrade_with_reuse_port_refuses_no_connection,
     without_reuse_port_a_taken_port_is_refused,
 );
