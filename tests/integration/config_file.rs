@@ -14,7 +14,7 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/shardchat.tom
 
 /// Flags of the example still being added; they are allowed in its
 /// commented-out lines until they exist.
-const COMING: &[&str] = &["admin-port", "admin-bind", "reuse-port", "log-format"];
+const COMING: &[&str] = &["admin-port", "admin-bind", "log-format"];
 
 /// A directory of files for one test, removed on drop.
 struct Dir(PathBuf);
