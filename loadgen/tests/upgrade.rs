@@ -179,7 +179,10 @@ fn an_upgrade_under_load_refuses_no_one_and_loses_nothing() {
     assert!(status.success(), "the drained process exits 0: {status:?}");
     stop.store(true, Ordering::Relaxed);
     let (attempts, failures) = prober.join().expect("prober");
-    assert!(attempts > 50, "{attempts} connection attempts during the drain");
+    assert!(
+        attempts > 50,
+        "{attempts} connection attempts during the drain"
+    );
     assert!(failures.is_empty(), "refused or unwelcomed: {failures:?}");
 
     let run = run.join().expect("loadgen");
