@@ -69,18 +69,12 @@ pub struct Client {
     pub auth_pending: bool,
     /// Wrong passwords on this connection, and until when it may not try
     /// again (`shard/accounts.rs`).
-    pub auth_fails: u32,
+    pub auth_fails: u8,
     pub auth_wait: Option<Instant>,
     /// Why it is being closed, once that is decided (for the metrics).
     pub closed_as: Option<crate::metrics::CloseReason>,
-    /// Its protocol as the metrics label it (an index into
-    /// [`crate::metrics::PROTOCOLS`]).
-    pub metric_proto: u8,
-    /// Unsent bytes as of its last write, as counted in the shard's
-    /// queued-bytes gauge.
-    pub queued: u32,
-    /// When it connected, ms since the Unix epoch.
-    pub since_ms: u64,
+    /// When it connected, in seconds since the Unix epoch.
+    pub since_s: u32,
 }
 
 impl Client {
@@ -117,9 +111,7 @@ impl Client {
             auth_fails: 0,
             auth_wait: None,
             closed_as: None,
-            metric_proto: 0,
-            queued: 0,
-            since_ms: 0,
+            since_s: 0,
         }
     }
 }
@@ -129,6 +121,16 @@ impl Client {
     /// TLS handshake is done): a line client that owes no password.
     pub fn registers_now(&self) -> bool {
         !self.registered && !self.locked && self.session.registers_at_once()
+    }
+
+    /// Its protocol as the metrics label it (an index into
+    /// [`crate::metrics::PROTOCOLS`]): the listener it came through.
+    pub fn metric_proto(&self) -> usize {
+        match (&self.transport, &self.session) {
+            (crate::transport::Transport::Web(_), _) => 2,
+            (_, crate::proto::Session::Irc(_)) => 1,
+            _ => 0,
+        }
     }
 
     /// Whether it is TLS with its handshake still under way.

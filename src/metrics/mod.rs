@@ -151,8 +151,8 @@ pub struct ShardMetrics {
     pub bytes_written: Owned,
     /// Bytes read from its clients' sockets.
     pub bytes_read: Owned,
-    /// Bytes waiting in its clients' outbound queues, as of each client's
-    /// last write.
+    /// Bytes waiting in its clients' outbound queues, counted at most
+    /// once a second.
     pub queued_bytes: Owned,
     /// TLS handshakes completed, failed and timed out.
     pub tls_ok: Owned,

@@ -180,8 +180,9 @@ impl Shard {
             Outcome::Dropped(_) => self.set_account(key, None),
             Outcome::Refused(AuthError::Invalid) => {
                 let c = &mut self.clients[key];
-                c.auth_fails += 1;
-                let fails = c.auth_fails;
+                // Saturating: the tenth wrong password closes it anyway.
+                c.auth_fails = c.auth_fails.saturating_add(1);
+                let fails = u32::from(c.auth_fails);
                 if fails >= MAX_FAILURES {
                     self.reply(key, &Reply::Account { via, outcome });
                     self.too_many_failures(key);

@@ -13,7 +13,6 @@ use crate::client::{Client, Membership};
 use crate::event::Body;
 use crate::fanout::{Direct, DirectMsg, ShardMsg, TrySendError};
 use crate::frame::{Chunk, ClientId, Recipient};
-use crate::metrics::ShardMetrics;
 use crate::outbound::Flushed;
 use crate::poller::Poller;
 use crate::proto::Reply;
@@ -123,7 +122,6 @@ impl Shard {
                     c.out.deliver(c.transport.writer(), form, chunks, to)
                 };
                 settle(&self.poller, &mut self.doomed, max_outbuf, key, c, result);
-                track_queued(&self.metrics, c);
             }
         }
         self.pass.clear();
@@ -184,7 +182,6 @@ impl Shard {
             c,
             result,
         );
-        track_queued(&self.metrics, c);
     }
 
     /// Freezes this pass's local chunks and sends them on: one batch per
@@ -298,24 +295,7 @@ impl Shard {
             }
             Err(e) => self.doomed.push((key, Some(close_reason(&e)))),
         }
-        track_queued(&self.metrics, &mut self.clients[key]);
     }
-}
-
-/// Brings the shard's queued-bytes gauge up to date with what `c` has
-/// left to send; costs nothing for a client that had and has nothing.
-#[inline]
-fn track_queued(m: &ShardMetrics, c: &mut Client) {
-    if c.queued == 0 && c.out.is_empty() && !c.transport.has_pending() {
-        return;
-    }
-    let now = u32::try_from(c.out.pending() + c.transport.buffered()).unwrap_or(u32::MAX);
-    if now > c.queued {
-        m.queued_bytes.add(u64::from(now - c.queued));
-    } else {
-        m.queued_bytes.sub(u64::from(c.queued - now));
-    }
-    c.queued = now;
 }
 
 /// A client as the reader of chunks: its own events are skipped, the

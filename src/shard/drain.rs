@@ -79,7 +79,7 @@ impl Shard {
                 continue;
             }
             if let Some(w) = c.transport.web_mut() {
-                w.going_away(DRAINED);
+                w.going_away(crate::web::GoingAway::Restarting);
             }
             self.reply(key, &Reply::Closing("Server restarting"));
             self.closing_as(key, CloseReason::Drained);

@@ -25,6 +25,25 @@ use crate::transport::Transport;
 use frame::{Decoder, Frame};
 use http::{Outcome, Subprotocol};
 
+/// Why the server closes a WebSocket, as its close frame says (one byte
+/// per connection rather than a string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GoingAway {
+    No,
+    ShuttingDown,
+    Restarting,
+}
+
+impl GoingAway {
+    pub fn text(self) -> &'static str {
+        match self {
+            GoingAway::No => "",
+            GoingAway::ShuttingDown => "server shutting down",
+            GoingAway::Restarting => "server restarting",
+        }
+    }
+}
+
 /// What every web connection shares: built once from the configuration.
 #[derive(Debug, Default)]
 pub(crate) struct Settings {
@@ -106,7 +125,7 @@ pub(crate) struct WebStream {
     close_code: u16,
     /// The reason its close frame gives (none unless the server is going
     /// away).
-    close_reason: &'static str,
+    close_reason: GoingAway,
     /// The longest message the session accepts.
     max: u32,
 }
@@ -127,7 +146,7 @@ impl WebStream {
             sub: None,
             opened: false,
             close_code: frame::code::NORMAL,
-            close_reason: "",
+            close_reason: GoingAway::No,
             max: 0,
         }
     }
@@ -169,10 +188,10 @@ impl WebStream {
     }
 
     /// The server is going away (shutdown, drain): its close frame says
-    /// so, with `reason`.
-    pub fn going_away(&mut self, reason: &'static str) {
+    /// so, and why.
+    pub fn going_away(&mut self, why: GoingAway) {
         self.close_code = frame::code::GOING_AWAY;
-        self.close_reason = reason;
+        self.close_reason = why;
     }
 
     /// Reads decoded messages, one line each. `Ok(0)`: the peer closed (or
@@ -358,7 +377,7 @@ impl WebStream {
             }
             State::Open | State::Closed if framed && !self.response_pending() => {
                 let mut out = Vec::new();
-                frame::close(self.close_code, self.close_reason, &mut out);
+                frame::close(self.close_code, self.close_reason.text(), &mut out);
                 let _ = self.inner.writer().write(&out);
             }
             _ => {}
