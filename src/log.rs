@@ -39,6 +39,10 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 /// Set by [`quiet`]: stdout lines are discarded.
 static QUIET: AtomicBool = AtomicBool::new(false);
 
+/// Lines dropped since the process started (the logger's own count is
+/// reset each time it reports the drops).
+static DROPPED_TOTAL: AtomicU64 = AtomicU64::new(0);
+
 fn logger() -> &'static Logger {
     LOGGER.get_or_init(|| {
         let (tx, rx) = crossbeam_channel::bounded::<Item>(BACKLOG);
@@ -98,7 +102,14 @@ pub fn emit(stream: Stream, line: String) {
         l.tx.try_send(Item::Line(stream, line))
     {
         l.dropped.fetch_add(1, Ordering::Relaxed);
+        DROPPED_TOTAL.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Log lines dropped since the process started because the output was
+/// not keeping up (for `/metrics`).
+pub fn dropped_lines() -> u64 {
+    DROPPED_TOTAL.load(Ordering::Relaxed)
 }
 
 /// Waits (up to `timeout`) until every line logged so far is written; for
