@@ -19,7 +19,7 @@ mod subscriber;
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -30,6 +30,7 @@ use crate::backplane::{Backplane, Query, RemoteKick, ReplyTo};
 use crate::event::OwnedEvent;
 use crate::fanout::ShardHandle;
 use crate::frame::{Chunk, ClientId};
+use crate::metrics::BridgeView;
 use crate::rooms::RoomEvent;
 use crate::shared::Shared;
 
@@ -142,6 +143,31 @@ impl Spill {
     }
 }
 
+/// What the bridge carried, for `/metrics`: the publisher counts the
+/// messages it PUBLISHed (once Redis took them), the subscriber those it
+/// received (this node's own included), with their bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    published: AtomicU64,
+    published_bytes: AtomicU64,
+    received: AtomicU64,
+    received_bytes: AtomicU64,
+}
+
+impl Traffic {
+    /// `n` messages of `bytes` in all went out.
+    pub(crate) fn published(&self, n: u64, bytes: u64) {
+        self.published.fetch_add(n, Ordering::Relaxed);
+        self.published_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// One message of `bytes` came in.
+    pub(crate) fn received(&self, bytes: u64) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        self.received_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
 /// The shards' side of the bridge.
 #[derive(Clone, Debug)]
 pub struct Cluster {
@@ -149,6 +175,7 @@ pub struct Cluster {
     spill: Arc<Spill>,
     up: Arc<AtomicBool>,
     node: Arc<str>,
+    traffic: Arc<Traffic>,
 }
 
 /// The bridge's side, until its threads start.
@@ -158,6 +185,7 @@ pub struct Bridge {
     spill: Arc<Spill>,
     config: ClusterConfig,
     up: Arc<AtomicBool>,
+    traffic: Arc<Traffic>,
 }
 
 impl Cluster {
@@ -168,11 +196,13 @@ impl Cluster {
         let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
         let up = Arc::new(AtomicBool::new(false));
         let spill = Arc::new(Spill::default());
+        let traffic = Arc::new(Traffic::default());
         let cluster = Cluster {
             tx,
             spill: Arc::clone(&spill),
             up: Arc::clone(&up),
             node: config.node_id.as_str().into(),
+            traffic: Arc::clone(&traffic),
         };
         Ok((
             cluster,
@@ -181,6 +211,7 @@ impl Cluster {
                 spill,
                 config,
                 up,
+                traffic,
             },
         ))
     }
@@ -222,6 +253,17 @@ impl Backplane for Cluster {
 
     fn congested(&self) -> bool {
         self.spill.is_congested()
+    }
+
+    fn view(&self) -> BridgeView {
+        let t = &self.traffic;
+        BridgeView {
+            up: self.is_up(),
+            published: t.published.load(Ordering::Relaxed),
+            published_bytes: t.published_bytes.load(Ordering::Relaxed),
+            received: t.received.load(Ordering::Relaxed),
+            received_bytes: t.received_bytes.load(Ordering::Relaxed),
+        }
     }
 
     fn publish(&self, room: Box<str>, chunk: Arc<Chunk>) {
@@ -333,8 +375,13 @@ impl Bridge {
         shards: Vec<ShardHandle>,
     ) -> std::io::Result<JoinHandle<()>> {
         let (sub_tx, sub_rx) = crossbeam_channel::unbounded();
-        let sub =
-            subscriber::Subscriber::new(&self.config, Arc::clone(&shared), shards.clone(), sub_rx)?;
+        let sub = subscriber::Subscriber::new(
+            &self.config,
+            Arc::clone(&shared),
+            shards.clone(),
+            sub_rx,
+            Arc::clone(&self.traffic),
+        )?;
         std::thread::Builder::new()
             .name("cluster-sub".into())
             .spawn(move || sub.run())?;
@@ -346,6 +393,7 @@ impl Bridge {
             shared,
             shards,
             self.up,
+            self.traffic,
         )?;
         std::thread::Builder::new()
             .name("cluster-pub".into())

@@ -19,7 +19,7 @@ use redis::{Connection, RedisResult};
 
 use super::envelope::{self, Kind};
 use super::subscriber::SubCommand;
-use super::{keys, ClusterConfig, Command, Spill};
+use super::{keys, ClusterConfig, Command, Spill, Traffic};
 use crate::backplane::ReplyTo;
 use crate::event::Body;
 use crate::fanout::{Direct, DirectMsg, ShardHandle, ShardMsg};
@@ -89,6 +89,10 @@ pub(super) struct Publisher {
     /// This node's users as Redis's room member sets have them: lower-cased
     /// nick -> (nick, lower-cased rooms). See `members.rs`.
     members: HashMap<Box<str>, members::Rooms>,
+    /// PUBLISHes in the pipeline being built (messages, bytes), counted
+    /// in `traffic` once Redis has taken it.
+    unsent: (u64, u64),
+    traffic: Arc<Traffic>,
 }
 
 impl Publisher {
@@ -100,6 +104,7 @@ impl Publisher {
         shared: Arc<Shared>,
         shards: Vec<ShardHandle>,
         up: Arc<AtomicBool>,
+        traffic: Arc<Traffic>,
     ) -> std::io::Result<Publisher> {
         let client = redis::Client::open(config.url.as_str()).map_err(std::io::Error::other)?;
         let now = Instant::now();
@@ -120,6 +125,8 @@ impl Publisher {
             renamed: HashMap::new(),
             closing: Vec::new(),
             members: HashMap::new(),
+            unsent: (0, 0),
+            traffic,
         })
     }
 
@@ -176,6 +183,8 @@ impl Publisher {
             match cmd {
                 Command::Publish { room, chunk } => {
                     let msg = envelope::encode_room(&self.node, &chunk);
+                    self.unsent.0 += 1;
+                    self.unsent.1 += msg.len() as u64;
                     pipe.cmd("PUBLISH")
                         .arg(keys::room_channel(&room))
                         .arg(msg)
@@ -227,6 +236,8 @@ impl Publisher {
         }
         if wake {
             let msg = envelope::encode(&self.node, &Kind::Wake, b"");
+            self.unsent.0 += 1;
+            self.unsent.1 += msg.len() as u64;
             pipe.cmd("PUBLISH")
                 .arg(keys::node_channel(&self.node))
                 .arg(msg)
@@ -256,9 +267,11 @@ impl Publisher {
     }
 
     fn send_pipeline(&mut self, pipe: &mut redis::Pipeline) {
+        let (n, bytes) = std::mem::take(&mut self.unsent);
         if let Some(con) = self.con.as_mut().filter(|_| !pipe.is_empty()) {
-            if let Err(e) = pipe.query::<()>(con) {
-                self.lost(e);
+            match pipe.query::<()>(con) {
+                Ok(()) => self.traffic.published(n, bytes),
+                Err(e) => self.lost(e),
             }
         }
         pipe.clear();
