@@ -41,6 +41,8 @@ pub struct Server {
     irc_tls_addr: Option<SocketAddr>,
     /// The web listeners' addresses (HTTP, HTTPS), if on.
     web_addrs: [Option<SocketAddr>; 2],
+    /// The admin endpoint's listener (`--admin-port`), started by `run`.
+    admin: Option<(TcpListener, SocketAddr)>,
     fingerprint: Option<String>,
     acceptor_poller: Poller,
     stop: Arc<AtomicBool>,
@@ -165,6 +167,10 @@ impl Server {
                 });
             }
         }
+        let admin = match config.admin_port {
+            Some(port) => Some(listen(SocketAddr::new(config.admin_bind, port))?),
+            None => None,
+        };
         let web = Arc::new(crate::web::Settings {
             origins: config.http_origins.clone(),
             trusted: config.trusted_proxies.clone(),
@@ -233,6 +239,7 @@ impl Server {
             irc_addr,
             irc_tls_addr,
             web_addrs,
+            admin,
             fingerprint,
             acceptor_poller,
             stop: Arc::new(AtomicBool::new(false)),
@@ -256,6 +263,11 @@ impl Server {
     /// The IRC address actually bound, if IRC is on.
     pub fn irc_addr(&self) -> Option<SocketAddr> {
         self.irc_addr
+    }
+
+    /// The admin endpoint's address, if `--admin-port` is given.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, addr)| *addr)
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -305,6 +317,9 @@ impl Server {
                 cluster.node_id()
             ));
         }
+        if let Some(addr) = self.admin_addr() {
+            lines.push(format!("[CHAT SERVER] Admin on {addr}"));
+        }
         lines
     }
 
@@ -343,6 +358,22 @@ impl Server {
         let store = match self.store {
             Some(t) => setup("the storage threads", t.start(handles.clone()))?,
             None => Vec::new(),
+        };
+        // Stopped when `run` returns, whichever way (dropping it joins
+        // only its accepting thread, which stops at once).
+        let _admin = match self.admin {
+            Some((socket, _)) => {
+                let ctx = crate::admin::Context {
+                    shared: Arc::clone(&self.shared),
+                    shards: handles.clone(),
+                };
+                let backend = self.shared.config.backend;
+                Some(setup(
+                    "the admin endpoint",
+                    crate::admin::start(socket, backend, ctx),
+                )?)
+            }
+            None => None,
         };
         let acceptor = setup(
             "the acceptor",

@@ -143,18 +143,20 @@ impl Spill {
     }
 }
 
-/// What the bridge carried, for `/metrics`: the publisher counts the
+/// The bridge as shards and `/metrics` see it: whether the publisher
+/// reaches Redis, and what went through: the publisher counts the
 /// messages it PUBLISHed (once Redis took them), the subscriber those it
 /// received (this node's own included), with their bytes.
 #[derive(Debug, Default)]
-pub(crate) struct Traffic {
+pub(crate) struct BridgeState {
+    up: AtomicBool,
     published: AtomicU64,
     published_bytes: AtomicU64,
     received: AtomicU64,
     received_bytes: AtomicU64,
 }
 
-impl Traffic {
+impl BridgeState {
     /// `n` messages of `bytes` in all went out.
     pub(crate) fn published(&self, n: u64, bytes: u64) {
         self.published.fetch_add(n, Ordering::Relaxed);
@@ -173,9 +175,8 @@ impl Traffic {
 pub struct Cluster {
     tx: Sender<Command>,
     spill: Arc<Spill>,
-    up: Arc<AtomicBool>,
     node: Arc<str>,
-    traffic: Arc<Traffic>,
+    state: Arc<BridgeState>,
 }
 
 /// The bridge's side, until its threads start.
@@ -184,8 +185,7 @@ pub struct Bridge {
     rx: Receiver<Command>,
     spill: Arc<Spill>,
     config: ClusterConfig,
-    up: Arc<AtomicBool>,
-    traffic: Arc<Traffic>,
+    state: Arc<BridgeState>,
 }
 
 impl Cluster {
@@ -194,15 +194,13 @@ impl Cluster {
         redis::Client::open(config.url.as_str())
             .map_err(|e| format!("bad --cluster URL {:?}: {e}", config.url))?;
         let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
-        let up = Arc::new(AtomicBool::new(false));
         let spill = Arc::new(Spill::default());
-        let traffic = Arc::new(Traffic::default());
+        let state = Arc::new(BridgeState::default());
         let cluster = Cluster {
             tx,
             spill: Arc::clone(&spill),
-            up: Arc::clone(&up),
             node: config.node_id.as_str().into(),
-            traffic: Arc::clone(&traffic),
+            state: Arc::clone(&state),
         };
         Ok((
             cluster,
@@ -210,8 +208,7 @@ impl Cluster {
                 rx,
                 spill,
                 config,
-                up,
-                traffic,
+                state,
             },
         ))
     }
@@ -248,7 +245,7 @@ impl Backplane for Cluster {
     }
 
     fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        self.state.up.load(Ordering::Relaxed)
     }
 
     fn congested(&self) -> bool {
@@ -256,7 +253,7 @@ impl Backplane for Cluster {
     }
 
     fn view(&self) -> BridgeView {
-        let t = &self.traffic;
+        let t = &self.state;
         BridgeView {
             up: self.is_up(),
             published: t.published.load(Ordering::Relaxed),
@@ -380,7 +377,7 @@ impl Bridge {
             Arc::clone(&shared),
             shards.clone(),
             sub_rx,
-            Arc::clone(&self.traffic),
+            Arc::clone(&self.state),
         )?;
         std::thread::Builder::new()
             .name("cluster-sub".into())
@@ -392,8 +389,7 @@ impl Bridge {
             sub_tx,
             shared,
             shards,
-            self.up,
-            self.traffic,
+            self.state,
         )?;
         std::thread::Builder::new()
             .name("cluster-pub".into())

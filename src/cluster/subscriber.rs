@@ -42,7 +42,7 @@ pub(super) struct Subscriber {
     backoff: Duration,
     /// A lost subscription was logged and not yet recovered.
     lost_logged: bool,
-    traffic: Arc<super::Traffic>,
+    state: Arc<super::BridgeState>,
 }
 
 /// Why the inner loop ended.
@@ -57,7 +57,7 @@ impl Subscriber {
         shared: Arc<Shared>,
         shards: Vec<ShardHandle>,
         rx: Receiver<SubCommand>,
-        traffic: Arc<super::Traffic>,
+        state: Arc<super::BridgeState>,
     ) -> std::io::Result<Subscriber> {
         let client = redis::Client::open(config.url.as_str()).map_err(std::io::Error::other)?;
         Ok(Subscriber {
@@ -70,7 +70,7 @@ impl Subscriber {
             cache: HashMap::new(),
             backoff: Duration::from_millis(100),
             lost_logged: false,
-            traffic,
+            state,
         })
     }
 
@@ -166,7 +166,7 @@ impl Subscriber {
             match pubsub.get_message() {
                 Ok(msg) => {
                     let payload = msg.get_payload_bytes();
-                    self.traffic.received(payload.len() as u64);
+                    self.state.received(payload.len() as u64);
                     self.deliver(msg.get_channel_name(), payload)
                 }
                 Err(e) => return Exit::Lost(e),

@@ -202,7 +202,7 @@ impl Publisher {
             .arg(keys::room_channel(&k.room.to_ascii_lowercase()))
             .arg(msg)
             .query::<()>(con)?;
-        self.traffic.published(1, bytes);
+        self.state.published(1, bytes);
         let done = Reply::KickDone {
             room: k.room.clone(),
             target: f.nick.into(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use redis::{Connection, RedisResult};
 
-use super::{release_nick, Publisher, Traffic, HEARTBEAT_TTL_MS};
+use super::{release_nick, BridgeState, Publisher, HEARTBEAT_TTL_MS};
 use crate::cluster::envelope::{self, Kind};
 use crate::cluster::keys;
 use crate::cluster::subscriber::SubCommand;
@@ -39,7 +39,7 @@ impl Publisher {
                 .arg(keys::heartbeat(other))
                 .query(con)?;
             if !alive {
-                emptied.extend(reap(con, &self.node, other, &self.traffic)?);
+                emptied.extend(reap(con, &self.node, other, &self.state)?);
             }
         }
         self.closing.extend(emptied);
@@ -80,7 +80,7 @@ impl Publisher {
             .arg(wake)
             .ignore();
         if pipe.query::<()>(con).is_ok() {
-            self.traffic.published(1, bytes);
+            self.state.published(1, bytes);
         }
     }
 }
@@ -92,7 +92,7 @@ fn reap(
     con: &mut Connection,
     me: &str,
     dead: &str,
-    traffic: &Traffic,
+    state: &BridgeState,
 ) -> RedisResult<Vec<Box<str>>> {
     let won: Option<String> = redis::cmd("SET")
         .arg(keys::reaper(dead))
@@ -152,7 +152,7 @@ fn reap(
         .ignore();
     pipe.cmd("SREM").arg(keys::NODES).arg(dead).ignore();
     pipe.query::<()>(con)?;
-    traffic.published(published.0, published.1);
+    state.published(published.0, published.1);
     crate::info!(
         "[Cluster] node {dead} lost: {} users announced as gone",
         users.len()

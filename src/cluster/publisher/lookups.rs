@@ -257,7 +257,7 @@ impl Publisher {
             .arg(keys::node_channel(&f.node))
             .arg(msg)
             .query::<()>(con)?;
-        self.traffic.published(1, bytes);
+        self.state.published(1, bytes);
         Ok(())
     }
 
@@ -292,7 +292,7 @@ impl Publisher {
             .arg(keys::node_channel(&f.node))
             .arg(msg)
             .query::<()>(con)?;
-        self.traffic.published(1, bytes);
+        self.state.published(1, bytes);
         let (nick, room) = (f.nick.into(), room.into());
         self.reply(reply, Reply::Inviting { nick, room });
         Ok(())
@@ -319,7 +319,7 @@ impl Publisher {
         }
         pipe.query::<()>(con)?;
         let n = nodes.iter().filter(|n| **n != self.node).count() as u64;
-        self.traffic.published(n, n * msg.len() as u64);
+        self.state.published(n, n * msg.len() as u64);
         Ok(())
     }
 }

@@ -10,7 +10,6 @@ mod members;
 mod presence;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use redis::{Connection, RedisResult};
 
 use super::envelope::{self, Kind};
 use super::subscriber::SubCommand;
-use super::{keys, ClusterConfig, Command, Spill, Traffic};
+use super::{keys, BridgeState, ClusterConfig, Command, Spill};
 use crate::backplane::ReplyTo;
 use crate::event::Body;
 use crate::fanout::{Direct, DirectMsg, ShardHandle, ShardMsg};
@@ -73,7 +72,6 @@ pub(super) struct Publisher {
     sub_tx: Sender<SubCommand>,
     shared: Arc<Shared>,
     shards: Vec<ShardHandle>,
-    up: Arc<AtomicBool>,
     backoff: Duration,
     retry_at: Instant,
     next_tick: Instant,
@@ -90,9 +88,10 @@ pub(super) struct Publisher {
     /// nick -> (nick, lower-cased rooms). See `members.rs`.
     members: HashMap<Box<str>, members::Rooms>,
     /// PUBLISHes in the pipeline being built (messages, bytes), counted
-    /// in `traffic` once Redis has taken it.
+    /// in `state` once Redis has taken it.
     unsent: (u64, u64),
-    traffic: Arc<Traffic>,
+    /// Whether Redis is reached, and what went through.
+    state: Arc<BridgeState>,
 }
 
 impl Publisher {
@@ -103,8 +102,7 @@ impl Publisher {
         sub_tx: Sender<SubCommand>,
         shared: Arc<Shared>,
         shards: Vec<ShardHandle>,
-        up: Arc<AtomicBool>,
-        traffic: Arc<Traffic>,
+        state: Arc<BridgeState>,
     ) -> std::io::Result<Publisher> {
         let client = redis::Client::open(config.url.as_str()).map_err(std::io::Error::other)?;
         let now = Instant::now();
@@ -117,7 +115,6 @@ impl Publisher {
             sub_tx,
             shared,
             shards,
-            up,
             backoff: Duration::from_millis(100),
             retry_at: now,
             next_tick: now,
@@ -126,7 +123,7 @@ impl Publisher {
             closing: Vec::new(),
             members: HashMap::new(),
             unsent: (0, 0),
-            traffic,
+            state,
         })
     }
 
@@ -270,7 +267,7 @@ impl Publisher {
         let (n, bytes) = std::mem::take(&mut self.unsent);
         if let Some(con) = self.con.as_mut().filter(|_| !pipe.is_empty()) {
             match pipe.query::<()>(con) {
-                Ok(()) => self.traffic.published(n, bytes),
+                Ok(()) => self.state.published(n, bytes),
                 Err(e) => self.lost(e),
             }
         }

@@ -226,7 +226,7 @@ impl Publisher {
             .arg(keys::node_channel(&node))
             .arg(msg)
             .query::<()>(con)?;
-        self.traffic.published(1, bytes);
+        self.state.published(1, bytes);
         self.send_direct(reply, DirectMsg::Event(event));
         Ok(())
     }
