@@ -6,7 +6,8 @@
 //! on a short-lived thread of its own, at most [`MAX_ACTIVE`] at a time,
 //! reading within [`READ_TIMEOUT`] and writing within [`WRITE_TIMEOUT`].
 //! A client that connects and sends nothing holds one of those threads
-//! until its timeout, never the endpoint. Shards are only read (their
+//! until its timeout, never the endpoint; past [`MAX_ACTIVE`], requests
+//! are answered 503 at once. Shards are only read (their
 //! counters) or asked for their connections (`/connz`, with a deadline).
 
 mod connz;
@@ -36,6 +37,8 @@ pub(crate) const MAX_ACTIVE: usize = 8;
 pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest a response may take to be taken.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection turned away may take to send its request.
+const REFUSE_WAIT: Duration = Duration::from_secs(1);
 /// How long to wait before accepting again after accept(2) failed (out
 /// of descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -98,6 +101,7 @@ pub(crate) fn start(socket: TcpListener, backend: Backend, ctx: Context) -> io::
         stop: Arc::clone(&stop),
         ctx: Arc::new(ctx),
         active: Arc::new(AtomicUsize::new(0)),
+        refusing: Arc::new(AtomicUsize::new(0)),
     };
     let thread = std::thread::Builder::new()
         .name("admin".into())
@@ -116,6 +120,8 @@ struct Acceptor {
     ctx: Arc<Context>,
     /// Requests being served.
     active: Arc<AtomicUsize>,
+    /// Connections being turned away.
+    refusing: Arc<AtomicUsize>,
 }
 
 impl Acceptor {
@@ -147,34 +153,64 @@ impl Acceptor {
         }
     }
 
-    /// Serves `stream` on a thread of its own, or turns it away when
-    /// [`MAX_ACTIVE`] requests are being served.
+    /// Serves `stream` on a thread of its own, or, when [`MAX_ACTIVE`]
+    /// requests are being served, turns it away with a 503 (on a thread
+    /// too, that reads the request first: closing on an unread request
+    /// would reset the connection and lose the answer). Past as many of
+    /// those, it is closed with what 503 fits in the socket.
     fn hand_off(&self, stream: TcpStream) {
-        if self.active.fetch_add(1, Ordering::AcqRel) >= MAX_ACTIVE {
-            self.active.fetch_sub(1, Ordering::AcqRel);
-            let _ = (&stream).write(BUSY);
-            return;
-        }
-        let guard = Active(Arc::clone(&self.active));
         let ctx = Arc::clone(&self.ctx);
-        // If the thread cannot start, the closure (and the guard) is
-        // dropped and the connection closed.
-        let _ = std::thread::Builder::new()
-            .name("admin-http".into())
-            .spawn(move || {
-                let _guard = guard;
-                serve(stream, &ctx);
-            });
+        // If a thread cannot start, its closure (with the slot and the
+        // connection) is dropped: the connection closes.
+        if let Some(slot) = Slot::take(&self.active) {
+            let _ = std::thread::Builder::new()
+                .name("admin-http".into())
+                .spawn(move || {
+                    let _slot = slot;
+                    serve(stream, &ctx);
+                });
+        } else if let Some(slot) = Slot::take(&self.refusing) {
+            let _ = std::thread::Builder::new()
+                .name("admin-busy".into())
+                .spawn(move || {
+                    let _slot = slot;
+                    refuse(stream);
+                });
+        } else {
+            let _ = stream.set_nonblocking(true);
+            let _ = (&stream).write(BUSY);
+        }
     }
 }
 
-/// Counts a request being served until dropped.
-struct Active(Arc<AtomicUsize>);
+/// One of [`MAX_ACTIVE`] places, held until dropped.
+struct Slot(Arc<AtomicUsize>);
 
-impl Drop for Active {
+impl Slot {
+    fn take(count: &Arc<AtomicUsize>) -> Option<Slot> {
+        if count.fetch_add(1, Ordering::AcqRel) >= MAX_ACTIVE {
+            count.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(Arc::clone(count)))
+    }
+}
+
+impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Answers 503 once the request is in (or after [`REFUSE_WAIT`]).
+fn refuse(mut stream: TcpStream) {
+    if stream.set_nonblocking(false).is_err()
+        || stream.set_write_timeout(Some(REFUSE_WAIT)).is_err()
+    {
+        return;
+    }
+    let _ = http::read_request(&mut stream, Instant::now() + REFUSE_WAIT);
+    http::send_and_close(&mut stream, BUSY);
 }
 
 /// Reads one request and answers it.
