@@ -281,7 +281,8 @@ impl Server {
     /// <ip>:<port> (<N> threads, <backend>)`, then with TLS
     /// `[CHAT SERVER] TLS on <ip>:<port>` and the certificate's
     /// fingerprint. With `--no-plain` the TLS line comes first and carries
-    /// the thread count and backend.
+    /// the thread count and backend. The admin endpoint's line,
+    /// `[CHAT SERVER] Admin on <ip>:<port>`, comes last.
     pub fn banner(&self) -> Vec<String> {
         let c = &self.shared.config;
         let details = format!("({} threads, {})", c.shard_count(), c.backend);
