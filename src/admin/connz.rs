@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::json::rfc3339;
 use super::query::{ConnzQuery, Sort};
@@ -39,46 +39,74 @@ pub(super) fn census(shards: &[ShardHandle], timeout: Duration) -> (Vec<ConnInfo
     (conns, missing)
 }
 
-/// The page `q` asks for, as JSON.
-pub(super) fn page(mut conns: Vec<ConnInfo>, missing: &[usize], q: ConnzQuery) -> Value {
+/// One connection as `/connz` lists it.
+#[derive(Debug, Serialize)]
+struct Entry<'a> {
+    id: u64,
+    /// `None` until registered.
+    nick: Option<&'a str>,
+    protocol: &'a str,
+    tls: bool,
+    shard: u32,
+    /// As clients name them (`#lobby`).
+    rooms: Vec<String>,
+    account: Option<&'a str>,
+    pending_bytes: u64,
+    /// RFC 3339, UTC.
+    since: String,
+    since_ms: u64,
+}
+
+/// One page of the list.
+#[derive(Debug, Serialize)]
+pub(super) struct Page<'a> {
+    total: usize,
+    offset: usize,
+    limit: usize,
+    sort: &'static str,
+    missing_shards: &'a [usize],
+    connections: Vec<Entry<'a>>,
+}
+
+/// The page `q` asks for.
+pub(super) fn page<'a>(conns: &'a mut [ConnInfo], missing: &'a [usize], q: ConnzQuery) -> Page<'a> {
     match q.sort {
         Sort::Id => conns.sort_by_key(|c| c.id),
         Sort::Pending => conns.sort_by_key(|c| (std::cmp::Reverse(c.pending_bytes), c.id)),
         Sort::Since => conns.sort_by_key(|c| (c.since_ms, c.id)),
         Sort::Nick => conns.sort_by_cached_key(|c| (c.nick.to_lowercase(), c.id)),
     }
-    let total = conns.len();
-    let listed: Vec<Value> = conns
+    let connections = conns
         .iter()
         .skip(q.offset)
         .take(q.limit)
-        .map(|c| {
-            json!({
-                "id": c.id,
-                "nick": (!c.nick.is_empty()).then_some(&c.nick),
-                "protocol": c.protocol,
-                "tls": c.tls,
-                "shard": c.shard,
-                "rooms": c.rooms.iter().map(|r| format!("#{r}")).collect::<Vec<_>>(),
-                "account": c.account,
-                "pending_bytes": c.pending_bytes,
-                "since": rfc3339(c.since_ms),
-                "since_ms": c.since_ms,
-            })
+        .map(|c| Entry {
+            id: c.id,
+            nick: (!c.nick.is_empty()).then_some(c.nick.as_str()),
+            protocol: c.protocol,
+            tls: c.tls,
+            shard: c.shard,
+            rooms: c.rooms.iter().map(|r| format!("#{r}")).collect(),
+            account: c.account.as_deref(),
+            pending_bytes: c.pending_bytes,
+            since: rfc3339(c.since_ms),
+            since_ms: c.since_ms,
         })
         .collect();
-    json!({
-        "total": total,
-        "offset": q.offset,
-        "limit": q.limit,
-        "sort": q.sort.name(),
-        "missing_shards": missing,
-        "connections": listed,
-    })
+    Page {
+        total: conns.len(),
+        offset: q.offset,
+        limit: q.limit,
+        sort: q.sort.name(),
+        missing_shards: missing,
+        connections,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
     use crate::fanout::{mailbox, MAILBOX_CAPACITY};
     use crate::poller::{Backend, Poller};
@@ -95,6 +123,11 @@ mod tests {
             pending_bytes: pending,
             since_ms,
         }
+    }
+
+    /// The page as JSON.
+    fn page_of(mut conns: Vec<ConnInfo>, missing: &[usize], q: ConnzQuery) -> Value {
+        serde_json::to_value(page(&mut conns, missing, q)).unwrap()
     }
 
     fn ids(v: &Value) -> Vec<u64> {
@@ -122,28 +155,31 @@ mod tests {
             limit,
             sort,
         };
-        let v = page(sample(), &[], q(0, 100, Sort::Id));
+        let v = page_of(sample(), &[], q(0, 100, Sort::Id));
         assert_eq!(ids(&v), [1, 2, 3, 4]);
         assert_eq!(v["total"], 4);
-        assert_eq!(ids(&page(sample(), &[], q(1, 2, Sort::Id))), [2, 3]);
-        assert_eq!(ids(&page(sample(), &[], q(9, 2, Sort::Id))), [0u64; 0]);
+        assert_eq!(ids(&page_of(sample(), &[], q(1, 2, Sort::Id))), [2, 3]);
+        assert_eq!(ids(&page_of(sample(), &[], q(9, 2, Sort::Id))), [0u64; 0]);
         assert_eq!(
-            ids(&page(sample(), &[], q(0, 9, Sort::Pending))),
+            ids(&page_of(sample(), &[], q(0, 9, Sort::Pending))),
             [1, 2, 4, 3]
         );
         assert_eq!(
-            ids(&page(sample(), &[], q(0, 9, Sort::Since))),
+            ids(&page_of(sample(), &[], q(0, 9, Sort::Since))),
             [4, 3, 2, 1]
         );
-        assert_eq!(ids(&page(sample(), &[], q(0, 9, Sort::Nick))), [4, 2, 1, 3]);
-        let v = page(sample(), &[1], q(0, 1, Sort::Id));
+        assert_eq!(
+            ids(&page_of(sample(), &[], q(0, 9, Sort::Nick))),
+            [4, 2, 1, 3]
+        );
+        let v = page_of(sample(), &[1], q(0, 1, Sort::Id));
         assert_eq!(v["missing_shards"], json!([1]));
         let c = &v["connections"][0];
         assert_eq!(c["nick"], "Bob");
         assert_eq!(c["since"], "1970-01-01T00:00:00.300Z");
         assert_eq!(c["rooms"], json!(["#lobby"]));
         assert_eq!(c["account"], Value::Null);
-        let unregistered = &page(sample(), &[], q(3, 1, Sort::Id))["connections"][0];
+        let unregistered = &page_of(sample(), &[], q(3, 1, Sort::Id))["connections"][0];
         assert_eq!(unregistered["nick"], Value::Null);
     }
 

@@ -125,7 +125,7 @@ impl Response {
     }
 
     /// A JSON response.
-    pub(super) fn json(status: u16, value: &serde_json::Value) -> Response {
+    pub(super) fn json(status: u16, value: &impl serde::Serialize) -> Response {
         let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
         body.push(b'\n');
         Response::new(status, JSON, body)

@@ -9,6 +9,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
@@ -88,15 +89,12 @@ impl Collector for Scrape {
         let s = &self.snap;
         let e = &mut enc;
         let (counter, gauge) = (MetricType::Counter, MetricType::Gauge);
-        family(
+        // An info metric: `shardchat_build_info{version="..."} 1`.
+        one(
             e,
-            "shardchat_build_info",
-            "The running version (always 1).",
-            gauge,
-            [(
-                vec![("version", env!("CARGO_PKG_VERSION").to_string())],
-                ConstGauge::new(1),
-            )],
+            "shardchat_build",
+            "The running version.",
+            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
         )?;
         one(
             e,

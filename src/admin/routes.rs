@@ -42,8 +42,8 @@ pub(super) fn route(req: &Request, ctx: &Context) -> Response {
         "/connz" => match parse_connz(req.query.as_deref()) {
             Err(why) => bad_request(&why),
             Ok(q) => {
-                let (conns, missing) = connz::census(&ctx.shards, CENSUS_TIMEOUT);
-                Response::json(200, &connz::page(conns, &missing, q))
+                let (mut conns, missing) = connz::census(&ctx.shards, CENSUS_TIMEOUT);
+                Response::json(200, &connz::page(&mut conns, &missing, q))
             }
         },
         _ => Response::text(

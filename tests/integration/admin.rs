@@ -62,12 +62,20 @@ pub(crate) fn get(addr: SocketAddr, path: &str) -> Reply {
     )
 }
 
-/// A server with the admin endpoint on a free port, and that port.
+/// A server with the admin endpoint on a free port, and that port, once
+/// its acceptor runs (the endpoint may answer a moment before, and
+/// `/readyz` then says `not accepting connections`).
 pub(crate) fn admin_server(b: Backend, extra: &[&str]) -> (TestServer, SocketAddr) {
     let mut args = vec!["--admin-port", "0"];
     args.extend_from_slice(extra);
     let s = server(b, &args);
     let addr = s.admin_addr();
+    let deadline = Instant::now() + TIMEOUT;
+    // Nothing to read that says so: ask again until it does.
+    while get(addr, "/readyz").body == "not accepting connections\n" {
+        assert!(Instant::now() < deadline, "the acceptor never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     (s, addr)
 }
 
