@@ -148,6 +148,8 @@ impl Acceptor {
 
     /// Accepts until told to stop, then tells every shard to shut down.
     pub(crate) fn run(mut self) -> io::Result<()> {
+        let metrics = Arc::clone(&self.shared.metrics);
+        metrics.status.accepting.store(true, Ordering::Relaxed);
         let mut events = Events::with_capacity(16);
         let result = loop {
             if let Err(e) = self.poller.wait(&mut events, self.timeout()) {
@@ -168,6 +170,7 @@ impl Acceptor {
             }
             self.wake_due(Instant::now());
         };
+        metrics.status.accepting.store(false, Ordering::Relaxed);
         for shard in &self.shards {
             shard.send(ShardMsg::Shutdown);
         }

@@ -74,6 +74,8 @@ pub(crate) trait Backplane: Send + Sync + Debug {
     /// Whether the backplane has more queued than it takes: shards stop
     /// reading their clients until it clears.
     fn congested(&self) -> bool;
+    /// Its state and what it carried, for `/metrics` and `/varz`.
+    fn view(&self) -> crate::metrics::BridgeView;
     /// A pass's events for `room` (lower-cased name), for the other
     /// nodes' members of it.
     fn publish(&self, room: Box<str>, chunk: Arc<Chunk>);

@@ -226,6 +226,23 @@ pub struct Config {
     #[arg(long, default_value_t = 20)]
     pub history_replay: u32,
 
+    /// Serve the admin endpoint (Prometheus `/metrics`, `/healthz`,
+    /// `/readyz`, `/connz`, `/varz`) over plain HTTP on this port (0 picks
+    /// a free one and prints it) [default: off].
+    #[arg(long, value_name = "P")]
+    pub admin_port: Option<u16>,
+
+    /// Address of the admin endpoint. It lists every connection's nick
+    /// and rooms and the settings in force, without authentication: keep
+    /// it on loopback or a private network, never public unless asked.
+    #[arg(
+        long,
+        default_value = "127.0.0.1",
+        value_name = "IP",
+        requires = "admin_port"
+    )]
+    pub admin_bind: IpAddr,
+
     /// Log every chat line (costs throughput).
     #[arg(short, long)]
     pub verbose: bool,
@@ -350,6 +367,16 @@ mod tests {
             Config::try_parse_from(["server", "--node-id", "a"]).is_err(),
             "node id needs --cluster"
         );
+        assert!(
+            Config::try_parse_from(["server", "--admin-bind", "10.0.0.1"]).is_err(),
+            "admin address needs --admin-port"
+        );
+        let c = Config::try_parse_from(["server", "--admin-port", "0", "--admin-bind", "::1"])
+            .expect("valid flags");
+        assert_eq!(
+            (c.admin_port, c.admin_bind.to_string()),
+            (Some(0), "::1".into())
+        );
         assert!(Config::try_parse_from([
             "server",
             "--tls-self-signed",
@@ -371,6 +398,12 @@ mod tests {
         assert_eq!(c.max_outbuf, 1 << 20);
         assert_eq!((c.http_port, c.https_port), (None, None), "web is off");
         assert!(c.http_origins.is_empty() && c.trusted_proxies.is_empty());
+        assert_eq!(c.admin_port, None, "the admin endpoint is off");
+        assert_eq!(
+            c.admin_bind,
+            IpAddr::from([127, 0, 0, 1]),
+            "and on loopback"
+        );
     }
 
     #[test]

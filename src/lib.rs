@@ -7,6 +7,7 @@
 //! and docs/protocol.md for the line protocol.
 
 mod acceptor;
+mod admin;
 pub(crate) mod backplane;
 pub(crate) mod channel;
 pub(crate) mod client;

@@ -1,7 +1,7 @@
 //! Wiring: opens the listeners (src/listen.rs), builds every shard and the
 //! acceptor, runs them on their threads and stops them on request.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -44,6 +44,8 @@ pub struct Server {
     web_addrs: [Option<SocketAddr>; 2],
     /// The sockets systemd passed, and the listener each serves.
     inherited: Vec<(SocketAddr, Kind)>,
+    /// The admin endpoint's listener (`--admin-port`), started by `run`.
+    admin: Option<(TcpListener, SocketAddr)>,
     fingerprint: Option<String>,
     acceptor_poller: Poller,
     stop: Arc<AtomicBool>,
@@ -146,6 +148,16 @@ impl Server {
                 proto: o.kind.proto(),
             })
             .collect();
+        let admin = match config.admin_port {
+            Some(port) => {
+                let addr = SocketAddr::new(config.admin_bind, port);
+                let socket =
+                    TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+                let addr = setup("the admin listener", socket.local_addr())?;
+                Some((socket, addr))
+            }
+            None => None,
+        };
         let web = Arc::new(crate::web::Settings {
             origins: config.http_origins.clone(),
             trusted: config.trusted_proxies.clone(),
@@ -216,6 +228,7 @@ impl Server {
             irc_tls_addr,
             web_addrs,
             inherited,
+            admin,
             fingerprint,
             acceptor_poller,
             stop: Arc::new(AtomicBool::new(false)),
@@ -242,6 +255,11 @@ impl Server {
         self.irc_addr
     }
 
+    /// The admin endpoint's address, if `--admin-port` is given.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, addr)| *addr)
+    }
+
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             stop: Arc::clone(&self.stop),
@@ -256,7 +274,9 @@ impl Server {
     /// `[CHAT SERVER] TLS on <ip>:<port>` and the certificate's
     /// fingerprint. With `--no-plain` the TLS line comes first and carries
     /// the thread count and backend. Each socket systemd passed gets a line
-    /// `[CHAT SERVER] Socket <ip>:<port> inherited from systemd (<listener>)`.
+    /// `[CHAT SERVER] Socket <ip>:<port> inherited from systemd (<listener>)`;
+    /// the admin endpoint's line, `[CHAT SERVER] Admin on <ip>:<port>`,
+    /// comes last.
     pub fn banner(&self) -> Vec<String> {
         let c = &self.shared.config;
         let details = format!("({} threads, {})", c.shard_count(), c.backend);
@@ -298,6 +318,9 @@ impl Server {
                 cluster.node_id()
             ));
         }
+        if let Some(addr) = self.admin_addr() {
+            lines.push(format!("[CHAT SERVER] Admin on {addr}"));
+        }
         lines
     }
 
@@ -336,6 +359,22 @@ impl Server {
         let store = match self.store {
             Some(t) => setup("the storage threads", t.start(handles.clone()))?,
             None => Vec::new(),
+        };
+        // Stopped when `run` returns, whichever way (dropping it joins
+        // only its accepting thread, which stops at once).
+        let _admin = match self.admin {
+            Some((socket, _)) => {
+                let ctx = crate::admin::Context {
+                    shared: Arc::clone(&self.shared),
+                    shards: handles.clone(),
+                };
+                let backend = self.shared.config.backend;
+                Some(setup(
+                    "the admin endpoint",
+                    crate::admin::start(socket, backend, ctx),
+                )?)
+            }
+            None => None,
         };
         let acceptor = setup(
             "the acceptor",

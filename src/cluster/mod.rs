@@ -19,7 +19,7 @@ mod subscriber;
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -30,6 +30,7 @@ use crate::backplane::{Backplane, Query, RemoteKick, ReplyTo};
 use crate::event::OwnedEvent;
 use crate::fanout::ShardHandle;
 use crate::frame::{Chunk, ClientId};
+use crate::metrics::BridgeView;
 use crate::rooms::RoomEvent;
 use crate::shared::Shared;
 
@@ -142,13 +143,40 @@ impl Spill {
     }
 }
 
+/// The bridge as shards and `/metrics` see it: whether the publisher
+/// reaches Redis, and what went through: the publisher counts the
+/// messages it PUBLISHed (once Redis took them), the subscriber those it
+/// received (this node's own included), with their bytes.
+#[derive(Debug, Default)]
+pub(crate) struct BridgeState {
+    up: AtomicBool,
+    published: AtomicU64,
+    published_bytes: AtomicU64,
+    received: AtomicU64,
+    received_bytes: AtomicU64,
+}
+
+impl BridgeState {
+    /// `n` messages of `bytes` in all went out.
+    pub(crate) fn published(&self, n: u64, bytes: u64) {
+        self.published.fetch_add(n, Ordering::Relaxed);
+        self.published_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// One message of `bytes` came in.
+    pub(crate) fn received(&self, bytes: u64) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        self.received_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
 /// The shards' side of the bridge.
 #[derive(Clone, Debug)]
 pub struct Cluster {
     tx: Sender<Command>,
     spill: Arc<Spill>,
-    up: Arc<AtomicBool>,
     node: Arc<str>,
+    state: Arc<BridgeState>,
 }
 
 /// The bridge's side, until its threads start.
@@ -157,7 +185,7 @@ pub struct Bridge {
     rx: Receiver<Command>,
     spill: Arc<Spill>,
     config: ClusterConfig,
-    up: Arc<AtomicBool>,
+    state: Arc<BridgeState>,
 }
 
 impl Cluster {
@@ -166,13 +194,13 @@ impl Cluster {
         redis::Client::open(config.url.as_str())
             .map_err(|e| format!("bad --cluster URL {:?}: {e}", config.url))?;
         let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
-        let up = Arc::new(AtomicBool::new(false));
         let spill = Arc::new(Spill::default());
+        let state = Arc::new(BridgeState::default());
         let cluster = Cluster {
             tx,
             spill: Arc::clone(&spill),
-            up: Arc::clone(&up),
             node: config.node_id.as_str().into(),
+            state: Arc::clone(&state),
         };
         Ok((
             cluster,
@@ -180,7 +208,7 @@ impl Cluster {
                 rx,
                 spill,
                 config,
-                up,
+                state,
             },
         ))
     }
@@ -217,11 +245,22 @@ impl Backplane for Cluster {
     }
 
     fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        self.state.up.load(Ordering::Relaxed)
     }
 
     fn congested(&self) -> bool {
         self.spill.is_congested()
+    }
+
+    fn view(&self) -> BridgeView {
+        let t = &self.state;
+        BridgeView {
+            up: self.is_up(),
+            published: t.published.load(Ordering::Relaxed),
+            published_bytes: t.published_bytes.load(Ordering::Relaxed),
+            received: t.received.load(Ordering::Relaxed),
+            received_bytes: t.received_bytes.load(Ordering::Relaxed),
+        }
     }
 
     fn publish(&self, room: Box<str>, chunk: Arc<Chunk>) {
@@ -333,8 +372,13 @@ impl Bridge {
         shards: Vec<ShardHandle>,
     ) -> std::io::Result<JoinHandle<()>> {
         let (sub_tx, sub_rx) = crossbeam_channel::unbounded();
-        let sub =
-            subscriber::Subscriber::new(&self.config, Arc::clone(&shared), shards.clone(), sub_rx)?;
+        let sub = subscriber::Subscriber::new(
+            &self.config,
+            Arc::clone(&shared),
+            shards.clone(),
+            sub_rx,
+            Arc::clone(&self.state),
+        )?;
         std::thread::Builder::new()
             .name("cluster-sub".into())
             .spawn(move || sub.run())?;
@@ -345,7 +389,7 @@ impl Bridge {
             sub_tx,
             shared,
             shards,
-            self.up,
+            self.state,
         )?;
         std::thread::Builder::new()
             .name("cluster-pub".into())

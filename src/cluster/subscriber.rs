@@ -42,6 +42,7 @@ pub(super) struct Subscriber {
     backoff: Duration,
     /// A lost subscription was logged and not yet recovered.
     lost_logged: bool,
+    state: Arc<super::BridgeState>,
 }
 
 /// Why the inner loop ended.
@@ -56,6 +57,7 @@ impl Subscriber {
         shared: Arc<Shared>,
         shards: Vec<ShardHandle>,
         rx: Receiver<SubCommand>,
+        state: Arc<super::BridgeState>,
     ) -> std::io::Result<Subscriber> {
         let client = redis::Client::open(config.url.as_str()).map_err(std::io::Error::other)?;
         Ok(Subscriber {
@@ -68,6 +70,7 @@ impl Subscriber {
             cache: HashMap::new(),
             backoff: Duration::from_millis(100),
             lost_logged: false,
+            state,
         })
     }
 
@@ -161,7 +164,11 @@ impl Subscriber {
                 }
             }
             match pubsub.get_message() {
-                Ok(msg) => self.deliver(msg.get_channel_name(), msg.get_payload_bytes()),
+                Ok(msg) => {
+                    let payload = msg.get_payload_bytes();
+                    self.state.received(payload.len() as u64);
+                    self.deliver(msg.get_channel_name(), payload)
+                }
                 Err(e) => return Exit::Lost(e),
             }
         }

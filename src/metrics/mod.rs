@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-pub(crate) use snapshot::{ConnInfo, Snapshot};
+pub(crate) use snapshot::{BridgeView, ConnInfo, Snapshot, StoreView};
 
 /// Protocols as the metrics label them.
 pub const PROTOCOLS: [&str; 3] = ["line", "irc", "websocket"];

@@ -166,6 +166,12 @@ pub trait Backend: Send {
     fn save_topic(&mut self, topic: &SavedTopic) -> Result<(), StoreError>;
     /// Every saved topic.
     fn topics(&mut self) -> Result<Vec<SavedTopic>, StoreError>;
+
+    /// Whether it holds a working connection to its database, as of its
+    /// last call (a network database); a local file is always connected.
+    fn connected(&self) -> bool {
+        true
+    }
 }
 
 /// How a [`Range`] becomes spans of a room's order, shared by both backends

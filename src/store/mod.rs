@@ -30,6 +30,7 @@ mod answers;
 pub mod backend;
 #[doc(hidden)]
 pub mod bench;
+mod health;
 pub(crate) mod policy;
 pub mod redis;
 pub mod sqlite;
@@ -143,6 +144,7 @@ pub(crate) struct Store {
     pub(crate) settings: Settings,
     /// What the history writer has yet to commit.
     backlog: Arc<writer::Backlog>,
+    health: Arc<health::Health>,
 }
 
 /// The storage threads, ready to start once the shards exist.
@@ -154,6 +156,7 @@ pub(crate) struct Threads {
     names: Arc<RwLock<HashSet<Box<str>>>>,
     settings: Settings,
     refresh: bool,
+    health: Arc<health::Health>,
 }
 
 impl Store {
@@ -172,6 +175,7 @@ impl Store {
         let loaded = backend
             .account_names()
             .and_then(|n| Ok((n, backend.topics()?)));
+        let health = Arc::new(health::Health::new(loaded.is_ok()));
         let (names, topics) = match loaded {
             Ok(loaded) => loaded,
             Err(e) if refresh => {
@@ -197,6 +201,7 @@ impl Store {
             topics: Mutex::new(topics),
             settings: settings.clone(),
             backlog: Arc::clone(&backlog),
+            health: Arc::clone(&health),
         };
         let threads = Threads {
             opener,
@@ -206,6 +211,7 @@ impl Store {
             names,
             settings,
             refresh,
+            health,
         };
         Ok((store, threads))
     }
@@ -236,6 +242,15 @@ impl Store {
     /// bounded time of their delivery only while it keeps up.
     pub(crate) fn congested(&self) -> bool {
         self.backlog.congested()
+    }
+
+    /// The storage's state, for `/metrics` and `/readyz`.
+    pub(crate) fn view(&self) -> crate::metrics::StoreView {
+        crate::metrics::StoreView {
+            up: self.health.is_up(),
+            queue_depth: self.backlog.depth() as u64,
+            errors: self.health.errors(),
+        }
     }
 
     /// Saves a room's topic (`text` empty: cleared).
@@ -323,6 +338,10 @@ impl Threads {
     pub(crate) fn start(self, shards: Vec<ShardHandle>) -> std::io::Result<Vec<JoinHandle<()>>> {
         let writer_backend = self.opener.open().map_err(std::io::Error::other)?;
         let account_backend = self.opener.open().map_err(std::io::Error::other)?;
+        let health = self.health;
+        health.set_up(writer_backend.connected() && account_backend.connected());
+        let writer_backend = Box::new(health::Watched::new(writer_backend, Arc::clone(&health)));
+        let account_backend = Box::new(health::Watched::new(account_backend, health));
         let reply = Replier {
             shards: shards.into(),
         };

@@ -287,6 +287,10 @@ impl Backend for RedisStore {
         topics.sort_by(|a, b| a.room.cmp(&b.room));
         Ok(topics)
     }
+
+    fn connected(&self) -> bool {
+        self.con.is_some()
+    }
 }
 
 /// The saved topic of `room` (lower-case, no `#`), read on a connection

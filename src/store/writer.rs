@@ -45,6 +45,9 @@ const STALL: Duration = Duration::from_secs(1);
 pub(super) struct Backlog {
     /// Lines (events) handed over and not yet through a commit.
     lines: AtomicUsize,
+    /// Lines kept in memory after the last commit failed (apart from
+    /// `lines`), waiting for the next try.
+    kept: AtomicUsize,
     /// When the writer's current turn began, in ms after `epoch` plus 1
     /// (0: it is waiting for work).
     busy_since: AtomicU64,
@@ -55,6 +58,7 @@ impl Default for Backlog {
     fn default() -> Backlog {
         Backlog {
             lines: AtomicUsize::new(0),
+            kept: AtomicUsize::new(0),
             busy_since: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -69,6 +73,11 @@ impl Backlog {
     /// A shard handed the writer a chunk of `n` events.
     pub(super) fn handed(&self, n: usize) {
         self.lines.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Lines handed to the writer and not yet committed.
+    pub(super) fn depth(&self) -> usize {
+        self.lines.load(Ordering::Relaxed) + self.kept.load(Ordering::Relaxed)
     }
 
     /// Whether shards should wait for the writer before reading on.
@@ -153,6 +162,9 @@ impl Writer {
             self.commit();
             // Committed, or kept in `pending` while the database refuses.
             let taken = std::mem::take(&mut self.taken);
+            self.backlog
+                .kept
+                .store(self.pending.len(), Ordering::Relaxed);
             self.backlog.lines.fetch_sub(taken, Ordering::Relaxed);
             self.answer_waiting();
             self.backlog.busy_since.store(0, Ordering::Relaxed);

@@ -36,6 +36,12 @@ impl FromStr for Cidr {
     }
 }
 
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.bits)
+    }
+}
+
 impl Cidr {
     /// Whether `ip` is in the block (an IPv4-mapped IPv6 address counts as
     /// its IPv4 address).

@@ -17,6 +17,8 @@ macro_rules! both_backends {
 }
 
 mod accounts;
+mod admin;
+mod admin_metrics;
 mod bad_input;
 mod browser;
 mod client;

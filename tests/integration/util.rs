@@ -188,6 +188,17 @@ impl TestServer {
         }
     }
 
+    /// The admin endpoint's address, from the server's
+    /// `[CHAT SERVER] Admin on <ip>:<port>` line (started with
+    /// `--admin-port`); read it once, before other log lines are awaited.
+    pub fn admin_addr(&self) -> SocketAddr {
+        let line = self.wait_log("[CHAT SERVER] Admin on ");
+        line.strip_prefix("[CHAT SERVER] Admin on ")
+            .unwrap_or_else(|| panic!("admin line: {line:?}"))
+            .parse()
+            .expect("a socket address")
+    }
+
     /// Checks the server is still running (has not exited).
     pub fn assert_running(&self) {
         let status = std::fs::metadata(format!("/proc/{}", self.pid()));

@@ -197,10 +197,12 @@ impl Publisher {
         }
         let msg = envelope::encode_events(&self.node, std::slice::from_ref(&event));
         let con = self.con.as_mut().expect("connected");
+        let bytes = msg.len() as u64;
         redis::cmd("PUBLISH")
             .arg(keys::room_channel(&k.room.to_ascii_lowercase()))
             .arg(msg)
             .query::<()>(con)?;
+        self.state.published(1, bytes);
         let done = Reply::KickDone {
             room: k.room.clone(),
             target: f.nick.into(),

@@ -19,7 +19,7 @@ impl Publisher {
             Ok(con) => {
                 self.con = Some(con);
                 self.backoff = Duration::from_millis(100);
-                self.up.store(true, Ordering::Relaxed);
+                self.state.up.store(true, Ordering::Relaxed);
                 self.outage_logged = false;
                 crate::info!("[Cluster] connected to Redis as node {}", self.node);
                 // Whatever Redis knew may be gone (a restart): say it all again.
@@ -44,7 +44,7 @@ impl Publisher {
 
     /// Logs an outage once, when it starts.
     pub(super) fn report_outage(&mut self, e: &redis::RedisError) {
-        self.up.store(false, Ordering::Relaxed);
+        self.state.up.store(false, Ordering::Relaxed);
         if !self.outage_logged {
             self.outage_logged = true;
             crate::warn!("[Cluster] Redis unreachable ({e}); local delivery continues, retrying");

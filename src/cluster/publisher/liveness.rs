@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use redis::{Connection, RedisResult};
 
-use super::{release_nick, Publisher, HEARTBEAT_TTL_MS};
+use super::{release_nick, BridgeState, Publisher, HEARTBEAT_TTL_MS};
 use crate::cluster::envelope::{self, Kind};
 use crate::cluster::keys;
 use crate::cluster::subscriber::SubCommand;
@@ -39,7 +39,7 @@ impl Publisher {
                 .arg(keys::heartbeat(other))
                 .query(con)?;
             if !alive {
-                emptied.extend(reap(con, &self.node, other)?);
+                emptied.extend(reap(con, &self.node, other, &self.state)?);
             }
         }
         self.closing.extend(emptied);
@@ -74,18 +74,26 @@ impl Publisher {
             .ignore();
         pipe.cmd("SREM").arg(keys::NODES).arg(&self.node).ignore();
         let wake = envelope::encode(&self.node, &Kind::Wake, b"");
+        let bytes = wake.len() as u64;
         pipe.cmd("PUBLISH")
             .arg(keys::node_channel(&self.node))
             .arg(wake)
             .ignore();
-        let _ = pipe.query::<()>(con);
+        if pipe.query::<()>(con).is_ok() {
+            self.state.published(1, bytes);
+        }
     }
 }
 
 /// Announces a dead node's users in their rooms and frees their nicks; only
 /// one surviving node does it (a lock with a lifetime). Returns the rooms
 /// they were in (lower-cased), which may now be empty everywhere.
-fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<Vec<Box<str>>> {
+fn reap(
+    con: &mut Connection,
+    me: &str,
+    dead: &str,
+    state: &BridgeState,
+) -> RedisResult<Vec<Box<str>>> {
     let won: Option<String> = redis::cmd("SET")
         .arg(keys::reaper(dead))
         .arg(me)
@@ -100,6 +108,7 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<Vec<Box<str>>
     let users: BTreeMap<String, String> =
         redis::cmd("HGETALL").arg(keys::users(dead)).query(con)?;
     let mut pipe = redis::pipe();
+    let mut published = (0, 0);
     let now = crate::event::now_ms();
     for (i, (lower, value)) in users.iter().enumerate() {
         let (nick, rooms) = value.split_once('\t').unwrap_or((value.as_str(), ""));
@@ -128,6 +137,8 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<Vec<Box<str>>
             // Sent as the dead node, so every live node (this one too)
             // delivers it.
             let msg = envelope::encode_events(dead, std::slice::from_ref(&quit));
+            published.0 += 1;
+            published.1 += msg.len() as u64;
             pipe.cmd("PUBLISH")
                 .arg(keys::room_channel(&room.to_ascii_lowercase()))
                 .arg(msg)
@@ -141,6 +152,7 @@ fn reap(con: &mut Connection, me: &str, dead: &str) -> RedisResult<Vec<Box<str>>
         .ignore();
     pipe.cmd("SREM").arg(keys::NODES).arg(dead).ignore();
     pipe.query::<()>(con)?;
+    state.published(published.0, published.1);
     crate::info!(
         "[Cluster] node {dead} lost: {} users announced as gone",
         users.len()

@@ -252,10 +252,13 @@ impl Publisher {
         let lower = f.nick.to_ascii_lowercase();
         let msg = envelope::encode(&self.node, &Kind::Kill { nick: &lower }, reason.as_bytes());
         let con = self.con.as_mut().expect("connected");
+        let bytes = msg.len() as u64;
         redis::cmd("PUBLISH")
             .arg(keys::node_channel(&f.node))
             .arg(msg)
-            .query::<()>(con)
+            .query::<()>(con)?;
+        self.state.published(1, bytes);
+        Ok(())
     }
 
     /// INVITE of a user on another node: its node tells it.
@@ -284,10 +287,12 @@ impl Publisher {
             payload.as_bytes(),
         );
         let con = self.con.as_mut().expect("connected");
+        let bytes = msg.len() as u64;
         redis::cmd("PUBLISH")
             .arg(keys::node_channel(&f.node))
             .arg(msg)
             .query::<()>(con)?;
+        self.state.published(1, bytes);
         let (nick, room) = (f.nick.into(), room.into());
         self.reply(reply, Reply::Inviting { nick, room });
         Ok(())
@@ -312,7 +317,10 @@ impl Publisher {
         if pipe.is_empty() {
             return Ok(());
         }
-        pipe.query::<()>(con)
+        pipe.query::<()>(con)?;
+        let n = nodes.iter().filter(|n| **n != self.node).count() as u64;
+        self.state.published(n, n * msg.len() as u64);
+        Ok(())
     }
 }
 

@@ -10,7 +10,6 @@ mod members;
 mod presence;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use redis::{Connection, RedisResult};
 
 use super::envelope::{self, Kind};
 use super::subscriber::SubCommand;
-use super::{keys, ClusterConfig, Command, Spill};
+use super::{keys, BridgeState, ClusterConfig, Command, Spill};
 use crate::backplane::ReplyTo;
 use crate::event::Body;
 use crate::fanout::{Direct, DirectMsg, ShardHandle, ShardMsg};
@@ -73,7 +72,6 @@ pub(super) struct Publisher {
     sub_tx: Sender<SubCommand>,
     shared: Arc<Shared>,
     shards: Vec<ShardHandle>,
-    up: Arc<AtomicBool>,
     backoff: Duration,
     retry_at: Instant,
     next_tick: Instant,
@@ -89,6 +87,11 @@ pub(super) struct Publisher {
     /// This node's users as Redis's room member sets have them: lower-cased
     /// nick -> (nick, lower-cased rooms). See `members.rs`.
     members: HashMap<Box<str>, members::Rooms>,
+    /// PUBLISHes in the pipeline being built (messages, bytes), counted
+    /// in `state` once Redis has taken it.
+    unsent: (u64, u64),
+    /// Whether Redis is reached, and what went through.
+    state: Arc<BridgeState>,
 }
 
 impl Publisher {
@@ -99,7 +102,7 @@ impl Publisher {
         sub_tx: Sender<SubCommand>,
         shared: Arc<Shared>,
         shards: Vec<ShardHandle>,
-        up: Arc<AtomicBool>,
+        state: Arc<BridgeState>,
     ) -> std::io::Result<Publisher> {
         let client = redis::Client::open(config.url.as_str()).map_err(std::io::Error::other)?;
         let now = Instant::now();
@@ -112,7 +115,6 @@ impl Publisher {
             sub_tx,
             shared,
             shards,
-            up,
             backoff: Duration::from_millis(100),
             retry_at: now,
             next_tick: now,
@@ -120,6 +122,8 @@ impl Publisher {
             renamed: HashMap::new(),
             closing: Vec::new(),
             members: HashMap::new(),
+            unsent: (0, 0),
+            state,
         })
     }
 
@@ -176,6 +180,8 @@ impl Publisher {
             match cmd {
                 Command::Publish { room, chunk } => {
                     let msg = envelope::encode_room(&self.node, &chunk);
+                    self.unsent.0 += 1;
+                    self.unsent.1 += msg.len() as u64;
                     pipe.cmd("PUBLISH")
                         .arg(keys::room_channel(&room))
                         .arg(msg)
@@ -227,6 +233,8 @@ impl Publisher {
         }
         if wake {
             let msg = envelope::encode(&self.node, &Kind::Wake, b"");
+            self.unsent.0 += 1;
+            self.unsent.1 += msg.len() as u64;
             pipe.cmd("PUBLISH")
                 .arg(keys::node_channel(&self.node))
                 .arg(msg)
@@ -256,9 +264,11 @@ impl Publisher {
     }
 
     fn send_pipeline(&mut self, pipe: &mut redis::Pipeline) {
+        let (n, bytes) = std::mem::take(&mut self.unsent);
         if let Some(con) = self.con.as_mut().filter(|_| !pipe.is_empty()) {
-            if let Err(e) = pipe.query::<()>(con) {
-                self.lost(e);
+            match pipe.query::<()>(con) {
+                Ok(()) => self.state.published(n, bytes),
+                Err(e) => self.lost(e),
             }
         }
         pipe.clear();

@@ -221,10 +221,12 @@ impl Publisher {
         let tags = event.tags.as_deref();
         let msg = envelope::encode_private(&self.node, &to_l, &event.event(), tags);
         let con = self.con.as_mut().expect("connected");
+        let bytes = msg.len() as u64;
         redis::cmd("PUBLISH")
             .arg(keys::node_channel(&node))
             .arg(msg)
             .query::<()>(con)?;
+        self.state.published(1, bytes);
         self.send_direct(reply, DirectMsg::Event(event));
         Ok(())
     }
