@@ -144,12 +144,20 @@ impl Acceptor {
             drain,
             last_warning: None,
         })
+        .inspect(|a| {
+            // The listeners take connections from now on (the kernel
+            // queues them until the thread runs).
+            a.shared
+                .metrics
+                .status
+                .accepting
+                .store(true, Ordering::Relaxed);
+        })
     }
 
     /// Accepts until told to stop, then tells every shard to shut down.
     pub(crate) fn run(mut self) -> io::Result<()> {
         let metrics = Arc::clone(&self.shared.metrics);
-        metrics.status.accepting.store(true, Ordering::Relaxed);
         let mut events = Events::with_capacity(16);
         let result = loop {
             if let Err(e) = self.poller.wait(&mut events, self.timeout()) {

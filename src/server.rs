@@ -360,22 +360,7 @@ impl Server {
             Some(t) => setup("the storage threads", t.start(handles.clone()))?,
             None => Vec::new(),
         };
-        // Stopped when `run` returns, whichever way (dropping it joins
-        // only its accepting thread, which stops at once).
-        let _admin = match self.admin {
-            Some((socket, _)) => {
-                let ctx = crate::admin::Context {
-                    shared: Arc::clone(&self.shared),
-                    shards: handles.clone(),
-                };
-                let backend = self.shared.config.backend;
-                Some(setup(
-                    "the admin endpoint",
-                    crate::admin::start(socket, backend, ctx),
-                )?)
-            }
-            None => None,
-        };
+        let admin_handles = handles.clone();
         let acceptor = setup(
             "the acceptor",
             Acceptor::new(
@@ -387,6 +372,22 @@ impl Server {
                 self.drain,
             ),
         )?;
+        // Stopped when `run` returns, whichever way (dropping it joins
+        // only its accepting thread, which stops at once).
+        let _admin = match self.admin {
+            Some((socket, _)) => {
+                let ctx = crate::admin::Context {
+                    shared: Arc::clone(&self.shared),
+                    shards: admin_handles,
+                };
+                let backend = self.shared.config.backend;
+                Some(setup(
+                    "the admin endpoint",
+                    crate::admin::start(socket, backend, ctx),
+                )?)
+            }
+            None => None,
+        };
 
         thread::scope(|scope| {
             let mut workers = Vec::with_capacity(n);

@@ -285,7 +285,8 @@ fn coordinate(cfg: &Config, shared: &Shared) -> Result<Phases> {
 }
 
 /// Waits for the deliveries still in flight: until every expected one has
-/// arrived, none arrived for [`DRAIN_QUIET`], or `--drain-timeout`.
+/// arrived (with no client disconnected by the server), none arrived for
+/// [`DRAIN_QUIET`], or `--drain-timeout`.
 fn drain(cfg: &Config, shared: &Shared, progress: &mut Progress) {
     let t0 = Instant::now();
     let mut last = shared.delivered_total.load(Ordering::Relaxed);
@@ -313,7 +314,11 @@ fn drain(cfg: &Config, shared: &Shared, progress: &mut Progress) {
         let scheduled = !matches!(cfg.mode, Mode::Open { .. })
             || shared.senders_finished.load(Ordering::Relaxed)
                 >= shared.senders_ready.load(Ordering::Relaxed);
-        if (scheduled && (got >= target || last_change.elapsed() >= DRAIN_QUIET))
+        // Once the server has closed clients, the count includes what they
+        // received before they went, and may pass the target while lines
+        // for those still connected are in flight: then only quiet ends it.
+        let complete = got >= target && shared.disconnected.load(Ordering::Relaxed) == 0;
+        if (scheduled && (complete || last_change.elapsed() >= DRAIN_QUIET))
             || t0.elapsed() >= cfg.drain_timeout
             || shared.phase() == Phase::Stop
         {

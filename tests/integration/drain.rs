@@ -1,13 +1,15 @@
 //! Lame-duck drain on SIGUSR2: the server stops accepting, tells every
 //! client it is restarting (a `* ` line, an IRC NOTICE, a WebSocket close
 //! frame with a reason), closes them a few at a time over
-//! `--drain-duration` rather than all at once, and exits 0.
+//! `--drain-duration` rather than all at once, and exits 0; meanwhile
+//! `/healthz` says it is alive and `/readyz` that it is not ready.
 
 use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::admin::get;
 use crate::irc::Irc;
 use crate::util::Backend;
 use crate::ws_util::{web_server, Ws};
@@ -16,7 +18,19 @@ const DRAINING: &str = "server restarting: you will be disconnected shortly, ple
 
 fn drain_tells_everyone_closes_them_gradually_and_exits_zero(b: Backend) {
     const CLIENTS: usize = 8;
-    let (mut s, http, irc_addr) = web_server(b, &["--threads", "2", "--drain-duration", "2s"]);
+    let (mut s, http, irc_addr) = web_server(
+        b,
+        &[
+            "--threads",
+            "2",
+            "--drain-duration",
+            "2s",
+            "--admin-port",
+            "0",
+        ],
+    );
+    let admin = s.admin_addr();
+    assert_eq!(get(admin, "/readyz").status, 200);
     let mut lines: Vec<_> = (0..CLIENTS).map(|_| s.connect().0).collect();
     let mut irc = Irc::register(irc_addr, "ircdrain");
     let mut ws = Ws::connect(http, &["shardchat.line"]);
@@ -36,6 +50,10 @@ fn drain_tells_everyone_closes_them_gradually_and_exits_zero(b: Backend) {
     s.wait_log("[Server] draining: no longer accepting");
     let refused = TcpStream::connect(s.addr).expect_err("no longer accepting");
     assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+    // Alive, but not ready: a load balancer sends no one here now.
+    assert_eq!(get(admin, "/healthz").status, 200);
+    let ready = get(admin, "/readyz");
+    assert_eq!((ready.status, ready.body.as_str()), (503, "draining\n"));
 
     // Each goes at its turn: note when.
     let readers: Vec<_> = lines
