@@ -15,7 +15,9 @@
 # Result files go to results/ (OUT overrides); the server's output, the
 # loadgen's summary and any perf.data go to LOGS (default /tmp/shardchat-runs).
 # PERF_SECS > 0 runs `perf record -e cpu-clock -g` on the server for that
-# long, starting PERF_DELAY seconds (default 8) into the run.
+# long, starting PERF_DELAY seconds (default 8) into the run. With
+# --admin-port in the server flags, /metrics, /connz and /varz are scraped
+# once a second (SCRAPE_EVERY) during the run, as a Prometheus would.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 3 ]; then
@@ -52,6 +54,25 @@ case " $loadgen_flags " in
 *) loadgen_flags="--addr $addr $loadgen_flags" ;;
 esac
 echo "== $label: server pid $server on $addr${tls:+ (TLS $tls)}: $server_flags"
+admin=
+case " $server_flags " in
+*" --admin-port "*)
+    for _ in $(seq 50); do
+        grep -q 'Admin on' "$logs/$label.server.out" && break
+        sleep 0.1
+    done
+    admin=$(grep -o 'Admin on [0-9.]*:[0-9]*' "$logs/$label.server.out" | head -1 | sed 's/Admin on //')
+    ;;
+esac
+if [ -n "$admin" ]; then
+    (while kill -0 "$server" 2>/dev/null; do
+         for path in metrics connz varz; do
+             curl -s -o /dev/null "http://$admin/$path"
+         done
+         sleep "${SCRAPE_EVERY:-1}"
+     done) &
+    echo "   scraping http://$admin/metrics every ${SCRAPE_EVERY:-1} s"
+fi
 echo "   loadgen $loadgen_flags"
 
 if [ "$perf_secs" != 0 ]; then
