@@ -10,7 +10,7 @@
 //! to go. The busier the shard, the more lines each pass gathers, so writes
 //! batch themselves.
 //!
-//! This file holds the loop, reading and the clients' lifecycle;
+//! This file holds the loop and reading;
 //! `membership.rs` registration, rooms and goodbyes; `events.rs` what
 //! clients say as events (builders, message ids, tags, echoes); `delivery.rs`
 //! chunks, batches and writes; `commands.rs` what each request does;
@@ -22,7 +22,9 @@
 //! add (their protocol chosen at the upgrade, framing, close frames);
 //! `accounts.rs` account commands, protected nicks and the rename of
 //! unidentified IRC clients; `history.rs` replays on join, kept topics
-//! and CHATHISTORY (the storage itself is `src/store/`).
+//! and CHATHISTORY (the storage itself is `src/store/`); `lifecycle.rs`
+//! connections arriving and leaving (and the `/connz` census);
+//! `drain.rs` the lame-duck drain.
 
 mod accounts;
 mod caps;
@@ -34,6 +36,7 @@ mod events;
 mod flood;
 mod history;
 mod keepalive;
+mod lifecycle;
 #[cfg(test)]
 mod many_rooms;
 mod membership;
@@ -45,8 +48,6 @@ mod web;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::TcpStream;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,13 +57,12 @@ use crate::client::Client;
 use crate::fanout::{Direct, Mailbox, ShardHandle, ShardMsg};
 use crate::frame::{Chunk, ClientId};
 use crate::live::Limits;
-use crate::metrics::{CloseReason, ShardMetrics};
+use crate::metrics::ShardMetrics;
 use crate::poller::{Event, Events, Interest, Poller, Token, WAKE_TOKEN};
-use crate::proto::{Protocol, Reply, Session};
-use crate::ratelimit::{Bucket, Policy};
+use crate::proto::Reply;
+use crate::ratelimit::Policy;
 use crate::rooms::{Room, RoomId};
 use crate::shared::Shared;
-use crate::transport::Transport;
 
 /// Bytes read from one client per pass before others get their turn.
 const READ_BUDGET: usize = 64 * 1024;
@@ -537,182 +537,6 @@ impl Shard {
                     let _ = answer.send(self.census());
                 }
             }
-        }
-    }
-
-    fn add_client(&mut self, stream: TcpStream, id: ClientId, tls: bool, proto: Protocol) {
-        if self.stopping.is_some() {
-            self.shared.connected.fetch_sub(1, Ordering::Relaxed);
-            return;
-        }
-        let transport = match (&self.shared.tls, tls) {
-            (Some(config), true) => match Transport::tls(stream, config) {
-                Ok(t) => t,
-                Err(e) => {
-                    crate::warn!("[Server] cannot start TLS: {e}");
-                    self.shared.connected.fetch_sub(1, Ordering::Relaxed);
-                    return;
-                }
-            },
-            _ => Transport::Plain(stream),
-        };
-        let transport = match proto {
-            Protocol::Web => Transport::Web(Box::new(crate::web::WebStream::new(
-                transport,
-                tls,
-                Arc::clone(&self.shared.web),
-            ))),
-            _ => transport,
-        };
-        let key = self.clients.vacant_key();
-        if let Err(e) = self
-            .poller
-            .register(transport.raw_fd(), Token(key), Interest::READABLE)
-        {
-            crate::warn!("[Server] cannot watch a new connection: {e}");
-            self.shared.connected.fetch_sub(1, Ordering::Relaxed);
-            return;
-        }
-        let bucket = Bucket::new(self.policy, self.now_ms());
-        let presence = Bucket::new(commands::PRESENCE_POLICY, self.now_ms());
-        let handshaking = transport.is_handshaking();
-        let session = Session::new(proto, &self.shared.identity);
-        if !session.registers_at_once() {
-            self.keepalive.push((key, id));
-        }
-        let mut client = Client::new(transport, id, session, bucket, presence);
-        client.locked = self.shared.config.server_password.is_some();
-        client.since_s = u32::try_from(self.wall_ms / 1000).unwrap_or(u32::MAX);
-        self.metrics.accepted[client.metric_proto()].add(1);
-        self.metrics.connections[client.metric_proto()].add(1);
-        self.clients.insert(client);
-        self.stats.accepted += 1;
-        if handshaking {
-            self.handshakes
-                .push((key, id, self.now + self.shared.config.handshake_timeout));
-        } else if self.clients[key].registers_now() {
-            self.register(key);
-        }
-    }
-
-    /// Closes TLS clients whose handshake did not finish in time.
-    fn reap_handshakes(&mut self) {
-        let now = self.now;
-        let clients = &self.clients;
-        let mut expired = Vec::new();
-        self.handshakes.retain(|&(key, id, deadline)| {
-            // A WebSocket that is open has its protocol's own timeouts.
-            let pending = clients.get(key).is_some_and(|c| {
-                c.id == id
-                    && !c.registered
-                    && (c.transport.web().is_none() || c.transport.is_handshaking())
-            });
-            if pending && now >= deadline {
-                expired.push(key);
-            }
-            pending && now < deadline
-        });
-        for key in expired {
-            self.stats.handshake_timeouts += 1;
-            self.closing_as(key, CloseReason::HandshakeTimeout);
-            self.close(key, None);
-        }
-    }
-
-    fn close_doomed(&mut self) {
-        for (key, reason) in std::mem::take(&mut self.doomed) {
-            self.close(key, reason);
-        }
-    }
-
-    /// Removes a client now. Others hear about it unless it already said
-    /// goodbye (`/quit`, shutdown).
-    fn close(&mut self, key: usize, reason: Option<&str>) {
-        let Some(c) = self.clients.get(key) else {
-            return; // doomed twice in one pass
-        };
-        if c.closing.is_none() && c.registered {
-            if reason == Some("slow consumer") {
-                self.stats.slow_consumers += 1;
-            }
-            self.say_goodbye(key, true, reason, self.now);
-        }
-        let mut c = self.clients.remove(key);
-        let why = c.closed_as.unwrap_or_else(|| CloseReason::of(reason));
-        let m = &self.metrics;
-        m.closed[why as usize].add(1);
-        m.connections[c.metric_proto()].sub(1);
-        if c.tls_handshaking() && why != CloseReason::HandshakeTimeout {
-            m.tls_failed.add(1);
-        }
-        web::last_frames(&mut c);
-        c.transport.close_notify();
-        // Deregister before the fd closes: poll(2) keeps fds it was given.
-        let _ = self.poller.deregister(c.transport.raw_fd());
-        self.shared.connected.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Closes lingering clients whose deadline passed.
-    fn reap_lingering(&mut self) {
-        let now = self.now;
-        let mut i = 0;
-        while i < self.lingering.len() {
-            let key = self.lingering[i];
-            match self.clients.get(key).and_then(|c| c.closing) {
-                Some(deadline) if now < deadline => i += 1,
-                Some(_) => {
-                    self.close(key, None);
-                    self.lingering.swap_remove(i);
-                }
-                None => {
-                    self.lingering.swap_remove(i);
-                }
-            }
-        }
-    }
-
-    fn begin_stopping(&mut self) {
-        if self.stopping.is_some() {
-            return;
-        }
-        let deadline = self.now + self.shared.config.shutdown_timeout;
-        self.stopping = Some(deadline);
-        let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            if let Some(w) = self.clients[key].transport.web_mut() {
-                w.going_away(crate::web::GoingAway::ShuttingDown);
-            }
-            self.reply(key, &Reply::ShuttingDown);
-            self.closing_as(key, CloseReason::Shutdown);
-            self.say_goodbye(key, false, Some("server shutting down"), deadline);
-        }
-    }
-
-    /// Every connection this shard holds, for `/connz`.
-    fn census(&self) -> Vec<crate::metrics::ConnInfo> {
-        self.clients
-            .iter()
-            .map(|(_, c)| crate::metrics::ConnInfo {
-                id: c.id.0,
-                nick: c.nick.to_string(),
-                protocol: crate::metrics::PROTOCOLS[c.metric_proto()],
-                tls: matches!(c.transport, Transport::Tls(_))
-                    || c.transport
-                        .web()
-                        .is_some_and(|w| matches!(w.inner(), Transport::Tls(_))),
-                shard: self.index,
-                rooms: c.rooms.iter().map(|m| m.room.name().to_string()).collect(),
-                account: c.account.as_deref().map(str::to_string),
-                pending_bytes: (c.out.pending() + c.transport.buffered()) as u64,
-                since_ms: u64::from(c.since_s) * 1000,
-            })
-            .collect()
-    }
-
-    /// Records why a client is being closed, unless that is already known.
-    pub(crate) fn closing_as(&mut self, key: usize, why: CloseReason) {
-        if let Some(c) = self.clients.get_mut(key) {
-            c.closed_as.get_or_insert(why);
         }
     }
 
