@@ -31,7 +31,7 @@ pub mod mapped;
 pub mod net;
 pub mod process;
 
-pub use net::{set_listen_backlog, EMFILE, ENFILE};
+pub use net::{EMFILE, ENFILE};
 pub use process::{
     block_termination_signals, fd_limit, pin_mmap_threshold, process_cpu_time, raise_fd_limit,
     wait_termination, Signal,
