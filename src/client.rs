@@ -73,8 +73,6 @@ pub struct Client {
     pub auth_wait: Option<Instant>,
     /// Why it is being closed, once that is decided (for the metrics).
     pub closed_as: Option<crate::metrics::CloseReason>,
-    /// When it connected, in seconds since the Unix epoch.
-    pub since_s: u32,
 }
 
 impl Client {
@@ -111,7 +109,6 @@ impl Client {
             auth_fails: 0,
             auth_wait: None,
             closed_as: None,
-            since_s: 0,
         }
     }
 }

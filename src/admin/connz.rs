@@ -52,9 +52,11 @@ struct Entry<'a> {
     rooms: Vec<String>,
     account: Option<&'a str>,
     pending_bytes: u64,
-    /// RFC 3339, UTC.
-    since: String,
-    since_ms: u64,
+    /// When it registered, RFC 3339, UTC; `None` before.
+    since: Option<String>,
+    since_ms: Option<u64>,
+    /// Its address; `None` before it registered.
+    addr: Option<&'a str>,
 }
 
 /// One page of the list.
@@ -73,7 +75,7 @@ pub(super) fn page<'a>(conns: &'a mut [ConnInfo], missing: &'a [usize], q: Connz
     match q.sort {
         Sort::Id => conns.sort_by_key(|c| c.id),
         Sort::Pending => conns.sort_by_key(|c| (std::cmp::Reverse(c.pending_bytes), c.id)),
-        Sort::Since => conns.sort_by_key(|c| (c.since_ms, c.id)),
+        Sort::Since => conns.sort_by_key(|c| (c.since_ms.unwrap_or(u64::MAX), c.id)),
         Sort::Nick => conns.sort_by_cached_key(|c| (c.nick.to_lowercase(), c.id)),
     }
     let connections = conns
@@ -89,8 +91,9 @@ pub(super) fn page<'a>(conns: &'a mut [ConnInfo], missing: &'a [usize], q: Connz
             rooms: c.rooms.iter().map(|r| format!("#{r}")).collect(),
             account: c.account.as_deref(),
             pending_bytes: c.pending_bytes,
-            since: rfc3339(c.since_ms),
+            since: c.since_ms.map(rfc3339),
             since_ms: c.since_ms,
+            addr: c.addr.as_deref(),
         })
         .collect();
     Page {
@@ -121,7 +124,8 @@ mod tests {
             rooms: vec!["lobby".into()],
             account: None,
             pending_bytes: pending,
-            since_ms,
+            since_ms: Some(since_ms),
+            addr: Some("127.0.0.1".into()),
         }
     }
 

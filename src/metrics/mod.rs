@@ -22,7 +22,7 @@ pub const PROTOCOLS: [&str; 3] = ["line", "irc", "websocket"];
 /// Why a connection closed: the `reason` label of
 /// `shardchat_connections_closed_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(usize)]
+#[repr(u8)]
 pub enum CloseReason {
     /// The client said goodbye (`/quit`, IRC QUIT, a WebSocket close).
     Quit,

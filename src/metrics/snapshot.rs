@@ -137,6 +137,10 @@ pub struct ConnInfo {
     pub account: Option<String>,
     /// Unsent bytes queued for it.
     pub pending_bytes: u64,
-    /// When it connected, ms since the Unix epoch.
-    pub since_ms: u64,
+    /// When it registered (was welcomed), ms since the Unix epoch, to the
+    /// second; `None` before.
+    pub since_ms: Option<u64>,
+    /// Its address (the client's, through trusted proxies), once
+    /// registered.
+    pub addr: Option<String>,
 }

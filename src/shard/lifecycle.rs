@@ -65,7 +65,6 @@ impl Shard {
         }
         let mut client = Client::new(transport, id, session, bucket, presence);
         client.locked = self.shared.config.server_password.is_some();
-        client.since_s = u32::try_from(self.wall_ms / 1000).unwrap_or(u32::MAX);
         self.metrics.accepted[client.metric_proto()].add(1);
         self.metrics.connections[client.metric_proto()].add(1);
         self.clients.insert(client);
@@ -187,7 +186,12 @@ impl Shard {
                 rooms: c.rooms.iter().map(|m| m.room.name().to_string()).collect(),
                 account: c.account.as_deref().map(str::to_string),
                 pending_bytes: (c.out.pending() + c.transport.buffered()) as u64,
-                since_ms: u64::from(c.since_s) * 1000,
+                since_ms: c.profile.as_ref().map(|p| p.signon_s * 1000),
+                addr: c
+                    .profile
+                    .as_ref()
+                    .and_then(|p| p.addr)
+                    .map(|a| a.to_string()),
             })
             .collect()
     }

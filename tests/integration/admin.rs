@@ -105,6 +105,7 @@ fn connz_lists_clients_with_their_rooms_a_page_at_a_time(b: Backend) {
     assert_eq!(alice["protocol"], "line");
     assert_eq!(alice["tls"], false);
     assert!(alice["since"].as_str().unwrap().ends_with('Z'), "{alice}");
+    assert_eq!(alice["addr"], "127.0.0.1");
     let shards: Vec<u64> = list.iter().map(|c| c["shard"].as_u64().unwrap()).collect();
     assert!(shards.contains(&0) && shards.contains(&1), "{shards:?}");
     assert_eq!(list[0]["rooms"], serde_json::json!(["#lobby"]));
