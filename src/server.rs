@@ -18,7 +18,7 @@ use crate::poller::{Poller, Waker};
 use crate::proto::Identity;
 use crate::registry::Registry;
 use crate::rooms::Rooms;
-use crate::shard::{Shard, ShardStats};
+use crate::shard::Shard;
 use crate::shared::Shared;
 use crate::sys;
 use crate::tls;
@@ -401,11 +401,10 @@ impl Server {
                 .name("acceptor".into())
                 .spawn_scoped(scope, move || acceptor.run());
             let acceptor = setup("the acceptor thread", acceptor)?;
-            let mut summary = Summary::default();
             let mut failure = None;
             for w in workers {
                 match w.join().expect("a shard thread panicked") {
-                    Ok(s) => summary.add(s),
+                    Ok(()) => {}
                     Err(e) => {
                         failure = Some(Error::Setup {
                             what: "a shard's event loop",
@@ -434,18 +433,23 @@ impl Server {
             }
             match failure {
                 Some(e) => Err(e),
-                None => Ok(summary),
+                None => Ok(Summary::of(&self.shared.metrics)),
             }
         })
     }
 }
 
 impl Summary {
-    fn add(&mut self, s: ShardStats) {
-        self.accepted += s.accepted;
-        self.lines_in += s.lines_in;
-        self.slow_consumers += s.slow_consumers;
-        self.handshake_timeouts += s.handshake_timeouts;
+    /// What the shards' counters say, once they have stopped.
+    fn of(metrics: &crate::metrics::Metrics) -> Summary {
+        use crate::metrics::{CloseReason, Snapshot};
+        let s = Snapshot::read(metrics);
+        Summary {
+            accepted: s.accepted.iter().sum(),
+            lines_in: s.lines_in,
+            slow_consumers: s.closed[CloseReason::SlowConsumer as usize],
+            handshake_timeouts: s.closed[CloseReason::HandshakeTimeout as usize],
+        }
     }
 }
 

@@ -68,7 +68,6 @@ impl Shard {
         self.metrics.accepted[client.metric_proto()].add(1);
         self.metrics.connections[client.metric_proto()].add(1);
         self.clients.insert(client);
-        self.stats.accepted += 1;
         if handshaking {
             self.handshakes
                 .push((key, id, self.now + self.shared.config.handshake_timeout));
@@ -95,7 +94,6 @@ impl Shard {
             pending && now < deadline
         });
         for key in expired {
-            self.stats.handshake_timeouts += 1;
             self.closing_as(key, CloseReason::HandshakeTimeout);
             self.close(key, None);
         }
@@ -114,9 +112,6 @@ impl Shard {
             return; // doomed twice in one pass
         };
         if c.closing.is_none() && c.registered {
-            if reason == Some("slow consumer") {
-                self.stats.slow_consumers += 1;
-            }
             self.say_goodbye(key, true, reason, self.now);
         }
         let mut c = self.clients.remove(key);

@@ -74,14 +74,12 @@ const CLOSING_TICK: Duration = Duration::from_millis(50);
 /// this shard tries again to hand over what they refused.
 const BACKLOG_TICK: Duration = Duration::from_millis(1);
 
-/// Counters a shard reports when it stops.
+/// Counts the shard keeps in plain fields on the hot path and publishes
+/// to its [`ShardMetrics`] once per pass.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ShardStats {
-    pub accepted: u64,
+pub(crate) struct Tallies {
     pub lines_in: u64,
     pub bytes_read: u64,
-    pub slow_consumers: u64,
-    pub handshake_timeouts: u64,
 }
 
 /// This shard's members of one room: each client's key, and the shard's
@@ -163,7 +161,7 @@ pub struct Shard {
     stopping: Option<Instant>,
     /// A lame-duck drain under way (`drain.rs`).
     drain: Option<drain::Drain>,
-    pub(crate) stats: ShardStats,
+    pub(crate) stats: Tallies,
     /// The limits in force, and the reload generation they come from.
     pub(crate) limits: Limits,
     live_gen: u64,
@@ -216,7 +214,7 @@ impl Shard {
             now,
             stopping: None,
             drain: None,
-            stats: ShardStats::default(),
+            stats: Tallies::default(),
             limits,
             live_gen,
             next_queued_count: now,
@@ -240,7 +238,7 @@ impl Shard {
     }
 
     /// Runs the loop until shutdown completes.
-    pub fn run(mut self) -> io::Result<ShardStats> {
+    pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
             let mut timeout = self.next_timeout();
@@ -294,7 +292,7 @@ impl Shard {
             }
             self.end_pass();
             if self.stopping.is_some() && self.clients.is_empty() {
-                return Ok(self.stats);
+                return Ok(());
             }
         }
     }
