@@ -225,7 +225,7 @@ pub fn tally_written(n: u64) {
 pub struct AcceptorMetrics {
     /// Connections turned away because the server was full.
     pub refused_full: Owned,
-    /// accept(2) failures other than running out of descriptors.
+    /// accept(2) failures, running out of descriptors included.
     pub accept_errors: Owned,
 }
 
